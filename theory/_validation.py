@@ -1,0 +1,128 @@
+"""Validation at the boundary: every message says what was expected and what was seen."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "check_labels",
+    "check_nonneg_scalar",
+    "check_num_classes",
+    "check_probs",
+    "check_rate",
+    "check_transition",
+    "describe",
+]
+
+PROB_ATOL = 1e-6
+
+
+def describe(x: Any) -> str:
+    """A short description of a value for error messages."""
+    if isinstance(x, np.ndarray):
+        return f"array of shape {x.shape} and dtype {x.dtype}"
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+    text = repr(x)
+    return f"{type(x).__name__} {text[:60]}{'…' if len(text) > 60 else ''}"
+
+
+def check_num_classes(K: Any, name: str = "K") -> int:
+    if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 2:
+        raise ValueError(f"{name} must be an integer number of classes >= 2, got {K!r}")
+    return int(K)
+
+
+def check_rate(rate: Any, name: str = "rate") -> float:
+    """A noise rate in [0, 1)."""
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"{name} must be a real number in [0, 1), got {describe(rate)}")
+    r = float(rate)
+    if not (0.0 <= r < 1.0):  # also rejects NaN
+        raise ValueError(f"{name} must lie in [0, 1), got {rate!r}")
+    return r
+
+
+def check_nonneg_scalar(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite real number >= 0, got {describe(value)}")
+    v = float(value)
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}")
+    return v
+
+
+def check_probs(p: Any, name: str = "p", *, atol: float = PROB_ATOL) -> np.ndarray:
+    """Rows on the probability simplex: shape (..., K) with K >= 2, finite, >= 0, sum 1."""
+    arr = np.asarray(p)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{name} must be a numeric array of probabilities, got {describe(p)}")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.ndim < 1 or arr.shape[-1] < 2:
+        raise ValueError(
+            f"{name} must have shape (..., K) with K >= 2 classes on the last axis, "
+            f"got shape {arr.shape}"
+        )
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} must be finite, got {arr[idx]} at index {idx}")
+    neg = arr < -atol
+    if neg.any():
+        idx = tuple(int(i) for i in np.argwhere(neg)[0])
+        raise ValueError(f"{name} must be >= 0 (probabilities), got {arr[idx]:.3g} at index {idx}")
+    sums = arr.sum(axis=-1)
+    off = np.abs(sums - 1.0) > atol * arr.shape[-1]
+    if off.any():
+        idx = tuple(int(i) for i in np.argwhere(off)[0])
+        raise ValueError(
+            f"{name} rows must sum to 1 (within {atol:g} per class), "
+            f"got row {idx} summing to {sums[idx]:.9g}"
+        )
+    return arr
+
+
+def check_labels(y: Any, K: int, *, shape: tuple[int, ...] | None = None, name: str = "y") -> np.ndarray:
+    """Integer class labels in [0, K), of the given batch shape when one is given."""
+    arr = np.asarray(y)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must hold integer class labels, got {describe(y)}")
+    if shape is not None and arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} to match the predictions, got {arr.shape}")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= K:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name} labels must lie in [0, {K - 1}] for K={K} classes, got {bad}")
+    return arr.astype(np.int64, copy=False)
+
+
+def check_transition(T: Any, name: str = "T", *, atol: float = 1e-9) -> np.ndarray:
+    """A row-stochastic K×K matrix: T[i, j] = P(noisy = j | clean = i)."""
+    arr = np.asarray(T)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{name} must be a numeric K×K matrix, got {describe(T)}")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 2:
+        raise ValueError(f"{name} must be a square K×K matrix with K >= 2, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"{name} must be finite, got {arr[idx]} at {idx}")
+    if (arr < -atol).any():
+        idx = tuple(int(i) for i in np.argwhere(arr < -atol)[0])
+        raise ValueError(f"{name} entries must be >= 0, got {arr[idx]:.3g} at {idx}")
+    sums = arr.sum(axis=1)
+    off = np.abs(sums - 1.0) > atol * arr.shape[0]
+    if off.any():
+        i = int(np.argmax(off))
+        raise ValueError(
+            f"{name} must be row-stochastic (T[i, j] = P(noisy=j | clean=i), rows sum to 1), "
+            f"got row {i} summing to {sums[i]:.9g}"
+        )
+    return np.clip(arr, 0.0, None)

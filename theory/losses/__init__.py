@@ -1,0 +1,31 @@
+"""Every loss of the paper, written once, evaluated from numpy, torch and sympy.
+
+>>> from theory import losses
+>>> L = losses.get("ce_eps+mae", alpha=0.01, beta=5, m=1e5)
+>>> L(p, y)                # numpy per-example values on probabilities (..., K)
+>>> L.torch()              # torch criterion on logits
+>>> L.sympy(K=3, t=0)      # symbolic values for y = 0..2, assuming argmax p = 0
+>>> losses.paper_defaults("cifar10", "symmetric", 0.8, "ce_eps+mae")
+
+``losses.names()`` lists the registry, ``losses.spec(name)`` documents an entry (formula,
+defaults, source, conventions), and ``losses.register`` adds a user's own loss.
+"""
+
+from theory.losses import _definitions  # noqa: F401  (fills the registry)
+from theory.losses._core import Loss, Pred, with_eps_softmax
+from theory.losses._paper_tables import paper_defaults, paper_table_rows
+from theory.losses._registry import LossSpec, get, names, register, register_composite, spec
+
+__all__ = [
+    "Loss",
+    "LossSpec",
+    "Pred",
+    "get",
+    "names",
+    "paper_defaults",
+    "paper_table_rows",
+    "register",
+    "register_composite",
+    "spec",
+    "with_eps_softmax",
+]

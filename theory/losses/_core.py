@@ -1,0 +1,307 @@
+"""Loss objects: atoms, the ε-softmax wrapper and weighted sums, evaluated from any namespace.
+
+A loss is a function ``value(xp, pred, y)`` returning per-example values, where ``pred`` is a
+:class:`Pred` (probabilities, their logs and, when known, the logits) and ``y`` integer labels.
+Composite losses are built from atoms with ``+``, scalar ``*`` and :func:`with_eps_softmax`;
+there are no combination classes.
+
+Structure, used by the conditional-risk minimisers in :mod:`theory.minimise`:
+
+``"pointwise"``
+    L(p, y) = φ(p_y): depends on the label's own probability only.
+``"argmax_pointwise"``
+    L(p, y) = φ_top(p_y) if y = argmax p else φ_other(p_y) (ε-losses, their sums with MAE).
+``"general"``
+    anything else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from theory._validation import check_labels, check_probs, describe
+from theory._xp import NUMPY, Namespace, sympy_namespace, torch_namespace
+from theory.softmax import eps_softmax
+
+__all__ = ["Loss", "Pred", "with_eps_softmax"]
+
+_STRUCTURE_RANK = {"pointwise": 0, "argmax_pointwise": 1, "general": 2}
+
+
+class Pred:
+    """A prediction seen by a loss: ``p`` (..., K), lazily ``logp``, and ``z`` when known.
+
+    Built from logits (``Pred.from_logits``) the log-probabilities come from a stable
+    log-softmax; built from probabilities, ``logp = log p`` (−inf where p = 0).
+    """
+
+    __slots__ = ("xp", "_p", "_logp", "z")
+
+    def __init__(self, xp: Namespace, p: Any = None, logp: Any = None, z: Any = None):
+        self.xp, self._p, self._logp, self.z = xp, p, logp, z
+
+    @classmethod
+    def from_probs(cls, xp: Namespace, p: Any) -> Pred:
+        return cls(xp, p=p)
+
+    @classmethod
+    def from_logits(cls, xp: Namespace, z: Any) -> Pred:
+        return cls(xp, z=z)
+
+    @property
+    def p(self) -> Any:
+        if self._p is None:
+            self._p = self.xp.softmax(self.z)
+        return self._p
+
+    @property
+    def logp(self) -> Any:
+        if self._logp is None:
+            if self.z is not None:
+                self._logp = self.xp.log_softmax(self.z)
+            else:
+                with np.errstate(divide="ignore"):
+                    self._logp = self.xp.log(self._p)
+        return self._logp
+
+    @property
+    def K(self) -> int:
+        return int((self._p if self._p is not None else self.z).shape[-1])
+
+
+@dataclass(frozen=True)
+class Loss:
+    """Base class. Subclasses implement :meth:`value`; users call the object."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- structure ----------------------------------------------------------------------------
+    input: str = "probs"  # "probs": a function of p; "logits": needs the logits themselves
+
+    @property
+    def structure(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def curvature(self) -> str | None:
+        """Curvature of φ for pointwise losses: "linear", "convex", "concave" or None."""
+        return None
+
+    def value(self, xp: Namespace, pred: Pred, y: Any) -> Any:
+        raise NotImplementedError
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def __call__(self, x: Any, y: Any, *, validate: bool = True) -> np.ndarray:
+        """Per-example values on numpy input.
+
+        ``x`` holds probabilities (..., K) for ``input == "probs"`` losses and logits for
+        ``input == "logits"`` ones (LDR-KL, CE+LC); ``y`` integer labels of shape ``x.shape[:-1]``.
+        """
+        if self.input == "logits":
+            return self.from_logits(x, y, validate=validate)
+        p = check_probs(x) if validate else np.asarray(x, dtype=np.float64)
+        y = check_labels(y, p.shape[-1], shape=p.shape[:-1]) if validate else np.asarray(y)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.asarray(self.value(NUMPY, Pred.from_probs(NUMPY, p), y), dtype=np.float64)
+
+    def from_logits(self, z: Any, y: Any, *, validate: bool = True) -> np.ndarray:
+        """Per-example values on numpy logits (..., K); probabilities are softmax(z)."""
+        z = np.asarray(z, dtype=np.float64) if not isinstance(z, np.ndarray) else z
+        if validate:
+            if z.ndim < 1 or z.shape[-1] < 2:
+                raise ValueError(f"logits must have shape (..., K) with K >= 2, got {z.shape}")
+            if not np.all(np.isfinite(z)):
+                raise ValueError("logits must be finite, got NaN or inf")
+            y = check_labels(y, z.shape[-1], shape=z.shape[:-1])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.asarray(self.value(NUMPY, Pred.from_logits(NUMPY, z), y), dtype=np.float64)
+
+    def torch(self, reduction: str = "mean", *, validate: bool = True):
+        """A ``torch.nn.Module`` criterion ``crit(logits, target)``; autograd through ``value``."""
+        from theory.losses._torch import make_criterion
+
+        return make_criterion(self, reduction=reduction, validate=validate)
+
+    def torch_value(self, z: Any, y: Any) -> Any:
+        """Per-example values from torch logits (no reduction, no validation)."""
+        xp = torch_namespace()
+        return self.value(xp, Pred.from_logits(xp, z), y)
+
+    def sympy(self, K: int, *, y: int | None = None, t: int | None = None, symbols: Any = None):
+        """Symbolic value(s) in ``p_0..p_{K-1}`` (or ``z_0..`` for logit losses).
+
+        Returns the expression for label ``y``, or a tuple over all labels when ``y`` is None.
+        ``t`` is the argmax index assumed for the symbolic point (needed by ε-losses).
+        """
+        import sympy
+
+        from theory._validation import check_num_classes
+
+        K = check_num_classes(K)
+        if symbols is None:
+            letter = "z" if self.input == "logits" else "p"
+            assumptions = {"positive": True} if self.input == "probs" else {}
+            symbols = sympy.symbols(f"{letter}_0:{K}", real=True, **assumptions)
+        x = np.array(list(symbols), dtype=object)
+        if x.shape != (K,):
+            raise ValueError(f"symbols must be {K} sympy expressions, got shape {x.shape}")
+        if t is not None and not (0 <= int(t) < K):
+            raise ValueError(f"t must be an argmax index in [0, {K - 1}], got {t}")
+        xp = sympy_namespace(None if t is None else int(t))
+        pred = Pred.from_logits(xp, x) if self.input == "logits" else Pred.from_probs(xp, x)
+        labels = range(K) if y is None else [int(y)]
+        out = []
+        for label in labels:
+            if not 0 <= label < K:
+                raise ValueError(f"y must lie in [0, {K - 1}], got {label}")
+            try:
+                v = self.value(xp, pred, np.asarray(label))
+            except ValueError as err:
+                if "argmax" in str(err):
+                    raise ValueError(
+                        f"{self.name} depends on the argmax of p; pass t=... to L.sympy() to "
+                        "choose the region of the simplex"
+                    ) from err
+                raise
+            out.append(sympy.sympify(np.asarray(v, dtype=object).item()))
+        return out[0] if y is not None else tuple(out)
+
+    # -- composition --------------------------------------------------------------------------
+    def __add__(self, other: Loss) -> Loss:
+        if not isinstance(other, Loss):
+            return NotImplemented
+        return WeightedSum.of([(1.0, self), (1.0, other)])
+
+    def __mul__(self, w: float) -> Loss:
+        if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)):
+            return NotImplemented
+        if not (math.isfinite(w) and w >= 0):
+            raise ValueError(f"a loss weight must be finite and >= 0, got {w!r}")
+        return WeightedSum.of([(float(w), self)])
+
+    __rmul__ = __mul__
+
+    def named(self, name: str, params: Mapping[str, Any]) -> Loss:
+        """The same loss under a registry name and its user-facing parameters."""
+        return Named(name=name, params=dict(params), inner=self, input=self.input)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.name}({args})"
+
+
+@dataclass(frozen=True, repr=False)
+class Atom(Loss):
+    """A loss written as one formula ``fn(xp, pred, y, **params)``."""
+
+    fn: Callable[..., Any] | None = None
+    kind: str = "general"
+    curvature_of: Callable[[Mapping[str, Any]], str | None] | None = None
+    bayes: Callable[..., np.ndarray] | None = None  # closed-form conditional-risk minimiser
+
+    @property
+    def structure(self) -> str:
+        return self.kind
+
+    @property
+    def curvature(self) -> str | None:
+        return None if self.curvature_of is None else self.curvature_of(self.params)
+
+    def value(self, xp, pred, y):
+        params = {k: xp.const(v) if isinstance(v, (int, float)) else v for k, v in self.params.items()}
+        return self.fn(xp, pred, y, **params)
+
+
+@dataclass(frozen=True, repr=False)
+class EpsWrapped(Loss):
+    """``inner`` evaluated at the clamped ε-softmax ``max(p_ε, clamp)`` of the prediction."""
+
+    inner: Loss | None = None
+
+    @property
+    def structure(self) -> str:
+        return "argmax_pointwise" if self.inner.structure == "pointwise" else "general"
+
+    def value(self, xp, pred, y):
+        pe = eps_softmax(pred.p, self.params["m"], clamp=self.params["clamp"], xp=xp, validate=False)
+        return self.inner.value(xp, Pred.from_probs(xp, pe), y)
+
+
+@dataclass(frozen=True, repr=False)
+class WeightedSum(Loss):
+    """Σ_i w_i L_i with non-negative weights."""
+
+    terms: tuple[tuple[float, Loss], ...] = ()
+
+    @classmethod
+    def of(cls, terms: list[tuple[float, Loss]]) -> WeightedSum:
+        flat: list[tuple[float, Loss]] = []
+        for w, loss in terms:
+            if isinstance(loss, WeightedSum):
+                flat.extend((w * w2, l2) for w2, l2 in loss.terms)
+            else:
+                flat.append((w, loss))
+        inputs = {loss.input for _, loss in flat}
+        name = " + ".join(f"{w:g}·{loss.name}" for w, loss in flat)
+        return cls(name=name, params={}, terms=tuple(flat), input="logits" if "logits" in inputs else "probs")
+
+    @property
+    def structure(self) -> str:
+        return max((loss.structure for _, loss in self.terms), key=_STRUCTURE_RANK.__getitem__)
+
+    @property
+    def curvature(self) -> str | None:
+        if self.structure != "pointwise":
+            return None
+        curves = {loss.curvature for w, loss in self.terms if w > 0}
+        curves.discard("linear")
+        if not curves:
+            return "linear"
+        return curves.pop() if len(curves) == 1 and None not in curves else None
+
+    def value(self, xp, pred, y):
+        total = 0
+        for w, loss in self.terms:
+            total = total + xp.const(w) * loss.value(xp, pred, y)
+        return total
+
+
+@dataclass(frozen=True, repr=False)
+class Named(Loss):
+    """A registry entry: a composite under its registry name and parameters."""
+
+    inner: Loss | None = None
+
+    @property
+    def structure(self) -> str:
+        return self.inner.structure
+
+    @property
+    def curvature(self) -> str | None:
+        return self.inner.curvature
+
+    def value(self, xp, pred, y):
+        return self.inner.value(xp, pred, y)
+
+
+def with_eps_softmax(loss: Loss, m: float, *, clamp: float = 1e-8) -> Loss:
+    """Wrap any loss of probabilities with ε-softmax: L_ε(p, y) = L(max(p_ε, clamp), y).
+
+    This is the paper's construction in general form; CE_ε and FL_ε are this wrapper applied
+    to CE and FL. The clamp is applied before the wrapped loss takes any log.
+    """
+    if not isinstance(loss, Loss):
+        raise TypeError(f"with_eps_softmax needs a Loss, got {describe(loss)}")
+    if loss.input != "probs":
+        raise ValueError(f"{loss.name} is defined on logits; ε-softmax wraps losses of probabilities")
+    from theory._validation import check_nonneg_scalar
+
+    m = check_nonneg_scalar(m, "m")
+    clamp = check_nonneg_scalar(clamp, "clamp")
+    return EpsWrapped(name=f"{loss.name}_eps", params={"m": m, "clamp": clamp}, inner=loss)

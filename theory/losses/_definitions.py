@@ -1,0 +1,322 @@
+"""Every loss of PAPER.md §3, each written once over an array namespace.
+
+Conventions shared by all entries: ``pred.p`` holds probabilities (..., K), ``pred.logp`` their
+logs (a stable log-softmax when built from logits), ``y`` integer labels (...). Values are
+per example; reductions happen in the caller. ``xp.detach`` is the stop-gradient sg(·).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theory.losses._core import with_eps_softmax
+from theory.losses._registry import get, register, register_composite
+
+# ----------------------------------------------------------------------------------------------
+# Closed-form conditional-risk minimisers (argmin_p Σ_k q_k L(p, k), q on the simplex).
+
+
+def _bayes_identity(q, **_):
+    """Strictly proper losses (CE, MSE): the minimiser is q itself."""
+    return np.array(q, dtype=np.float64, copy=True)
+
+
+def _bayes_rce(q, *, clamp, **_):
+    """RCE = A Σ_{k≠y} max(p_k, c): every coordinate costs A(1−q_k)·c up to c for free, then
+    A(1−q_k) per unit, so fill all coordinates to c and the rest on argmax q (needs K c <= 1)."""
+    q = np.asarray(q, dtype=np.float64)
+    K = q.shape[-1]
+    if K * clamp > 1:
+        raise ValueError(f"RCE closed form needs K*clamp <= 1, got K={K}, clamp={clamp}")
+    p = np.full_like(q, clamp)
+    np.put_along_axis(p, np.argmax(q, axis=-1)[..., None], 1 - (K - 1) * clamp, axis=-1)
+    return p
+
+
+def _convex_if(param, lo, hi, otherwise):
+    return lambda params: "convex" if lo <= params[param] <= hi else otherwise
+
+
+# ----------------------------------------------------------------------------------------------
+# Atoms
+
+
+@register(
+    "ce",
+    formula="−log p_y",
+    source="standard cross-entropy",
+    conventions="unbounded: +inf at p_y = 0 on probability input; stable log-softmax on logits",
+    structure="pointwise",
+    curvature="convex",
+    bayes=_bayes_identity,
+)
+def cross_entropy(xp, pred, y):
+    return -xp.take(pred.logp, y)
+
+
+@register(
+    "fl",
+    formula="−(1 − sg(p_y))^γ log p_y",
+    source="Lin et al., ICCV 2017 (focal loss); γ = 0.5 as in the paper's baselines",
+    conventions="the modulating factor (1 − p_y)^γ is detached (no gradient)",
+    structure="pointwise",
+    curvature=_convex_if("gamma", 0.0, 1.0, None),
+    aliases=("focal",),
+)
+def focal(xp, pred, y, *, gamma=0.5):
+    py = xp.take(pred.p, y)
+    return -((1 - xp.detach(py)) ** gamma) * xp.take(pred.logp, y)
+
+
+@register(
+    "mae",
+    formula="s·(1 − p_y), s = 2 (= ‖p − e_y‖₁)",
+    source="Ghosh, Kumar, Sastry, AAAI 2017; scale 2 as in the ε-softmax reference",
+    conventions="scale 2 by default; NCE+MAE / NFL+MAE use scale 1 as the reference does",
+    structure="pointwise",
+    curvature="linear",
+)
+def mean_absolute_error(xp, pred, y, *, scale=2.0):
+    return scale * (1 - xp.take(pred.p, y))
+
+
+@register(
+    "mse",
+    formula="(1/K) Σ_k (p_k − 1[k = y])²",
+    source="mean squared error on probabilities (Brier score / K)",
+    bayes=_bayes_identity,
+)
+def mean_squared_error(xp, pred, y):
+    p = pred.p
+    return xp.sum((p - xp.one_hot(y, like=p)) ** 2) / p.shape[-1]
+
+
+@register(
+    "gce",
+    formula="(1 − max(p_y, c)^q) / q",
+    source="Zhang & Sabuncu, NeurIPS 2018; q = 0.7",
+    conventions="p_y clamped from below at c = 1e-7 (the APL code lineage's constant)",
+    structure="pointwise",
+    # φ is convex on [c, 1] for 0 < q <= 1 but flat below the clamp c, so it is declared convex
+    # (and minimised exactly by KKT) only when the clamp is off.
+    curvature=lambda params: "convex" if 0 < params["q"] <= 1 and params["clamp"] == 0 else None,
+)
+def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-7):
+    return (1 - xp.maximum(xp.take(pred.p, y), clamp) ** q) / q
+
+
+@register(
+    "rce",
+    formula="−Σ_k max(p_k, c) log max(e_y, c_y)_k = A Σ_{k≠y} max(p_k, c), A = −log c_y",
+    source="Wang et al., ICCV 2019 (symmetric cross-entropy); c_y = 1e-4",
+    conventions="p clamped at c = 1e-7 before the sum, so Σ_k p̃_k can exceed 1 by < K·c "
+    "(exactly A(1 − p_y) when no p_k < c)",
+    bayes=_bayes_rce,
+)
+def reverse_ce(xp, pred, y, *, clamp=1e-7, label_clamp=1e-4):
+    p = xp.maximum(pred.p, clamp)
+    log_target = xp.log(xp.maximum(xp.one_hot(y, like=pred.p), label_clamp))
+    return -xp.sum(p * log_target)
+
+
+@register(
+    "nce",
+    formula="(−log p_y) / Σ_k (−log p_k)",
+    source="Ma et al., ICML 2020 (normalized loss functions)",
+    conventions="fully differentiable (numerator and normaliser); undefined (NaN) at a vertex on "
+    "probability input, where numerator and normaliser are both infinite",
+)
+def normalized_ce(xp, pred, y):
+    return xp.take(pred.logp, y) / xp.sum(pred.logp)
+
+
+@register(
+    "nfl",
+    formula="[−(1 − sg(p_y))^γ log p_y] / sg(Σ_k −(1 − p_k)^γ log p_k)",
+    source="Ma et al., ICML 2020; γ = 0.5",
+    conventions="modulating factor and the whole normaliser are detached",
+)
+def normalized_focal(xp, pred, y, *, gamma=0.5):
+    p, logp = pred.p, pred.logp
+    py = xp.take(p, y)
+    numerator = -((1 - xp.detach(py)) ** gamma) * xp.take(logp, y)
+    normaliser = xp.detach(xp.sum(-((1 - p) ** gamma) * logp))
+    return numerator / normaliser
+
+
+@register(
+    "agce",
+    formula="[(a + 1)^q − (a + p_y)^q] / q",
+    source="Zhou et al., ICCV 2021 (asymmetric loss functions); a = 6, q = 1.5 (CIFAR-10)",
+    structure="pointwise",
+    curvature=lambda params: "concave" if params["q"] >= 1 else "convex",
+)
+def asymmetric_gce(xp, pred, y, *, a=6.0, q=1.5):
+    return ((a + 1) ** q - (a + xp.take(pred.p, y)) ** q) / q
+
+
+@register(
+    "aul",
+    formula="[(a − p_y)^q − (a − 1)^q] / q",
+    source="Zhou et al., ICCV 2021; a = 6.3, q = 1.5 (CIFAR-10)",
+    conventions="written for any K (the reference hard-codes K = 10 and crashes on CIFAR-100)",
+    structure="pointwise",
+    curvature=lambda params: "convex" if params["q"] >= 1 else "concave",
+)
+def asymmetric_unhinged(xp, pred, y, *, a=6.3, q=1.5):
+    return ((a - xp.take(pred.p, y)) ** q - (a - 1) ** q) / q
+
+
+@register(
+    "ael",
+    formula="exp(−p_y / a)",
+    source="Zhou et al., ICCV 2021; a = 5 (CIFAR-10)",
+    structure="pointwise",
+    curvature="convex",
+)
+def asymmetric_exponential(xp, pred, y, *, a=5.0):
+    return xp.exp(-xp.take(pred.p, y) / a)
+
+
+@register(
+    "ldr_kl",
+    formula="λ·log[(1/K) Σ_k exp((θ·1[k≠y] + f̂_k − f̂_y)/λ)], f = softplus(z), f̂ = f / mean_k f_k",
+    source="Zhu, Ying, Yang, ICML 2023 (label distributionally robust losses); θ = 0.1, λ = 10",
+    conventions="defined on logits; computed with a log-sum-exp",
+    input="logits",
+    aliases=("ldr-kl",),
+)
+def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0):
+    f = xp.softplus(pred.z)
+    fh = f / xp.expand(xp.mean(f))
+    margins = theta * (1 - xp.one_hot(y, like=f)) + fh - xp.expand(xp.take(fh, y))
+    return lam * (xp.logsumexp(margins / lam) - np.log(f.shape[-1]))
+
+
+@register(
+    "ce+lc",
+    formula="z ← δ·z/‖z‖₂ if ‖z‖₂ > 1/δ; then −log softmax(z)_y",
+    source="Wei et al., ICML 2023 (logit clipping)",
+    conventions="threshold 1/δ but clipped norm δ, as in the original LogitClip code; "
+    "gradient flows through the norm",
+    input="logits",
+    aliases=("ce_lc", "logitclip"),
+)
+def ce_logit_clip(xp, pred, y, *, delta=1.0):
+    z = pred.z
+    norm = xp.expand(xp.norm(z))
+    clipped = xp.where(norm > 1 / delta, delta * z / xp.maximum(norm, 1e-12), z)
+    return -xp.take(xp.log_softmax(clipped), y)
+
+
+@register(
+    "nlnl",
+    formula="(1/(K−1)) Σ_{k≠y} −w_y log max(1 − p_k, c), c = 1e-5",
+    source="Kim et al., ICCV 2019 (negative learning)",
+    conventions="the expectation over the complementary label ȳ ~ U(k ≠ y) of the reference's "
+    "sampled loss −w_y log clamp(1 − p_ȳ, c); finite everywhere (the reference returns NaN on "
+    "modern torch); class weights w default to 1",
+)
+def negative_learning(xp, pred, y, *, clamp=1e-5, weights=None):
+    p = pred.p
+    K = p.shape[-1]
+    per_class = -xp.log(xp.maximum(1 - p, clamp)) * (1 - xp.one_hot(y, like=p))
+    value = xp.sum(per_class) / (K - 1)
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (K,) or not np.all(np.isfinite(w)) or (w < 0).any():
+            raise ValueError(f"nlnl weights must be {K} finite non-negative numbers, got {weights!r}")
+        value = value * xp.sum(xp.one_hot(y, like=p) * _as_like(xp, w, p))
+    return value
+
+
+def _as_like(xp, w, like):
+    if xp.name == "torch":
+        return xp._torch.as_tensor(w, dtype=like.dtype, device=like.device)
+    if xp.name == "sympy":
+        return np.array([xp.const(float(v)) for v in w], dtype=object)
+    return w
+
+
+# ----------------------------------------------------------------------------------------------
+# Composites: α·first + β·second, and the ε-softmax losses
+
+
+register_composite(
+    "sce",
+    lambda alpha=0.1, beta=1.0: alpha * get("ce") + beta * get("rce"),
+    formula="α·CE + β·RCE", source="Wang et al., ICCV 2019; (α, β) = (0.1, 1) on CIFAR-10",
+)
+register_composite(
+    "nce+rce", lambda alpha=1.0, beta=1.0: alpha * get("nce") + beta * get("rce"),
+    formula="α·NCE + β·RCE", source="Ma et al., ICML 2020 (active-passive losses)",
+)
+register_composite(
+    "nce+mae", lambda alpha=1.0, beta=1.0: alpha * get("nce") + beta * get("mae", scale=1.0),
+    formula="α·NCE + β·(1 − p_y)", source="Ma et al., ICML 2020",
+    conventions="MAE without the factor 2, as the reference implements it",
+)
+register_composite(
+    "nfl+rce", lambda alpha=1.0, beta=1.0, gamma=0.5: alpha * get("nfl", gamma=gamma) + beta * get("rce"),
+    formula="α·NFL + β·RCE", source="Ma et al., ICML 2020",
+)
+register_composite(
+    "nfl+mae", lambda alpha=1.0, beta=1.0, gamma=0.5: alpha * get("nfl", gamma=gamma) + beta * get("mae", scale=1.0),
+    formula="α·NFL + β·(1 − p_y)", source="Ma et al., ICML 2020",
+    conventions="MAE without the factor 2, as the reference implements it",
+)
+register_composite(
+    "nce+agce",
+    lambda alpha=1.0, beta=4.0, a=6.0, q=1.5: alpha * get("nce") + beta * get("agce", a=a, q=q),
+    formula="α·NCE + β·AGCE", source="Zhou et al., ICCV 2021; (α, β, a, q) = (1, 4, 6, 1.5) on CIFAR-10",
+)
+register_composite(
+    "nce+aul",
+    lambda alpha=1.0, beta=4.0, a=6.3, q=1.5: alpha * get("nce") + beta * get("aul", a=a, q=q),
+    formula="α·NCE + β·AUL", source="Zhou et al., ICCV 2021; (α, β, a, q) = (1, 4, 6.3, 1.5) on CIFAR-10",
+)
+register_composite(
+    "nce+ael",
+    lambda alpha=1.0, beta=4.0, a=5.0: alpha * get("nce") + beta * get("ael", a=a),
+    formula="α·NCE + β·AEL", source="Zhou et al., ICCV 2021; (α, β, a) = (1, 4, 5) on CIFAR-10",
+)
+register_composite(
+    "ce+mae", lambda alpha=1.0, beta=1.0: alpha * get("ce") + beta * get("mae"),
+    formula="α·CE + β·2(1 − p_y)",
+    source="plain combination; equals CE_ε+MAE at m = 0 (the paper's m-ablation baseline)",
+)
+_EPS_CONVENTIONS = (
+    "p_ε = (p + m·e_t)/(1 + m), t = argmax p (first index on ties), clamped from below at c = 1e-8 "
+    "before the log; the argmax index carries no gradient"
+)
+register_composite(
+    "ce_eps",
+    lambda m=1e5, clamp=1e-8: with_eps_softmax(get("ce"), m, clamp=clamp),
+    formula="−log max(p_ε(y), c)", source="ε-softmax paper (NeurIPS 2024), reference code",
+    conventions=_EPS_CONVENTIONS, aliases=("ce_ε",),
+)
+register_composite(
+    "fl_eps",
+    lambda m=1e5, gamma=0.1, clamp=1e-8: with_eps_softmax(get("fl", gamma=gamma), m, clamp=clamp),
+    formula="−(1 − sg(max(p_ε(y), c)))^γ log max(p_ε(y), c), γ = 0.1",
+    source="ε-softmax paper (NeurIPS 2024), reference code",
+    conventions=_EPS_CONVENTIONS + "; the focal factor is detached",
+)
+register_composite(
+    "ce_eps+mae",
+    lambda alpha=0.01, beta=5.0, m=1e5, clamp=1e-8: (
+        alpha * with_eps_softmax(get("ce"), m, clamp=clamp) + beta * get("mae")
+    ),
+    formula="α·CE_ε + β·2(1 − p_y)",
+    source="ε-softmax paper (NeurIPS 2024); defaults are the CIFAR-10 symmetric row",
+    conventions=_EPS_CONVENTIONS + "; MAE on the plain softmax, scale 2",
+)
+register_composite(
+    "fl_eps+mae",
+    lambda alpha=0.01, beta=5.0, m=1e5, gamma=0.1, clamp=1e-8: (
+        alpha * with_eps_softmax(get("fl", gamma=gamma), m, clamp=clamp) + beta * get("mae")
+    ),
+    formula="α·FL_ε + β·2(1 − p_y)",
+    source="ε-softmax paper (NeurIPS 2024); defaults are the CIFAR-10 symmetric row",
+    conventions=_EPS_CONVENTIONS + "; MAE on the plain softmax, scale 2; focal factor detached",
+)

@@ -1,0 +1,175 @@
+"""The loss registry: name → documented factory. Users register their own losses here too."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from theory.losses._core import Atom, Loss
+
+__all__ = ["LossSpec", "get", "names", "register", "register_composite", "spec"]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Documentation and construction of one registered loss.
+
+    Attributes
+    ----------
+    name : registry key (lower case; ``-`` and ``ε`` are normalised to ``_`` and ``eps``).
+    factory : builds the :class:`Loss` from keyword parameters.
+    defaults : every accepted parameter with its default value.
+    formula : the per-example formula as implemented.
+    source : where the formula and defaults come from.
+    conventions : scales, clamps, detached factors and other choices a reader must know.
+    """
+
+    name: str
+    factory: Callable[..., Loss]
+    defaults: Mapping[str, Any]
+    formula: str
+    source: str
+    conventions: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+    def build(self, **params: Any) -> Loss:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            accepted = ", ".join(self.defaults) or "none"
+            raise TypeError(f"loss {self.name!r} got unknown parameter(s) {unknown}; accepted: {accepted}")
+        merged = {**self.defaults, **params}
+        return self.factory(**merged)
+
+
+_REGISTRY: dict[str, LossSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _normalise(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"a loss name must be a string, got {type(name).__name__}")
+    return name.strip().lower().replace("ε", "eps").replace("-", "_").replace(" ", "")
+
+
+def _add(spec: LossSpec, *, replace: bool) -> LossSpec:
+    key = _normalise(spec.name)
+    if not replace and (key in _REGISTRY or key in _ALIASES):
+        raise ValueError(f"a loss named {spec.name!r} is already registered; pass replace=True to override")
+    _REGISTRY[key] = spec
+    for alias in spec.aliases:
+        _ALIASES[_normalise(alias)] = key
+    return spec
+
+
+def register(
+    name: str,
+    fn: Callable[..., Any] | None = None,
+    *,
+    formula: str,
+    source: str = "user",
+    conventions: str = "",
+    input: str = "probs",
+    structure: str = "general",
+    curvature: Callable[[Mapping[str, Any]], str | None] | str | None = None,
+    bayes: Callable[..., Any] | None = None,
+    aliases: tuple[str, ...] = (),
+    replace: bool = False,
+):
+    """Register a loss written once as ``fn(xp, pred, y, **params)``; usable as a decorator.
+
+    ``fn`` receives a namespace ``xp`` (see :mod:`theory._xp`), a :class:`~theory.losses.Pred`
+    (``pred.p``, ``pred.logp``, ``pred.z``) and integer labels ``y``, and returns per-example
+    values. Keyword-only parameters with defaults become the loss's parameters.
+
+    ``structure`` ("pointwise" / "argmax_pointwise" / "general") and ``curvature`` (of φ for
+    pointwise losses: "linear" / "convex" / "concave", or a function of the parameters) let the
+    conditional-risk minimisers use exact methods; leave them unset when unsure.
+    """
+    if input not in ("probs", "logits"):
+        raise ValueError(f"input must be 'probs' or 'logits', got {input!r}")
+    if structure not in ("pointwise", "argmax_pointwise", "general"):
+        raise ValueError(f"structure must be 'pointwise', 'argmax_pointwise' or 'general', got {structure!r}")
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(f):
+            raise TypeError(f"register needs a callable loss function, got {type(f).__name__}")
+        sig = inspect.signature(f)
+        defaults = {
+            p.name: p.default
+            for p in sig.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        missing = [k for k, v in defaults.items() if v is inspect.Parameter.empty]
+        if missing:
+            raise TypeError(f"loss parameters need defaults, {f.__name__} has none for {missing}")
+        curve = (lambda _p, c=curvature: c) if isinstance(curvature, str) or curvature is None else curvature
+
+        def factory(**params: Any) -> Loss:
+            return Atom(
+                name=_normalise(name),
+                params=params,
+                input=input,
+                fn=f,
+                kind=structure,
+                curvature_of=curve,
+                bayes=bayes,
+            )
+
+        _add(
+            LossSpec(name=_normalise(name), factory=factory, defaults=defaults, formula=formula,
+                     source=source, conventions=conventions, aliases=aliases),
+            replace=replace,
+        )
+        return f
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def register_composite(
+    name: str,
+    factory: Callable[..., Loss],
+    *,
+    formula: str,
+    source: str,
+    conventions: str = "",
+    aliases: tuple[str, ...] = (),
+    replace: bool = False,
+) -> LossSpec:
+    """Register a loss composed from registered ones; ``factory``'s keyword defaults are its parameters."""
+    defaults = {
+        p.name: p.default
+        for p in inspect.signature(factory).parameters.values()
+        if p.default is not inspect.Parameter.empty
+    }
+    key = _normalise(name)
+
+    def build(**params: Any) -> Loss:
+        return factory(**params).named(key, params)
+
+    return _add(
+        LossSpec(name=key, factory=build, defaults=defaults, formula=formula, source=source,
+                 conventions=conventions, aliases=aliases),
+        replace=replace,
+    )
+
+
+def spec(name: str) -> LossSpec:
+    """The :class:`LossSpec` of a registered loss (raises KeyError listing the known names)."""
+    key = _normalise(name)
+    key = _ALIASES.get(key, key)
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        raise KeyError(f"no loss named {name!r}; registered: {', '.join(names())}") from None
+
+
+def get(name: str, **params: Any) -> Loss:
+    """Build a registered loss with its defaults overridden by ``params``."""
+    return spec(name).build(**params)
+
+
+def names() -> list[str]:
+    """Registered loss names in registration order."""
+    return list(_REGISTRY)
