@@ -30,14 +30,11 @@ __all__ = ["eps_softmax", "one_hot_error"]
 
 def _as_array(p: Any) -> Any:
     """Accept lists/tuples/sympy matrices as well as arrays and tensors."""
-    if hasattr(p, "shape") and not type(p).__module__.startswith("sympy"):
-        return p
     if type(p).__module__.startswith("sympy"):  # sympy Matrix → flat object array
         return np.array(list(p), dtype=object)
-    arr = np.asarray(p)
-    if arr.dtype == object:
-        return arr
-    return arr
+    if hasattr(p, "shape"):  # numpy arrays and torch tensors pass through
+        return p
+    return np.asarray(p)
 
 
 def eps_softmax(
