@@ -163,7 +163,7 @@ def test_every_entry_is_documented_and_rebuildable():
         spec = losses.spec(name)
         assert spec.formula and spec.source
         L = spec.build()
-        assert L.structure in ("pointwise", "argmax_pointwise", "general")
+        assert L.structure in ("pointwise", "argmax_pointwise", "normalised", "general")
         assert losses.get(name, **spec.defaults).name == L.name
 
 
@@ -188,6 +188,22 @@ def test_structure_declarations_hold():
             np.testing.assert_allclose(L(p, y), L(p2, y), rtol=1e-9, err_msg=name)
             checked += 1
     assert checked >= 8
+
+
+def test_normalised_declarations_hold():
+    """A loss declared normalised is non-negative with Σ_k L(p, k) = 1 on the open simplex."""
+    p = np.random.default_rng(6).dirichlet(np.full(6, 0.3), size=300)
+    p = np.maximum(p, 1e-300)
+    p /= p.sum(1, keepdims=True)
+    checked = 0
+    for name in PROB_LOSSES:
+        L = losses.get(name)
+        if L.structure == "normalised":
+            vectors = np.stack([L(p, np.full(len(p), k)) for k in range(6)], 1)
+            assert np.all(vectors >= 0), name
+            np.testing.assert_allclose(vectors.sum(1), 1.0, rtol=1e-12, err_msg=name)
+            checked += 1
+    assert checked == 2
 
 
 def test_paper_defaults_lookup():

@@ -227,6 +227,8 @@ class _TorchNamespace(Namespace):
         return x.detach()
 
     def take(self, p, y):
+        if p.shape[-1] == 1:  # a one-column view (pointwise losses inside ε-softmax): y is 0
+            return p[..., 0]
         return self._torch.gather(p, -1, y.long().unsqueeze(-1)).squeeze(-1)
 
     def sum(self, x):

@@ -18,6 +18,7 @@ import numpy as np
 from theory._validation import check_num_classes, check_probs, check_transition
 from theory.losses._core import Loss
 from theory.minimise import Minimum, conditional_risk, minimise_conditional_risk
+from theory.minimise._risk import risk_of_vectors
 
 __all__ = ["FiniteProblem", "random_problem"]
 
@@ -80,12 +81,27 @@ class FiniteProblem:
         return f if loss.input == "logits" else check_probs(f, "predictor")
 
     def conditional_risks(self, loss: Loss, f) -> np.ndarray:
-        """Σ_k P(k | x) L(f(x), k) for every x: (n_x,)."""
+        """Σ_k P(k | x) L(f(x), k) for every x: (n_x,).
+
+        ``f`` is a tabular predictor (n_x, K) — probabilities, or logits for logit losses — or a
+        :class:`~theory.minimise.Minimum` of this loss, whose loss vectors are used (they are the
+        limits where the minimiser is a boundary limit, e.g. for NCE).
+        """
+        if isinstance(f, Minimum):
+            if f.losses is None or f.losses.shape != (self.n_x, self.K):
+                shape = None if f.losses is None else f.losses.shape
+                raise ValueError(f"a Minimum used as predictor needs loss vectors of shape "
+                                 f"{(self.n_x, self.K)}, got {shape}")
+            return risk_of_vectors(f.losses, self.posterior)
         return conditional_risk(loss, self._check_predictor(f, loss), self.posterior)
 
     def risk(self, loss: Loss, f) -> float:
-        """E_{(x, y)} L(f(x), y) for a tabular predictor ``f`` (n_x, K) (logits for logit losses)."""
+        """E_{(x, y)} L(f(x), y) for a tabular predictor or a Minimum ``f`` (see conditional_risks)."""
         return float(self.px @ self.conditional_risks(loss, f))
+
+    def excess_risk(self, loss: Loss, T, **options) -> float:
+        """R(f*_T) − R(f*): the clean risk lost by minimising the risk under label noise T."""
+        return self.risk(loss, self.noisy(T).minimiser(loss, **options)) - self.bayes_risk(loss, **options)
 
     def minimiser(self, loss: Loss, **options) -> Minimum:
         """The risk minimiser, x by x (see :func:`theory.minimise.minimise_conditional_risk`)."""

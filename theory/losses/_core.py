@@ -11,8 +11,15 @@ Structure, used by the conditional-risk minimisers in :mod:`theory.minimise`:
     L(p, y) = φ(p_y): depends on the label's own probability only.
 ``"argmax_pointwise"``
     L(p, y) = φ_top(p_y) if y = argmax p else φ_other(p_y) (ε-losses, their sums with MAE).
+``"normalised"``
+    L(p, y) = a(p_y) / Σ_k a(p_k) with a decreasing, a(1) = 0 and a(0+) = ∞ (NCE, NFL): the
+    loss vector (L(p, k))_k ranges over the open simplex.
 ``"general"``
     anything else.
+
+Pointwise and argmax-pointwise losses may also declare :class:`Pieces`: break points in p_y
+between which φ_top and φ_other are convex (a clamp makes φ flat below it, so the clamp is a
+break). The minimisers use them to enumerate convex sub-problems exactly.
 """
 
 from __future__ import annotations
@@ -28,9 +35,31 @@ from theory._validation import check_labels, check_probs, describe
 from theory._xp import NUMPY, Namespace, sympy_namespace, torch_namespace
 from theory.softmax import eps_softmax
 
-__all__ = ["Loss", "Pred", "with_eps_softmax"]
+__all__ = ["Loss", "Pieces", "Pred", "with_eps_softmax"]
 
-_STRUCTURE_RANK = {"pointwise": 0, "argmax_pointwise": 1, "general": 2}
+# the structure of a sum is that of its least structured term; a normalised term in a sum of
+# several makes it general (the sum is no longer normalised)
+_STRUCTURE_RANK = {"pointwise": 0, "argmax_pointwise": 1, "normalised": 2, "general": 3}
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Break points in (0, 1) of φ_top and φ_other (L as a function of p_y when y is, or is not,
+    the argmax of p): each is convex on every interval between consecutive breaks of [0, 1]."""
+
+    top: tuple[float, ...] = ()
+    other: tuple[float, ...] = ()
+
+    @staticmethod
+    def _clean(breaks) -> tuple[float, ...]:
+        return tuple(sorted({float(b) for b in breaks if 0.0 < b < 1.0}))
+
+    def __post_init__(self):
+        object.__setattr__(self, "top", self._clean(self.top))
+        object.__setattr__(self, "other", self._clean(self.other))
+
+    def __or__(self, other: Pieces) -> Pieces:
+        return Pieces(self.top + other.top, self.other + other.other)
 
 
 class Pred:
@@ -40,10 +69,11 @@ class Pred:
     log-softmax; built from probabilities, ``logp = log p`` (−inf where p = 0).
     """
 
-    __slots__ = ("xp", "_p", "_logp", "z")
+    __slots__ = ("xp", "_p", "_logp", "z", "_py")
 
     def __init__(self, xp: Namespace, p: Any = None, logp: Any = None, z: Any = None):
         self.xp, self._p, self._logp, self.z = xp, p, logp, z
+        self._py = None
 
     @classmethod
     def from_probs(cls, xp: Namespace, p: Any) -> Pred:
@@ -69,6 +99,13 @@ class Pred:
                     self._logp = self.xp.log(self._p)
         return self._logp
 
+    def py(self, y: Any) -> Any:
+        """p_y per example, computed once per label array: the terms of a sum share it (one
+        gather forward, one scatter backward)."""
+        if self._py is None or self._py[0] is not y:
+            self._py = (y, self.xp.take(self.p, y))
+        return self._py[1]
+
     @property
     def K(self) -> int:
         return int((self._p if self._p is not None else self.z).shape[-1])
@@ -91,6 +128,11 @@ class Loss:
     @property
     def curvature(self) -> str | None:
         """Curvature of φ for pointwise losses: "linear", "convex", "concave" or None."""
+        return None
+
+    @property
+    def pieces(self) -> Pieces | None:
+        """Convex pieces of φ_top / φ_other (pointwise and argmax-pointwise losses), or None."""
         return None
 
     def value(self, xp: Namespace, pred: Pred, y: Any) -> Any:
@@ -204,6 +246,7 @@ class Atom(Loss):
     kind: str = "general"
     curvature_of: Callable[[Mapping[str, Any]], str | None] | None = None
     bayes: Callable[..., np.ndarray] | None = None  # closed-form conditional-risk minimiser
+    breaks_of: Callable[[Mapping[str, Any]], tuple[float, ...] | None] | None = None
 
     @property
     def structure(self) -> str:
@@ -212,6 +255,15 @@ class Atom(Loss):
     @property
     def curvature(self) -> str | None:
         return None if self.curvature_of is None else self.curvature_of(self.params)
+
+    @property
+    def pieces(self) -> Pieces | None:
+        if self.kind != "pointwise":
+            return None
+        if self.curvature in ("linear", "convex"):
+            return Pieces()
+        breaks = None if self.breaks_of is None else self.breaks_of(self.params)
+        return None if breaks is None else Pieces(breaks, breaks)
 
     def value(self, xp, pred, y):
         params = {k: xp.const(v) if isinstance(v, (int, float)) else v for k, v in self.params.items()}
@@ -228,8 +280,29 @@ class EpsWrapped(Loss):
     def structure(self) -> str:
         return "argmax_pointwise" if self.inner.structure == "pointwise" else "general"
 
+    @property
+    def pieces(self) -> Pieces | None:
+        # u ↦ v = (u + m·[top]) / (1 + m) is affine, and ψ(max(v, c)) is flat below v = c: the
+        # inner breaks and the clamp map to u = b(1 + m) − m·[top].
+        inner = self.inner.pieces if self.inner.structure == "pointwise" else None
+        if inner is None:
+            return None
+        m, c = self.params["m"], self.params["clamp"]
+        breaks = (c, *inner.other) if c > 0 else inner.other
+        return Pieces(top=[b * (1 + m) - m for b in breaks], other=[b * (1 + m) for b in breaks])
+
     def value(self, xp, pred, y):
-        pe = eps_softmax(pred.p, self.params["m"], clamp=self.params["clamp"], xp=xp, validate=False)
+        m, c = self.params["m"], self.params["clamp"]
+        if self.inner.structure == "pointwise" and xp.name != "sympy":
+            # A pointwise inner loss reads p_ε(y) only: build that one coordinate, O(batch)
+            # instead of the (batch, K) one-hot, add, divide and clamp, and hand the inner loss
+            # a one-column view with label 0 (same formula as the general path below).
+            py = pred.py(y)
+            pe_y = xp.where(xp.argmax(pred.p) == y, py + m, py) / (1 + m)
+            if c > 0:
+                pe_y = xp.maximum(pe_y, c)
+            return self.inner.value(xp, Pred.from_probs(xp, xp.expand(pe_y)), y * 0)
+        pe = eps_softmax(pred.p, m, clamp=c, xp=xp, validate=False)
         return self.inner.value(xp, Pred.from_probs(xp, pe), y)
 
 
@@ -253,7 +326,10 @@ class WeightedSum(Loss):
 
     @property
     def structure(self) -> str:
-        return max((loss.structure for _, loss in self.terms), key=_STRUCTURE_RANK.__getitem__)
+        if len(self.terms) == 1:  # a positive multiple keeps every structure
+            return self.terms[0][1].structure
+        worst = max((loss.structure for _, loss in self.terms), key=_STRUCTURE_RANK.__getitem__)
+        return "general" if worst == "normalised" else worst
 
     @property
     def curvature(self) -> str | None:
@@ -264,6 +340,18 @@ class WeightedSum(Loss):
         if not curves:
             return "linear"
         return curves.pop() if len(curves) == 1 and None not in curves else None
+
+    @property
+    def pieces(self) -> Pieces | None:
+        if self.structure not in ("pointwise", "argmax_pointwise"):
+            return None
+        out = Pieces()
+        for w, loss in self.terms:
+            if w > 0:
+                if loss.pieces is None:
+                    return None
+                out = out | loss.pieces
+        return out
 
     def value(self, xp, pred, y):
         total = 0
@@ -285,6 +373,10 @@ class Named(Loss):
     @property
     def curvature(self) -> str | None:
         return self.inner.curvature
+
+    @property
+    def pieces(self) -> Pieces | None:
+        return self.inner.pieces
 
     def value(self, xp, pred, y):
         return self.inner.value(xp, pred, y)

@@ -64,7 +64,7 @@ def cross_entropy(xp, pred, y):
     aliases=("focal",),
 )
 def focal(xp, pred, y, *, gamma=0.5):
-    py = xp.take(pred.p, y)
+    py = pred.py(y)
     return -((1 - xp.detach(py)) ** gamma) * xp.take(pred.logp, y)
 
 
@@ -77,7 +77,7 @@ def focal(xp, pred, y, *, gamma=0.5):
     curvature="linear",
 )
 def mean_absolute_error(xp, pred, y, *, scale=2.0):
-    return scale * (1 - xp.take(pred.p, y))
+    return scale * (1 - pred.py(y))
 
 
 @register(
@@ -98,11 +98,12 @@ def mean_squared_error(xp, pred, y):
     conventions="p_y clamped from below at c = 1e-7 (the APL code lineage's constant)",
     structure="pointwise",
     # φ is convex on [c, 1] for 0 < q <= 1 but flat below the clamp c, so it is declared convex
-    # (and minimised exactly by KKT) only when the clamp is off.
+    # (and minimised exactly by KKT) only when the clamp is off; otherwise convex in two pieces.
     curvature=lambda params: "convex" if 0 < params["q"] <= 1 and params["clamp"] == 0 else None,
+    breaks=lambda params: (params["clamp"],) if 0 < params["q"] <= 1 else None,
 )
 def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-7):
-    return (1 - xp.maximum(xp.take(pred.p, y), clamp) ** q) / q
+    return (1 - xp.maximum(pred.py(y), clamp) ** q) / q
 
 
 @register(
@@ -125,6 +126,7 @@ def reverse_ce(xp, pred, y, *, clamp=1e-7, label_clamp=1e-4):
     source="Ma et al., ICML 2020 (normalized loss functions)",
     conventions="fully differentiable (numerator and normaliser); undefined (NaN) at a vertex on "
     "probability input, where numerator and normaliser are both infinite",
+    structure="normalised",
 )
 def normalized_ce(xp, pred, y):
     return xp.take(pred.logp, y) / xp.sum(pred.logp)
@@ -135,6 +137,7 @@ def normalized_ce(xp, pred, y):
     formula="[−(1 − sg(p_y))^γ log p_y] / sg(Σ_k −(1 − p_k)^γ log p_k)",
     source="Ma et al., ICML 2020; γ = 0.5",
     conventions="modulating factor and the whole normaliser are detached",
+    structure="normalised",
 )
 def normalized_focal(xp, pred, y, *, gamma=0.5):
     p, logp = pred.p, pred.logp
@@ -152,7 +155,7 @@ def normalized_focal(xp, pred, y, *, gamma=0.5):
     curvature=lambda params: "concave" if params["q"] >= 1 else "convex",
 )
 def asymmetric_gce(xp, pred, y, *, a=6.0, q=1.5):
-    return ((a + 1) ** q - (a + xp.take(pred.p, y)) ** q) / q
+    return ((a + 1) ** q - (a + pred.py(y)) ** q) / q
 
 
 @register(
@@ -164,7 +167,7 @@ def asymmetric_gce(xp, pred, y, *, a=6.0, q=1.5):
     curvature=lambda params: "convex" if params["q"] >= 1 else "concave",
 )
 def asymmetric_unhinged(xp, pred, y, *, a=6.3, q=1.5):
-    return ((a - xp.take(pred.p, y)) ** q - (a - 1) ** q) / q
+    return ((a - pred.py(y)) ** q - (a - 1) ** q) / q
 
 
 @register(
@@ -175,7 +178,7 @@ def asymmetric_unhinged(xp, pred, y, *, a=6.3, q=1.5):
     curvature="convex",
 )
 def asymmetric_exponential(xp, pred, y, *, a=5.0):
-    return xp.exp(-xp.take(pred.p, y) / a)
+    return xp.exp(-pred.py(y) / a)
 
 
 @register(

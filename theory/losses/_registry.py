@@ -74,6 +74,7 @@ def register(
     structure: str = "general",
     curvature: Callable[[Mapping[str, Any]], str | None] | str | None = None,
     bayes: Callable[..., Any] | None = None,
+    breaks: Callable[[Mapping[str, Any]], tuple[float, ...] | None] | None = None,
     aliases: tuple[str, ...] = (),
     replace: bool = False,
 ):
@@ -83,14 +84,17 @@ def register(
     (``pred.p``, ``pred.logp``, ``pred.z``) and integer labels ``y``, and returns per-example
     values. Keyword-only parameters with defaults become the loss's parameters.
 
-    ``structure`` ("pointwise" / "argmax_pointwise" / "general") and ``curvature`` (of φ for
-    pointwise losses: "linear" / "convex" / "concave", or a function of the parameters) let the
-    conditional-risk minimisers use exact methods; leave them unset when unsure.
+    ``structure`` ("pointwise" / "argmax_pointwise" / "normalised" / "general", see
+    :mod:`theory.losses._core`), ``curvature`` (of φ for pointwise losses: "linear" / "convex" /
+    "concave", or a function of the parameters) and ``breaks`` (a function of the parameters
+    returning the points between which a pointwise φ is convex, or None when it is not piecewise
+    convex) let the conditional-risk minimisers use exact methods; leave them unset when unsure.
     """
     if input not in ("probs", "logits"):
         raise ValueError(f"input must be 'probs' or 'logits', got {input!r}")
-    if structure not in ("pointwise", "argmax_pointwise", "general"):
-        raise ValueError(f"structure must be 'pointwise', 'argmax_pointwise' or 'general', got {structure!r}")
+    structures = ("pointwise", "argmax_pointwise", "normalised", "general")
+    if structure not in structures:
+        raise ValueError(f"structure must be one of {structures}, got {structure!r}")
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(f):
@@ -115,6 +119,7 @@ def register(
                 kind=structure,
                 curvature_of=curve,
                 bayes=bayes,
+                breaks_of=breaks,
             )
 
         _add(

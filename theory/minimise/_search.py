@@ -1,0 +1,169 @@
+"""Local search over the simplex, used where no exact method applies (not certified).
+
+Pairwise mass-transfer descent with a geometric line search, from vertices, face centroids of
+top-j sets of q, q itself, tempered q and random Dirichlet points. Moves keep tie groups tied
+(ε-losses have minimisers on ties between top classes). ``face`` restricts the search to the
+face {p_k = 0 for k in face}: no start and no move puts mass there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theory.losses._core import Loss
+from theory.minimise._risk import conditional_risk
+
+
+def starts(q: np.ndarray, rng: np.random.Generator, n_random: int) -> np.ndarray:
+    """Starting points per row of q: (n, S, K)."""
+    n, K = q.shape
+    order = np.argsort(-q, axis=1)
+    out = [np.broadcast_to(np.eye(K), (n, K, K))]
+    faces = np.zeros((n, K, K))
+    for j in range(1, K + 1):
+        rows = np.arange(n)[:, None]
+        faces[rows, j - 1, order[:, :j]] = 1.0 / j
+    out.append(faces)
+    tempered = [q]
+    for power in (0.5, 2.0, 4.0):
+        t = q ** power
+        tempered.append(t / t.sum(1, keepdims=True))
+    out.append(np.stack(tempered, axis=1))
+    if n_random:
+        out.append(rng.dirichlet(np.ones(K), size=(n, n_random)))
+    return np.concatenate(out, axis=1)
+
+
+def _candidates(P: np.ndarray, g: np.ndarray, eye: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Points reached by moving mass along four kinds of direction, each with a geometric
+    ladder of amounts (B, C, K):
+
+    1. pairwise: from the support coordinate with the largest slope to the vertex with the
+       smallest;
+    2. into the tie group: from that coordinate to the coordinates tied at the maximum (split
+       equally, so ties are kept: ε-losses have minimisers on ties between top classes);
+    3. out of the tie group: from the whole group (equally) to the best vertex outside it;
+    4. pairwise moves from the first coordinate to every vertex.
+    """
+    B, K = P.shape
+    rows = np.arange(B)
+    group = P >= P.max(1, keepdims=True) - 1e-15
+    slope = np.where(np.isfinite(g), g, np.inf)
+    # the support coordinate whose growth helps least gives mass; the best other vertex takes it
+    away = np.argmax(np.where(P > 0, np.where(np.isfinite(g), g, -np.inf), -np.inf), axis=1)
+    to_slope = slope.copy()
+    to_slope[rows, away] = np.inf
+    to = np.argmin(to_slope, axis=1)
+    out_slope = np.where(group, np.inf, slope)
+    to_out = np.argmin(out_slope, axis=1)
+    feeder_slope = np.where(group | (P <= 0), -np.inf, np.where(np.isfinite(g), g, -np.inf))
+    feeder = np.argmax(feeder_slope, axis=1)  # a support coordinate outside the tie group
+    has_feeder = (~group & (P > 0)).any(1, keepdims=True)
+
+    group_dist = group / group.sum(1, keepdims=True)
+    into_src = np.where(has_feeder, eye[feeder], group_dist)
+    out_dist = np.where(np.isfinite(out_slope[rows, to_out])[:, None], eye[to_out], group_dist)
+
+    sources = (eye[away], into_src, group_dist)
+    targets = (eye[to], group_dist, out_dist)
+    cands = []
+    for src, dst in zip(sources, targets):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            room = np.where(src > 0, P / np.where(src > 0, src, 1.0), np.inf).min(1)
+        amount = np.where(np.isfinite(room), room, 0.0)[:, None] * steps[None, :]
+        cands.append(P[:, None, :] + amount[..., None] * (dst - src)[:, None, :])
+    # 4. coarse moves from the same coordinate to every vertex: slopes mislead on plateaus (the
+    #    clamp of ε-losses), where only a finite step shows the descent.
+    coarse = steps[::3]
+    amount = P[rows, away][:, None] * coarse[None, :]
+    for k in range(K):
+        cands.append(P[:, None, :] + amount[..., None] * (eye[k] - eye[away])[:, None, :])
+    return np.clip(np.concatenate(cands, axis=1), 0.0, None)
+
+
+def search(loss: Loss, q: np.ndarray, *, seed: int = 0, n_random: int = 8, iterations: int = 400,
+           face: np.ndarray | None = None, extra: np.ndarray | None = None):
+    """Best point found per row of q (n, K) from the standard starts (plus ``extra`` (n, E, K)),
+    restricted to the face ``face`` (n, K) bool (coordinates held at 0) when given.
+
+    Returns (p (n, K), value (n,), starts_at_best (n,), number_of_starts).
+    """
+    n, K = q.shape
+    P = starts(q, np.random.default_rng(seed), n_random)
+    if extra is not None:
+        P = np.concatenate([P, extra], axis=1)
+    if face is not None:
+        P = np.where(face[:, None, :], 0.0, P)
+        total = P.sum(-1, keepdims=True)
+        uniform = np.where(face, 0.0, 1.0)[:, None, :]
+        P = np.where(total > 0, P / np.where(total > 0, total, 1.0), uniform / uniform.sum(-1, keepdims=True))
+    S = P.shape[1]
+    Q = np.broadcast_to(q[:, None, :], P.shape).reshape(-1, K)
+    F = None if face is None else np.broadcast_to(face[:, None, :], P.shape).reshape(-1, K)
+    P = P.reshape(-1, K).copy()
+    f = conditional_risk(loss, P, Q)
+    descend(loss, P, Q, f, iterations=iterations, face=F)
+    f = f.reshape(n, S)
+    P = P.reshape(n, S, K)
+    best = np.argmin(f, axis=1)
+    value = f[np.arange(n), best]
+    agree = (f <= value[:, None] + 1e-9 * np.maximum(1.0, np.abs(value[:, None]))).sum(1)
+    return P[np.arange(n), best], value, agree, S
+
+
+def descend(loss: Loss, P: np.ndarray, Q: np.ndarray, f: np.ndarray, *, iterations: int = 400,
+            face: np.ndarray | None = None, rtol: float = 1e-12) -> None:
+    """Descent in place on the rows of P (values f) until no candidate improves."""
+    K = P.shape[1]
+    h = 1e-7
+    eye = np.eye(K)
+    steps = 2.0 ** -np.arange(0, 40)
+    active = np.ones(len(P), dtype=bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        _descend(loss, P, Q, f, active, face, iterations, h, eye, steps, rtol, K)
+
+
+def _descend(loss, P, Q, f, active, face, iterations, h, eye, steps, rtol, K) -> None:
+    for _ in range(iterations):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        Pa, Qa, fa = P[idx], Q[idx], f[idx]
+        # directional slopes towards each vertex
+        moved = Pa[:, None, :] + h * (eye[None] - Pa[:, None, :])
+        g = (conditional_risk(loss, moved.reshape(-1, K), np.repeat(Qa, K, 0)).reshape(-1, K) - fa[:, None]) / h
+        g = np.where(np.isfinite(g), g, np.inf)
+        if face is not None:
+            g = np.where(face[idx], np.inf, g)
+        cand = _candidates(Pa, g, eye, steps)
+        n_c = cand.shape[1]
+        fc = conditional_risk(loss, cand.reshape(-1, K), np.repeat(Qa, n_c, 0)).reshape(-1, n_c)
+        if face is not None:
+            fc = np.where((cand * face[idx][:, None, :]).sum(-1) > 0, np.inf, fc)
+        best = np.argmin(fc, axis=1)
+        fb = fc[np.arange(len(idx)), best]
+        improve = fb < fa - rtol * np.maximum(1.0, np.abs(fa))
+        P[idx[improve]] = cand[np.arange(len(idx))[improve], best[improve]]
+        f[idx[improve]] = fb[improve]
+        active[idx[~improve]] = False
+
+
+def logit_search(loss: Loss, q: np.ndarray, *, seed: int, box: float = 30.0, n_random: int = 4):
+    """Multi-start L-BFGS-B over logits in a box; returns (logits (n, K), values (n,), starts)."""
+    from scipy.optimize import minimize
+
+    n, K = q.shape
+    rng = np.random.default_rng(seed)
+    Z = np.zeros((n, K))
+    values = np.zeros(n)
+    for i in range(n):
+        starts = [np.zeros(K), np.log(np.maximum(q[i], 1e-12)), 5 * np.eye(K)[np.argmax(q[i])]]
+        starts += list(rng.normal(scale=2.0, size=(n_random, K)))
+        best = (np.inf, None)
+        for z0 in starts:
+            res = minimize(lambda z, qi=q[i]: float(conditional_risk(loss, z[None], qi[None], logits=True)[0]),
+                           np.clip(z0, -box, box), method="L-BFGS-B", bounds=[(-box, box)] * K)
+            if res.fun < best[0]:
+                best = (res.fun, res.x)
+        values[i], Z[i] = best
+    return Z, values, 3 + n_random
