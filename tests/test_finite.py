@@ -124,6 +124,17 @@ def test_normalised_losses_have_infimum_min_q_approached_on_the_boundary(q):
         assert np.isclose(res.losses.sum(), 1.0) and res.losses[np.argmin(q)] == 1.0
 
 
+def test_a_search_on_a_sum_of_exactly_solvable_terms_carries_a_certified_gap():
+    q = np.random.default_rng(8).dirichlet(np.ones(4), size=6)
+    res = minimise_conditional_risk(losses.get("sce"), q)
+    assert not res.exact
+    ce = minimise_conditional_risk(losses.get("ce"), q).value
+    rce = minimise_conditional_risk(losses.get("rce"), q).value
+    np.testing.assert_allclose(res.certificate["lower_bound"], 0.1 * ce + rce, rtol=1e-12)
+    assert np.all(res.certificate["gap"] >= 0)
+    assert "gap" not in minimise_conditional_risk(losses.get("nlnl"), q).certificate
+
+
 def test_kkt_and_multistart_agree_on_convex_losses():
     q = np.random.default_rng(3).dirichlet(np.ones(5), size=4)
     for name in ("ael", "aul", "ce+mae"):
