@@ -46,10 +46,10 @@ from theory._validation import check_probs
 from theory.losses._core import Atom, Loss, Named, WeightedSum
 from theory.minimise._normalised import minimise_normalised, split_normalised
 from theory.minimise._regions import NotPiecewiseConvex, region_candidates
-from theory.minimise._risk import conditional_risk, loss_vectors, risk_of_vectors
+from theory.minimise._risk import conditional_risk, loss_vectors
 from theory.minimise._search import descend, logit_search, search
 
-__all__ = ["METHODS", "Minimum", "conditional_risk", "loss_vectors", "minimise_conditional_risk"]
+__all__ = ["METHODS", "Minimum", "available_methods", "conditional_risk", "loss_vectors", "minimise_conditional_risk"]
 
 METHODS = ("closed_form", "vertices", "kkt", "regions", "boundary", "multistart")
 
