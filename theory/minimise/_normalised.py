@@ -34,13 +34,15 @@ def split_normalised(loss: Loss) -> tuple[float, Loss, Loss | None] | None:
         loss = loss.inner
     terms = loss.terms if isinstance(loss, WeightedSum) else ((1.0, loss),)
 
-    def base(term: Loss) -> Loss:
+    def is_normalised_atom(term: Loss) -> bool:
+        # an atom, not any loss of normalised structure: a registered multiple c·N would sum to c
         while isinstance(term, Named):
             term = term.inner
-        return term
+        return isinstance(term, Atom) and term.kind == "normalised"
 
-    normalised = [(w, t) for w, t in terms if isinstance(base(t), Atom) and base(t).kind == "normalised"]
-    others = [(w, t) for w, t in terms if not (isinstance(base(t), Atom) and base(t).kind == "normalised")]
+    flags = [is_normalised_atom(t) for _, t in terms]
+    normalised = [term for term, flag in zip(terms, flags) if flag]
+    others = [term for term, flag in zip(terms, flags) if not flag]
     if len(normalised) != 1 or any(t.structure == "normalised" for _, t in others):
         return None
     (alpha, N), = normalised
