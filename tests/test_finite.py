@@ -223,3 +223,20 @@ def test_bad_inputs(call, match):
     prob = finite.random_problem(K=3, n_x=4, seed=0)
     with pytest.raises(ValueError, match=match):
         call(prob)
+
+
+@pytest.mark.parametrize("m", [0.0, 1.0, 1e4])
+def test_region_enumeration_on_a_smooth_convex_loss_matches_multistart_and_stays_on_the_simplex(m):
+    # regression: secant slopes over intervals of ~1e-16 near u = 0 were rounding noise, which
+    # made φ̂' non-monotone and produced off-simplex candidates that "won" the enumeration
+    square = losses.pointwise("square", lambda xp, u: (1 - u) ** 2, curvature="convex")
+    L = losses.with_eps_softmax(square, m, clamp=0.0)
+    q = np.random.default_rng(0).dirichlet(np.ones(3), size=60)
+    regions = minimise_conditional_risk(L, q)
+    search = minimise_conditional_risk(L, q, method="multistart")
+    assert regions.method == "region enumeration"
+    np.testing.assert_allclose(regions.p.sum(1), 1.0, atol=1e-12)
+    assert np.all(regions.value <= search.value + 1e-9)
+    if m == 0:
+        kkt = minimise_conditional_risk(square, q)
+        np.testing.assert_allclose(regions.value, kkt.value, atol=1e-9)

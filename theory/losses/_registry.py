@@ -9,7 +9,7 @@ from typing import Any
 
 from theory.losses._core import Atom, Loss
 
-__all__ = ["LossSpec", "get", "names", "register", "register_composite", "spec"]
+__all__ = ["LossSpec", "get", "names", "pointwise", "register", "register_composite", "spec"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,35 @@ def register(
         return f
 
     return decorate(fn) if fn is not None else decorate
+
+
+def pointwise(
+    name: str,
+    phi: Callable[..., Any],
+    *,
+    curvature: str | None = None,
+    breaks: tuple[float, ...] | None = None,
+) -> Loss:
+    """An unregistered loss L(p, y) = φ(p_y) from ``phi(xp, u)``, u the probability of the label.
+
+    For one-off losses (a Lipschitz ℓ in a lemma, a user's candidate): ``phi`` is written over a
+    namespace ``xp`` like every registered loss, so numpy, torch and sympy all work.
+    ``curvature`` ("linear" / "convex" / "concave") and ``breaks`` (points between which φ is
+    convex) enable the exact conditional-risk minimisers; leave them unset when unsure.
+    """
+    if not callable(phi):
+        raise TypeError(f"phi must be a callable phi(xp, u), got {type(phi).__name__}")
+    if curvature not in (None, "linear", "convex", "concave"):
+        raise ValueError(f"curvature must be None, 'linear', 'convex' or 'concave', got {curvature!r}")
+    return Atom(
+        name=_normalise(name),
+        params={},
+        input="probs",
+        fn=lambda xp, pred, y: phi(xp, pred.py(y)),
+        kind="pointwise",
+        curvature_of=lambda _p: curvature,
+        breaks_of=None if breaks is None else (lambda _p: tuple(breaks)),
+    )
 
 
 def register_composite(

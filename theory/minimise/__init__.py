@@ -264,13 +264,14 @@ def _sum_bound(loss: Loss, q: np.ndarray, value: np.ndarray) -> dict[str, Any]:
 def _by_regions(loss: Loss, q: np.ndarray, *, seed: int, n_random: int, iterations: int) -> Minimum:
     n, K = q.shape
     try:
-        P, _, info = region_candidates(loss, q)
+        P, surrogate, info = region_candidates(loss, q)
     except NotPiecewiseConvex as err:
         p, value, agree, n_starts = search(loss, q, seed=seed, n_random=n_random, iterations=iterations)
         return Minimum(p, value, "multi-start pairwise search", False,
                        {"starts": n_starts, "starts_at_best": agree, "regions_refused": str(err)})
     C = P.shape[1]
     exact_values = conditional_risk(loss, P.reshape(-1, K), np.repeat(q, C, axis=0)).reshape(n, C)
+    exact_values = np.where(np.isfinite(surrogate), exact_values, np.inf)  # infeasible patterns
     best = np.argmin(exact_values, axis=1)
     p = P[np.arange(n), best].copy()
     value = exact_values[np.arange(n), best].copy()

@@ -96,12 +96,25 @@ def _table(phi, lo: float, hi: float, breaks: tuple[float, ...], points: int, wh
     if not np.isfinite(f[0]):  # φ(0) = +inf (CE without a clamp): never optimal; keep φ̂ finite
         f = f.copy()
         f[0] = f[1] + 1e6 * (1.0 + abs(f[1]))
-    du = np.diff(u)
-    d = np.diff(f) / du
-    # rounding error of each secant slope, to tell float noise from a real loss of convexity
     eps = np.finfo(float).eps
-    scale = 1.0 + np.abs(f[:-1]) + np.abs(f[1:]) + np.abs(d) * np.abs(u[1:])
-    noise = 16 * eps * scale / du + 1e-9 * (1 + np.abs(d))
+    protected = np.isin(u, np.array([lo, hi, *breaks]))
+    for _ in range(64):
+        du = np.diff(u)
+        d = np.diff(f) / du
+        # rounding error of each secant slope, to tell float noise from a real loss of convexity
+        scale = 1.0 + np.abs(f[:-1]) + np.abs(f[1:]) + np.abs(d) * np.abs(u[1:])
+        noise = 16 * eps * scale / du + 1e-9 * (1 + np.abs(d))
+        # A secant over an interval too short for the function's size is rounding noise (e.g.
+        # (1 − u)² on [1e-16, 2e-16]): merge it into its neighbour, or the slopes are not
+        # monotone and φ̂'s inverse is garbage. Breaks and end points are kept.
+        local = np.abs(d) + np.abs(np.r_[d[1:], d[-1]]) + np.abs(np.r_[d[0], d[:-1]])
+        noisy = 16 * eps * scale / du > 1e-6 * (1.0 + local)
+        drop = np.zeros(u.size, dtype=bool)
+        drop[1:] = noisy & ~protected[1:]
+        drop[:-1] |= noisy & protected[1:] & ~protected[:-1]
+        if not drop.any():
+            break
+        u, f, protected = u[~drop], f[~drop], protected[~drop]
     bounds = np.array([lo, *breaks, hi])
     idx = np.searchsorted(u, bounds)
     start, stop = idx[:-1], idx[1:]
@@ -236,8 +249,17 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 8193):
     shift = np.where(tied, p_o - below, 0.0).sum(1)
     p_o = np.where(tied, below, p_o)
     P = np.zeros((R, K))
-    P[rr, t_idx] = s + shift
+    # The multiplier bisection absorbs 1 − s only up to the grid's resolution: put the residual
+    # back so that every candidate lies on the simplex and its exact value is attained. A positive
+    # residual goes to the top (it stays the argmax); a negative one shrinks the others, which
+    # stay <= the top, so ties with the top are never reversed.
+    residual = 1.0 - s - shift - p_o.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(residual < 0, (p_o.sum(1) + residual) / p_o.sum(1), 1.0)
+    p_o = p_o * np.clip(scale, 0.0, 1.0)[:, None]
+    P[rr, t_idx] = s + shift + np.maximum(residual, 0.0)
     np.put_along_axis(P, k_idx, p_o, axis=1)
     value = np.where(feasible, value, np.inf)
     return P.reshape(n, C, K), value.reshape(n, C), {"patterns": C, "grid": int(other.u.size),
+                                                     "max_projection": float(np.abs(np.where(feasible, residual, 0)).max()),
                                                      "breaks_top": pieces.top, "breaks_other": pieces.other}

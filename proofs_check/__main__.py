@@ -1,0 +1,68 @@
+"""``python -m proofs_check``: verify the paper's claims and print the report.
+
+Exit status 0 when every claim reached a verdict its registry entry expects (claims known to be
+refuted are findings, reported prominently, and expected), 1 otherwise or when a check errs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from proofs_check import claims
+from proofs_check._core import _jsonable
+from proofs_check.report import Failure, default_jobs, render, run_all
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m proofs_check", description=__doc__.splitlines()[0])
+    parser.add_argument("--claim", action="append", metavar="ID",
+                        help="run only this claim (an id or a unique prefix; repeatable)")
+    parser.add_argument("--json", metavar="PATH", type=Path, help="also write the results as JSON")
+    parser.add_argument("--thorough", action="store_true", help="a larger search budget (no time limit)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every numeric search (default 0)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: min(2, CPUs))")
+    parser.add_argument("--list", action="store_true", help="list the claim ids and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for c in claims.all_claims():
+            print(f"{c.id:36s} {c.title}")
+        return 0
+    if args.seed < 0 or args.jobs < 1:
+        parser.error(f"--seed must be >= 0 and --jobs >= 1, got seed={args.seed}, jobs={args.jobs}")
+    try:
+        ids = [claims.get(i).id for i in args.claim] if args.claim else claims.ids()
+    except KeyError as err:
+        parser.error(str(err.args[0]))
+    budget = "thorough" if args.thorough else "default"
+    start = time.perf_counter()
+
+    def on_done(r, done, total):
+        verdict = "ERROR" if isinstance(r, Failure) else r.verdict.value
+        print(f"[{done}/{total}] {r.id}: {verdict} ({r.seconds:.1f}s, {time.perf_counter() - start:.0f}s elapsed)",
+              file=sys.stderr, flush=True)
+
+    results = run_all(ids, budget=budget, seed=args.seed, jobs=args.jobs, on_done=on_done)
+    print(render(results))
+    wall = time.perf_counter() - start
+    print(f"wall time {wall:.1f}s ({budget} budget, seed {args.seed}, {args.jobs} job(s))")
+    if args.json:
+        payload = {"budget": budget, "seed": args.seed, "wall_seconds": wall,
+                   "results": [r.to_dict() for r in results]}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=args.json.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(_jsonable(payload), fh, indent=1)
+        os.replace(tmp, args.json)
+        print(f"results written to {args.json}")
+    ok = all(not isinstance(r, Failure) and r.verdict in claims.get(r.id).expect for r in results)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

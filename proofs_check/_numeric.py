@@ -1,0 +1,107 @@
+"""Numeric search for counterexamples: vectorised sampling, scipy polishing, hypothesis shrinking.
+
+Every numeric check follows the same three steps (:func:`search`):
+
+1. a vectorised sample of the simplex (uniform, sparse near faces, near vertices, faces with
+   exact zeros, ties, the centre and the vertices), scored by the check's ``score`` function
+   (the ratio observed / bound, > 1 means a violation);
+2. scipy's Nelder–Mead maximises the score from the best sampled points (in a softmax
+   parametrisation, so every iterate is on the simplex): this measures how tight the bound is;
+3. when a violation is seen, hypothesis searches the public strategy
+   :func:`theory.strategies.simplex_points` for one and shrinks it to a minimal witness.
+
+The search reports the worst score and where it was seen; re-checking a witness in exact or
+high-precision arithmetic is the caller's job (it knows the claim).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis.errors import NoSuchExample
+from scipy.optimize import minimize
+
+from theory import strategies
+
+__all__ = ["SearchResult", "search", "simplex_sample"]
+
+
+def simplex_sample(rng: np.random.Generator, K: int, n: int) -> np.ndarray:
+    """``n`` points (n, K) of the simplex mixing the regimes where bounds are tight or break."""
+    parts = [np.full((1, K), 1.0 / K), np.eye(K)]
+    k = max(n // 6, 1)
+    parts.append(rng.dirichlet(np.ones(K), size=k))
+    parts.append(rng.dirichlet(np.full(K, 0.1), size=k))  # near faces and vertices
+    near = np.eye(K)[rng.integers(0, K, size=k)] + rng.exponential(1e-3, size=(k, K))
+    parts.append(near / near.sum(1, keepdims=True))
+    face = rng.dirichlet(np.ones(K), size=k) * (rng.random((k, K)) < 0.6)
+    face[face.sum(1) == 0, 0] = 1.0
+    parts.append(face / face.sum(1, keepdims=True))
+    tie = rng.dirichlet(np.ones(K), size=k)
+    tie[:, 1] = tie[:, 0]
+    parts.append(tie / tie.sum(1, keepdims=True))
+    rest = n - sum(len(a) for a in parts)
+    if rest > 0:
+        parts.append(rng.dirichlet(np.full(K, 0.5), size=rest))
+    return np.concatenate(parts)[:max(n, K + 1)]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The worst case seen: ``score`` (observed / bound; > 1 is a violation) at ``point``."""
+
+    score: float
+    point: np.ndarray
+    n_evaluated: int
+    witness: np.ndarray | None  # a hypothesis-shrunk violating point, when one exists
+
+    def to_dict(self) -> dict:
+        return {"worst_score": self.score, "at": self.point.tolist(), "points_evaluated": self.n_evaluated,
+                "minimal_witness": None if self.witness is None else self.witness.tolist()}
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def search(score: Callable[[np.ndarray], np.ndarray], K: int, *, rng: np.random.Generator,
+           n: int = 2000, n_polish: int = 3, hypothesis_examples: int = 200,
+           tolerance: float = 1e-9) -> SearchResult:
+    """Maximise ``score`` (vectorised over rows of (n, K) points) over the simplex Δ_{K−1}."""
+    P = simplex_sample(rng, K, n)
+    s = np.asarray(score(P), dtype=np.float64)
+    s = np.where(np.isnan(s), -np.inf, s)
+    order = np.argsort(-s)
+    best_s, best_p = float(s[order[0]]), P[order[0]]
+    evaluated = len(P)
+    for i in order[:n_polish]:
+        z0 = np.log(np.clip(P[i], 1e-12, None))
+        res = minimize(lambda z: -float(np.nan_to_num(score(_softmax(z)[None])[0], nan=-np.inf)), z0,
+                       method="Nelder-Mead", options={"maxiter": 200 * K, "xatol": 1e-10, "fatol": 1e-14})
+        evaluated += res.nfev
+        if -res.fun > best_s:
+            best_s, best_p = float(-res.fun), _softmax(res.x)
+    witness = None
+    if best_s > 1 + tolerance and hypothesis_examples:
+        witness = shrink(lambda p: float(score(p[None])[0]) > 1 + tolerance, K,
+                         max_examples=hypothesis_examples)
+        if witness is None:
+            witness = best_p
+    return SearchResult(best_s, best_p, evaluated, witness)
+
+
+def shrink(violates: Callable[[np.ndarray], bool], K: int, *, max_examples: int = 200) -> np.ndarray | None:
+    """A minimal point of :func:`theory.strategies.simplex_points` for which ``violates`` holds."""
+    try:
+        return find(
+            strategies.simplex_points(K), violates,
+            settings=settings(max_examples=max_examples, database=None, derandomize=True,
+                              phases=[Phase.generate, Phase.shrink],
+                              suppress_health_check=list(HealthCheck)),
+        )
+    except NoSuchExample:
+        return None
