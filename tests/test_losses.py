@@ -289,3 +289,14 @@ def test_torch_criterion_rejects_bad_inputs():
 def test_sympy_asks_for_the_region_for_eps_losses():
     with pytest.raises(ValueError, match=r"pass t=\.\.\. to L.sympy\(\)"):
         losses.get("ce_eps").sympy(3)
+
+
+def test_pointwise_builds_a_loss_of_p_y_and_rejects_bad_arguments():
+    square = losses.pointwise("square", lambda xp, u: (1 - u) ** 2, curvature="convex")
+    p = np.array([[0.2, 0.8], [0.6, 0.4]])
+    np.testing.assert_allclose(square(p, np.array([1, 1])), [0.04, 0.36])
+    assert square.structure == "pointwise" and square.curvature == "convex"
+    with pytest.raises(TypeError, match="callable phi"):
+        losses.pointwise("bad", 3.0)
+    with pytest.raises(ValueError, match="curvature must be"):
+        losses.pointwise("bad", lambda xp, u: u, curvature="wavy")

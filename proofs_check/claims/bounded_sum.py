@@ -134,7 +134,7 @@ def _check_lemma_a(budget: Budget):
         c0 = sum(exact_loss_vector(L, np.eye(K)[0]))
         top = max(exact_point(point))
         dev = abs(sum(exact_loss_vector(L, point)) - c0)
-        allowed = 2 * sp.Rational(repr(lipschitz(spec.name[:3]))) * (1 - top) / (1 + sp.Rational(repr(m)))
+        allowed = 2 * sp.Rational(repr(lipschitz_constant(ELLS.index(spec))[0])) * (1 - top) / (1 + sp.Rational(repr(m)))
         bad = bool(dev > allowed)
         ratio = "inf" if allowed == 0 else f"{float(dev / allowed):.6g}"
         witness = Witness({"loss": spec.name, "K": K, "m": m, "p": point}, f"|Σ − C₀| / bound = {score_:.6g}",

@@ -103,12 +103,13 @@ def _table(phi, lo: float, hi: float, breaks: tuple[float, ...], points: int, wh
         d = np.diff(f) / du
         # rounding error of each secant slope, to tell float noise from a real loss of convexity
         scale = 1.0 + np.abs(f[:-1]) + np.abs(f[1:]) + np.abs(d) * np.abs(u[1:])
-        noise = 16 * eps * scale / du + 1e-9 * (1 + np.abs(d))
+        rounding = 16 * eps * scale / du
+        noise = rounding + 1e-9 * (1 + np.abs(d))
         # A secant over an interval too short for the function's size is rounding noise (e.g.
         # (1 − u)² on [1e-16, 2e-16]): merge it into its neighbour, or the slopes are not
         # monotone and φ̂'s inverse is garbage. Breaks and end points are kept.
         local = np.abs(d) + np.abs(np.r_[d[1:], d[-1]]) + np.abs(np.r_[d[0], d[:-1]])
-        noisy = 16 * eps * scale / du > 1e-6 * (1.0 + local)
+        noisy = rounding > 1e-6 * (1.0 + local)
         drop = np.zeros(u.size, dtype=bool)
         drop[1:] = noisy & ~protected[1:]
         drop[:-1] |= noisy & protected[1:] & ~protected[:-1]
