@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from proofs_check import claims
-from proofs_check._core import _jsonable
 from proofs_check.report import Failure, default_jobs, render, run_all
+from theory.evidence import jsonable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=args.json.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as fh:
-            json.dump(_jsonable(payload), fh, indent=1)
+            json.dump(jsonable(payload), fh, indent=1)
         os.replace(tmp, args.json)
         print(f"results written to {args.json}")
     ok = all(not isinstance(r, Failure) and r.verdict in claims.get(r.id).expect for r in results)

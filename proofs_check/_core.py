@@ -1,14 +1,9 @@
 """Claims, verdicts and evidence: the data model of the registry.
 
 A :class:`Claim` is one statement with a ``check`` function. Running it returns a
-:class:`Result` whose verdict is one of three (DESIGN.md §3):
-
-``proved``                 with a certificate (a sympy expression that simplified to exactly 0,
-                           or a closed form with its assumptions);
-``verified, not refuted``  the numeric search and/or exact finite problems found no
-                           counterexample within the recorded budget and seed;
-``refuted``                with a witness that was re-checked in exact or high-precision
-                           arithmetic.
+:class:`Result` whose verdict is one of three (:class:`theory.evidence.Verdict`: proved with a
+certificate, verified and not refuted with the search recorded, refuted with a re-checked
+witness).
 
 The invariants are enforced when a Result is built, so a check cannot call something proved
 without a certificate, nor refuted without a re-checked witness.
@@ -16,14 +11,13 @@ without a certificate, nor refuted without a re-checked witness.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
-import numpy as np
+from theory.evidence import Budget, Evidence, Outcome, Verdict, Witness, jsonable, short
 
 __all__ = [
     "Budget",
@@ -37,97 +31,12 @@ __all__ = [
 ]
 
 
-class Verdict(str, Enum):
-    PROVED = "proved"
-    NOT_REFUTED = "verified, not refuted"
-    REFUTED = "refuted"
-
-
 class Source(str, Enum):
     PAPER = "paper claim, reconstructed form"
     DERIVED = "derived property"
 
 
 METHODS = ("symbolic", "exact finite problems", "numeric search")
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """One piece of evidence.
-
-    ``kind`` is "certificate" (a symbolic proof: what simplified to 0 and under which
-    assumptions), "tightness" (how close the observed values come to a bound), "search" (what
-    was searched, with which budget and seed, and the worst case seen) or "measurement" (a
-    measured curve or table kept in ``data``).
-    """
-
-    kind: str
-    summary: str
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        kinds = ("certificate", "tightness", "search", "measurement")
-        if self.kind not in kinds:
-            raise ValueError(f"evidence kind must be one of {kinds}, got {self.kind!r}")
-
-
-@dataclass(frozen=True)
-class Witness:
-    """A counterexample: the inputs, what was observed and what the claim expected.
-
-    ``recheck`` says how the witness was confirmed independently of the search (exact rational
-    arithmetic or an mpmath evaluation at ``digits`` significant digits) and ``rechecked`` whether
-    that confirmation succeeded. Only a re-checked witness refutes a claim.
-    """
-
-    inputs: Mapping[str, Any]
-    observed: str
-    expected: str
-    recheck: str
-    rechecked: bool
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a check function returns; :meth:`Claim.run` adds identity, budget and timing."""
-
-    verdict: Verdict
-    evidence: tuple[Evidence, ...] = ()
-    witness: Witness | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How hard numeric checks search. ``pick(default, thorough)`` selects a size by name.
-
-    ``progress`` is called as ``progress(claim_id, done, total)`` by long sweeps.
-    """
-
-    name: str = "default"
-    seed: int = 0
-    progress: Callable[[str, int, int], None] | None = None
-
-    def __post_init__(self):
-        if self.name not in ("default", "thorough"):
-            raise ValueError(f"budget must be 'default' or 'thorough', got {self.name!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-
-    @property
-    def thorough(self) -> bool:
-        return self.name == "thorough"
-
-    def pick(self, default: Any, thorough: Any) -> Any:
-        return thorough if self.thorough else default
-
-    def rng(self, salt: int = 0) -> np.random.Generator:
-        return np.random.default_rng([int(self.seed), int(salt)])
-
-    def tick(self, claim_id: str, done: int, total: int) -> None:
-        if self.progress is not None:
-            self.progress(claim_id, done, total)
 
 
 @dataclass(frozen=True)
@@ -161,7 +70,7 @@ class Result:
     def evidence_summary(self) -> str:
         """One line: the witness when refuted, otherwise the strongest evidence."""
         if self.witness is not None:
-            return f"witness {_short(self.witness.inputs)}: {self.witness.observed} (re-checked: {self.witness.recheck})"
+            return f"witness {short(self.witness.inputs)}: {self.witness.observed} (re-checked: {self.witness.recheck})"
         order = {"certificate": 0, "tightness": 1, "search": 2, "measurement": 3}
         best = sorted(self.evidence, key=lambda e: order[e.kind])
         return "; ".join(e.summary for e in best[:2])
@@ -171,7 +80,7 @@ class Result:
         out["source"] = self.source.value
         out["verdict"] = self.verdict.value
         out["evidence_summary"] = self.evidence_summary
-        return _jsonable(out)
+        return jsonable(out)
 
 
 @dataclass(frozen=True)
@@ -221,40 +130,3 @@ class Claim:
         )
 
 
-def _short(inputs: Mapping[str, Any]) -> str:
-    parts = []
-    for k, v in inputs.items():
-        if isinstance(v, (list, tuple, np.ndarray)):
-            v = "[" + ", ".join(_fmt(x) for x in np.asarray(v, dtype=object).ravel()[:6]) + "]"
-        else:
-            v = _fmt(v)
-        parts.append(f"{k}={v}")
-    return ", ".join(parts)
-
-
-def _fmt(x: Any) -> str:
-    if isinstance(x, (float, np.floating)):
-        return f"{float(x):.4g}"
-    return str(x)
-
-
-def _jsonable(x: Any) -> Any:
-    """Convert numpy, sympy, enums and infinities into plain JSON values."""
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, Enum):
-        return x.value
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        v = float(x)
-        return v if math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
-    if x is None or isinstance(x, str):
-        return x
-    return str(x)

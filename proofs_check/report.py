@@ -10,7 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from proofs_check._core import Budget, Result, Verdict, _short
+from proofs_check._core import Budget, Result, Verdict
+from theory.evidence import short
 
 __all__ = ["Failure", "render", "run_all"]
 
@@ -87,7 +88,7 @@ def render(results: list[Result | Failure], *, width: int = 70) -> str:
         out += ["", "FINDINGS (refuted claims, witnesses re-checked):"]
         for r in refuted:
             w = r.witness
-            out += [f"* {r.id}: {r.statement}", f"  witness: {_short(w.inputs)}", f"  observed: {w.observed}; expected: "
+            out += [f"* {r.id}: {r.statement}", f"  witness: {short(w.inputs)}", f"  observed: {w.observed}; expected: "
                     f"{w.expected}", f"  re-check: {w.recheck}"]
             if r.finding:
                 out.append(f"  finding: {r.finding}")

@@ -10,7 +10,7 @@ import sympy as sp
 
 from proofs_check import Budget, Evidence, Result, Source, Verdict, Witness, claims
 from proofs_check.__main__ import main
-from proofs_check._symbolic import Certifier, exact_conditional_risk, exact_point
+from theory._exact import Certifier, exact_conditional_risk, exact_point
 from theory import losses
 
 
@@ -104,7 +104,7 @@ def test_cli_rejects_an_unknown_claim(capsys):
 
 
 def test_theorem_b_sweep_rows_satisfy_the_instance_inequality():
-    from proofs_check.sweeps import excess_sweep
+    from theory.excess import excess_sweep
 
     rows = excess_sweep(lambda m: losses.get("gce"), Ks=(3,), n_problems=3, seed=5)
     assert rows and all(r["excess"] >= -1e-9 for r in rows)

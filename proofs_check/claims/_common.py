@@ -1,4 +1,4 @@
-"""Helpers shared by the claim modules: symbols, exact ε-softmax, verdicts from evidence."""
+"""Helpers shared by the claim modules: symbols, exact ε-softmax, ratio summaries."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import sympy as sp
 
-from proofs_check._core import Evidence, Outcome, Verdict, Witness
-from proofs_check._symbolic import exact_point
 from theory import eps_softmax
+from theory._exact import exact_point
 
 SYMBOLIC_K = (2, 3, 4, 5, 6)
 M_GRID = (0.0, 1e-3, 1.0, 10.0, 1e4, 1e8)
@@ -36,26 +35,6 @@ def exact_eps(p: np.ndarray, m: float) -> tuple[list[sp.Rational], int]:
     point = exact_point(p)
     t = max(range(len(point)), key=lambda i: (point[i], -i))
     return eps_exprs(point, t, sp.Rational(repr(float(m)))), t
-
-
-def decide(evidence: list[Evidence], witness: Witness | None = None, *, data: dict | None = None,
-           note: str = "") -> Outcome:
-    """REFUTED with a re-checked witness, PROVED with a certificate, else NOT_REFUTED.
-
-    A float-level violation that the exact re-check does not confirm is kept as evidence
-    (it is a rounding artefact of the float path, not a counterexample) and does not refute.
-    """
-    if witness is not None and witness.rechecked:
-        verdict = Verdict.REFUTED
-    elif any(e.kind == "certificate" for e in evidence):
-        verdict = Verdict.PROVED
-    else:
-        verdict = Verdict.NOT_REFUTED
-    if witness is not None and not witness.rechecked:
-        evidence = [*evidence, Evidence("search", f"float violation not confirmed exactly: {witness.observed}",
-                                        {"inputs": dict(witness.inputs), "recheck": witness.recheck})]
-        witness = None
-    return Outcome(verdict, tuple(evidence), witness, data or {}, note)
 
 
 def quantiles(x: np.ndarray) -> dict[str, float]:

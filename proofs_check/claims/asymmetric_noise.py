@@ -6,14 +6,14 @@ import numpy as np
 import sympy as sp
 
 from proofs_check._core import Budget, Claim, Evidence, Source, Witness
-from proofs_check._numeric import search
-from proofs_check._symbolic import Certifier, exact_loss_vector
-from proofs_check.claims._common import decide
 from proofs_check.claims._registry import register
 from proofs_check.claims.bounded_sum import ELLS, U, lipschitz_constant
 from proofs_check.claims.symmetric_noise import recheck_row
-from proofs_check.sweeps import excess_sweep
 from theory import losses
+from theory._counterexamples import search
+from theory._exact import Certifier, exact_loss_vector
+from theory.evidence import decide
+from theory.excess import excess_sweep
 from theory.losses import with_eps_softmax
 
 

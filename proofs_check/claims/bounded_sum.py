@@ -13,13 +13,14 @@ import numpy as np
 import sympy as sp
 
 from proofs_check._core import Budget, Claim, Evidence, Source, Witness
-from proofs_check._numeric import search
-from proofs_check._symbolic import Certifier, exact_loss_vector, exact_point
-from proofs_check.claims._common import decide, quantiles
+from proofs_check.claims._common import quantiles
 from proofs_check.claims._registry import register
 from theory import losses
+from theory._counterexamples import search
+from theory._exact import Certifier, exact_loss_vector, exact_point
+from theory.evidence import decide
+from theory.excess import loss_sums, sum_range
 from theory.losses import Loss, with_eps_softmax
-from theory.minimise import minimise_conditional_risk
 
 U = sp.Symbol("u", nonnegative=True)
 
@@ -80,12 +81,9 @@ def lipschitz(name_prefix: str) -> float:
     raise KeyError(f"no Lipschitz ℓ named {name_prefix!r}; known: {[s.name for s in ELLS]}")
 
 
+
 M_GRID = (0.0, 1.0, 10.0, 1e3, 1e6)
 FLOAT_SLACK = 1e-13  # absolute rounding allowance per unit of C₀ in the float search
-
-
-def _sums(L: Loss, P: np.ndarray) -> np.ndarray:
-    return sum(L(P, np.full(len(P), k)) for k in range(P.shape[1]))
 
 
 def _check_lemma_a(budget: Budget):
@@ -108,11 +106,11 @@ def _check_lemma_a(budget: Budget):
             vertex = np.eye(K)[:1]
             for m in M_GRID:
                 L = with_eps_softmax(spec.loss, m, clamp=0.0)
-                C0 = float(_sums(L, vertex)[0])
+                C0 = float(loss_sums(L, vertex)[0])
                 delta = 2 * lam * (K - 1) / (K * (1 + m))
 
                 def score(P, L=L, C0=C0, m=m):
-                    dev = np.abs(_sums(L, P) - C0)
+                    dev = np.abs(loss_sums(L, P) - C0)
                     # float rounding of the K loss values is allowed for on top of the bound
                     allowed = 2 * lam * (1 - P.max(-1)) / (1 + m) + FLOAT_SLACK * (1 + abs(C0))
                     return dev / allowed
@@ -120,7 +118,7 @@ def _check_lemma_a(budget: Budget):
                 res = search(score, K, rng=budget.rng(4000 + 97 * i + 7 * K + int(np.log1p(m))),
                              n=budget.pick(200, 3000), n_polish=budget.pick(0, 3), hypothesis_examples=budget.pick(50, 300))
                 P = res.point[None]
-                band = float(np.abs(_sums(L, P) - C0)[0]) / delta
+                band = float(np.abs(loss_sums(L, P) - C0)[0]) / delta
                 row["worst_pointwise_ratio"] = max(row["worst_pointwise_ratio"], res.score)
                 row["worst_band_ratio"] = max(row["worst_band_ratio"], band)
                 if worst_all is None or res.score > worst_all[0]:
@@ -159,21 +157,6 @@ def band(K: int, m: float, c: float) -> tuple[float, float]:
     return float(lower), float(upper)
 
 
-def measured_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400,
-                   n_polish: int = 2) -> tuple[float, float, dict]:
-    """[C₁, C₂] of Σ_k L(p, k) over the simplex.
-
-    C₁ = K · min_p C_u(p) with u uniform (a conditional-risk minimisation: exact when the method
-    is); C₂ by search (a lower estimate of the supremum; the sums at points that matter are
-    added by callers).
-    """
-    low = minimise_conditional_risk(L, np.full(K, 1.0 / K))
-    res = search(lambda P: _sums(L, P), K, rng=rng, n=n, n_polish=n_polish, hypothesis_examples=0)
-    c1 = float(K * low.value)
-    return c1, float(res.score), {"C1_method": low.method, "C1_exact": bool(low.exact), "C1_at": low.p.tolist(),
-                                  "C2_at": res.point.tolist(), "C2_method": "search (lower estimate of the supremum)"}
-
-
 def _check_band(budget: Budget):
     cert = Certifier("p on the simplex, t = argmax p, m ≥ 0, 0 < c < 1; k ≠ t")
     s = sp.Symbol("s", nonnegative=True)
@@ -196,7 +179,7 @@ def _check_band(budget: Budget):
         for K in Ks:
             for m in ms:
                 L = losses.get("ce_eps", m=m, clamp=c)
-                c1, c2, info = measured_range(L, K, rng=budget.rng(5000 + K), n=budget.pick(200, 2000),
+                c1, c2, info = sum_range(L, K, rng=budget.rng(5000 + K), n=budget.pick(200, 2000),
                                               n_polish=budget.pick(1, 3))
                 lo, hi = band(K, m, c)
                 rows.append({"c": c, "K": K, "m": m, "claimed_lower": lo, "claimed_upper": hi, "measured_min": c1,

@@ -1,7 +1,7 @@
 """Claim 10: All-k consistency of every registered loss (Zhu, Ying, Yang 2023), with witnesses.
 
 For q with distinct entries, L is top-k consistent when every minimiser p* of C_q has the same
-top-k set as q; a minimiser with p*_(k) = p*_(k+1) (within ``TIE``) has no well-defined top-k set
+top-k set as q; a minimiser with p*_(k) = p*_(k+1) (within :data:`theory.consistency.TIE`) has no well-defined top-k set
 and counts as a failure. The classification below is over the sampled q (verified, not refuted
 where it holds), with the global minimisers of :mod:`theory.minimise`.
 """
@@ -9,49 +9,16 @@ where it holds), with the global minimisers of :mod:`theory.minimise`.
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 from proofs_check._core import Budget, Claim, Evidence, Source, Verdict, Witness
-from proofs_check._symbolic import exact_conditional_risk
-from proofs_check.claims._common import decide
 from proofs_check.claims._registry import register
 from theory import losses
+from theory._exact import exact_conditional_risk
+from theory.consistency import consistency, topk_ok
+from theory.evidence import decide
 from theory.minimise import minimise_conditional_risk
 
-TIE = 1e-7
 Q_PINNED = np.array([0.5, 0.3, 0.2])
-
-
-def _posteriors(K: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    q = rng.dirichlet(np.ones(K), size=4 * n)
-    gaps = np.diff(np.sort(q, axis=1), axis=1).min(1)
-    q = q[gaps > 0.02][:n]
-    return np.vstack([Q_PINNED[:K] / Q_PINNED[:K].sum(), q]) if K == 3 else q
-
-
-def topk_ok(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """(n, K−1) booleans: is the top-k set of p well defined (gap > TIE) and equal to q's, k = 1..K−1."""
-    K = q.shape[1]
-    order_q = np.argsort(-q, axis=1)
-    ps = -np.sort(-p, axis=1)
-    out = np.empty((len(q), K - 1), dtype=bool)
-    for k in range(1, K):
-        strict = ps[:, k - 1] - ps[:, k] > TIE
-        top_p = np.sort(np.argsort(-p, axis=1, kind="stable")[:, :k], axis=1)
-        same = np.all(top_p == np.sort(order_q[:, :k], axis=1), axis=1)
-        out[:, k - 1] = strict & same
-    return out
-
-
-def classify(ok: np.ndarray) -> str:
-    holds = ok.all(0)
-    K1 = ok.shape[1]
-    if holds.all():
-        return "All-k"
-    if not holds[0]:
-        return "not even top-1"
-    ks = [k + 1 for k in range(K1) if holds[k]]
-    return "top-1 only" if ks == [1] else f"top-k for k ∈ {ks}"
 
 
 def consistency_table(budget: Budget, Ks=(3, 4)) -> list[dict]:
@@ -61,21 +28,12 @@ def consistency_table(budget: Budget, Ks=(3, 4)) -> list[dict]:
                 ("ce_eps+mae", {"clamp": 0.0}), ("ce_eps+mae", {"alpha": 0.1, "beta": 1.0, "m": 1e4, "clamp": 0.0})]
     rows = []
     for i, (name, params) in enumerate(entries):
-        L = losses.get(name, **params)
-        holds, witnesses, method, exact = {}, {}, None, True
-        for K in Ks:
-            q = _posteriors(K, budget.pick(12, 80), budget.rng(1000 + K))
-            best = minimise_conditional_risk(L, q, seed=budget.seed)
-            method, exact = best.method, exact and best.exact
-            ok = topk_ok(best.p, q)
-            for k in range(K - 1):
-                holds[k + 1] = holds.get(k + 1, True) and bool(ok[:, k].all())
-                if not ok[:, k].all() and f"top-{k + 1}" not in witnesses:
-                    j = int(np.argmin(ok[:, k]))
-                    witnesses[f"top-{k + 1}"] = {"K": K, "q": q[j].round(6).tolist(), "p_star": best.p[j].round(6).tolist()}
-        label = classify(np.array([[holds[k] for k in sorted(holds)]]))
-        rows.append({"loss": name, "params": params, "classification": label, "method": method, "exact": exact,
-                     "witnesses": witnesses})
+        result = consistency(losses.get(name, **params), Ks, budget.pick(12, 80), budget.rng(1000),
+                             seed=budget.seed, pinned=[Q_PINNED])
+        witnesses = {k: {**w, "q": np.round(w["q"], 6).tolist(), "p_star": np.round(w["p_star"], 6).tolist()}
+                     for k, w in result.witnesses.items()}
+        rows.append({"loss": name, "params": params, "classification": result.label, "method": result.method,
+                     "exact": result.exact, "witnesses": witnesses})
         budget.tick("consistency.table", i + 1, len(entries))
     return rows
 

@@ -12,10 +12,11 @@ import numpy as np
 import sympy as sp
 
 from proofs_check._core import Budget, Claim, Evidence, Source
-from proofs_check._symbolic import Certifier
-from proofs_check.claims._common import M, decide, eps_exprs
+from proofs_check.claims._common import M, eps_exprs
 from proofs_check.claims._registry import register
 from theory import losses
+from theory._exact import Certifier
+from theory.evidence import decide
 
 ALPHA, BETA = sp.symbols("alpha beta", positive=True)
 CLAMP = 1e-8

@@ -6,11 +6,12 @@ import numpy as np
 import sympy as sp
 
 from proofs_check._core import Budget, Claim, Evidence, Source, Witness
-from proofs_check._numeric import search
-from proofs_check._symbolic import Certifier, exact_loss_vector
-from proofs_check.claims._common import SYMBOLIC_K, decide, eps_exprs, simplex_symbols
+from proofs_check.claims._common import SYMBOLIC_K, eps_exprs, simplex_symbols
 from proofs_check.claims._registry import register
 from theory import losses
+from theory._counterexamples import search
+from theory._exact import Certifier, exact_loss_vector
+from theory.evidence import decide
 from theory.losses import with_eps_softmax
 
 C = 1e-8

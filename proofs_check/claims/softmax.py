@@ -11,11 +11,12 @@ import numpy as np
 import sympy as sp
 
 from proofs_check._core import Budget, Claim, Evidence, Source, Witness
-from proofs_check._numeric import search
-from proofs_check._symbolic import Certifier
-from proofs_check.claims._common import M, M_GRID, SYMBOLIC_K, decide, eps_exprs, exact_eps, simplex_symbols
+from proofs_check.claims._common import M, M_GRID, SYMBOLIC_K, eps_exprs, exact_eps, simplex_symbols
 from proofs_check.claims._registry import register
 from theory import eps_softmax, losses, one_hot_error
+from theory._counterexamples import search
+from theory._exact import Certifier
+from theory.evidence import decide
 
 TOL = 1e-12
 
@@ -224,7 +225,7 @@ def _check_clamp(budget: Budget):
     witness = None
     if res.witness is not None:
         L = losses.get("ce_eps", m=m, clamp=c)
-        from proofs_check._symbolic import exact_loss_vector
+        from theory._exact import exact_loss_vector
 
         vec = exact_loss_vector(L, res.witness)
         ok = all(0 <= v <= -sp.log(sp.Rational(1, 10**8)) for v in vec)

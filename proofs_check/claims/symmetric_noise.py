@@ -8,12 +8,13 @@ import numpy as np
 import sympy as sp
 
 from proofs_check._core import Budget, Claim, Evidence, Source, Witness
-from proofs_check._symbolic import Certifier, exact_loss_vector
-from proofs_check.claims._common import decide, quantiles
+from proofs_check.claims._common import quantiles
 from proofs_check.claims._registry import register
-from proofs_check.claims.bounded_sum import band, lipschitz, measured_range
-from proofs_check.sweeps import excess_sweep, symmetric_noise
+from proofs_check.claims.bounded_sum import band, lipschitz
 from theory import losses
+from theory._exact import Certifier, exact_loss_vector
+from theory.evidence import decide
+from theory.excess import excess_sweep, sum_range, symmetric_noise
 from theory.finite import random_problem
 from theory.losses import Loss, with_eps_softmax
 from theory.minimise import minimise_conditional_risk
@@ -116,12 +117,12 @@ def _theorem_b(budget: Budget, families: dict[str, Callable[[float], Loss]], *, 
     rows: list[dict] = []
     makers = {}
     for fam, make in families.items():
-        def sum_range(L, K):
-            c1, c2, _ = measured_range(L, K, rng=budget.rng(800 + K), n=budget.pick(100, 1000), n_polish=0)
+        def measured(L, K):
+            c1, c2, _ = sum_range(L, K, rng=budget.rng(800 + K), n=budget.pick(100, 1000), n_polish=0)
             return c1, c2
 
         new = excess_sweep(make, Ks=Ks, ms=ms, noise=symmetric_noise(), n_problems=n_problems, seed=budget.seed,
-                           sum_range=sum_range)
+                           sum_range=measured)
         for r in new:
             r["family"] = fam
             if extra_bound is not None:

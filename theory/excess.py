@@ -1,4 +1,6 @@
-"""Exact excess-risk sweeps on random finite problems, vectorised (public: figures reuse them).
+"""Exact excess risks under label noise on random finite problems, and the range of Σ_k L.
+
+The sweeps are vectorised (public: proofs_check, theory.checks and the figures use them).
 
 For one loss, one K and one noise model, every clean and every noisy posterior of every problem
 goes into a single call of :func:`theory.minimise.minimise_conditional_risk`; risks then follow
@@ -19,13 +21,40 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from theory._counterexamples import search
 from theory.finite import random_problem
 from theory.losses import Loss
 from theory.minimise import minimise_conditional_risk
 from theory.minimise._risk import risk_of_vectors
 from theory.noise import symmetric
 
-__all__ = ["excess_sweep", "symmetric_noise", "tolerant_rates"]
+__all__ = ["excess_sweep", "loss_sums", "sum_range", "symmetric_noise", "symmetric_noise_bound", "tolerant_rates"]
+
+
+def loss_sums(L: Loss, P: np.ndarray) -> np.ndarray:
+    """Σ_k L(p, k) for every row of ``P`` (n, K)."""
+    return sum(L(P, np.full(len(P), k), validate=False) for k in range(P.shape[1]))
+
+
+def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400,
+              n_polish: int = 2) -> tuple[float, float, dict]:
+    """[C₁, C₂] of Σ_k L(p, k) over the simplex Δ_{K−1}, with how each end was obtained.
+
+    C₁ = K · min_p C_u(p) with u uniform (a conditional-risk minimisation: exact when the method
+    is); C₂ by search (a lower estimate of the supremum; callers widen it by the sums they see).
+    """
+    low = minimise_conditional_risk(L, np.full(K, 1.0 / K))
+    res = search(lambda P: loss_sums(L, P), K, rng=rng, n=n, n_polish=n_polish, hypothesis_examples=0)
+    c1 = float(K * low.value)
+    return c1, float(res.score), {"C1_method": low.method, "C1_exact": bool(low.exact), "C1_at": low.p.tolist(),
+                                  "C2_at": res.point.tolist(), "C2_method": "search (lower estimate of the supremum)"}
+
+
+def symmetric_noise_bound(eta: float, K: int, c1: float, c2: float) -> float:
+    """Theorem B: R(f*_η) − R(f*) ≤ η(C₂ − C₁)/((K−1) − Kη) for symmetric noise η < (K−1)/K."""
+    if not 0 <= eta < (K - 1) / K:
+        raise ValueError(f"the bound needs a symmetric rate 0 <= eta < (K-1)/K = {(K - 1) / K:.4g}, got {eta!r}")
+    return float(eta * (c2 - c1) / ((K - 1) - K * eta)) if c2 > c1 else 0.0
 
 
 def tolerant_rates(K: int, fractions: Sequence[float] = (0.25, 0.5, 0.75)) -> list[float]:
@@ -91,7 +120,7 @@ def excess_sweep(
                     if isinstance(label, float):
                         ratio = label / ((K - 1) - K * label)
                         row["instance_bound"] = float(ratio * (S0[i] - S1[e, i]))
-                        row["range_bound"] = float(ratio * (c2 - c1))
+                        row["range_bound"] = symmetric_noise_bound(label, K, c1, c2)
                     rows.append(row)
             done += 1
             if progress is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from proofs_check._core import Evidence
+from theory.evidence import Evidence
 from theory.losses import Loss
 
 __all__ = ["Certifier", "exact_point", "exact_loss_vector", "exact_conditional_risk"]

@@ -1,0 +1,351 @@
+"""theory.checks: the checker against a zoo of broken losses, known results both ways, the
+contract for bad input, the pytest helper and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from theory import losses, strategies
+from theory.check import main
+from theory.checks import (
+    LossCheckError,
+    LossCheckWarning,
+    Status,
+    check_loss,
+    check_names,
+    describe_checks,
+    parametrize_with_checks,
+)
+from theory.evidence import Verdict
+
+K = 3
+CONTRACT = [c["name"] for c in describe_checks() if c["tier"] == "contract"]
+
+
+def _py(p, y):
+    return p[np.arange(len(y)), y]
+
+
+def asymmetric(p, y):  # concave in p_y: bounded, top-1, tolerant to symmetric noise, not symmetric
+    return 1 - _py(p, y) ** 2
+
+
+def unbounded(p, y):  # hand-written unclamped cross-entropy: +inf at p_y = 0
+    return -np.log(_py(p, y))
+
+
+def nan_at_vertex(p, y):  # MAE plus 0·log p_y: NaN wherever p_y = 0 (e.g. the vertex e_k, k ≠ y)
+    return 2 * (1 - _py(p, y)) + 0 * np.log(_py(p, y))
+
+
+def order_reversing(p, y):  # rewards being wrong: symmetric (Σ_k p_k = 1) but minimised at argmin q
+    return _py(p, y)
+
+
+def label_ignoring(p, y):
+    return 1 - p.max(axis=1)
+
+
+def wrong_shape(p, y):  # a per-class matrix instead of one value per example
+    return 1 - p
+
+
+def double_softmax(p, y):  # a logit loss (log-softmax inside) given probabilities
+    z = p - p.max(axis=1, keepdims=True)
+    return -(z - np.log(np.exp(z).sum(axis=1, keepdims=True)))[np.arange(len(y)), y]
+
+
+def raising_inside(p, y):
+    if np.any(p == 0):
+        raise ValueError("log of zero")
+    return -np.log(_py(p, y))
+
+
+def negative(p, y):
+    return -_py(p, y)
+
+
+# loss, the intended check, a message pattern, the failures it shares with MAE (declared expected)
+TOP1_ONLY = {"check_allk_consistent": "a vertex minimiser: top-1 only, like MAE"}
+ZOO = {
+    "asymmetric": (asymmetric, "check_symmetric", r"not symmetric for K=3: Σ_k L\(p, k\) = .* at p=\[", TOP1_ONLY),
+    "unbounded": (unbounded, "check_bounded_sum", r"unbounded sum for K=3: Σ_k L\(p, k\) = \+inf at p=\[", {}),
+    "nan_at_vertex": (nan_at_vertex, "check_finite", r"= nan at p=\[.*\], y=\d \(nan\)", {}),
+    "order_reversing": (order_reversing, "check_top1_consistent", r"not top-1 consistent for K=3: at q=\[", {}),
+    "label_ignoring": (label_ignoring, "check_label_dependence", r"ignores the label", {}),
+    "wrong_shape": (wrong_shape, "check_output", r"returned shape \(4, 3\) .* expected one value per example", {}),
+    "double_softmax": (double_softmax, "check_input_convention", r"looks like a loss of logits.*input='logits'", {}),
+    "raising_inside": (raising_inside, "check_finite", r"raised ValueError: log of zero at p=\[1, 0, 0\], y=0", {}),
+}
+
+
+@pytest.fixture(scope="module")
+def zoo_reports():
+    return {name: check_loss(fn, num_classes=K, expected_failures=xf) for name, (fn, _, _, xf) in ZOO.items()}
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_each_broken_loss_fails_exactly_the_intended_check(zoo_reports, name):
+    fn, intended, pattern, _ = ZOO[name]
+    report = zoo_reports[name]
+    assert [r.check for r in report.failures] == [intended], str(report)
+    failure = report[intended]
+    assert failure.verdict is Verdict.REFUTED and failure.witness.rechecked
+    assert failure.reproduce.startswith("check_loss(") and f"checks=[{intended!r}]" in failure.reproduce
+    import re
+
+    assert re.search(pattern, failure.message), failure.message
+    # every other check passed, was declared, or was skipped because of the intended failure
+    for r in report.results:
+        if r.check != intended:
+            assert r.status in (Status.PASSED, Status.XFAIL, Status.XPASS, Status.SKIPPED), (r.check, r.message)
+            if r.status is Status.SKIPPED and r.tier == "contract":
+                assert r.blocked_by, r.reason
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_on_fail_raise_stops_at_the_intended_check(name):
+    fn, intended, pattern, xf = ZOO[name]
+    with pytest.raises(LossCheckError, match=pattern):
+        check_loss(fn, num_classes=K, on_fail="raise", expected_failures=xf)
+
+
+def test_on_fail_warn_warns_once_per_failure():
+    with pytest.warns(LossCheckWarning, match="check_symmetric"):
+        report = check_loss(asymmetric, num_classes=K, on_fail="warn", expected_failures=TOP1_ONLY)
+    assert not report.passed
+
+
+def test_the_symmetry_witness_is_minimal_and_really_violates():
+    r = check_loss(asymmetric, num_classes=K, checks=["check_symmetric"])["check_symmetric"]
+    p = np.asarray(r.witness.inputs["p"])
+    assert np.isclose(p.sum(), 1) and (p >= 0).all()
+    sums = [sum(asymmetric(q[None], np.array([k]))[0] for k in range(K)) for q in (p, np.full(K, 1 / K))]
+    assert abs(sums[0] - sums[1]) > 1e-4 * (1 + abs(sums[1]))  # independently of the checker
+    assert np.count_nonzero(p) < K  # hypothesis shrinks to a face
+
+
+def test_a_declared_failure_is_reported_as_expected_not_hidden():
+    report = check_loss(asymmetric, num_classes=K, expected_failures={"check_symmetric": "by design", **TOP1_ONLY})
+    assert report.passed
+    r = report["check_symmetric"]
+    assert r.status is Status.XFAIL and r.reason == "by design" and r.witness.rechecked
+    # a declared failure that passes shows as an unexpected pass
+    mae = check_loss("mae", num_classes=K, checks=["check_symmetric"], expected_failures={"check_symmetric": "?"})
+    assert mae["check_symmetric"].status is Status.XPASS
+
+
+def test_a_declared_contract_failure_lets_the_properties_run():
+    blocked = check_loss(nan_at_vertex, num_classes=K, checks=["check_symmetric"])
+    assert blocked["check_symmetric"].status is Status.SKIPPED and blocked["check_symmetric"].blocked_by
+    declared = check_loss(nan_at_vertex, num_classes=K, checks=["check_symmetric"],
+                          expected_failures={"check_finite": "NaN on faces, as NCE"})
+    assert declared["check_symmetric"].status is Status.PASSED
+
+
+# ---------------------------------------------------------------------------------------------
+# known results, both ways
+
+
+@pytest.mark.parametrize("name, expected", [("mae", {}), ("rce", {}),
+                                            ("nce", {"check_finite": "0/0 on the faces of the simplex"})])
+def test_mae_rce_nce_are_symmetric(name, expected):
+    r = check_loss(name, num_classes=K, checks=["check_symmetric"], expected_failures=expected)["check_symmetric"]
+    assert r.status is Status.PASSED and r.verdict in (Verdict.PROVED, Verdict.NOT_REFUTED)
+
+
+def test_mae_and_nce_symmetry_is_proved_symbolically():
+    for name, expected in (("mae", {}), ("nce", {"check_finite": "0/0 on the faces"})):
+        r = check_loss(name, num_classes=4, checks=["check_symmetric"], expected_failures=expected)["check_symmetric"]
+        assert r.verdict is Verdict.PROVED
+        cert = next(e for e in r.evidence if e.kind == "certificate")
+        assert all(step["status"] == "ok" for step in cert.data["steps"])
+
+
+@pytest.mark.parametrize("name", ["ce", "gce", "fl"])
+def test_ce_gce_fl_are_not_symmetric(name):
+    unbounded_sum = {"check_bounded_sum": "unclamped log: +inf at p_y = 0"} if name in ("ce", "fl") else {}
+    report = check_loss(name, num_classes=K, checks=["check_symmetric"], expected_failures=unbounded_sum)
+    r = report["check_symmetric"]
+    assert r.status is Status.FAILED and r.verdict is Verdict.REFUTED and r.witness.rechecked
+    if name in ("ce", "fl"):
+        assert report["check_bounded_sum"].status is Status.XFAIL
+
+
+def test_ce_is_allk_consistent_and_mae_is_not():
+    ce = check_loss("ce", num_classes=K, checks=["check_allk_consistent"])["check_allk_consistent"]
+    mae = check_loss("mae", num_classes=K, checks=["check_allk_consistent"])["check_allk_consistent"]
+    assert ce.status is Status.PASSED and ce.data["classification"] == "All-k"
+    assert mae.status is Status.FAILED and mae.data["classification"] == "top-1 only"
+    assert mae.witness.rechecked and "50-digit" in mae.witness.recheck
+
+
+def test_gce_is_not_noise_tolerant_and_mae_is():
+    gce = check_loss("gce", num_classes=K, checks=["check_noise_tolerant_symmetric"])
+    r = gce["check_noise_tolerant_symmetric"]
+    assert r.status is Status.FAILED and r.witness.rechecked
+    assert r.witness.inputs["noise"] < (K - 1) / K and r.data["max_excess"] > 1e-4
+    mae = check_loss("mae", num_classes=K, checks=["check_noise_tolerant_symmetric",
+                                                   "check_noise_tolerant_class_conditional"])
+    assert mae["check_noise_tolerant_symmetric"].status is Status.PASSED
+    assert mae["check_noise_tolerant_class_conditional"].status is Status.PASSED
+
+
+def test_eps_softmax_closes_the_band_of_ce():
+    r = check_loss("ce", num_classes=K, checks=["check_eps_softmax"])["check_eps_softmax"]
+    assert r.status is Status.PASSED
+    widths = {row["m"]: row["width"] for row in r.data["rows"]}
+    assert widths[1e10] < 1e-8 < widths[1e4]  # all-clamped regime (m ≥ 1/(2c)) against below it
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input and misbehaving losses
+
+
+@pytest.mark.parametrize("bad, match", [(3, "got int"), ("not a loss", "no loss named"), (np.zeros(3), "got array of shape"),
+                                        (lambda p: p, "two positional arguments"), (int, "got type")])
+def test_what_is_not_a_loss_is_rejected_with_what_was_seen(bad, match):
+    error = KeyError if isinstance(bad, str) else TypeError
+    with pytest.raises(error, match=match):
+        check_loss(bad, num_classes=K)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"num_classes": 1}, "num_classes"), ({"num_classes": 2.5}, "num_classes"),
+    ({"input": "probabilities"}, "input must be one of"), ({"on_fail": "explode"}, "on_fail must be"),
+    ({"budget": "huge"}, "budget must be"), ({"seed": -1}, "seed must be"),
+    ({"expected_failures": {"check_nothing": "x"}}, "no check named 'check_nothing'"),
+    ({"expected_failures": {"check_symmetric": ""}}, "non-empty reason"),
+    ({"checks": ["check_nothing"]}, "known checks"), ({"backend": "jax"}, "backend must be"),
+])
+def test_bad_arguments_say_what_was_expected(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        check_loss(asymmetric, **{"num_classes": K, **kwargs})
+
+
+def test_a_library_loss_keeps_its_own_input():
+    with pytest.raises(ValueError, match="defined on probs"):
+        check_loss("mae", num_classes=K, input="logits")
+
+
+def test_negative_values_name_the_input():
+    r = check_loss(negative, num_classes=K, checks=["check_finite"])["check_finite"]
+    assert r.failed and "negative" in r.message and "p=[" in r.message
+    assert r.witness.inputs["y"] in range(K)
+
+
+def test_a_loss_raising_everywhere_fails_the_output_check_naming_the_input():
+    def broken(p, y):
+        raise RuntimeError("boom")
+
+    report = check_loss(broken, num_classes=K, backend="numpy")
+    assert [r.check for r in report.failures] == ["check_output"]
+    assert "raised RuntimeError: boom at p=[" in report["check_output"].message
+    assert all(r.status is Status.SKIPPED for r in report.results[1:])
+
+
+def test_a_batch_reducing_loss_is_not_per_example():
+    def batch_normalised(p, y):
+        v = 1 - _py(p, y)
+        return v / v.sum()
+
+    r = check_loss(batch_normalised, num_classes=K, checks=["check_output"])["check_output"]
+    assert r.failed and "not a per-example loss" in r.message
+
+
+def test_a_torch_only_loss_is_called_with_tensors():
+    torch = pytest.importorskip("torch")
+
+    def torch_mae(p, y):
+        return 2 * (1 - torch.gather(p, 1, y[:, None])[:, 0])
+
+    report = check_loss(torch_mae, num_classes=K, checks=["check_symmetric"])
+    assert report.backend == "torch" and report["check_symmetric"].status is Status.PASSED
+
+
+def test_a_logit_loss_skips_the_probability_only_checks():
+    def ce_logits(z, y):
+        z = z - z.max(axis=1, keepdims=True)
+        return (np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y])
+
+    report = check_loss(ce_logits, num_classes=K, input="logits",
+                        checks=["check_input_convention", "check_eps_softmax", "check_top1_consistent"])
+    assert report["check_input_convention"].status is Status.SKIPPED
+    assert report["check_eps_softmax"].status is Status.SKIPPED
+    assert report["check_top1_consistent"].status is Status.PASSED
+
+
+def test_the_seed_makes_a_run_reproducible():
+    def strip(report):
+        d = report.to_dict()
+        for r in d["results"]:
+            r.pop("seconds")
+        return d
+
+    a = check_loss(asymmetric, num_classes=K, seed=7, expected_failures=TOP1_ONLY)
+    b = check_loss(asymmetric, num_classes=K, seed=7, expected_failures=TOP1_ONLY)
+    assert strip(a) == strip(b)
+    json.dumps(a.to_dict())
+
+
+@settings(max_examples=10, deadline=None)
+@given(p=strategies.simplex_points(K))
+def test_a_symmetric_loss_passes_wherever_its_sum_is_checked(p):
+    # MAE written by hand: every probed point, plus a generated one, has Σ_k L = 2(K − 1)
+    def mae(q, y):
+        return 2 * (1 - _py(q, y))
+
+    assert abs(sum(mae(p[None], np.array([k]))[0] for k in range(K)) - 2 * (K - 1)) < 1e-12
+    assert check_loss(mae, num_classes=K, checks=["check_symmetric"])["check_symmetric"].status is Status.PASSED
+
+
+# ---------------------------------------------------------------------------------------------
+# the pytest helper and the command line
+
+
+def _mae(p, y):
+    return 2 * (1 - _py(p, y))
+
+
+@parametrize_with_checks([_mae, losses.get("gce")], num_classes=K,
+                         expected_failures=lambda loss: TOP1_ONLY if loss is _mae else
+                         {"check_symmetric": "GCE is bounded, not symmetric",
+                          "check_noise_tolerant_symmetric": "GCE trades tolerance for fit"})
+def test_parametrize_with_checks_runs_every_check(loss, check):
+    check(loss)
+
+
+def test_parametrize_ids_select_checks_by_name():
+    mark = parametrize_with_checks([_mae], num_classes=K)
+    ids = [p.id for p in mark.args[1]]
+    prefix = ids[0].rsplit("-", 1)[0]
+    assert prefix.endswith("_mae") and ids == [f"{prefix}-{c}" for c in check_names()]
+
+
+def test_cli_exit_status_follows_the_report(tmp_path, capsys):
+    assert main(["mae", "-K", "3", "--check", "check_symmetric"]) == 0
+    assert main(["gce", "-K", "3", "--check", "check_symmetric"]) == 1
+    out = tmp_path / "r.json"
+    assert main(["gce", "-K", "3", "--check", "check_symmetric", "--expect-fail",
+                 "check_symmetric=bounded, not symmetric", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["results"][-1]["status"] == "expected failure"
+
+
+def test_cli_loads_a_callable_from_a_file(tmp_path):
+    path = tmp_path / "my_loss.py"
+    path.write_text("import numpy as np\n\ndef loss(p, y):\n    return 2 * (1 - p[np.arange(len(y)), y])\n")
+    assert main([f"{path}:loss", "-K", "3", "--check", "check_symmetric"]) == 0
+
+
+@pytest.mark.parametrize("argv", [["no_such_module_xyz:f"], ["nope"], ["mae", "--check", "check_nothing"],
+                                  ["mae", "--expect-fail", "check_symmetric"]])
+def test_cli_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
