@@ -124,7 +124,7 @@ def check_symmetric(subject: Subject, ctx: Context) -> Outcome:
     def score(Q):
         return np.nan_to_num(np.abs(subject.sums(Q) - c) / tol, nan=-np.inf)
 
-    res = search(score, K, rng=ctx.rng(12), n=ctx.pick(400, 4000), n_polish=ctx.pick(1, 4),
+    res = search(score, K, rng=ctx.rng(12), n=ctx.pick(400, 4000), n_polish=ctx.pick(0, 4),
                  hypothesis_examples=ctx.pick(60, 300), tolerance=0.0)
     searched = Evidence("search", f"max |Σ_k L(p, k) − Σ_k L(centre, k)| / tolerance = {res.score:.3g} over "
                         f"{res.n_evaluated} points (tolerance {tol:.3g})", res.to_dict())
