@@ -7,16 +7,13 @@ refuted are findings, reported prominently, and expected), 1 otherwise or when a
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from proofs_check import claims
 from proofs_check.report import Failure, default_jobs, render, run_all
-from theory.evidence import jsonable
+from theory.evidence import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,11 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         payload = {"budget": budget, "seed": args.seed, "wall_seconds": wall,
                    "results": [r.to_dict() for r in results]}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=args.json.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(jsonable(payload), fh, indent=1)
-        os.replace(tmp, args.json)
+        write_json(args.json, payload)
         print(f"results written to {args.json}")
     ok = all(not isinstance(r, Failure) and r.verdict in claims.get(r.id).expect for r in results)
     return 0 if ok else 1

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
-from theory.evidence import Budget, Evidence, Outcome, Verdict, Witness, jsonable, short
+from theory.evidence import Budget, Evidence, Outcome, Verdict, Witness, jsonable, summarise
 
 __all__ = [
     "Budget",
@@ -69,11 +69,7 @@ class Result:
     @property
     def evidence_summary(self) -> str:
         """One line: the witness when refuted, otherwise the strongest evidence."""
-        if self.witness is not None:
-            return f"witness {short(self.witness.inputs)}: {self.witness.observed} (re-checked: {self.witness.recheck})"
-        order = {"certificate": 0, "tightness": 1, "search": 2, "measurement": 3}
-        best = sorted(self.evidence, key=lambda e: order[e.kind])
-        return "; ".join(e.summary for e in best[:2])
+        return summarise(self.evidence, self.witness)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

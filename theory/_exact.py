@@ -21,7 +21,7 @@ import sympy as sp
 from theory.evidence import Evidence
 from theory.losses import Loss
 
-__all__ = ["Certifier", "exact_point", "exact_loss_vector", "exact_conditional_risk"]
+__all__ = ["Certifier", "exact_point", "exact_loss_vector", "exact_conditional_risk", "exact_risk"]
 
 DIGITS = 50
 
@@ -127,3 +127,11 @@ def exact_conditional_risk(loss: Loss, p: Any, q: Any, *, digits: int = DIGITS) 
     vec = exact_loss_vector(loss, p, digits=digits)
     qs = [sp.Rational(float(v)) for v in np.asarray(q, dtype=np.float64)]
     return sp.N(sum(qk * v for qk, v in zip(qs, vec)), digits)
+
+
+def exact_risk(loss: Loss, px: Any, posterior: Any, P: Any, *, digits: int = DIGITS) -> sp.Float:
+    """E_x Σ_k P(k | x) L(P[x], k) of a tabular predictor ``P`` (n_x, K), with ``px`` (n_x,) and
+    ``posterior`` (n_x, K) read exactly, at ``digits`` significant digits."""
+    weights = [sp.Rational(float(v)) for v in np.asarray(px, dtype=np.float64)]
+    return sp.N(sum(w * exact_conditional_risk(loss, P[x], posterior[x], digits=digits)
+                    for x, w in enumerate(weights)), digits)

@@ -10,16 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from theory import losses
 from theory.checks import check_loss, check_names, describe_checks
-from theory.evidence import Budget
+from theory.evidence import Budget, write_json
 
 
 def load(target: str) -> Any:
@@ -92,12 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"python -m theory.check: error: {err}\n")
     print(report)
     if args.json:
-        target = Path(args.json)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as fh:
-            json.dump(report.to_dict(), fh, indent=1)
-        os.replace(fh.name, target)
-        print(f"report written to {target}")
+        print(f"report written to {write_json(args.json, report.to_dict())}")
     return 0 if report.passed else 1
 
 

@@ -15,15 +15,19 @@ Three verdicts (DESIGN.md §3):
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Budget", "Evidence", "Outcome", "Verdict", "Witness", "decide", "jsonable", "short"]
+__all__ = ["Budget", "Evidence", "Outcome", "Verdict", "Witness", "decide", "jsonable", "short", "summarise", "write_json"]
 
 
 class Verdict(str, Enum):
@@ -132,6 +136,30 @@ def decide(evidence: list[Evidence], witness: Witness | None = None, *, data: Ma
                                         {"inputs": dict(witness.inputs), "recheck": witness.recheck})]
         witness = None
     return Outcome(verdict, tuple(evidence), witness, dict(data or {}), note)
+
+
+def summarise(evidence: tuple[Evidence, ...], witness: Witness | None) -> str:
+    """One line: the witness when there is one, otherwise the two strongest pieces of evidence."""
+    if witness is not None:
+        return f"witness {short(witness.inputs)}: {witness.observed} (re-checked: {witness.recheck})"
+    order = {"certificate": 0, "tightness": 1, "search": 2, "measurement": 3}
+    return "; ".join(e.summary for e in sorted(evidence, key=lambda e: order[e.kind])[:2])
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    """Write ``jsonable(payload)`` to ``path`` atomically (a temporary file in the same folder,
+    then a rename), creating the folder; returns the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(jsonable(payload), fh, indent=1)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return target
 
 
 def short(inputs: Mapping[str, Any]) -> str:

@@ -22,13 +22,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from theory._counterexamples import search
-from theory.finite import random_problem
+from theory.finite import FiniteProblem, random_problem
 from theory.losses import Loss
 from theory.minimise import minimise_conditional_risk
 from theory.minimise._risk import risk_of_vectors
 from theory.noise import symmetric
 
-__all__ = ["excess_sweep", "loss_sums", "sum_range", "symmetric_noise", "symmetric_noise_bound", "tolerant_rates"]
+__all__ = ["excess_sweep", "loss_sums", "sweep_problem", "sum_range", "symmetric_noise", "symmetric_noise_bound", "tolerant_rates"]
 
 
 def loss_sums(L: Loss, P: np.ndarray) -> np.ndarray:
@@ -67,6 +67,11 @@ def symmetric_noise(fractions: Sequence[float] = (0.25, 0.5, 0.75)) -> Callable[
     return lambda K: [(eta, symmetric(K, eta)) for eta in tolerant_rates(K, fractions)]
 
 
+def sweep_problem(K: int, n_x: int, seed: int, index: int, *, deterministic: bool = False) -> FiniteProblem:
+    """Problem ``index`` of :func:`excess_sweep` for (K, n_x, seed): rebuilds a row's problem."""
+    return random_problem(K, n_x, seed=np.random.default_rng([seed, K, index]), deterministic=deterministic)
+
+
 def excess_sweep(
     make_loss: Callable[[float], Loss],
     *,
@@ -90,8 +95,7 @@ def excess_sweep(
     total, done = len(Ks) * len(ms), 0
     for K in Ks:
         n_p = n_problems(K) if callable(n_problems) else n_problems
-        problems = [random_problem(K, n_x, seed=np.random.default_rng([seed, K, i]), deterministic=deterministic)
-                    for i in range(n_p)]
+        problems = [sweep_problem(K, n_x, seed, i, deterministic=deterministic) for i in range(n_p)]
         px = np.stack([pr.px for pr in problems])  # (P, X)
         post = np.stack([pr.posterior for pr in problems])  # (P, X, K)
         settings = noise(K)

@@ -12,9 +12,9 @@ from proofs_check.claims._common import quantiles
 from proofs_check.claims._registry import register
 from proofs_check.claims.bounded_sum import band, lipschitz
 from theory import losses
-from theory._exact import Certifier, exact_loss_vector
+from theory._exact import Certifier, exact_risk
 from theory.evidence import decide
-from theory.excess import excess_sweep, sum_range, symmetric_noise
+from theory.excess import excess_sweep, sum_range, sweep_problem, symmetric_noise
 from theory.finite import random_problem
 from theory.losses import Loss, with_eps_softmax
 from theory.minimise import minimise_conditional_risk
@@ -91,7 +91,7 @@ def recheck_row(make_loss: Callable[[float], Loss], row: dict, T: np.ndarray, bo
                 deterministic: bool = False) -> Witness:
     """Recompute one sweep row's excess in 50-digit arithmetic from its minimisers; compare with ``bound``."""
     K, m, i, seed = row["K"], row["m"], row["problem"], row["seed"]
-    prob = random_problem(K, n_x, seed=np.random.default_rng([seed, K, i]), deterministic=deterministic)
+    prob = sweep_problem(K, n_x, seed, i, deterministic=deterministic)
     L = make_loss(m)
     clean = minimise_conditional_risk(L, prob.posterior, seed=seed)
     noisy = minimise_conditional_risk(L, prob.noisy(T).posterior, seed=seed)
@@ -99,14 +99,7 @@ def recheck_row(make_loss: Callable[[float], Loss], row: dict, T: np.ndarray, bo
     if not (clean.exact and noisy.exact) or "boundary" in clean.method:
         return Witness(inputs, f"excess {row['excess']:.6g}", f"≤ {bound:.6g}",
                        "not re-checkable: minimiser not exact at a point", rechecked=False)
-    px = [sp.Rational(float(v)) for v in prob.px]
-    post = [[sp.Rational(float(v)) for v in r] for r in prob.posterior]
-
-    def risk(points):
-        return sum(px[x] * sum(q * v for q, v in zip(post[x], exact_loss_vector(L, points[x])))
-                   for x in range(prob.n_x))
-
-    excess = risk(noisy.p) - risk(clean.p)
+    excess = exact_risk(L, prob.px, prob.posterior, noisy.p) - exact_risk(L, prob.px, prob.posterior, clean.p)
     bad = bool(excess > sp.Rational(repr(float(bound))) + sp.Rational(repr(_tolerance(row))))
     return Witness(inputs, f"excess {float(excess):.9g}", f"≤ {bound:.9g}",
                    "50-digit risks at the exact minimisers", rechecked=bad)

@@ -59,23 +59,23 @@ ON_FAIL = ("raise", "warn", None)
 
 
 def describe_checks() -> list[dict[str, Any]]:
-    """Every check: name, tier, statement, source and requirements (for documentation and --list)."""
+    """Every check: name, tier, statement, source, ``requires`` (must pass) and ``after`` (must pass
+    or be declared expected failures), for documentation and ``--list``."""
     out = []
     for name in check_names():
         spec = spec_of(name)
+        after = (["all contract checks"] if spec.tier == "property" else []) + list(spec.after)
         out.append({"name": name, "tier": spec.tier, "statement": spec.statement, "source": spec.source,
-                    "requires": list(spec.requires) or (["all contract checks"] if spec.tier == "property" else [])})
+                    "requires": list(spec.requires), "after": after})
     return out
 
 
 def _context(loss: Any, *, num_classes: Any, input: str | None, budget: str | Budget, seed: Any,
              expected_failures: Mapping[str, str] | None, backend: str, name: str | None) -> Context:
     subject = as_subject(loss, num_classes=num_classes, input=input, backend=backend, name=name)
-    if isinstance(budget, Budget):
-        budget = Budget(budget.name, budget.seed, budget.progress)
-    elif isinstance(budget, str):
+    if isinstance(budget, str):
         budget = Budget(budget, seed)  # validates the name and the seed
-    else:
+    elif not isinstance(budget, Budget):
         raise TypeError(f"budget must be 'default', 'thorough' or a theory.evidence.Budget, got {describe(budget)}")
     expected = dict(expected_failures or {})
     for check, reason in expected.items():

@@ -26,7 +26,7 @@ import numpy as np
 
 from theory._validation import describe
 from theory.checks._subject import LossEvaluationError, Subject
-from theory.evidence import Budget, Evidence, Outcome, Verdict, Witness, decide, jsonable, short
+from theory.evidence import Budget, Evidence, Outcome, Verdict, Witness, decide, jsonable, summarise
 
 __all__ = ["CheckResult", "CheckSpec", "Context", "LossCheckError", "LossCheckWarning", "LossReport", "Status",
            "check_names", "conclude", "evaluation_failure", "register_check", "spec_of"]
@@ -145,12 +145,7 @@ class CheckResult:
 
     @property
     def evidence_summary(self) -> str:
-        if self.status is Status.SKIPPED:
-            return self.reason
-        if self.witness is not None:
-            return f"witness {short(self.witness.inputs)}: {self.witness.observed} (re-checked: {self.witness.recheck})"
-        order = {"certificate": 0, "tightness": 1, "search": 2, "measurement": 3}
-        return "; ".join(e.summary for e in sorted(self.evidence, key=lambda e: order[e.kind])[:2])
+        return self.reason if self.status is Status.SKIPPED else summarise(self.evidence, self.witness)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

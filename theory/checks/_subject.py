@@ -179,15 +179,19 @@ class Subject:
         P = np.asarray(P, dtype=np.float64)
         return np.log(np.clip(P, 1e-13, None)) if self.input == "logits" else P
 
-    def sums(self, P: np.ndarray) -> np.ndarray:
-        """Σ_k L(p, k) for every row of P (n, K)."""
-        X = self.inputs_of(P)
-        return sum(self.values(X, np.full(len(X), k)) for k in range(self.K))
+    def matrix(self, X: np.ndarray) -> np.ndarray:
+        """(n, K): L(x, k) for every input row x (probabilities or logits) and every label k, in
+        one call of the loss (rows repeated, point-major, so an error names the first point)."""
+        X = np.asarray(X, dtype=np.float64)
+        return self.values(np.repeat(X, self.K, axis=0), np.tile(np.arange(self.K), len(X))).reshape(len(X), self.K)
 
     def loss_matrix(self, P: np.ndarray) -> np.ndarray:
-        """(n, K): L(p, k) for every row p and every label k."""
-        X = self.inputs_of(P)
-        return np.stack([self.values(X, np.full(len(X), k)) for k in range(self.K)], axis=1)
+        """(n, K): L(p, k) for every simplex point p (row of P) and every label k."""
+        return self.matrix(self.inputs_of(P))
+
+    def sums(self, P: np.ndarray) -> np.ndarray:
+        """Σ_k L(p, k) for every row of P (n, K)."""
+        return self.loss_matrix(P).sum(axis=1)
 
 
 def _name_of(fn: Any) -> str:

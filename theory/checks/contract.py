@@ -87,7 +87,7 @@ def check_output(subject: Subject, ctx: Context) -> Outcome:
 def check_finite(subject: Subject, ctx: Context) -> Outcome:
     X = probe_inputs(subject, ctx.rng(2), ctx.pick(200, 2000))
     K = subject.K
-    V = np.stack([subject.values(X, np.full(len(X), k)) for k in range(K)], axis=1)  # (n, K)
+    V = subject.matrix(X)  # (n, K)
     P = X if subject.input == "probs" else None
     inf_ok = (P == 0) if P is not None else np.zeros_like(V, dtype=bool)
     kinds = {

@@ -58,7 +58,7 @@ def check_eps_softmax(subject: Subject, ctx: Context) -> Outcome:
     rows = []
     for j, m in enumerate(ms):
         wrapped = replace(subject, loss=with_eps_softmax(subject.loss, m, clamp=CLAMP))
-        lo, hi, at_lo, at_hi = band(wrapped, ctx, 40 + 2 * j)
+        lo, hi, at_lo, at_hi = band(wrapped, ctx, 40 + 2 * j)  # the last m's `wrapped` re-checks a failure
         rows.append({"m": m, "C1": lo, "C2": hi, "width": hi - lo, "scaled_width": (1 + m) * (hi - lo),
                      "at_min": at_lo, "at_max": at_hi})
     prev, last = rows[-2], rows[-1]
@@ -73,7 +73,6 @@ def check_eps_softmax(subject: Subject, ctx: Context) -> Outcome:
               f"at rate O(1/m); W = {last['width']:.3g}")
     if last["scaled_width"] <= allowed:
         return conclude(evidence, None, failed="", passed=passed, data=data)
-    wrapped = replace(subject, loss=with_eps_softmax(subject.loss, last["m"], clamp=CLAMP))
     pts = np.stack([last["at_min"], last["at_max"]])
     again = wrapped.sums(pts)
     confirmed = (1 + last["m"]) * float(again[1] - again[0]) > allowed

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory._exact import exact_conditional_risk
+from theory._exact import exact_risk
 from theory.checks._framework import Context, conclude, register_check
 from theory.checks._subject import Subject
 from theory.evidence import Evidence, Outcome, Witness
-from theory.excess import excess_sweep, symmetric_noise
-from theory.finite import FiniteProblem, random_problem
+from theory.excess import excess_sweep, sweep_problem, symmetric_noise
+from theory.finite import FiniteProblem
 
 EXCESS_RTOL = 1e-7  # excess risks below EXCESS_RTOL·(1 + loss scale) count as 0
 FRACTIONS = (0.25, 0.5, 0.75)  # symmetric rates η = f·(K−1)/K
@@ -33,16 +33,11 @@ def _tolerance(subject: Subject, ctx: Context) -> float:
     return EXCESS_RTOL * (1 + abs(float(c1)) / subject.K)
 
 
-def _problem(subject: Subject, seed: int, i: int, deterministic: bool) -> FiniteProblem:
-    # the problem excess_sweep builds for (seed, K, i)
-    return random_problem(subject.K, N_X, seed=np.random.default_rng([seed, subject.K, i]), deterministic=deterministic)
-
-
-def _risk(subject: Subject, prob: FiniteProblem, minimum, exact: bool) -> float:
+def _risk(subject: Subject, prob: FiniteProblem, minimum, exact: bool):
+    """R(f) of a minimiser: 50-digit (a sympy Float) when ``exact`` and finite there, else float64."""
     if exact:
-        values = [exact_conditional_risk(subject.loss, minimum.p[x], prob.posterior[x]) for x in range(prob.n_x)]
-        total = float(sum(float(px) * float(v) for px, v in zip(prob.px, values)))
-        if np.isfinite(total):
+        total = exact_risk(subject.loss, prob.px, prob.posterior, minimum.p)
+        if total.is_finite:
             return total
     return prob.risk(subject.loss, minimum)
 
@@ -55,8 +50,8 @@ def recheck_excess(subject: Subject, prob: FiniteProblem, T: np.ndarray, tol: fl
     noisy = noisy_prob.minimiser(subject.loss, seed=seed)
     exact = subject.native and subject.input == "probs"
     try:
-        excess = _risk(subject, prob, noisy, exact) - _risk(subject, prob, clean, exact)
-        gap = _risk(subject, noisy_prob, clean, exact) - _risk(subject, noisy_prob, noisy, exact)
+        excess = float(_risk(subject, prob, noisy, exact) - _risk(subject, prob, clean, exact))
+        gap = float(_risk(subject, noisy_prob, clean, exact) - _risk(subject, noisy_prob, noisy, exact))
         how = "50-digit risks at the minimisers" if exact else "float64 risks at the minimisers"
     except (ValueError, TypeError, ZeroDivisionError):
         excess = prob.risk(subject.loss, noisy) - prob.risk(subject.loss, clean)
@@ -88,7 +83,7 @@ def _rows_outcome(subject: Subject, ctx: Context, rows: list[dict], settings: di
     if excess.max() <= tol:
         return conclude(evidence, None, failed="", passed=f"excess ≤ {tol:.2g} on all {len(rows)} {what} settings"
                         f"{statement_tail}", data={"max_excess": float(excess.max()), "tolerance": tol})
-    prob = _problem(subject, ctx.budget.seed, row["problem"], deterministic)
+    prob = sweep_problem(subject.K, N_X, ctx.budget.seed, row["problem"], deterministic=deterministic)
     T = settings[row["noise"]]
     ok, recheck, detail = recheck_excess(subject, prob, T, tol, ctx.budget.seed)
     label = f"η = {row['noise']:.4g}" if isinstance(row["noise"], float) else f"T = {np.round(T, 3).tolist()}"
