@@ -1,0 +1,179 @@
+"""One run end to end: load data, add noise, train, measure risk, write one result file.
+
+A result file ``<out>/<run_id>.json`` holds the resolved config, the seeds, the package version,
+the git commit, the device, timings, per-epoch curves, last and best test accuracy, and the risk
+measurements of :mod:`empirical.risk`. It is written atomically (a temporary file, then a rename),
+so a reader never sees half a file and a sweep killed at any moment keeps every finished run. An
+unfinished run keeps its checkpoint in ``<out>/.checkpoints/`` and resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from empirical.config import RunConfig
+from empirical.data import load_noisy
+from empirical.models import count_parameters
+from empirical.risk import measure
+from empirical.train import DeviceData, predict, train
+from theory.evidence import write_json
+
+__all__ = ["SCHEMA", "Environment", "load_results", "provenance", "read_result", "result_path", "run_one"]
+
+SCHEMA = 1
+_FINAL_STATUSES = ("finished", "diverged")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where data live and what runs the job; not part of a run's identity.
+
+    data_dir : CIFAR folder (standard python layout); downloaded there when missing and
+        ``download`` is true. label_dir : folder with CIFAR-N / instance-dependent label files
+        (defaults to ``data_dir``). device : "auto" (CUDA when available), "cpu", "cuda", "cuda:1"...
+    """
+
+    data_dir: str | None = None
+    label_dir: str | None = None
+    device: str = "auto"
+    download: bool = True
+    progress: bool = False
+    checkpoint_every_s: float = 60.0
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {self.device!r} requested but torch sees no CUDA device "
+                               f"(torch {torch.__version__}); use --device cpu")
+        return device
+
+
+def _git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    """Package version, git commit, torch/python versions, host and device name."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("eps-softmax-verify")
+    except PackageNotFoundError:
+        package = None
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return {"package_version": package, "git_commit": _git_commit(), "torch": torch.__version__,
+            "python": platform.python_version(), "host": socket.gethostname(), "device": str(device),
+            "device_name": name, "cpu_threads": torch.get_num_threads()}
+
+
+def result_path(out: str | os.PathLike, cfg: RunConfig) -> Path:
+    return Path(out) / f"{cfg.run_id}.json"
+
+
+def read_result(path: str | os.PathLike) -> dict | None:
+    """The result at ``path`` when it is a complete result file of this schema, else None."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("status") not in _FINAL_STATUSES:
+        return None
+    return data
+
+
+def load_results(folder: str | os.PathLike) -> list[dict]:
+    """Every complete result file in ``folder`` (not recursive), sorted by run id."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"results folder {folder} does not exist; produce it with "
+                                f"python -m empirical run ... --out {folder} or python -m empirical sweep --out {folder}")
+    found = (read_result(p) for p in sorted(folder.glob("*.json")))
+    return [r for r in found if r is not None]
+
+
+def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environment = Environment()) -> dict:
+    """Train ``cfg`` and return its result dict; with ``out``, write ``<out>/<run_id>.json``.
+
+    An existing complete result for the same config is returned as is (nothing is retrained).
+    """
+    cfg = cfg.resolved()
+    path = result_path(out, cfg) if out is not None else None
+    if path is not None and (done := read_result(path)) is not None:
+        return done
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    device = env.torch_device()
+    spec = cfg.noise_spec
+    data = load_noisy(cfg.dataset, spec, seed=cfg.seed, data_dir=env.data_dir, label_dir=env.label_dir,
+                      download_missing=env.download, train_per_class=cfg.train_per_class)
+    on_device = DeviceData.from_noisy(data, device)
+    t_data = time.perf_counter() - t0
+
+    checkpoint = None
+    if path is not None:
+        checkpoint = path.parent / ".checkpoints" / f"{cfg.run_id}.pt"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    result = train(cfg, on_device, progress=env.progress, checkpoint=checkpoint,
+                   checkpoint_every_s=env.checkpoint_every_s)
+
+    t1 = time.perf_counter()
+    risk = None
+    if result.status == "finished":
+        model = result.model
+        kw = dict(precision=cfg.precision, channels_last=cfg.channels_last)
+        train_logits = predict(model, on_device.train_x, data.images.mean, data.images.std, **kw)
+        test_logits = predict(model, on_device.test_x, data.images.mean, data.images.std, **kw)
+        risk = measure(cfg.build_loss(), train_logits, test_logits, train_clean=on_device.train_clean,
+                       train_noisy=on_device.train_noisy, test_y=on_device.test_y,
+                       noise_kind=spec.kind, noise_rate=spec.rate)
+    t_risk = time.perf_counter() - t1
+    best, best_epoch = result.best
+    n_train = int(on_device.train_x.shape[0])
+    epochs_run = len(result.history) - result.resumed_from_epoch
+    record = {
+        "schema": SCHEMA,
+        "id": cfg.run_id,
+        "status": result.status,
+        "stop_reason": result.stop_reason,
+        "config": cfg.to_dict(),
+        "seeds": {"model_init": cfg.seed, "batches_and_augmentation": cfg.seed, "label_noise": data.noise_seed},
+        "data": {"dataset": cfg.dataset, "n_train": n_train, "n_test": int(on_device.test_x.shape[0]),
+                 "num_classes": data.num_classes, "noise": str(spec), "actual_noise_rate": data.actual_rate},
+        "model": {"name": cfg.model, "parameters": count_parameters(result.model)},
+        "provenance": {**provenance(device), "started": started.isoformat(timespec="seconds")},
+        "timings": {"data_s": t_data, "train_s": result.train_seconds, "risk_s": t_risk,
+                    "total_s": time.perf_counter() - t0, "resumed_from_epoch": result.resumed_from_epoch,
+                    "train_images_per_s": (n_train * epochs_run /
+                                           max(sum(r["seconds"] for r in result.history[result.resumed_from_epoch:]), 1e-9))},
+        "final": {"test_acc_last": result.last_test_acc, "test_acc_best": best, "best_epoch": best_epoch,
+                  "epochs_run": len(result.history)},
+        "history": result.history,
+        "risk": risk,
+    }
+    if path is not None:
+        write_json(path, record)
+        if checkpoint is not None and checkpoint.exists():
+            checkpoint.unlink()
+    return record

@@ -1,0 +1,172 @@
+"""Sweeps: named grids of runs, executed locally or on SLURM, resumable at any moment.
+
+Every run writes its own result file atomically (:mod:`empirical.run`), so a sweep's state is
+the folder: :func:`pending` lists the configs without a complete result, and running the same
+sweep again only trains those (an interrupted run resumes from its checkpoint). Killing the
+process at any point loses at most the epochs since the last checkpoint of the runs in flight.
+
+Executors
+---------
+``local``  ``jobs`` worker processes on this machine sharing its GPU or CPU (each holds its own
+           copy of the data on the device); ``jobs=1`` runs in this process.
+``slurm``  one SLURM array task per pending run through submitit (``pip install -e '.[slurm]'``);
+           ``cluster="debug"`` runs the same path in this process, for testing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from empirical.config import RunConfig
+from empirical.run import Environment, read_result, result_path, run_one
+
+__all__ = ["GRIDS", "Grid", "grid", "pending", "run_sweep"]
+
+PAPER_METHODS = ("ce", "fl", "gce", "nlnl", "sce", "nce+mae", "nce+rce", "nfl+rce", "nce+aul", "nce+agce",
+                 "nce+ael", "ldr_kl", "ce+lc", "ce_eps+mae", "fl_eps+mae")
+PAPER_NOISE = ("clean", "symmetric:0.2", "symmetric:0.4", "symmetric:0.6", "symmetric:0.8",
+               "asymmetric:0.1", "asymmetric:0.2", "asymmetric:0.3", "asymmetric:0.4")
+PAPER_SEEDS = (123, 124, 125)
+M_VALUES = (0.0, 1e1, 1e2, 1e3, 1e4, 1e5)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A named list of runs: ``configs()`` builds them (resolved, so a bad entry fails up front)."""
+
+    name: str
+    description: str
+    build: Callable[[], list[RunConfig]]
+
+    def configs(self, **overrides: Any) -> list[RunConfig]:
+        """The grid's configs, with ``overrides`` (e.g. ``epochs=2``) applied to each."""
+        import dataclasses
+
+        return [dataclasses.replace(c, **overrides).resolved() for c in self.build()]
+
+
+def _product(datasets: Sequence[str], noises: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
+             params: Sequence[dict] = ({},)) -> list[RunConfig]:
+    return [RunConfig(dataset=d, noise=n, method=m, seed=s, params=tuple(sorted(p.items())))
+            for d in datasets for n in noises for m in methods for p in params for s in seeds]
+
+
+def _m_ablation_cifar100() -> list[RunConfig]:
+    from theory.losses import paper_defaults
+
+    runs = []
+    for noise, kind, rate in (("clean", "clean", 0.0), ("symmetric:0.4", "symmetric", 0.4),
+                              ("symmetric:0.8", "symmetric", 0.8), ("asymmetric:0.4", "asymmetric", 0.4)):
+        base = paper_defaults("cifar100", kind, rate, "ce_eps+mae")
+        runs += _product(["cifar100"], [noise], ["ce_eps+mae"], PAPER_SEEDS, [{**base, "m": m} for m in M_VALUES])
+    return runs
+
+
+GRIDS: dict[str, Grid] = {g.name: g for g in (
+    Grid("paper-cifar10", "the main table on CIFAR-10: 15 methods × clean, symmetric 0.2–0.8, asymmetric 0.1–0.4 × 3 seeds",
+         lambda: _product(["cifar10"], PAPER_NOISE, PAPER_METHODS, PAPER_SEEDS)),
+    Grid("paper-cifar100", "the main table on CIFAR-100 (ResNet-34, 200 epochs)",
+         lambda: _product(["cifar100"], PAPER_NOISE, PAPER_METHODS, PAPER_SEEDS)),
+    Grid("instance-cifar10", "instance-dependent noise 0.2/0.4/0.6 on CIFAR-10 (needs the label files)",
+         lambda: _product(["cifar10"], ["instance:0.2", "instance:0.4", "instance:0.6"],
+                          ["ce", "gce", "nce+rce", "ce_eps+mae", "fl_eps+mae"], PAPER_SEEDS)),
+    Grid("figure1", "Figure 1: CIFAR-10 test accuracy per epoch, CE_ε and CE_ε+MAE (α=0.01, β=5) for several m, clean and symmetric 0.8",
+         lambda: _product(["cifar10"], ["clean", "symmetric:0.8"], ["ce_eps"], PAPER_SEEDS,
+                          [{"m": m} for m in M_VALUES])
+         + _product(["cifar10"], ["clean", "symmetric:0.8"], ["ce_eps+mae"], PAPER_SEEDS,
+                    [{"alpha": 0.01, "beta": 5.0, "m": m} for m in M_VALUES])),
+    Grid("m-ablation-cifar100", "CE_ε+MAE on CIFAR-100 for m ∈ {0, 10, …, 1e5} at clean, symmetric 0.4/0.8, asymmetric 0.4",
+         _m_ablation_cifar100),
+    Grid("sym08-cifar10", "CE and CE_ε+MAE on CIFAR-10 at symmetric 0.8 and clean (the clean twins give the measured excess risk), 3 seeds",
+         lambda: _product(["cifar10"], ["clean", "symmetric:0.8"], ["ce", "ce_eps+mae"], PAPER_SEEDS)),
+    Grid("smoke", "synthetic data, CE and CE_ε+MAE, clean and symmetric 0.4, 2 seeds, 3 epochs (CPU, about a minute)",
+         lambda: [RunConfig(dataset="synthetic", noise=n, method=m, seed=s, epochs=3)
+                  for n in ("clean", "symmetric:0.4") for m in ("ce", "ce_eps+mae") for s in (123, 124)]),
+)}
+
+
+def grid(name: str) -> Grid:
+    if name not in GRIDS:
+        raise ValueError(f"unknown grid {name!r}; named grids: {sorted(GRIDS)}")
+    return GRIDS[name]
+
+
+def pending(configs: Iterable[RunConfig], out: str | os.PathLike) -> list[RunConfig]:
+    """The configs without a complete result file in ``out`` (duplicates removed, order kept)."""
+    seen, todo = set(), []
+    for cfg in configs:
+        cfg = cfg.resolved()
+        if cfg.run_id in seen:
+            continue
+        seen.add(cfg.run_id)
+        if read_result(result_path(out, cfg)) is None:
+            todo.append(cfg)
+    return todo
+
+
+def _run_task(cfg_dict: dict, out: str, env: Environment) -> str:
+    cfg = RunConfig.from_dict(cfg_dict)
+    record = run_one(cfg, out, env)
+    return f"{record['id']}: {record['status']}, last test acc {record['final']['test_acc_last']:.4f}"
+
+
+def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Environment = Environment(),
+              executor: str = "local", jobs: int = 1, slurm: dict | None = None, wait: bool = True,
+              log: Callable[[str], None] = print) -> list[str]:
+    """Run every pending config of ``configs`` into ``out``; returns one status line per run.
+
+    ``slurm`` holds submitit parameters for ``executor="slurm"`` (e.g. ``{"slurm_partition":
+    "gpu", "timeout_min": 120, "gpus_per_node": 1, "cluster": "debug"}``); with ``wait=False``
+    the SLURM jobs are submitted and the call returns (run the sweep again later: finished runs
+    are skipped, so it reports what is left).
+    """
+    out = str(out)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    todo = pending(configs, out)
+    log(f"{len(configs)} runs in the sweep, {len(configs) - len(todo)} already finished, {len(todo)} to run")
+    if not todo:
+        return []
+    if executor == "slurm":
+        return _run_slurm(todo, out, env, dict(slurm or {}), wait, log)
+    if executor != "local":
+        raise ValueError(f"executor must be 'local' or 'slurm', got {executor!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    lines = []
+    if jobs == 1:
+        for cfg in todo:
+            lines.append(_run_task(cfg.to_dict(), out, env))
+            log(lines[-1])
+        return lines
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(_run_task, cfg.to_dict(), out, env) for cfg in todo]
+        for future in cf.as_completed(futures):
+            lines.append(future.result())
+            log(lines[-1])
+    return lines
+
+
+def _run_slurm(todo: list[RunConfig], out: str, env: Environment, params: dict, wait: bool, log) -> list[str]:
+    try:
+        import submitit
+    except ImportError as err:
+        raise ImportError("the slurm executor needs submitit: pip install -e '.[slurm]'") from err
+    cluster = params.pop("cluster", None)
+    executor = submitit.AutoExecutor(folder=Path(out) / ".submitit", cluster=cluster)
+    defaults = {"timeout_min": 240, "slurm_array_parallelism": 64} if cluster in (None, "slurm") else {}
+    executor.update_parameters(**{**defaults, **params})
+    jobs = executor.map_array(_run_task, [c.to_dict() for c in todo], [out] * len(todo), [env] * len(todo))
+    log(f"submitted {len(jobs)} jobs ({jobs[0].job_id.split('_')[0] if jobs else '-'}); results go to {out}")
+    lines: list[str] = []
+    if not wait:
+        return lines
+    for job in jobs:
+        lines.append(job.result())
+        log(lines[-1])
+    return lines

@@ -1,0 +1,192 @@
+"""The trainer: SGD + momentum, cosine schedule per epoch, weight decay, gradient clipping.
+
+:func:`train` runs one :class:`~empirical.config.RunConfig` on data already on the device and
+returns a :class:`TrainResult` (per-epoch curves, last and best test accuracy, why it stopped).
+The step is one screen: forward (optionally under bf16 autocast), the loss from
+:mod:`theory.losses` on fp32 logits, backward, clip, step. Metrics accumulate on the device and
+are read once per epoch, so the loop never waits on the GPU mid-epoch. A non-finite loss stops
+the run at the end of that epoch with the reason recorded. With a ``checkpoint`` path the full
+state (model, optimiser, schedule, loader generator, curves) is saved atomically every
+``checkpoint_every_s`` seconds and a later call with the same config resumes from it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from empirical.config import RunConfig
+from empirical.loader import Augment, DeviceLoader
+from empirical.models import build_model
+
+__all__ = ["DeviceData", "TrainResult", "predict", "train"]
+
+
+@dataclass
+class DeviceData:
+    """Images (uint8, N×C×H×W) and labels (int64) on the training device."""
+
+    train_x: torch.Tensor
+    train_clean: torch.Tensor
+    train_noisy: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def from_noisy(cls, data, device) -> "DeviceData":
+        """Move a :class:`empirical.data.NoisyData` to ``device`` (one copy, uint8 images)."""
+        from empirical.loader import to_device_images
+
+        im = data.images
+        long = lambda a: torch.as_tensor(a, dtype=torch.int64).to(device)  # noqa: E731
+        return cls(to_device_images(im.train_x, device), long(data.train_clean), long(data.train_noisy),
+                   to_device_images(im.test_x, device), long(im.test_y), im.num_classes, im.mean, im.std)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` measured. ``history`` has one dict per finished epoch."""
+
+    model: torch.nn.Module
+    history: list[dict] = field(default_factory=list)
+    status: str = "finished"  # or "diverged"
+    stop_reason: str | None = None
+    train_seconds: float = 0.0
+    resumed_from_epoch: int = 0
+
+    @property
+    def last_test_acc(self) -> float:
+        return self.history[-1]["test_acc"] if self.history else math.nan
+
+    @property
+    def best(self) -> tuple[float, int]:
+        """(best test accuracy, its epoch)."""
+        if not self.history:
+            return math.nan, 0
+        row = max(self.history, key=lambda r: r["test_acc"])
+        return row["test_acc"], row["epoch"]
+
+
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: torch.Tensor, mean, std, *, batch_size: int = 1024,
+            precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
+    """fp32 logits (N, K) of ``model`` in eval mode on uint8 ``images`` (no augmentation)."""
+    was_training = model.training
+    model.eval()
+    loader = DeviceLoader(images, batch_size=batch_size, mean=mean, std=std, augment=Augment.none(),
+                          shuffle=False, channels_last=channels_last)
+    out = []
+    with _autocast(images.device, precision):
+        for x, _ in loader:
+            out.append(model(x).float())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoint: Path | None = None,
+          checkpoint_every_s: float = 60.0, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train ``cfg`` (resolved here) on ``data``; see the module docstring.
+
+    ``on_epoch`` is called with each epoch's record after it is stored (and checkpointed).
+    """
+    cfg = cfg.resolved()
+    device = data.train_x.device
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, data.num_classes).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if cfg.compile else model
+    criterion = cfg.build_loss().torch(reduction="none", validate=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    loader = DeviceLoader(data.train_x, batch_size=cfg.batch_size, mean=data.mean, std=data.std,
+                          augment=cfg.augment, seed=cfg.seed, channels_last=cfg.channels_last)
+    result = TrainResult(model)
+    start_epoch = 0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state["config"] == cfg.to_dict():
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            loader.load_state_dict(state["loader"])
+            result.history = state["history"]
+            result.train_seconds = state["train_seconds"]
+            start_epoch = result.resumed_from_epoch = len(result.history)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.epochs, initial=start_epoch, unit="epoch", desc=f"{cfg.method} {cfg.noise} s{cfg.seed}",
+                   dynamic_ncols=True, leave=False)
+    last_save = time.monotonic()
+    model.train()
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        hits = torch.zeros(2, device=device, dtype=torch.int64)  # vs noisy, vs clean labels
+        finite = torch.ones((), device=device, dtype=torch.bool)
+        for x, idx in loader:
+            y = data.train_noisy[idx]
+            with _autocast(device, cfg.precision):
+                logits = forward(x)
+            values = criterion(logits.float(), y)
+            loss = values.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            with torch.no_grad():
+                finite &= torch.isfinite(loss)
+                loss_sum += values.detach().sum()
+                pred = logits.detach().argmax(1)
+                hits += torch.stack([(pred == y).sum(), (pred == data.train_clean[idx]).sum()])
+        lr = optimizer.param_groups[0]["lr"]
+        schedule.step()
+        n = data.train_x.shape[0]
+        test_logits = predict(model, data.test_x, data.mean, data.std, precision=cfg.precision,
+                              channels_last=cfg.channels_last)
+        test_acc = (test_logits.argmax(1) == data.test_y).double().mean()
+        values = torch.cat([(loss_sum / n)[None], hits.double() / n, test_acc[None]]).tolist()  # one sync
+        record = {"epoch": epoch + 1, "lr": lr, "train_loss": values[0], "train_acc_noisy": values[1],
+                  "train_acc_clean": values[2], "test_acc": values[3], "seconds": time.perf_counter() - t0}
+        result.train_seconds += record["seconds"]
+        if not bool(finite):
+            result.status = "diverged"
+            result.stop_reason = f"non-finite training loss in epoch {epoch + 1} (lr {lr:.3g})"
+            result.history.append(record)
+            break
+        result.history.append(record)
+        if bar is not None:
+            bar.set_postfix(loss=f"{values[0]:.3f}", test=f"{values[3]:.3f}")
+            bar.update(1)
+        if checkpoint is not None and epoch + 1 < cfg.epochs and time.monotonic() - last_save >= checkpoint_every_s:
+            _save_atomic({"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "schedule": schedule.state_dict(), "loader": loader.state_dict(),
+                          "history": result.history, "train_seconds": result.train_seconds}, checkpoint)
+            last_save = time.monotonic()
+        if on_epoch is not None:
+            on_epoch(record)
+    if bar is not None:
+        bar.close()
+    return result
