@@ -110,7 +110,7 @@ def _cmd_run(args) -> int:
 
 def _cmd_sweep(args) -> int:
     from empirical.run import load_results
-    from empirical.sweep import GRIDS, grid, run_sweep
+    from empirical.sweep import FAILED, GRIDS, grid, run_sweep
 
     if args.list:
         for name, g in GRIDS.items():
@@ -122,12 +122,15 @@ def _cmd_sweep(args) -> int:
     configs = grid(args.grid).configs(**_overrides(args))
     slurm = {k: v for k, v in (("slurm_partition", args.partition), ("timeout_min", args.timeout_min),
                                ("gpus_per_node", args.gpus_per_node), ("cluster", args.cluster)) if v is not None}
-    run_sweep(configs, args.out, env=_env(args), executor=args.executor, jobs=args.jobs, slurm=slurm,
-              wait=not args.no_wait)
+    lines = run_sweep(configs, args.out, env=_env(args), executor=args.executor, jobs=args.jobs, slurm=slurm,
+                      wait=not args.no_wait)
     ids = {c.run_id for c in configs}
     _print_tables([r for r in load_results(args.out) if r["id"] in ids], risk=False)
     print(f"\nresults: {Path(args.out).resolve()}")
-    return 0
+    failed = [line for line in lines if FAILED in line]
+    if failed:
+        print(f"{len(failed)} runs failed (run the sweep again to retry them):", *failed, sep="\n  ", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_table(args) -> int:

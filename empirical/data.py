@@ -300,7 +300,10 @@ def _safe_extract(archive: Path, dest: Path) -> None:
             if not (member.isfile() or member.isdir()) or not path.is_relative_to(dest.resolve()):
                 raise ValueError(f"refusing archive member {member.name!r}: only regular files and "
                                  f"folders inside the archive's own folder are allowed")
-        tar.extractall(dest, members=members, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python ≥ 3.11.4: also strip modes and owners
+            tar.extractall(dest, members=members, filter="data")
+        else:  # pragma: no cover - members were checked above
+            tar.extractall(dest, members=members)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -109,9 +109,16 @@ def pending(configs: Iterable[RunConfig], out: str | os.PathLike) -> list[RunCon
     return todo
 
 
+FAILED = "FAILED"
+
+
 def _run_task(cfg_dict: dict, out: str, env: Environment) -> str:
+    """Run one config; an exception becomes a ``FAILED`` line so the other runs go on."""
     cfg = RunConfig.from_dict(cfg_dict)
-    record = run_one(cfg, out, env)
+    try:
+        record = run_one(cfg, out, env)
+    except Exception as err:  # noqa: BLE001 - reported per run; the sweep continues
+        return f"{cfg.run_id}: {FAILED} ({type(err).__name__}: {err})"
     return f"{record['id']}: {record['status']}, last test acc {record['final']['test_acc_last']:.4f}"
 
 
@@ -119,6 +126,9 @@ def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Envi
               executor: str = "local", jobs: int = 1, slurm: dict | None = None, wait: bool = True,
               log: Callable[[str], None] = print) -> list[str]:
     """Run every pending config of ``configs`` into ``out``; returns one status line per run.
+
+    A run that raises (missing data, a bad hyper-parameter) is reported as a ``FAILED`` line and
+    the others go on; running the sweep again retries it.
 
     ``slurm`` holds submitit parameters for ``executor="slurm"`` (e.g. ``{"slurm_partition":
     "gpu", "timeout_min": 120, "gpus_per_node": 1, "cluster": "debug"}``); with ``wait=False``

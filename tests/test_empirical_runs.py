@@ -184,3 +184,13 @@ def test_cli_run_table_and_errors(tmp_path, capsys):
     assert main(["table", str(tmp_path / "nothing")]) == 2
     with pytest.raises(SystemExit):
         main(["run", "--seeds", "a,b"])
+
+
+def test_a_failing_run_is_reported_and_the_sweep_goes_on(tmp_path):
+    good = _tiny_grid()[0]
+    bad = RunConfig(dataset="cifar10", method="ce", **TINY)  # no CIFAR files in tmp_path, no download
+    env = Environment(device="cpu", data_dir=str(tmp_path / "nodata"), download=False)
+    lines = S.run_sweep([bad, good], tmp_path / "out", env=env, log=lambda s: None)
+    assert [S.FAILED in line for line in lines] == [True, False]
+    assert "DataNotFoundError" in lines[0] and "cifar-10-batches-py" in lines[0]
+    assert S.pending([bad, good], tmp_path / "out") == [bad.resolved()]
