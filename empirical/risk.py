@@ -19,6 +19,7 @@ negative; the figures show both as they are.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Iterable
 
@@ -92,8 +93,6 @@ _PAIR_IGNORE = ("noise",)
 
 
 def _pair_key(config: dict) -> str:
-    import json
-
     return json.dumps({k: v for k, v in config.items() if k not in _PAIR_IGNORE}, sort_keys=True, default=str)
 
 

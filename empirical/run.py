@@ -74,6 +74,16 @@ def _git_commit() -> str | None:
         return None
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def provenance(device: torch.device) -> dict[str, Any]:
     """Package version, git commit, torch/python versions, host and device name."""
     from importlib.metadata import PackageNotFoundError, version
@@ -82,7 +92,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
         package = version("eps-softmax-verify")
     except PackageNotFoundError:
         package = None
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {"package_version": package, "git_commit": _git_commit(), "torch": torch.__version__,
             "python": platform.python_version(), "host": socket.gethostname(), "device": str(device),
             "device_name": name, "cpu_threads": torch.get_num_threads()}
@@ -165,8 +175,8 @@ def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environme
         "provenance": {**provenance(device), "started": started.isoformat(timespec="seconds")},
         "timings": {"data_s": t_data, "train_s": result.train_seconds, "risk_s": t_risk,
                     "total_s": time.perf_counter() - t0, "resumed_from_epoch": result.resumed_from_epoch,
-                    "train_images_per_s": (n_train * epochs_run /
-                                           max(sum(r["seconds"] for r in result.history[result.resumed_from_epoch:]), 1e-9))},
+                    "train_images_per_s": n_train * epochs_run / max(
+                        sum(r["train_seconds"] for r in result.history[result.resumed_from_epoch:]), 1e-9)},
         "final": {"test_acc_last": result.last_test_acc, "test_acc_best": best, "best_epoch": best_epoch,
                   "epochs_run": len(result.history)},
         "history": result.history,

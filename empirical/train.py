@@ -54,7 +54,10 @@ class DeviceData:
 
 @dataclass
 class TrainResult:
-    """What :func:`train` measured. ``history`` has one dict per finished epoch."""
+    """What :func:`train` measured. ``history`` has one dict per finished epoch: epoch, lr,
+    train_loss, train_acc_noisy / train_acc_clean (predictions of the training pass on augmented
+    images, against the noisy and the clean labels: memorisation), test_acc, train_seconds (the
+    optimisation steps) and seconds (the epoch including the test evaluation)."""
 
     model: torch.nn.Module
     history: list[dict] = field(default_factory=list)
@@ -163,13 +166,17 @@ def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoin
                 hits += torch.stack([(pred == y).sum(), (pred == data.train_clean[idx]).sum()])
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # so the training time below excludes the evaluation
+        train_seconds = time.perf_counter() - t0
         n = data.train_x.shape[0]
         test_logits = predict(model, data.test_x, data.mean, data.std, precision=cfg.precision,
                               channels_last=cfg.channels_last)
         test_acc = (test_logits.argmax(1) == data.test_y).double().mean()
         values = torch.cat([(loss_sum / n)[None], hits.double() / n, test_acc[None]]).tolist()  # one sync
         record = {"epoch": epoch + 1, "lr": lr, "train_loss": values[0], "train_acc_noisy": values[1],
-                  "train_acc_clean": values[2], "test_acc": values[3], "seconds": time.perf_counter() - t0}
+                  "train_acc_clean": values[2], "test_acc": values[3], "train_seconds": train_seconds,
+                  "seconds": time.perf_counter() - t0}
         result.train_seconds += record["seconds"]
         if not bool(finite):
             result.status = "diverged"
