@@ -63,7 +63,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     status: str = "finished"  # or "diverged"
     stop_reason: str | None = None
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # wall time of all epochs, each including its test evaluation
     resumed_from_epoch: int = 0
 
     @property
