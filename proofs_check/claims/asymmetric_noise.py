@@ -100,7 +100,9 @@ def _top_bound(make, K: int, m: float) -> float:
     """sup_{p_t ∈ [1/K, 1]} L(p, t) − L(e_t, t) = sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1) (on a fine grid):
     the excess at an x whose clean label is the argmax of the prediction."""
     L = make(m)
-    u = np.linspace(1 / K, 1.0, 4001)  # p_t; the loss applies ε-softmax itself
+    # p_t from just above 1/K (at exactly 1/K rounding can make another class the argmax, and the
+    # loss would then be evaluated in the y ≠ t regime) up to 1; the loss applies ε-softmax itself
+    u = 1 / K + (1 - 1 / K) * np.linspace(1e-9, 1.0, 4001)
     P = np.zeros((u.size, K))
     P[:, 0] = u
     P[:, 1:] = ((1 - u) / (K - 1))[:, None]

@@ -1,0 +1,76 @@
+"""``python -m figures [NAME ...] [--out DIR] [--results DIR]``: see :mod:`figures`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from figures import FIGURES, Context, MissingInput, get
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m figures", description=__doc__)
+    parser.add_argument("names", nargs="*", help="figures to build (default: all, plus the claims report)")
+    parser.add_argument("--out", default="outputs/figures", help="output folder (default: outputs/figures)")
+    parser.add_argument("--results", help="empirical results folder (default: results/ when it exists)")
+    parser.add_argument("--shared", help="shared data folder (default: ../shared/data when it exists)")
+    parser.add_argument("--jobs", type=int, default=None, help="processes for the claims (default: min(2, CPUs))")
+    parser.add_argument("--list", action="store_true", help="list the figures and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for f in FIGURES.values():
+            print(f"{f.name:22s} {'[results] ' if f.from_results else ''}{f.title}")
+        return 0
+    try:
+        chosen = [get(n) for n in args.names] if args.names else list(FIGURES.values())
+    except KeyError as err:
+        parser.error(str(err.args[0]))
+    from proofs_check.report import default_jobs
+
+    results = args.results or ("results" if Path("results").is_dir() else None)
+    ctx = Context(Path(args.out), results=Path(results) if results else None,
+                  shared=Path(args.shared) if args.shared else None, jobs=args.jobs or default_jobs())
+    start = time.perf_counter()
+    ok = True
+    if not args.names:
+        ok = _claims_report(ctx)
+    else:
+        ctx.prefetch([c for f in chosen for c in f.claims])
+    built, skipped = [], []
+    for fig in chosen:
+        t0 = time.perf_counter()
+        try:
+            out = fig.build(ctx)
+        except MissingInput as err:
+            skipped.append((fig.name, err))
+            print(f"skipped {fig.name}: {err.what}\n    produce its input with: {err.command}", flush=True)
+            continue
+        built += out.paths
+        print(f"built {fig.name} ({time.perf_counter() - t0:.1f}s): " + ", ".join(p.name for p in out.paths), flush=True)
+    print(f"\n{len(built)} files in {ctx.out.resolve()} ({time.perf_counter() - start:.0f}s); "
+          f"{len(skipped)} figure(s) skipped for missing inputs")
+    return 0 if ok else 1
+
+
+def _claims_report(ctx: Context) -> bool:
+    """Run every claim (shared with the figures), write claims.md / claims.json, print the table."""
+    from proofs_check import claims
+    from proofs_check.report import Failure, render
+
+    t0 = time.perf_counter()
+    ctx.prefetch(claims.ids())
+    results = [ctx.claims[i] for i in claims.ids()]
+    table = render(results)
+    ctx.write_text("claims.md", table + "\n")
+    ctx.write_json("claims.json", {"results": [r.to_dict() for r in results]})
+    print(table)
+    ok = all(not isinstance(r, Failure) and r.verdict in claims.get(r.id).expect for r in results)
+    print(f"claims: {'every verdict as expected' if ok else 'UNEXPECTED VERDICTS'} "
+          f"({time.perf_counter() - t0:.0f}s); report in {ctx.out.resolve() / 'claims.md'}\n", flush=True)
+    return ok
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""What every figure script shares: the build context, the registry entry type, saving.
+
+A figure script defines ``FIGURE = Figure(name, title, build, ...)``; ``build(ctx)`` computes from
+:mod:`theory`, from claim results of :mod:`proofs_check` (``ctx.claim(id)``, run once and shared)
+or from a results folder (``ctx.require_results(command)``), saves through ``ctx.save`` and
+returns an :class:`Output` whose ``data`` holds the plotted numbers, so tests assert on values
+and not on pixels. Matplotlib uses the Agg backend: builds are headless.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from theory.evidence import write_json  # noqa: E402
+
+__all__ = ["Context", "Figure", "MissingInput", "Output", "plt"]
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SHARED = REPO.parent / "shared" / "data"
+
+plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "font.size": 9, "axes.titlesize": 10,
+                     "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "legend.frameon": False})
+
+
+class MissingInput(Exception):
+    """A figure's input is absent; ``command`` produces it."""
+
+    def __init__(self, what: str, command: str):
+        super().__init__(f"{what}; produce it with: {command}")
+        self.what, self.command = what, command
+
+
+@dataclass
+class Output:
+    """Files a figure wrote and the numbers it plotted."""
+
+    paths: list[Path] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A registry entry: ``build(ctx) -> Output``; ``claims`` lists the proofs_check ids it reads;
+    ``from_results`` marks figures built from a results folder of :mod:`empirical`."""
+
+    name: str
+    title: str
+    build: Callable[["Context"], Output]
+    claims: tuple[str, ...] = ()
+    from_results: bool = False
+
+
+@dataclass
+class Context:
+    """Output folder, optional results and shared-data folders, and the claim-result cache."""
+
+    out: Path
+    results: Path | None = None
+    shared: Path | None = None
+    jobs: int = 1
+    claims: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.shared is None and DEFAULT_SHARED.is_dir():
+            self.shared = DEFAULT_SHARED
+
+    def prefetch(self, ids) -> None:
+        """Run the claims ``ids`` not yet cached (in ``jobs`` processes)."""
+        from proofs_check.report import Failure, run_all
+
+        missing = [i for i in dict.fromkeys(ids) if i not in self.claims]
+        for r in run_all(missing, jobs=self.jobs) if missing else []:
+            if isinstance(r, Failure):
+                raise RuntimeError(f"claim {r.id} failed to run: {r.error}")
+            self.claims[r.id] = r
+
+    def claim(self, claim_id: str):
+        self.prefetch([claim_id])
+        return self.claims[claim_id]
+
+    def require_results(self, command: str) -> list[dict]:
+        """The complete run results of the results folder, or :class:`MissingInput` naming ``command``."""
+        from empirical.run import load_results
+
+        if self.results is None or not Path(self.results).is_dir():
+            raise MissingInput("no results folder (pass --results DIR)", command)
+        found = load_results(self.results)
+        if not found:
+            raise MissingInput(f"no complete run results in {self.results}", command)
+        return found
+
+    def save(self, fig, name: str) -> Path:
+        path = self.out / f"{name}.png"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+        fig.savefig(tmp, bbox_inches="tight")
+        plt.close(fig)
+        os.replace(tmp, path)
+        return path
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.out / name
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        return path
+
+    def write_json(self, name: str, payload: Any) -> Path:
+        return write_json(self.out / name, payload)

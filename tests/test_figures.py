@@ -1,0 +1,191 @@
+"""figures: every figure builds into a temporary folder from small inputs, and the numbers it
+plots have the properties the paper states (bounds hold, identities are exact, formulas match)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+import figures
+from figures import Context, MissingInput, band_width, consistency, gradient_weight, one_hot_error
+from figures import theorem_b, transition_heatmaps
+from figures.__main__ import main
+from theory import losses
+
+
+def _is_png(path) -> bool:
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(path)
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and img.shape[0] > 200 and img.shape[1] > 300
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    """One context for the module: claims run once (two processes) and are shared."""
+    c = Context(tmp_path_factory.mktemp("figures"), jobs=2)
+    c.prefetch([cid for f in figures.FIGURES.values() for cid in f.claims])
+    return c
+
+
+def test_registry_covers_the_issue_and_names_are_unique():
+    names = list(figures.FIGURES)
+    assert len(names) == len(set(names))
+    for required in ("one_hot_error", "band_width", "theorem_b", "consistency", "gradient_weight",
+                     "transition_heatmaps", "accuracy_curves", "risk_vs_bound", "accuracy_table"):
+        assert required in names
+    with pytest.raises(KeyError, match="unknown figure 'nope'"):
+        figures.get("nope")
+
+
+def test_one_hot_error_meets_its_bound_and_identity():
+    data = one_hot_error.compute(Ks=(2, 7), ms=np.logspace(-1, 6, 8), n=200)
+    for K, d in data["K"].items():
+        assert d["identity_gap"] < 1e-15
+        measured, bound = np.array(d["measured"]), np.array(d["bound"])
+        assert np.all(measured <= bound * (1 + 1e-12) + 4e-16)  # 1 − p_ε(t) loses ~1 ulp of 1
+        np.testing.assert_allclose(measured, bound, rtol=1e-9)  # the centre attains it
+
+
+def test_band_width_stays_under_lemma_a():
+    data = band_width.compute(ms=np.logspace(0, 8, 5), n=300)
+    for name, d in data["losses"].items():
+        measured, bound = np.array(d["measured"]), np.array(d["bound"])
+        assert np.all(measured <= bound * (1 + 1e-9) + 1e-12), name
+        assert measured[-1] < measured[0] or measured[0] < 1e-12, name  # MAE_ε is exactly symmetric
+
+
+def test_gradient_weights_match_the_closed_forms():
+    data = gradient_weight.compute()
+    a, b, m, c = data["alpha"], data["beta"], data["m"], 1e-8
+    for regime, d in data["regimes"].items():
+        p = np.array(d["p_y"])
+        w = {k: np.array(v) for k, v in d["w"].items()}
+        np.testing.assert_allclose(w["CE"], 1.0, rtol=1e-9)
+        np.testing.assert_allclose(w["MAE"], 2 * p, rtol=1e-9)  # MAE with scale 2
+        if regime == "y=t":
+            ce_eps = p / (p + m)
+        else:  # equal to CE, except where the clamp holds p_ε(y) at c (zero gradient)
+            ce_eps = np.where(p / (1 + m) > c, 1.0, 0.0)
+        np.testing.assert_allclose(w["CE_ε"], ce_eps, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(w["CE_ε+MAE"], a * ce_eps + 2 * b * p, rtol=1e-6, atol=1e-12)
+
+
+def test_transition_matrices_are_row_stochastic(tmp_path):
+    data = transition_heatmaps.compute(shared=tmp_path)  # no CIFAR-N file here
+    assert "skipped" in data["skipped"] and len(data["matrices"]) == 3
+    for name, T in data["matrices"].items():
+        np.testing.assert_allclose(np.asarray(T).sum(1), 1.0, atol=1e-12 if "blocks" not in name else 1e-9)
+
+
+@pytest.mark.data
+def test_cifar10n_matrices_from_the_shared_file(shared_data):
+    data = transition_heatmaps.compute(shared=shared_data)
+    human = {k: np.asarray(v) for k, v in data["matrices"].items() if k.startswith("CIFAR-10N")}
+    assert len(human) == 3 and data["skipped"] is None
+    for T in human.values():
+        np.testing.assert_allclose(T.sum(1), 1.0)
+        assert np.all(np.diag(T) > T.max(1) - 1e-12)  # the diagonal dominates every row
+
+
+def test_every_theory_figure_builds(ctx):
+    for fig in figures.FIGURES.values():
+        if fig.from_results:
+            continue
+        out = fig.build(ctx)
+        pngs = [p for p in out.paths if p.suffix == ".png"]
+        assert pngs and all(_is_png(p) for p in pngs), fig.name
+
+
+def test_theorem_b_rows_never_exceed_their_bound(ctx):
+    data = theorem_b.compute(ctx)
+    assert data["rows"] and data["violations"] == 0
+    holds = {k: v for k, v in data["class_conditional"].items() if "condition holds" in k and v.get("top_bound")}
+    assert holds
+    for name, d in holds.items():
+        assert all(e <= t * (1 + 1e-6) + 1e-12 for e, t in zip(d["max_excess"], d["top_bound"])), name
+        assert d["top_bound"][-1] < d["top_bound"][0]  # O(1/(1+m))
+
+
+def test_consistency_figure_covers_every_loss_and_minimisers_are_right(ctx):
+    data = consistency.compute(ctx)
+    assert set(losses.names()) <= {r["loss"] for r in data["rows"]}
+    ce = data["simplex"]["CE"]
+    np.testing.assert_allclose(ce["p_star"], ce["q"], atol=1e-9)  # CE's minimiser is q itself
+    mae = data["simplex"]["MAE"]
+    for q, p in zip(mae["q"], mae["p_star"]):
+        assert np.allclose(p, np.eye(3)[int(np.argmax(q))])  # MAE's minimiser is the vertex of argmax q
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures from empirical results
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    pytest.importorskip("torch")
+    from empirical.config import RunConfig
+    from empirical.run import Environment, run_one
+
+    out = tmp_path_factory.mktemp("results")
+    base = RunConfig(model="tiny", epochs=2, train_per_class=10, batch_size=64)
+    for noise in ("clean", "symmetric:0.4"):
+        for seed in (1, 2):
+            run_one(dataclasses.replace(base, noise=noise, seed=seed, method="ce"), out, Environment(device="cpu"))
+            for m in (10.0, 1e4):
+                cfg = dataclasses.replace(base, noise=noise, seed=seed, method="ce_eps+mae", params=(("m", m),))
+                run_one(cfg, out, Environment(device="cpu"))
+    return out
+
+
+def test_result_figures_build_with_means_over_seeds(results, tmp_path):
+    ctx = Context(tmp_path, results=results)
+    curves = figures.get("accuracy_curves").build(ctx)
+    panel = curves.data["synthetic ce_eps+mae symmetric:0.4"]
+    assert set(panel) == {"10", "10000"} and all(d["n"] == 2 and len(d["mean"]) == 2 for d in panel.values())
+    risk = figures.get("risk_vs_bound").build(ctx)
+    assert {tuple(d["m"]) for d in risk.data.values()} == {(0.0,), (10.0, 10000.0)}
+    assert all(n == 2 for d in risk.data.values() for n in d["n"])
+    table = figures.get("accuracy_table").build(ctx)
+    cells = table.data["cells"]
+    assert len(cells) == 6 and all(c["test_acc_last"]["n"] == 2 for c in cells)
+    for out in (curves, risk):
+        assert all(_is_png(p) for p in out.paths)
+    assert json.loads((tmp_path / "accuracy_table.json").read_text())["title"] == "method"
+
+
+def test_missing_results_name_the_command(tmp_path):
+    ctx = Context(tmp_path / "out", results=None)
+    for name in ("accuracy_curves", "risk_vs_bound", "accuracy_table"):
+        with pytest.raises(MissingInput, match="python -m empirical sweep --grid"):
+            figures.get(name).build(ctx)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MissingInput, match="no complete run results"):
+        figures.get("accuracy_table").build(Context(tmp_path / "out", results=tmp_path / "empty"))
+
+
+def test_cli_builds_one_figure_and_lists_skips(tmp_path, capsys):
+    assert main(["one_hot_error", "--out", str(tmp_path)]) == 0
+    assert _is_png(tmp_path / "one_hot_error.png")
+    assert main(["accuracy_table", "--out", str(tmp_path), "--results", str(tmp_path / "none")]) == 0
+    assert not (tmp_path / "accuracy_table.md").exists()
+    with pytest.raises(SystemExit):
+        main(["nope"])
+
+
+def test_main_job_writes_the_claims_report(tmp_path, monkeypatch):
+    from proofs_check import claims
+
+    monkeypatch.setattr(claims, "ids", lambda: ["eps_softmax.simplex", "eps_softmax.order"])
+    monkeypatch.setattr(figures, "FIGURES", {"one_hot_error": figures.FIGURES["one_hot_error"]})
+    import figures.__main__ as cli
+
+    monkeypatch.setattr(cli, "FIGURES", figures.FIGURES)
+    assert cli.main(["--out", str(tmp_path), "--jobs", "1"]) == 0
+    report = json.loads((tmp_path / "claims.json").read_text())
+    assert [r["id"] for r in report["results"]] == ["eps_softmax.simplex", "eps_softmax.order"]
+    assert all(r["verdict"] == "proved" for r in report["results"])
+    assert (tmp_path / "claims.md").read_text().count("eps_softmax.") >= 2
