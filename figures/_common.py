@@ -79,7 +79,12 @@ class Context:
         from proofs_check.report import Failure, run_all
 
         missing = [i for i in dict.fromkeys(ids) if i not in self.claims]
-        for r in run_all(missing, jobs=self.jobs) if missing else []:
+
+        def done(r, n, total):
+            verdict = "ERROR" if isinstance(r, Failure) else r.verdict.value
+            print(f"  claim {n}/{total} {r.id}: {verdict} ({r.seconds:.1f}s)", flush=True)
+
+        for r in run_all(missing, jobs=self.jobs, on_done=done, progress=False) if missing else []:
             if isinstance(r, Failure):
                 raise RuntimeError(f"claim {r.id} failed to run: {r.error}")
             self.claims[r.id] = r

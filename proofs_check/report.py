@@ -28,12 +28,13 @@ class Failure:
         return {"id": self.id, "verdict": "error", "error": self.error, "seconds": self.seconds}
 
 
-def _run_one(claim_id: str, budget_name: str, seed: int) -> Result | Failure:
+def _run_one(claim_id: str, budget_name: str, seed: int, progress: bool = True) -> Result | Failure:
     from proofs_check import claims
 
     start = time.perf_counter()
     try:
-        return claims.get(claim_id).run(Budget(budget_name, seed, progress=_progress_line), seed=seed)
+        budget = Budget(budget_name, seed, progress=_progress_line if progress else None)
+        return claims.get(claim_id).run(budget, seed=seed)
     except Exception:  # reported as an error row; the run goes on with the other claims
         return Failure(claim_id, traceback.format_exc(limit=4), time.perf_counter() - start)
 
@@ -43,13 +44,15 @@ def _progress_line(claim_id: str, done: int, total: int) -> None:
 
 
 def run_all(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: int = 1,
-            on_done: Callable[[Result | Failure, int, int], None] | None = None) -> list[Result | Failure]:
-    """Run the claims ``ids`` (registry order is kept in the output); ``jobs`` > 1 uses processes."""
+            on_done: Callable[[Result | Failure, int, int], None] | None = None,
+            progress: bool = True) -> list[Result | Failure]:
+    """Run the claims ``ids`` (registry order is kept in the output); ``jobs`` > 1 uses processes;
+    ``progress`` prints the claims' own step counters to stderr."""
     Budget(budget, seed)  # validate early
     results: dict[str, Result | Failure] = {}
     if jobs > 1 and len(ids) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_run_one, i, budget, seed): i for i in ids}
+            futures = {pool.submit(_run_one, i, budget, seed, progress): i for i in ids}
             for fut in as_completed(futures):
                 r = fut.result()
                 results[r.id] = r
@@ -57,7 +60,7 @@ def run_all(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: int
                     on_done(r, len(results), len(ids))
     else:
         for i in ids:
-            r = _run_one(i, budget, seed)
+            r = _run_one(i, budget, seed, progress)
             results[i] = r
             if on_done:
                 on_done(r, len(results), len(ids))
