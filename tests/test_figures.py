@@ -103,6 +103,7 @@ def test_every_theory_figure_builds(ctx):
 def test_theorem_b_rows_never_exceed_their_bound(ctx):
     data = theorem_b.compute(ctx)
     assert data["rows"] and data["violations"] == 0
+    assert data["class_conditional_ratio"] and max(q for _, q in data["class_conditional_ratio"]) <= 1 + 1e-6
     holds = {k: v for k, v in data["class_conditional"].items() if "condition holds" in k and v.get("top_bound")}
     assert holds
     for name, d in holds.items():
