@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append((fig.name, err))
             print(f"skipped {fig.name}: {err.what}\n    produce its input with: {err.command}", flush=True)
             continue
+        except RuntimeError as err:  # a claim it reads failed to run
+            ok = False
+            print(f"FAILED {fig.name}: {err}", file=sys.stderr, flush=True)
+            continue
         built += out.paths
         print(f"built {fig.name} ({time.perf_counter() - t0:.1f}s): " + ", ".join(p.name for p in out.paths), flush=True)
     print(f"\n{len(built)} files in {ctx.out.resolve()} ({time.perf_counter() - start:.0f}s); "

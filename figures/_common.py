@@ -85,13 +85,17 @@ class Context:
             print(f"  claim {n}/{total} {r.id}: {verdict} ({r.seconds:.1f}s)", flush=True)
 
         for r in run_all(missing, jobs=self.jobs, on_done=done, progress=False) if missing else []:
-            if isinstance(r, Failure):
-                raise RuntimeError(f"claim {r.id} failed to run: {r.error}")
-            self.claims[r.id] = r
+            self.claims[r.id] = r  # a Failure too: the report shows it as an error row
 
     def claim(self, claim_id: str):
+        """The claim's :class:`~proofs_check.Result`; RuntimeError when its check raised."""
+        from proofs_check.report import Failure
+
         self.prefetch([claim_id])
-        return self.claims[claim_id]
+        result = self.claims[claim_id]
+        if isinstance(result, Failure):
+            raise RuntimeError(f"claim {claim_id} failed to run, so its figure cannot be built:\n{result.error}")
+        return result
 
     def require_results(self, command: str) -> list[dict]:
         """The complete run results of the results folder, or :class:`MissingInput` naming ``command``."""

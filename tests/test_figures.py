@@ -190,3 +190,13 @@ def test_main_job_writes_the_claims_report(tmp_path, monkeypatch):
     assert [r["id"] for r in report["results"]] == ["eps_softmax.simplex", "eps_softmax.order"]
     assert all(r["verdict"] == "proved" for r in report["results"])
     assert (tmp_path / "claims.md").read_text().count("eps_softmax.") >= 2
+
+
+def test_a_claim_that_fails_to_run_fails_its_figure_not_the_build(tmp_path, monkeypatch):
+    from proofs_check.report import Failure
+
+    ctx = Context(tmp_path)
+    ctx.claims["consistency.table"] = Failure("consistency.table", "Traceback: boom", 0.0)
+    with pytest.raises(RuntimeError, match="(?s)consistency.table failed to run.*boom"):
+        figures.get("consistency").build(ctx)
+    assert one_hot_error.FIGURE.build(ctx).paths  # other figures still build
