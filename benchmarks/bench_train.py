@@ -23,10 +23,9 @@ import torch
 
 from empirical.config import RunConfig
 from empirical.data import load_noisy
-from empirical.loader import DeviceLoader
-from empirical.models import build_model
+from empirical.loader import DeviceLoader, to_device_images
 from empirical.run import provenance
-from empirical.train import DeviceData, predict, train
+from empirical.train import DeviceData, build_learner, predict, train, train_step
 
 
 class PerImageDataset(torch.utils.data.Dataset):
@@ -52,26 +51,6 @@ class PerImageDataset(torch.utils.data.Dataset):
         return torch.from_numpy(np.ascontiguousarray(x)), int(self.labels[i])
 
 
-def _step(model, criterion, optimizer, x, y, clip, precision="fp32"):
-    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        logits = model(x)
-    loss = criterion(logits.float(), y).mean()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    optimizer.step()
-    return loss
-
-
-def _setup(cfg: RunConfig, num_classes: int, device, channels_last=False):
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, num_classes).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return model, cfg.build_loss().torch(reduction="none", validate=False), optimizer
-
-
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -95,50 +74,49 @@ def _images_per_s(make_iter, step, device, steps, warmup) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def bench_baseline(cfg, data, device, steps, warmup, workers):
-    model, criterion, optimizer = _setup(cfg, data.num_classes, device)
+def _per_image_loader(data, cfg, device, workers, drop_last):
     ds = PerImageDataset(data.images.train_x, data.train_noisy, data.images.mean, data.images.std)
-    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
-                                         pin_memory=device.type == "cuda", drop_last=True,
-                                         persistent_workers=workers > 0)
+    return torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
+                                       pin_memory=device.type == "cuda", drop_last=drop_last,
+                                       persistent_workers=workers > 0)
+
+
+def bench_baseline(cfg, data, device, steps, warmup, workers):
+    learner = build_learner(cfg, data.num_classes, device)
+    loader = _per_image_loader(data, cfg, device, workers, drop_last=True)
 
     def step(batch):
         x, y = batch
-        _step(model, criterion, optimizer, x.to(device, non_blocking=True), y.to(device, non_blocking=True), cfg.grad_clip)
+        train_step(learner, cfg, x.to(device, non_blocking=True), y.to(device, non_blocking=True))
 
     return _images_per_s(lambda: iter(loader), step, device, steps, warmup)
 
 
 def bench_ours(cfg, dd: DeviceData, device, steps, warmup):
-    model, criterion, optimizer = _setup(cfg, dd.num_classes, device, cfg.channels_last)
-    forward = torch.compile(model) if cfg.compile else model
+    learner = build_learner(cfg, dd.num_classes, device)
     loader = DeviceLoader(dd.train_x, batch_size=cfg.batch_size, mean=dd.mean, std=dd.std, augment=cfg.augment,
                           seed=cfg.seed, channels_last=cfg.channels_last, drop_last=True)
 
     def step(batch):
         x, idx = batch
-        _step(forward, criterion, optimizer, x, dd.train_noisy[idx], cfg.grad_clip, cfg.precision)
+        train_step(learner, cfg, x, dd.train_noisy[idx])
 
     return _images_per_s(lambda: iter(loader), step, device, steps, warmup)
 
 
 def full_baseline_accuracy(cfg, data, device, workers):
     """The fp32 per-image protocol end to end (cosine per epoch), last-epoch test accuracy."""
-    model, criterion, optimizer = _setup(cfg, data.num_classes, device)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-    ds = PerImageDataset(data.images.train_x, data.train_noisy, data.images.mean, data.images.std)
-    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
-                                         pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    learner = build_learner(cfg, data.num_classes, device)
+    loader = _per_image_loader(data, cfg, device, workers, drop_last=False)
     t0 = time.perf_counter()
     for _ in range(cfg.epochs):
-        model.train()
+        learner.model.train()
         for x, y in loader:
-            _step(model, criterion, optimizer, x.to(device, non_blocking=True), y.to(device, non_blocking=True), cfg.grad_clip)
-        schedule.step()
+            train_step(learner, cfg, x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+        learner.schedule.step()
     _sync(device)
     seconds = time.perf_counter() - t0
-    test_x = torch.as_tensor(data.images.test_x).permute(0, 3, 1, 2).contiguous().to(device)
-    logits = predict(model, test_x, data.images.mean, data.images.std)
+    logits = predict(learner.model, to_device_images(data.images.test_x, device), data.images.mean, data.images.std)
     acc = (logits.argmax(1).cpu() == torch.as_tensor(data.images.test_y)).double().mean().item()
     return acc, seconds
 

@@ -179,7 +179,7 @@ def load_images(name: str, data_dir: str | os.PathLike | None = None, *, downloa
         test_x, test_y = _read_batches(folder, source.test_files, source.label_key)
         data = ImageData(name, source.num_classes, train_x, train_y, test_x, test_y, *STATS[name])
     if train_per_class is not None:
-        data = _per_class_subset(data, train_per_class)
+        data = _train_subset(data, _subset_index(data.train_y, data.num_classes, train_per_class))
     return data
 
 
@@ -190,8 +190,7 @@ def _subset_index(y: np.ndarray, num_classes: int, n: int) -> np.ndarray:
     return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in range(num_classes)]))
 
 
-def _per_class_subset(data: ImageData, n: int) -> ImageData:
-    keep = _subset_index(data.train_y, data.num_classes, n)
+def _train_subset(data: ImageData, keep: np.ndarray) -> ImageData:
     return ImageData(data.name, data.num_classes, data.train_x[keep], data.train_y[keep],
                      data.test_x, data.test_y, data.mean, data.std)
 
@@ -492,7 +491,7 @@ def load_noisy(dataset: str, noise: "str | NoiseSpec" = "clean", *, seed: int, d
         if train_per_class is None:
             return NoisyData(full, spec, noisy, seed)
         keep = _subset_index(full.train_y, full.num_classes, train_per_class)
-        return NoisyData(_per_class_subset(full, train_per_class), spec, noisy[keep], seed)
+        return NoisyData(_train_subset(full, keep), spec, noisy[keep], seed)
     images = load_images(dataset, data_dir, download_missing=download_missing, train_per_class=train_per_class)
     noisy = apply_noise(images.train_y, images.num_classes, dataset, spec, seed=seed, label_dir=label_dir)
     return NoisyData(images, spec, noisy, seed)

@@ -25,7 +25,7 @@ from empirical.config import RunConfig
 from empirical.loader import Augment, DeviceLoader
 from empirical.models import build_model
 
-__all__ = ["DeviceData", "TrainResult", "predict", "train"]
+__all__ = ["DeviceData", "Learner", "TrainResult", "build_learner", "predict", "train", "train_step"]
 
 
 @dataclass
@@ -105,6 +105,43 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+@dataclass
+class Learner:
+    """The network (``model``; ``forward`` is it or its compiled version), the loss, SGD and the
+    cosine schedule of one resolved config."""
+
+    model: torch.nn.Module
+    forward: Callable
+    criterion: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+
+
+def build_learner(cfg: RunConfig, num_classes: int, device) -> Learner:
+    """Seed torch with ``cfg.seed`` and build the :class:`Learner` of a resolved ``cfg`` on ``device``."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, num_classes).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return Learner(model, torch.compile(model) if cfg.compile else model,
+                   cfg.build_loss().torch(reduction="none", validate=False), optimizer,
+                   torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs))
+
+
+def train_step(learner: Learner, cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step on the batch (x, y): forward (bf16 autocast when configured), the loss on fp32
+    logits, backward, gradient clipping, step. Returns the per-example losses and the logits."""
+    with _autocast(x.device, cfg.precision):
+        logits = learner.forward(x)
+    values = learner.criterion(logits.float(), y)
+    learner.optimizer.zero_grad(set_to_none=True)
+    values.mean().backward()
+    torch.nn.utils.clip_grad_norm_(learner.model.parameters(), cfg.grad_clip)
+    learner.optimizer.step()
+    return values, logits
+
+
 def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoint: Path | None = None,
           checkpoint_every_s: float = 60.0, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train ``cfg`` (resolved here) on ``data``; see the module docstring.
@@ -113,14 +150,8 @@ def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoin
     """
     cfg = cfg.resolved()
     device = data.train_x.device
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.num_classes).to(device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if cfg.compile else model
-    criterion = cfg.build_loss().torch(reduction="none", validate=False)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    learner = build_learner(cfg, data.num_classes, device)
+    model, optimizer, schedule = learner.model, learner.optimizer, learner.schedule
     loader = DeviceLoader(data.train_x, batch_size=cfg.batch_size, mean=data.mean, std=data.std,
                           augment=cfg.augment, seed=cfg.seed, channels_last=cfg.channels_last)
     result = TrainResult(model)
@@ -148,20 +179,11 @@ def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoin
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         hits = torch.zeros(2, device=device, dtype=torch.int64)  # vs noisy, vs clean labels
-        finite = torch.ones((), device=device, dtype=torch.bool)
         for x, idx in loader:
             y = data.train_noisy[idx]
-            with _autocast(device, cfg.precision):
-                logits = forward(x)
-            values = criterion(logits.float(), y)
-            loss = values.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+            values, logits = train_step(learner, cfg, x, y)
             with torch.no_grad():
-                finite &= torch.isfinite(loss)
-                loss_sum += values.detach().sum()
+                loss_sum += values.detach().sum()  # a non-finite loss anywhere makes it non-finite
                 pred = logits.detach().argmax(1)
                 hits += torch.stack([(pred == y).sum(), (pred == data.train_clean[idx]).sum()])
         lr = optimizer.param_groups[0]["lr"]
@@ -178,7 +200,7 @@ def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoin
                   "train_acc_clean": values[2], "test_acc": values[3], "train_seconds": train_seconds,
                   "seconds": time.perf_counter() - t0}
         result.train_seconds += record["seconds"]
-        if not bool(finite):
+        if not math.isfinite(values[0]):
             result.status = "diverged"
             result.stop_reason = f"non-finite training loss in epoch {epoch + 1} (lr {lr:.3g})"
             result.history.append(record)

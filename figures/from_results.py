@@ -2,7 +2,7 @@
 
 - ``accuracy_curves``: test accuracy per epoch, one panel per (method, noise) as in the paper's
   Figure 1 (CE_ε and CE_ε+MAE, clean and symmetric 0.8), one line per m, mean over seeds with a
-  ± std band.
+  ± std band (sample std, ddof = 1, as in :mod:`empirical.table`; error bars below likewise).
 - ``risk_vs_bound``: measured excess clean test risk of each noisy run against its clean-label
   twin, next to Theorem B's bound from the pair's observed sum range, as m varies.
 - ``accuracy_table``: method × noise, last-epoch test accuracy, mean ± std and the number of seeds
@@ -37,7 +37,8 @@ def curves(results: list[dict]) -> dict:
         for m, runs in sorted(by_m.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
             n = min(len(h) for h in runs)
             acc = np.array([h[:n] for h in runs])
-            lines["none" if m is None else f"{m:g}"] = {"mean": acc.mean(0).tolist(), "std": acc.std(0).tolist(), "n": len(runs)}
+            std = acc.std(0, ddof=1) if len(runs) > 1 else np.zeros(n)  # sample std, as empirical.table
+            lines["none" if m is None else f"{m:g}"] = {"mean": acc.mean(0).tolist(), "std": std.tolist(), "n": len(runs)}
         out[f"{dataset} {method} {noise}"] = lines
     return out
 
@@ -67,6 +68,7 @@ def build_curves(ctx: Context) -> Output:
 
 def build_risk(ctx: Context) -> Output:
     from empirical.risk import paired_excess
+    from empirical.table import Cell
 
     rows = paired_excess(ctx.require_results(PAIRS))
     if not rows:
@@ -82,9 +84,9 @@ def build_risk(ctx: Context) -> Output:
             by_m[r["m"] if r["m"] is not None else 0.0].append(r)
         ms = sorted(by_m)
         x = np.maximum(ms, 0.1)
-        excess = [np.mean([r["excess_test"] for r in by_m[m]]) for m in ms]
-        spread = [np.std([r["excess_test"] for r in by_m[m]]) for m in ms]
-        bound = [np.mean([r["bound"] for r in by_m[m]]) for m in ms]
+        cells = [Cell(tuple(r["excess_test"] for r in by_m[m])) for m in ms]
+        excess, spread = [c.mean for c in cells], [c.std for c in cells]
+        bound = [Cell(tuple(r["bound"] for r in by_m[m])).mean for m in ms]
         data[label] = {"m": ms, "excess_mean": excess, "excess_std": spread, "bound_mean": bound,
                        "n": [len(by_m[m]) for m in ms]}
         ax.errorbar(x, excess, yerr=spread, fmt="o-", color=f"C{i}", ms=4, capsize=2, label=f"{label}: measured")

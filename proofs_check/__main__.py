@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from proofs_check import claims
-from proofs_check.report import Failure, default_jobs, render, run_all
+from proofs_check.report import Failure, as_expected, default_jobs, render, run_all
 from theory.evidence import write_json
 
 
@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                    "results": [r.to_dict() for r in results]}
         write_json(args.json, payload)
         print(f"results written to {args.json}")
-    ok = all(not isinstance(r, Failure) and r.verdict in claims.get(r.id).expect for r in results)
-    return 0 if ok else 1
+    return 0 if as_expected(results) else 1
 
 
 if __name__ == "__main__":

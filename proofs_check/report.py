@@ -105,5 +105,12 @@ def render(results: list[Result | Failure], *, width: int = 70) -> str:
     return "\n".join(out)
 
 
+def as_expected(results: list[Result | Failure]) -> bool:
+    """Every claim ran and its verdict is one its registry entry expects."""
+    from proofs_check import claims
+
+    return all(not isinstance(r, Failure) and r.verdict in claims.get(r.id).expect for r in results)
+
+
 def default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))

@@ -134,6 +134,11 @@ def _cfg(**kw):
     return RunConfig(**{**base, **kw})
 
 
+def strip(history):
+    """Epoch records without their timings (which differ between identical runs)."""
+    return [{k: v for k, v in r.items() if "seconds" not in k} for r in history]
+
+
 def _data(cfg):
     return DeviceData.from_noisy(load_noisy(cfg.dataset, cfg.noise, seed=cfg.seed, train_per_class=cfg.train_per_class), "cpu")
 
@@ -160,7 +165,6 @@ def test_noisy_training_records_memorisation_against_both_label_sets():
 def test_same_seed_same_run_different_seed_different_run():
     cfg = _cfg()
     a, b = train(cfg, _data(cfg)), train(cfg, _data(cfg))
-    strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]  # noqa: E731
     assert strip(a.history) == strip(b.history)
     c = train(dataclasses.replace(cfg, seed=5), _data(dataclasses.replace(cfg, seed=5)))
     assert strip(c.history) != strip(a.history)
@@ -183,7 +187,6 @@ def test_checkpoint_resume_reproduces_the_uninterrupted_run(tmp_path):
         train(cfg, data, checkpoint=ckpt, checkpoint_every_s=0, on_epoch=kill_after_two)
     resumed = train(cfg, data, checkpoint=ckpt, checkpoint_every_s=0)
     assert resumed.resumed_from_epoch == 2
-    strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]  # noqa: E731
     assert strip(resumed.history) == strip(straight.history)
     for p, q in zip(resumed.model.state_dict().values(), straight.model.state_dict().values()):
         assert torch.equal(p, q)
