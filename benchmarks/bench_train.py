@@ -150,7 +150,7 @@ def main() -> None:
     print(f"device: {info['device_name']} ({device}), torch {info['torch']}, {torch.get_num_threads()} threads; "
           f"model {cfg.model}, batch {cfg.batch_size}, {steps} timed steps after {warmup} warm-up")
 
-    variants = [("per-image DataLoader baseline (fp32, %d workers)" % workers, None)]
+    variants = [(f"per-image DataLoader baseline (fp32, {workers} workers)", None)]
     variants.append(("ours fp32", dataclasses.replace(cfg, precision="fp32")))
     variants.append(("ours bf16 + channels-last", dataclasses.replace(cfg, precision="bf16", channels_last=True)))
     if gpu:
@@ -183,7 +183,7 @@ def main() -> None:
                   f"baseline {100 * acc_base:.2f} % in {s_base:.0f} s")
         result["full"] = full
     if args.json:
-        from theory.evidence import write_json
+        from theory.verify import write_json
 
         write_json(args.json, result)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["main"]
 
@@ -136,7 +136,7 @@ def _cmd_sweep(args) -> int:
 def _cmd_table(args) -> int:
     from empirical.run import load_results
     from empirical.table import accuracy_table, risk_table
-    from theory.evidence import write_json
+    from theory.verify import write_json
 
     results = load_results(args.folder)
     _print_tables(results, risk=args.risk)

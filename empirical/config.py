@@ -134,7 +134,7 @@ class RunConfig:
     def build_loss(self) -> losses.Loss:
         return losses.get(self.method, **self.loss_params())
 
-    def resolved(self) -> "RunConfig":
+    def resolved(self) -> RunConfig:
         """Every ``None`` replaced by the protocol's value and ``params`` made complete."""
         proto = PROTOCOLS[self.dataset]
         fill = {name: getattr(proto, name) for name in
@@ -156,7 +156,7 @@ class RunConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -343,7 +343,7 @@ class NoiseSpec:
             raise ValueError("the reference's sequential flipping applies to asymmetric noise only")
 
     @classmethod
-    def parse(cls, text: "str | NoiseSpec") -> "NoiseSpec":
+    def parse(cls, text: str | NoiseSpec) -> NoiseSpec:
         """``clean``, ``symmetric:0.8``, ``asymmetric:0.4[:reference]``, ``instance:0.4``, ``human:worst``."""
         if isinstance(text, NoiseSpec):
             return text
@@ -475,7 +475,7 @@ class NoisyData:
         return tnoise.actual_rate(self.train_clean, self.train_noisy)
 
 
-def load_noisy(dataset: str, noise: "str | NoiseSpec" = "clean", *, seed: int, data_dir=None,
+def load_noisy(dataset: str, noise: str | NoiseSpec = "clean", *, seed: int, data_dir=None,
                label_dir=None, download_missing: bool = True, train_per_class: int | None = None) -> NoisyData:
     """Load ``dataset`` and draw its noisy training labels with ``seed``.
 

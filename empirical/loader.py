@@ -31,7 +31,7 @@ class Augment:
     rotate_deg: float = 0.0
 
     @classmethod
-    def none(cls) -> "Augment":
+    def none(cls) -> Augment:
         return cls(crop_pad=0, flip=False, rotate_deg=0.0)
 
 

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from empirical.data import load_noisy
 from empirical.models import count_parameters
 from empirical.risk import measure
 from empirical.train import DeviceData, predict, train
-from theory.evidence import write_json
+from theory.verify import write_json
 
 __all__ = ["SCHEMA", "Environment", "load_results", "provenance", "read_result", "result_path", "run_one"]
 
@@ -132,7 +132,7 @@ def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environme
     path = result_path(out, cfg) if out is not None else None
     if path is not None and (done := read_result(path)) is not None:
         return done
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     device = env.torch_device()
     spec = cfg.noise_spec

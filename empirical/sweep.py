@@ -18,9 +18,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from empirical.config import RunConfig
 from empirical.run import Environment, read_result, result_path, run_one
@@ -122,7 +123,7 @@ def _run_task(cfg_dict: dict, out: str, env: Environment) -> str:
     return f"{record['id']}: {record['status']}, last test acc {record['final']['test_acc_last']:.4f}"
 
 
-def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Environment = Environment(),
+def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Environment | None = None,
               executor: str = "local", jobs: int = 1, slurm: dict | None = None, wait: bool = True,
               log: Callable[[str], None] = print) -> list[str]:
     """Run every pending config of ``configs`` into ``out``; returns one status line per run.
@@ -135,6 +136,7 @@ def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Envi
     the SLURM jobs are submitted and the call returns (run the sweep again later: finished runs
     are skipped, so it reports what is left).
     """
+    env = env if env is not None else Environment()
     out = str(out)
     Path(out).mkdir(parents=True, exist_ok=True)
     todo = pending(configs, out)

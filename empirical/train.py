@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -42,7 +42,7 @@ class DeviceData:
     std: tuple[float, ...]
 
     @classmethod
-    def from_noisy(cls, data, device) -> "DeviceData":
+    def from_noisy(cls, data, device) -> DeviceData:
         """Move a :class:`empirical.data.NoisyData` to ``device`` (one copy, uint8 images)."""
         from empirical.loader import to_device_images
 

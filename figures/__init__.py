@@ -10,7 +10,15 @@ numbers it plotted (``Output.data``), which the tests check.
 
 from __future__ import annotations
 
-from figures import band_width, consistency, from_results, gradient_weight, one_hot_error, theorem_b, transition_heatmaps
+from figures import (
+    band_width,
+    consistency,
+    from_results,
+    gradient_weight,
+    one_hot_error,
+    theorem_b,
+    transition_heatmaps,
+)
 from figures._common import Context, Figure, MissingInput, Output
 
 __all__ = ["FIGURES", "Context", "Figure", "MissingInput", "Output", "get"]

@@ -10,16 +10,17 @@ and not on pixels. Matplotlib uses the Agg backend: builds are headless.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from theory.evidence import write_json  # noqa: E402
+from theory.verify import write_json  # noqa: E402
 
 __all__ = ["Context", "Figure", "MissingInput", "Output", "plt"]
 
@@ -53,7 +54,7 @@ class Figure:
 
     name: str
     title: str
-    build: Callable[["Context"], Output]
+    build: Callable[[Context], Output]
     claims: tuple[str, ...] = ()
     from_results: bool = False
 
@@ -76,25 +77,26 @@ class Context:
 
     def prefetch(self, ids) -> None:
         """Run the claims ``ids`` not yet cached (in ``jobs`` processes)."""
-        from proofs_check.report import Failure, run_all
+        from proofs_check.report import run_all
+        from theory.verify import Status
 
         missing = [i for i in dict.fromkeys(ids) if i not in self.claims]
 
         def done(r, n, total):
-            verdict = "ERROR" if isinstance(r, Failure) else r.verdict.value
-            print(f"  claim {n}/{total} {r.id}: {verdict} ({r.seconds:.1f}s)", flush=True)
+            verdict = "ERROR" if r.status is Status.ERROR else r.verdict.value
+            print(f"  claim {n}/{total} {r.check}: {verdict} ({r.seconds:.1f}s)", flush=True)
 
         for r in run_all(missing, jobs=self.jobs, on_done=done, progress=False) if missing else []:
-            self.claims[r.id] = r  # a Failure too: the report shows it as an error row
+            self.claims[r.check] = r  # an errored claim too: the report shows it as an error row
 
     def claim(self, claim_id: str):
-        """The claim's :class:`~proofs_check.Result`; RuntimeError when its check raised."""
-        from proofs_check.report import Failure
+        """The claim's :class:`~theory.verify.Result`; RuntimeError when its check raised."""
+        from theory.verify import Status
 
         self.prefetch([claim_id])
         result = self.claims[claim_id]
-        if isinstance(result, Failure):
-            raise RuntimeError(f"claim {claim_id} failed to run, so its figure cannot be built:\n{result.error}")
+        if result.status is Status.ERROR:
+            raise RuntimeError(f"claim {claim_id} failed to run, so its figure cannot be built:\n{result.reason}")
         return result
 
     def require_results(self, command: str) -> list[dict]:

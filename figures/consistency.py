@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from figures._common import Context, Figure, Output, plt
+from proofs_check.claims.consistency import TableRow
 from theory import losses
+from theory.consistency import Grade, Notion
 from theory.minimise import minimise_conditional_risk
 
 CLAIM = "consistency.table"
@@ -20,17 +22,12 @@ SIMPLEX_LOSSES = {"CE": ("ce", {}), "MAE": ("mae", {}), "CE_ε (m=10)": ("ce_eps
                   "CE_ε+MAE (α=0.1, β=1, m=1e4)": ("ce_eps+mae", {"alpha": 0.1, "beta": 1.0, "m": 1e4})}
 
 
-def _colour(classification: str) -> str:
-    if classification == "All-k":
+def _colour(grade: Grade) -> str:
+    if grade is Grade.ALL_K:
         return "#4daf4a"
-    if classification.startswith("not"):
+    if grade is Grade.NOT_TOP1:
         return "#e41a1c"
     return "#ffbf00"  # consistent for some k only (top-1 only, ...)
-
-
-def _label(row: dict) -> str:
-    params = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in row["params"].items())
-    return f"{row['loss']} ({params})" if params else row["loss"]
 
 
 def _xy(P: np.ndarray) -> np.ndarray:
@@ -47,30 +44,36 @@ def _grid(n: int = 7) -> np.ndarray:
 
 
 def compute(ctx: Context) -> dict:
-    rows = ctx.claim(CLAIM).data["rows"]
+    result = ctx.claim(CLAIM)
+    rows: list[TableRow] = result.data["rows"]
     Q = _grid()
     simplex = {}
     for label, (name, params) in SIMPLEX_LOSSES.items():
         mins = minimise_conditional_risk(losses.get(name, **params), Q)
-        simplex[label] = {"q": Q.tolist(), "p_star": np.asarray(mins.p).tolist(), "method": mins.method,
+        simplex[label] = {"q": Q.tolist(), "p_star": np.asarray(mins.p).tolist(), "method": mins.method.value,
                           "exact": bool(mins.exact)}
-    return {"rows": rows, "markdown": ctx.claim(CLAIM).data["markdown"], "simplex": simplex}
+    return {"rows": rows, "markdown": result.data["markdown"], "simplex": simplex}
 
 
 def build(ctx: Context) -> Output:
     data = compute(ctx)
     md = ctx.write_text("consistency_table.md", data["markdown"] + "\n")
-    rows = data["rows"]
-    fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(rows) + 1))
+    rows: list[TableRow] = data["rows"]
+    Ks = sorted(rows[0].by_K)
+    cols = [(K, n) for n in (Notion.STRICT, Notion.PREDICTION) for K in Ks]
+    fig, ax = plt.subplots(figsize=(3.0 * len(cols) + 2.5, 0.28 * len(rows) + 1.2))
     for i, r in enumerate(rows):
-        cls = r["classification"]
-        ax.barh(i, 1, color=_colour(cls))
-        ax.text(0.02, i, f"{cls}   ({r['method']}{'' if r['exact'] else ', not certified'})", va="center", fontsize=7)
-    ax.set_yticks(range(len(rows)), [_label(r) for r in rows], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xticks([])
+        for j, (K, notion) in enumerate(cols):
+            res = r.by_K[K].notion(notion)
+            ax.add_patch(plt.Rectangle((j, i - 0.45), 0.98, 0.9, color=_colour(res.grade),
+                                       alpha=0.5 if res.undecided else 1.0))
+            ax.text(j + 0.03, i, res.label, va="center", fontsize=6)
+    ax.set_xlim(0, len(cols))
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xticks(np.arange(len(cols)) + 0.5, [f"K={K}\n{n.value}" for K, n in cols], fontsize=7)
+    ax.set_yticks(range(len(rows)), [r.label for r in rows], fontsize=7)
     ax.grid(False)
-    ax.set_title("All-k consistency of the registered losses (K = 3, 4)")
+    ax.set_title("Consistency of the registered losses in two notions (faded: undecided positions)")
     table_png = ctx.save(fig, "consistency_table")
 
     fig, axes = plt.subplots(1, len(data["simplex"]), figsize=(3.2 * len(data["simplex"]), 3.2))
@@ -90,4 +93,5 @@ def build(ctx: Context) -> Output:
     return Output([md, table_png, simplex_png], data)
 
 
-FIGURE = Figure("consistency", "All-k consistency table and K = 3 conditional-risk minimisers", build, claims=(CLAIM,))
+FIGURE = Figure("consistency", "Consistency (strict order and own prediction) of every loss; minimisers on the 2-simplex",
+                build, claims=(CLAIM,))

@@ -15,15 +15,18 @@ from collections import defaultdict
 import numpy as np
 
 from figures._common import Context, Figure, Output, plt
+from theory.excess import ExcessRow
 
 FLOOR = 1e-16
 CLAIMS = ("theorem_b.lipschitz_eps", "theorem_b.ce_eps", "asymmetric.tolerance")
 
 
-def _bound(row: dict) -> float:
-    for key in ("lipschitz_bound", "band_bound", "instance_bound"):
-        if row.get(key) is not None:
-            return float(row[key])
+def _bound(row: ExcessRow) -> float:
+    """The bound the claim states for the row (Lemma A's, the CE_ε band's), else Theorem B's
+    instance bound."""
+    for value in (row.stated_bound, row.instance_bound):
+        if value is not None:
+            return float(value)
     return float("nan")
 
 
@@ -31,8 +34,8 @@ def compute(ctx: Context) -> dict:
     rows = []
     for cid in CLAIMS[:2]:
         for r in ctx.claim(cid).data["rows"]:
-            rows.append({"family": r.get("family", r["loss"]), "K": r["K"], "m": r["m"], "eta": r["noise"],
-                         "excess": r["excess"], "bound": _bound(r)})
+            rows.append({"family": r.family, "K": r.K, "m": r.m, "eta": r.rate, "excess": r.excess,
+                         "zero_one_excess": r.zero_one_excess, "bound": _bound(r)})
     by_fam: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
     for r in rows:
         cell = by_fam[r["family"]][r["m"]]
@@ -40,14 +43,12 @@ def compute(ctx: Context) -> dict:
     symmetric = {f: {"m": sorted(d), "max_excess": [d[m][0] for m in sorted(d)], "max_bound": [d[m][1] for m in sorted(d)]}
                  for f, d in by_fam.items()}
     asym = ctx.claim(CLAIMS[2]).data
-    top = defaultdict(dict)
-    for r in asym["rows"]:
-        top[r["family"]][r["m"]] = max(top[r["family"]].get(r["m"], 0.0), r["top_bound"])
-    class_conditional = {k: {**v, "top_bound": [top[k.split(" ")[0]].get(m) for m in v["m"]]}
-                         if k.split(" ")[0] in top else v for k, v in asym["m_dependence"].items()}
+    class_conditional = {}
+    for label, d in asym["m_dependence"].items():
+        class_conditional[label] = {**d}
     violations = sum(r["excess"] > r["bound"] * (1 + 1e-6) + 1e-9 for r in rows)
-    cc_ratio = [(r["m"], r["excess"] / r["top_bound"]) for r in asym["rows"]
-                if r["condition_holds"] and r["top_bound"] > 0]
+    cc_ratio = [(r.m, r.excess / r.stated_bound) for r in asym["rows"]
+                if r.noise.dominant and r.stated_bound is not None and r.stated_bound > 0]
     return {"rows": rows, "symmetric": symmetric, "class_conditional": class_conditional, "violations": violations,
             "class_conditional_ratio": cc_ratio}
 
@@ -87,9 +88,9 @@ def build(ctx: Context) -> Output:
     ax = axes[1, 1]
     for i, (name, d) in enumerate(data["class_conditional"].items()):
         m = np.maximum(d["m"], 1e-1)
-        ax.loglog(m, np.maximum(d["max_excess"], FLOOR), "o-" if "holds" in name else "x:", color=f"C{i}", ms=3,
+        ax.loglog(m, np.maximum(d["max_excess"], FLOOR), "o-" if d["condition_holds"] else "x:", color=f"C{i}", ms=3,
                   label=name)
-        if d.get("top_bound") and "holds" in name:
+        if d.get("top_bound") and d["condition_holds"]:
             ax.loglog(m, np.maximum([b if b is not None else np.nan for b in d["top_bound"]], FLOOR), "--",
                       color=f"C{i}", lw=1)
     ax.set(xlabel="m (m = 0 drawn at 0.1)", ylabel="max excess clean risk",

@@ -1,7 +1,8 @@
 """``python -m proofs_check``: verify the paper's claims and print the report.
 
-Exit status 0 when every claim reached a verdict its registry entry expects (claims known to be
-refuted are findings, reported prominently, and expected), 1 otherwise or when a check errs.
+Exit status 0 when every claim reached exactly the verdict its registry entry expects (claims
+known to be refuted are findings, reported prominently, and expected), 1 otherwise or when a
+check errs, 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import time
 from pathlib import Path
 
 from proofs_check import claims
-from proofs_check.report import Failure, as_expected, default_jobs, render, run_all
-from theory.evidence import write_json
+from proofs_check.report import as_expected, default_jobs, render, run_all
+from theory.verify import Status, write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
 
     def on_done(r, done, total):
-        verdict = "ERROR" if isinstance(r, Failure) else r.verdict.value
-        print(f"[{done}/{total}] {r.id}: {verdict} ({r.seconds:.1f}s, {time.perf_counter() - start:.0f}s elapsed)",
+        verdict = "ERROR" if r.status is Status.ERROR else r.verdict.value
+        print(f"[{done}/{total}] {r.check}: {verdict} ({r.seconds:.1f}s, {time.perf_counter() - start:.0f}s elapsed)",
               file=sys.stderr, flush=True)
 
     results = run_all(ids, budget=budget, seed=args.seed, jobs=args.jobs, on_done=on_done)

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 import figures
-from figures import Context, MissingInput, band_width, consistency, gradient_weight, one_hot_error
-from figures import theorem_b, transition_heatmaps
+from figures import (
+    Context,
+    MissingInput,
+    band_width,
+    consistency,
+    gradient_weight,
+    one_hot_error,
+    theorem_b,
+    transition_heatmaps,
+)
 from figures.__main__ import main
 from theory import losses
 
@@ -43,7 +51,7 @@ def test_registry_covers_the_issue_and_names_are_unique():
 
 def test_one_hot_error_meets_its_bound_and_identity():
     data = one_hot_error.compute(Ks=(2, 7), ms=np.logspace(-1, 6, 8), n=200)
-    for K, d in data["K"].items():
+    for _K, d in data["K"].items():
         assert d["identity_gap"] < 1e-15
         measured, bound = np.array(d["measured"]), np.array(d["bound"])
         assert np.all(measured <= bound * (1 + 1e-12) + 4e-16)  # 1 − p_ε(t) loses ~1 ulp of 1
@@ -104,7 +112,7 @@ def test_theorem_b_rows_never_exceed_their_bound(ctx):
     data = theorem_b.compute(ctx)
     assert data["rows"] and data["violations"] == 0
     assert data["class_conditional_ratio"] and max(q for _, q in data["class_conditional_ratio"]) <= 1 + 1e-6
-    holds = {k: v for k, v in data["class_conditional"].items() if "condition holds" in k and v.get("top_bound")}
+    holds = {k: v for k, v in data["class_conditional"].items() if v["condition_holds"] and v.get("top_bound")}
     assert holds
     for name, d in holds.items():
         assert all(e <= t * (1 + 1e-6) + 1e-12 for e, t in zip(d["max_excess"], d["top_bound"])), name
@@ -113,7 +121,7 @@ def test_theorem_b_rows_never_exceed_their_bound(ctx):
 
 def test_consistency_figure_covers_every_loss_and_minimisers_are_right(ctx):
     data = consistency.compute(ctx)
-    assert set(losses.names()) <= {r["loss"] for r in data["rows"]}
+    assert set(losses.names()) <= {r.loss for r in data["rows"]}
     ce = data["simplex"]["CE"]
     np.testing.assert_allclose(ce["p_star"], ce["q"], atol=1e-9)  # CE's minimiser is q itself
     mae = data["simplex"]["MAE"]
@@ -187,16 +195,22 @@ def test_main_job_writes_the_claims_report(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "FIGURES", figures.FIGURES)
     assert cli.main(["--out", str(tmp_path), "--jobs", "1"]) == 0
     report = json.loads((tmp_path / "claims.json").read_text())
-    assert [r["id"] for r in report["results"]] == ["eps_softmax.simplex", "eps_softmax.order"]
-    assert all(r["verdict"] == "proved" for r in report["results"])
+    assert [r["check"] for r in report["results"]] == ["eps_softmax.simplex", "eps_softmax.order"]
+    assert all(r["verdict"] == "verified, not refuted" and "proved for K = 2..6" in r["verdict_text"]
+               for r in report["results"])
     assert (tmp_path / "claims.md").read_text().count("eps_softmax.") >= 2
 
 
 def test_a_claim_that_fails_to_run_fails_its_figure_not_the_build(tmp_path, monkeypatch):
-    from proofs_check.report import Failure
+    import dataclasses as dc
 
+    from proofs_check import claims
+    from theory.verify import Context as VerifyContext
+    from theory.verify import run_check
+
+    broken = dc.replace(claims.get("consistency.table"), fn=lambda ctx: 1 / 0)
     ctx = Context(tmp_path)
-    ctx.claims["consistency.table"] = Failure("consistency.table", "Traceback: boom", 0.0)
-    with pytest.raises(RuntimeError, match="(?s)consistency.table failed to run.*boom"):
+    ctx.claims["consistency.table"] = run_check(broken, VerifyContext.for_paper())
+    with pytest.raises(RuntimeError, match="(?s)consistency.table failed to run.*ZeroDivisionError"):
         figures.get("consistency").build(ctx)
     assert one_hot_error.FIGURE.build(ctx).paths  # other figures still build

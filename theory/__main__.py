@@ -16,7 +16,6 @@ import numpy as np
 
 from theory import finite, losses, noise
 
-
 # The paper's headline losses, their plain counterparts and one normalised loss; 'all' runs
 # every registered loss of probabilities.
 DEFAULT_LOSSES = ("ce", "mae", "gce", "rce", "nce+rce", "ce+mae", "ce_eps", "ce_eps+mae", "fl_eps+mae")

@@ -1,115 +1,630 @@
-"""Top-k and All-k consistency of a loss, judged from its conditional-risk minimisers.
+"""Top-k and All-k consistency of a loss, in two named notions, from its conditional-risk minimisers.
 
-For a posterior q with distinct entries, a loss is *top-k consistent* at q when every minimiser
-p* of C_q(p) = Σ_k q_k L(p, k) has a well-defined top-k set (p*_(k) > p*_(k+1) by more than
-:data:`TIE`) equal to the top-k set of q; *All-k consistent* when this holds for every
-k = 1..K−1 (Zhu, Ying, Yang 2023). A minimiser that ties classes across position k has no top-k
-set and counts as a failure at k. The verdicts here are over sampled posteriors, with the global
-minimisers of :mod:`theory.minimise` (whose ``exact`` flag says whether they are certified).
+For a posterior q with distinct entries and C_q(p) = Σ_k q_k L(p, k):
+
+**strict order** (:attr:`Notion.STRICT`; Zhu, Ying, Yang 2023)
+    L is top-k consistent at q when *every* minimiser p* of C_q has a strict top-k set (the k-th
+    and (k+1)-th largest entries differ) equal to q's; All-k consistent when this holds for every
+    k = 1..K−1. A tie across position k is a failure.
+
+**own prediction** (:attr:`Notion.PREDICTION`)
+    the loss predicts with the first-index argmax of its output. It is top-1 consistent at q when
+    the Bayes class's argmax region {p : argmax p = argmax q} is strictly best: its infimum of C_q
+    is below the infimum over every other region. (A minimiser that ties the top classes, such as
+    CE_ε's uniform minimiser at q = (0.5, 0.3, 0.2), m = 10, can still predict the Bayes class.)
+
+Both are judged over sampled posteriors (:func:`posteriors`) that include near-ties (q_t − q_k down
+to 1e-6·q_k) and tiny entries (≤ 1e-6), where the tie mechanisms of clamped and ε-losses appear.
+The random stream is keyed by the loss and K (:func:`classify` takes the budget), so a claim and
+a loss check that ask about the same loss see the same posteriors and give the same answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from theory.losses import Loss
-from theory.minimise import minimise_conditional_risk
+from theory.minimise import Minimum, Solver, conditional_risk, minimise_conditional_risk
 
-__all__ = ["TIE", "Consistency", "classify", "consistency", "distinct_posteriors", "min_gap", "topk_ok"]
+__all__ = ["PINNED", "Failure", "Grade", "Notion", "NotionResult", "ConsistencyRow", "classify", "posteriors", "strict_topk",
+           "tied", "TIE_REL"]
 
-TIE = 1e-7
+#: posteriors every classification includes (when of length K): the paper's example, and a near
+#: tie of the top two where CE_ε+MAE's minimiser ties them (PAPER.md §5, issue 14)
+PINNED = (np.array([0.5, 0.3, 0.2]), np.array([0.4, 0.3996, 0.2004]))
+
+#: two entries of a minimiser are tied when they differ by at most TIE_REL·max (or both are 0);
+#: the sampled near-ties differ by ≥ 1e-6 relative, so a loss that keeps q's order keeps them apart
+TIE_REL = 1e-9
+NEAR_TIE = (1e-6, 1e-2)  # relative gaps of the near-tied pairs, log-uniform
+TINY = (1e-9, 1e-6)  # tiny entries, log-uniform
+
+
+class Notion(str, Enum):
+    STRICT = "strict order"
+    PREDICTION = "own prediction"
+
+
+class Grade(str, Enum):
+    ALL_K = "All-k"
+    SOME_K = "top-k for some k"
+    TOP1_ONLY = "top-1 only"
+    TOP1 = "top-1"  # the own-prediction notion speaks of top-1 only
+    NOT_TOP1 = "not even top-1"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A posterior where position ``k`` fails: the minimiser ``p_star`` (its value ``value``), and
+    ``why`` ("tie": tied across position k; "order": a different top-k set; "region": another
+    argmax region is as good as the Bayes class's, with ``rival`` a point of it). ``recheck`` is
+    the re-check's verdict (:class:`theory.verify.Recheck` value) and ``how`` what it did."""
+
+    k: int
+    q: np.ndarray
+    p_star: np.ndarray
+    value: float
+    why: str
+    rival: np.ndarray | None = None
+    minimiser: np.ndarray | None = None  # for a tied or alternative point: the minimiser it matches
+    recheck: str = "not re-checked"
+    how: str = ""
+
+    def to_dict(self) -> dict:
+        return {"k": self.k, "q": self.q.tolist(), "p_star": self.p_star.tolist(), "value": self.value,
+                "why": self.why, "rival": None if self.rival is None else self.rival.tolist(),
+                "recheck": self.recheck, "how": self.how}
+
+
+@dataclass(frozen=True)
+class NotionResult:
+    """Which positions held over the sampled posteriors, with every candidate failure and its
+    re-check. ``holds[k − 1]`` is True (no failure), False (a failure the re-check confirmed) or
+    None (candidate failures, none confirmed and not all dismissed: undecided)."""
+
+    notion: Notion
+    holds: tuple[bool | None, ...]  # k = 1..K−1 (own prediction: top-1 only)
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def grade(self) -> Grade:
+        """The classification by confirmed failures (undecided positions count as holding;
+        :attr:`undecided` lists them)."""
+        holds = [h is not False for h in self.holds]
+        if not holds[0]:
+            return Grade.NOT_TOP1
+        if self.notion is Notion.PREDICTION:
+            return Grade.TOP1
+        if all(holds):
+            return Grade.ALL_K
+        return Grade.TOP1_ONLY if not any(holds[1:]) else Grade.SOME_K
+
+    @property
+    def undecided(self) -> tuple[int, ...]:
+        return tuple(k + 1 for k, h in enumerate(self.holds) if h is None)
+
+    @property
+    def conclusive(self) -> bool:
+        """Whether the grade stands without any undecided position."""
+        return not self.undecided
+
+    @property
+    def ks(self) -> tuple[int, ...]:
+        return tuple(k + 1 for k, h in enumerate(self.holds) if h is not False)
+
+    @property
+    def label(self) -> str:
+        g = self.grade
+        text = f"top-k for k ∈ {list(self.ks)}" if g is Grade.SOME_K else g.value
+        return text + (f" (undecided at k ∈ {list(self.undecided)})" if self.undecided else "")
+
+    def confirmed(self, k: int) -> Failure | None:
+        return next((f for f in self.failures if f.k == k and f.recheck == "confirmed"), None)
+
+    def first_failure(self, k: int) -> Failure | None:
+        return next((f for f in self.failures if f.k == k), None)
+
+    def to_dict(self) -> dict:
+        return {"notion": self.notion.value, "grade": self.grade.value, "label": self.label,
+                "holds": {f"top-{k + 1}": h for k, h in enumerate(self.holds)},
+                "failures": [f.to_dict() for f in self.failures[:20]], "n_failures": len(self.failures)}
+
+
+@dataclass(frozen=True)
+class ConsistencyRow:
+    """Both notions for one loss at one K, over ``n_posteriors`` sampled posteriors.
+
+    ``domain`` says what the minimisers range over (the simplex, or for a logit loss the logits
+    and which score map the loss applies); ``method``/``exact``/``gap`` how they were found.
+    """
+
+    loss: str
+    params: Mapping[str, Any]
+    K: int
+    domain: str
+    n_posteriors: int
+    strict: NotionResult
+    prediction: NotionResult
+    method: Solver
+    exact: bool
+    gap: float | None
+    note: str = ""
+    q: np.ndarray = field(default=None, repr=False)
+
+    def notion(self, notion: Notion) -> NotionResult:
+        return self.strict if Notion(notion) is Notion.STRICT else self.prediction
+
+    def to_dict(self) -> dict:
+        return {"loss": self.loss, "params": dict(self.params), "K": self.K, "domain": self.domain,
+                "n_posteriors": self.n_posteriors, "strict": self.strict.to_dict(),
+                "prediction": self.prediction.to_dict(), "method": self.method.value, "exact": self.exact,
+                "gap": self.gap, "note": self.note}
+
+
+# ----------------------------------------------------------------------------------------------
+# posteriors
 
 
 def min_gap(K: int) -> float:
-    """The smallest gap between sorted entries of a sampled posterior: min(0.02, 0.2/K²)."""
+    """The smallest gap between sorted entries of a "spread" posterior: min(0.02, 0.2/K²)."""
     return min(0.02, 0.2 / K**2)
 
 
-def distinct_posteriors(K: int, n: int, rng: np.random.Generator, *, pinned: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """``pinned`` rows (those of length K) followed by random posteriors whose sorted entries are
-    at least :func:`min_gap` apart, so the top-k set of q is unambiguous for every k.
-
-    Each is a Dirichlet(1) draw, sorted, plus a ladder g·(K−1−j) on the j-th largest entry,
-    renormalised (g chosen so the gaps are ≥ min_gap(K) after renormalisation), with the classes
-    randomly permuted.
-    """
-    rows = [np.asarray(p, dtype=np.float64) for p in pinned if len(p) == K]
-    m = max(n - len(rows), 0)
+def _spread(K: int, m: int, rng: np.random.Generator) -> np.ndarray:
     gap = min_gap(K)
     g = gap / (1 - gap * K * (K - 1) / 2)
     w = -np.sort(-rng.dirichlet(np.ones(K), size=m), axis=1) + g * np.arange(K - 1, -1, -1)
-    w /= w.sum(1, keepdims=True)
-    perm = np.argsort(rng.random((m, K)), axis=1)
+    return w / w.sum(1, keepdims=True)
+
+
+def _near_tie(K: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted rows with one adjacent pair nearly tied: the top two for half of them."""
+    w = _spread(K, m, rng)
+    for row in w:
+        j = 0 if rng.random() < 0.5 else int(rng.integers(0, K - 1))
+        r = 10 ** rng.uniform(np.log10(NEAR_TIE[0]), np.log10(NEAR_TIE[1]))
+        mid = 0.5 * (row[j] + row[j + 1])
+        row[j], row[j + 1] = mid * (1 + r / 2), mid * (1 - r / 2)  # q_j − q_{j+1} = r·mid
+    return w
+
+
+def _tiny(K: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted rows whose one or two smallest entries are tiny (and distinct)."""
+    w = _spread(K, m, rng)
+    for row in w:
+        n_tiny = 1 if K < 3 or rng.random() < 0.5 else 2
+        vals = np.sort(10 ** rng.uniform(np.log10(TINY[0]), np.log10(TINY[1]), size=n_tiny))[::-1]
+        if n_tiny == 2 and vals[0] < 2 * vals[1]:
+            vals[1] = vals[0] / 3
+        row[K - n_tiny:] = vals
+        row[: K - n_tiny] *= (1 - vals.sum()) / row[: K - n_tiny].sum()
+    return w
+
+
+def posteriors(K: int, n: int, rng: np.random.Generator, *, pinned: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """``pinned`` rows of length K, then ``n`` − len(pinned) random posteriors with distinct entries:
+    a third "spread" (sorted entries ≥ :func:`min_gap` apart), a third with one nearly tied pair
+    (relative gap in 1e-6..1e-2, the top pair half of the time), a third with tiny entries
+    (1e-9..1e-6); classes randomly permuted."""
+    rows = [np.asarray(p, dtype=np.float64) for p in pinned if len(p) == K]
+    m = max(n - len(rows), 0)
+    sizes = [m - 2 * (m // 3), m // 3, m // 3]
+    parts = [f(K, s, rng) for f, s in zip((_spread, _near_tie, _tiny), sizes) if s]
+    w = np.concatenate(parts) if parts else np.zeros((0, K))
+    perm = np.argsort(rng.random(w.shape), axis=1)
     q = np.take_along_axis(w, np.argsort(perm, axis=1), axis=1)
-    return np.vstack([*[r[None] for r in rows], q]) if rows else q
+    out = np.vstack([*[r[None] for r in rows], q]) if rows else q
+    srt = np.sort(out, axis=1)
+    if not np.all(np.diff(srt, axis=1) > 0):  # pragma: no cover - the constructions keep entries apart
+        raise AssertionError("sampled posteriors must have distinct entries")
+    return out
 
 
-def topk_ok(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """(n, K−1) booleans: is the top-k set of p well defined (gap > TIE) and equal to q's, k = 1..K−1."""
+# ----------------------------------------------------------------------------------------------
+# judging minimisers
+
+
+def tied(a: np.ndarray, b: np.ndarray, scale: np.ndarray | float = 0.0) -> np.ndarray:
+    """Whether entries a and b of a minimiser are tied: |a − b| ≤ TIE_REL·max(|a|, |b|, scale)
+    (``scale`` > 0 for logit losses, whose minimisers sit on the box of the logit search: their
+    smallest probabilities are tied at the scale of the largest)."""
+    return np.abs(a - b) <= TIE_REL * np.maximum(np.maximum(np.abs(a), np.abs(b)), scale)
+
+
+def strict_topk(p: np.ndarray, q: np.ndarray, *, relative_to_max: bool = False) -> np.ndarray:
+    """(n, K−1): is p's top-k set strict (not tied across position k) and equal to q's, k = 1..K−1."""
     K = q.shape[1]
-    order_q = np.argsort(-q, axis=1)
-    ps = -np.sort(-p, axis=1)
+    order_q = np.argsort(-q, axis=1, kind="stable")
+    order_p = np.argsort(-p, axis=1, kind="stable")
+    ps = np.take_along_axis(p, order_p, axis=1)
     out = np.empty((len(q), K - 1), dtype=bool)
+    scale = ps[:, 0] if relative_to_max else 0.0
     for k in range(1, K):
-        strict = ps[:, k - 1] - ps[:, k] > TIE
-        top_p = np.sort(np.argsort(-p, axis=1, kind="stable")[:, :k], axis=1)
-        same = np.all(top_p == np.sort(order_q[:, :k], axis=1), axis=1)
+        strict = ~tied(ps[:, k - 1], ps[:, k], scale)
+        same = np.all(np.sort(order_p[:, :k], axis=1) == np.sort(order_q[:, :k], axis=1), axis=1)
         out[:, k - 1] = strict & same
     return out
 
 
-def classify(holds: Sequence[bool]) -> str:
-    """A label from ``holds[k − 1]`` = "top-k consistent", k = 1..K−1."""
-    holds = list(holds)
-    if all(holds):
-        return "All-k"
-    if not holds[0]:
-        return "not even top-1"
-    ks = [k + 1 for k, h in enumerate(holds) if h]
-    return "top-1 only" if ks == [1] else f"top-k for k ∈ {ks}"
+def _why(p: np.ndarray, k: int, scale: float = 0.0) -> str:
+    s = -np.sort(-p)
+    return "tie" if tied(s[k - 1], s[k], scale) else "order"
 
 
-@dataclass(frozen=True)
-class Consistency:
-    """Which top-k consistencies held over the sampled posteriors, with a witness per failure.
+def _region_values(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, K) infima of C_q over each argmax region, and (n, K, K) a point of each region attaining it."""
+    n, K = q.shape
+    if best.method is Solver.REGIONS and "region_values" in best.certificate:
+        return best.certificate["region_values"], best.certificate["region_points"]
+    values = np.empty((n, K))
+    points = np.empty((n, K, K))
+    # generic: minimise C_q over the closure of region t, parametrised by moving the largest entry
+    # of any point of the simplex to position t (uncertified, a local search)
+    from theory.minimise._search import search
 
-    ``holds[k]`` for k = 1..K_max−1 (a k checked at several K holds when it held at every one);
-    ``witnesses["top-k"]`` = {"K", "q", "p_star"} for the first failing posterior;
-    ``exact`` whether every minimiser was certified; ``n_posteriors`` per K.
-    """
+    for t in range(K):
+        swapped = _SwapToTop(name=f"{loss.name}@region{t}", params={}, input=loss.input, base=loss, t=t)
+        p, v, _, _ = search(swapped, q, seed=seed, n_random=4, iterations=200)
+        values[:, t] = v
+        points[:, t] = swapped.move(p)
+    return values, points
 
-    holds: dict[int, bool]
-    witnesses: dict[str, dict[str, Any]]
-    method: str
-    exact: bool
-    n_posteriors: dict[int, int] = field(default_factory=dict)
+
+@dataclass(frozen=True, repr=False)
+class _SwapToTop(Loss):
+    """L(π_t(p), y): π_t swaps the largest entry of p into position t (region t's closure)."""
+
+    base: Loss = None
+    t: int = 0
 
     @property
-    def label(self) -> str:
-        return classify([self.holds[k] for k in sorted(self.holds)])
+    def structure(self) -> str:
+        return "general"
+
+    def move(self, P: np.ndarray) -> np.ndarray:
+        P = np.array(P, dtype=np.float64, copy=True)
+        j = np.argmax(P, axis=-1)
+        rows = np.arange(P.shape[0])
+        top = P[rows, j].copy()
+        P[rows, j] = P[rows, self.t]
+        P[rows, self.t] = top
+        return P
+
+    def value(self, xp, pred, y):
+        moved = self.move(np.asarray(pred.p).reshape(-1, pred.K)).reshape(np.shape(pred.p))
+        return self.base(moved, np.broadcast_to(y, moved.shape[:-1]), validate=False)
 
 
-def consistency(loss: Loss, Ks: Sequence[int], n: int, rng: np.random.Generator, *, seed: int = 0,
-                pinned: Sequence[np.ndarray] = ()) -> Consistency:
-    """Top-k consistency of ``loss`` for every k < K, K in ``Ks``, over ``n`` sampled posteriors per K."""
-    holds: dict[int, bool] = {}
-    witnesses: dict[str, dict[str, Any]] = {}
-    methods, exact, counts = [], True, {}
-    for K in Ks:
-        q = distinct_posteriors(K, n, rng, pinned=pinned)
-        best = minimise_conditional_risk(loss, q, seed=seed)
-        methods.append(best.method)
-        exact = exact and best.exact
-        counts[int(K)] = len(q)
-        ok = topk_ok(best.p, q)
-        for k in range(1, K):
-            good = bool(ok[:, k - 1].all())
-            holds[k] = holds.get(k, True) and good
-            if not good and f"top-{k}" not in witnesses:
-                j = int(np.argmin(ok[:, k - 1]))
-                witnesses[f"top-{k}"] = {"K": int(K), "q": q[j].tolist(), "p_star": best.p[j].tolist()}
-    return Consistency(holds, witnesses, " / ".join(dict.fromkeys(methods)), exact, counts)
+def _prediction(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np.ndarray, list[Failure]]:
+    """Own-prediction top-1 per posterior, with failures."""
+    n, K = q.shape
+    t_star = np.argmax(q, axis=1)
+    t_hat = np.argmax(best.p, axis=1)
+    ps = -np.sort(-best.p, axis=1)
+    top_tied = tied(ps[:, 0], ps[:, 1])
+    flat = _flat_vertices(best)
+    ambiguous = top_tied | flat
+    ok = (t_hat == t_star) & ~ambiguous
+    failures = []
+    if ambiguous.any() or best.method is Solver.REGIONS:
+        idx = np.flatnonzero(ambiguous) if best.method is not Solver.REGIONS else np.arange(n)
+        V, Pt = _region_values(loss, q[idx], _take(best, idx), seed)
+        own = V[np.arange(len(idx)), t_star[idx]]
+        others = np.where(np.eye(K, dtype=bool)[t_star[idx]], np.inf, V)
+        rival = np.argmin(others, axis=1)
+        margin = others[np.arange(len(idx)), rival] - own
+        tol = 1e-10 * np.maximum(1.0, np.abs(own))
+        good = margin > tol
+        ok[idx] = good
+        for j in np.flatnonzero(~good):
+            i = idx[j]
+            failures.append(Failure(1, q[i], best.p[i], float(best.value[i]), "region", Pt[j, rival[j]]))
+    for i in np.flatnonzero(~ok):
+        if not any(f.q is q[i] or np.array_equal(f.q, q[i]) for f in failures):
+            failures.append(Failure(1, q[i], best.p[i], float(best.value[i]), "order"))
+    return ok, failures
+
+
+def _flat_vertices(best: Minimum) -> np.ndarray:
+    """Vertex enumeration: the best vertex is not unique (a flat minimiser set)."""
+    vals = best.certificate.get("vertex_values") if best.method is Solver.VERTICES else None
+    if vals is None:
+        return np.zeros(len(best.p), dtype=bool)
+    s = np.sort(vals, axis=1)
+    return s[:, 1] - s[:, 0] <= 1e-12 * np.maximum(1.0, np.abs(s[:, 0]))
+
+
+def _take(best: Minimum, idx: np.ndarray) -> Minimum:
+    cert = {k: (v[idx] if isinstance(v, np.ndarray) and v.shape[:1] == (len(best.p),) else v)
+            for k, v in best.certificate.items()}
+    return Minimum(best.p[idx], best.value[idx], best.method, best.exact, cert,
+                   None if best.logits is None else best.logits[idx], None if best.losses is None else best.losses[idx])
+
+
+def _strict(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[Failure]]:
+    """Strict-order top-k per posterior and position, with failures; a flat vertex set (two best
+    vertices) fails at top-1 (their midpoint is a minimiser with a tied top)."""
+    ok = strict_topk(best.p, q, relative_to_max=loss.input == "logits")
+    flat = _flat_vertices(best)
+    failures = []
+    for i in np.flatnonzero(flat):
+        vals = best.certificate["vertex_values"][i]
+        a, b = np.argsort(vals)[:2]
+        mid = np.zeros(q.shape[1])
+        mid[[a, b]] = 0.5
+        ok[i, 0] = False
+        failures.append(Failure(1, q[i], mid, float(vals[a]), "tie", minimiser=best.p[i]))
+    alternatives = best.certificate.get("near_optimal")
+    for i, k in zip(*np.nonzero(~ok)):
+        if flat[i] and k == 0:
+            continue
+        scale = best.p[i].max() if loss.input == "logits" else 0.0
+        failures.append(Failure(int(k) + 1, q[i], best.p[i], float(best.value[i]), _why(best.p[i], int(k) + 1, scale)))
+    if alternatives is not None:  # other minimisers (equal value, different point) must be ordered too
+        for i, P_alt in alternatives:
+            bad = ~strict_topk(P_alt, np.broadcast_to(q[i], P_alt.shape))
+            for j, k in zip(*np.nonzero(bad)):
+                if ok[i, k]:
+                    ok[i, k] = False
+                    failures.append(Failure(int(k) + 1, q[i], P_alt[j], float(best.value[i]),
+                                            _why(P_alt[j], int(k) + 1), minimiser=best.p[i]))
+    if best.method in (Solver.BOUNDARY, Solver.MULTISTART):  # a flat minimiser set may hold ties
+        for i, k, p_tied, v in _tie_probes(loss, q, best, ok):
+            ok[i, k - 1] = False
+            failures.append(Failure(k, q[i], p_tied, v, "tie", minimiser=best.p[i]))
+    failures.sort(key=lambda f: f.k)
+    return ok, failures
+
+
+def _tie_probes(loss: Loss, q: np.ndarray, best: Minimum, ok: np.ndarray):
+    """Points tied across a position k that holds, as good as the minimiser (within float
+    rounding): the minimiser set is flat there and contains a tie. Three ties per position: the
+    two classes at their mean, both at the smaller value, both at 0 (the mass going to the top);
+    a boundary minimiser keeps its zero coordinate."""
+    n, K = q.shape
+    zero = best.certificate.get("zero_coordinate") if best.method is Solver.BOUNDARY else None
+    for i, kk in zip(*np.nonzero(ok)):
+        k = int(kk) + 1
+        p, base = best.p[i], float(best.value[i])
+        order = np.argsort(-q[i], kind="stable")
+        a, b = order[k - 1], order[k]
+        top = int(np.argmax(p))
+        j = -1 if zero is None else int(zero[i])
+        cands = []
+        for mode in ("mean", "low", "zero"):
+            r = p.copy()
+            if mode == "mean":
+                r[a] = r[b] = 0.5 * (p[a] + p[b])
+            elif top in (a, b):
+                continue
+            else:
+                v = min(p[a], p[b]) if mode == "low" else 0.0
+                r[top] += p[a] + p[b] - 2 * v
+                r[a] = r[b] = v
+            if j >= 0 and r[j] != 0:
+                continue
+            cands.append(r)
+        for r in cands:
+            v = _value_like(loss, best, i, r, q[i])
+            if v <= base + 64 * np.finfo(float).eps * (1 + abs(base)):
+                yield i, k, r, v
+                break
+
+
+def _value_like(loss: Loss, best: Minimum, i: int, p: np.ndarray, q: np.ndarray) -> float:
+    """C_q at p, or for a boundary minimiser the limit value α q_j + C^rest_q(p) with the same zero j."""
+    if best.method is Solver.BOUNDARY and int(best.certificate["zero_coordinate"][i]) >= 0:
+        from theory.minimise._normalised import split_normalised
+
+        alpha, _, rest = split_normalised(loss)
+        j = int(best.certificate["zero_coordinate"][i])
+        return float(alpha * q[j] + (0.0 if rest is None else conditional_risk(rest, p[None], q[None])[0]))
+    return conditional_value(loss, p, q)
+
+
+def loss_key(loss: Loss) -> str:
+    """What identifies a loss for the random streams: its name and parameters."""
+    return repr(loss)
+
+
+def classify(loss: Loss, K: int, *, budget, n: int | None = None, pinned: Sequence[np.ndarray] = PINNED,
+             domain: str = "", params: Mapping[str, Any] | None = None) -> ConsistencyRow:
+    """Both consistency notions of ``loss`` at ``K`` over sampled posteriors (see the module docstring).
+
+    ``budget`` is a :class:`theory.verify.Budget`; the posteriors come from its stream keyed by
+    ("consistency", the loss, K), so every caller asking about the same loss gets the same rows.
+    ``n`` defaults to the budget's size (24 / 120 posteriors); ``pinned`` rows (default
+    :data:`PINNED`) are always included.
+    """
+    n = n if n is not None else budget.pick(24, 120)
+    rng = budget.rng("consistency", loss_key(loss), int(K))
+    q = posteriors(int(K), n, rng, pinned=pinned)
+    seed = budget.seed_for("consistency-search", loss_key(loss), int(K))
+    best = minimise_conditional_risk(loss, q, seed=seed)
+    s_ok, s_fail = _strict(loss, q, best)
+    p_ok, p_fail = _prediction(loss, q, best, seed)
+    gap = best.certificate.get("gap")
+    gap = None if gap is None else float(np.max(gap))
+    checker = _Rechecker(loss, best, gap, seed)
+    strict = _confirm(Notion.STRICT, K, s_fail, checker)
+    prediction = _confirm(Notion.PREDICTION, 2, p_fail, checker)
+    where = domain or ("logits" if loss.input == "logits" else "probabilities on the simplex")
+    return ConsistencyRow(
+        loss=loss.name, params=dict(params if params is not None else loss.params), K=int(K), domain=where,
+        n_posteriors=len(q), strict=strict, prediction=prediction, method=best.method, exact=bool(best.exact),
+        gap=gap, q=q)
+
+
+#: how many candidate failures per position the re-check tries before calling it undecided
+MAX_TRIES = 8
+
+
+def _confirm(notion: Notion, K: int, failures: list[Failure], checker: _Rechecker) -> NotionResult:
+    """Re-check candidate failures position by position: the first confirmed one decides that the
+    position fails; dismissed candidates (float artefacts) are dropped; if the candidates tried
+    are only undecided, the position is undecided."""
+    holds: list[bool | None] = []
+    kept: list[Failure] = []
+    for k in range(1, K):
+        cands = [f for f in failures if f.k == k]
+        if not cands:
+            holds.append(True)
+            continue
+        state: bool | None = True
+        for f in cands[:MAX_TRIES]:
+            status, how = checker(f)
+            kept.append(replace(f, recheck=status, how=how))
+            if status == "confirmed":
+                state = False
+                break
+            if status == "undecided":
+                state = None
+        if state is True and len(cands) > MAX_TRIES:
+            state = None  # more candidates than were re-checked: not all were dismissed
+        holds.append(state)
+    return NotionResult(notion, tuple(holds), tuple(kept))
+
+
+class _Rechecker:
+    """Re-checks one candidate failure, independently of the computation that found it.
+
+    Confirmed when (A) the minimiser is certified (an exact method, or a certified gap ≤ 1e-6
+    relative), or a second search with another seed and more starts finds the same failure at
+    no larger value; and (B) every rival that repairs *only* position k (a little mass moved into
+    the class of q's top-k set that p* ranks lowest; for an own-prediction failure, the best point
+    of the Bayes class's region) is strictly worse, evaluated at 50 digits through the loss's
+    sympy path (float64 for plain callables). Dismissed when a rival is strictly better (the
+    candidate is not a minimiser). Undecided otherwise (a rival ties, or the second search
+    disagrees)."""
+
+    def __init__(self, loss: Loss, best: Minimum, gap: float | None, seed: int):
+        self.loss, self.best, self.gap, self.seed = loss, best, gap, seed
+        self.exact_ok = loss.input == "probs" and not isinstance(loss, _NoSympy) and _has_sympy(loss)
+
+    def _plain(self, loss: Loss, p: np.ndarray, q: np.ndarray) -> float:
+        if self.exact_ok:
+            try:
+                from theory.verify.exact import exact_conditional_risk
+
+                v = exact_conditional_risk(loss, p, q)
+                if v.is_finite:
+                    return float(v)
+            except (ValueError, TypeError, ZeroDivisionError, NotImplementedError):
+                pass
+        return conditional_value(loss, p, q)
+
+    def value(self, p: np.ndarray, q: np.ndarray) -> float:
+        """C_q(p); for a loss with a normalised term at a point with zero coordinates, its least
+        boundary limit α·q_j + C^rest_q(p) over the zero coordinates j (where N itself is 0/0)."""
+        if self.best.method is Solver.BOUNDARY and (p == 0).any():
+            from theory.minimise._normalised import split_normalised
+
+            alpha, _, rest = split_normalised(self.loss)
+            j = int(np.flatnonzero(p == 0)[np.argmin(q[p == 0])])
+            return float(alpha * q[j] + (0.0 if rest is None else self._plain(rest, p, q)))
+        return self._plain(self.loss, p, q)
+
+    def certified(self, value: float) -> bool:
+        if self.best.exact:
+            return True
+        return self.gap is not None and self.gap <= 1e-6 * (1 + abs(value))
+
+    def __call__(self, f: Failure) -> tuple[str, str]:
+        digits = "50-digit" if self.exact_ok else "float64"
+        tol = 1e-13 * (1 + abs(f.value)) if self.exact_ok else 1e-10 * (1 + abs(f.value))
+        if f.why == "region":  # another argmax region reaches the Bayes region's value
+            own = self.value(f.p_star, f.q)
+            rival = self.value(f.rival, f.q)
+            if rival > own + tol:
+                return "dismissed", f"{digits}: the rival region's point is worse ({rival:.12g} > {own:.12g})"
+            certified = self.best.method is Solver.REGIONS or self.certified(own)
+            if not certified:
+                return "undecided", f"{digits}: rival region {rival:.12g} vs {own:.12g}, minimisers not certified"
+            return "confirmed", (f"{digits}: a point of another argmax region has C_q = {rival:.12g} ≤ the Bayes region's "
+                                 f"{own:.12g} (region infima by {self.best.method.value})")
+        base = self.value(f.p_star, f.q)
+        if f.minimiser is not None:  # a tied or alternative point: is it as good as the minimiser?
+            reference = self.value(f.minimiser, f.q)
+            if base > reference + tol:
+                return "dismissed", (f"{digits}: the tied point is worse than the minimiser ({base:.12g} > "
+                                     f"{reference:.12g}): not a minimiser")
+        rivals = repairs(f.p_star, f.q, f.k)
+        values = [self.value(r, f.q) for r in rivals]
+        margin = min(values) - base if values else np.inf
+        if margin < -tol:
+            return "dismissed", f"{digits}: a rival repairing position {f.k} is better by {-margin:.3g}: not a minimiser"
+        rivals_text = (f"no rival repairing only position {f.k} is better (smallest margin {margin:.3g})" if values
+                       else "no rival can repair this position")
+        if self.certified(base):
+            cert = "exact" if self.best.exact else f"certified to within {self.gap:.2g}"
+            return "confirmed", (f"{digits}: C_q(p*) = {base:.12g}, minimiser {cert} ({self.best.method.value}); "
+                                 f"{rivals_text}")
+        resolution = 1e-9 * (1 + abs(base))  # what a float search resolves in C_q
+        largest = max(values) - base if values else np.inf  # the rival with the largest move
+        if f.why != "tie" and largest <= resolution:
+            return "undecided", (f"{digits}: the minimiser is not certified and the rivals repairing position {f.k} "
+                                 f"differ from it by at most {largest:.3g}, below what a search resolves "
+                                 f"({resolution:.2g})")
+        second = minimise_conditional_risk(self.loss, f.q[None], seed=self.seed + 1, n_random=32)
+        again = (bool(not strict_topk(second.p, f.q[None], relative_to_max=self.loss.input == "logits")[0, f.k - 1])
+                 if f.k < len(f.q) else True)
+        if again and float(second.value[0]) <= base + 1e-9 * (1 + abs(base)):
+            return "confirmed", (f"{digits}: {rivals_text}; the minimiser is not certified, and a second search "
+                                 f"(another seed, 32 random starts) finds the same failure at C_q = "
+                                 f"{float(second.value[0]):.12g}")
+        return "undecided", (f"{digits}: {rivals_text}, but the minimiser is not certified and a second search "
+                             f"{'does not reproduce the failure' if not again else 'finds a lower value'}")
+
+
+class _NoSympy:  # marker base for losses known to have no symbolic path
+    pass
+
+
+def _has_sympy(loss: Loss) -> bool:
+    from theory.losses import CallableLoss
+
+    return not isinstance(loss, CallableLoss) and not any(isinstance(x, CallableLoss) for x in _parts(loss))
+
+
+def _parts(loss: Loss):
+    yield loss
+    for attr in ("inner", "base"):
+        sub = getattr(loss, attr, None)
+        if isinstance(sub, Loss):
+            yield from _parts(sub)
+    for _, sub in getattr(loss, "terms", ()):
+        yield from _parts(sub)
+
+
+def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9, 1e-6, 1e-3)) -> list[np.ndarray]:
+    """Points that repair position ``k`` of ``p`` against q and nothing else: a little mass moved
+    into the class of q's top-k set that p ranks lowest (the "receiver"), taken from the class
+    outside the top-k set that p ranks highest, or from p's largest entry when that one is 0."""
+    order = np.argsort(-q, kind="stable")
+    top, rest = order[:k], order[k:]
+    receiver = top[np.argmin(p[top])]
+    donor = rest[np.argmax(p[rest])]
+    if p[donor] <= 0:
+        donor = int(np.argmax(np.where(np.arange(len(p)) == receiver, -np.inf, p)))
+    out = []
+    for d in steps:
+        take = min(d, p[donor])
+        if take <= 0:
+            continue
+        r = p.copy()
+        r[receiver] += take
+        r[donor] -= take
+        out.append(r)
+    return out
+
+
+def conditional_value(loss: Loss, p: np.ndarray, q: np.ndarray) -> float:
+    """C_q(p) in float64 (probabilities; logit losses at log p)."""
+    if loss.input == "logits":
+        return float(conditional_risk(loss, np.log(np.clip(p, 1e-13, None))[None], q[None], logits=True)[0])
+    return float(conditional_risk(loss, p[None], q[None])[0])

@@ -1,34 +1,41 @@
 """Exact excess risks under label noise on random finite problems, and the range of Σ_k L.
 
-The sweeps are vectorised (public: proofs_check, theory.checks and the figures use them).
+The sweeps are vectorised: for one loss, one K and the noise settings, every clean and every
+noisy posterior of every problem goes into a single call of
+:func:`theory.minimise.minimise_conditional_risk`; risks then follow from the minimisers' loss
+vectors with array arithmetic. Each row is an :class:`ExcessRow`, a typed record (no consumer
+parses display strings):
 
-For one loss, one K and one noise model, every clean and every noisy posterior of every problem
-goes into a single call of :func:`theory.minimise.minimise_conditional_risk`; risks then follow
-from the minimisers' loss vectors with array arithmetic. For symmetric noise the rows carry the
-three Theorem-B quantities:
-
-``range_bound``     η(C₂ − C₁)/((K−1) − Kη) with [C₁, C₂] the measured range of Σ_k L(p, k)
-                    (C₁ exact as K·min C_uniform, C₂ searched, both widened by every sum seen
-                    at a minimiser);
-``instance_bound``  η(S(f*) − S(f*_η))/((K−1) − Kη), S(f) = E_x Σ_k L(f(x), k): the inequality
-                    the theorem rests on, evaluated at the actual minimisers (sharper);
-``excess``          R(f*_η) − R(f*), clean risks of the noisy and the clean minimiser.
+``excess``           R(f*_η) − R(f*): the clean L-risk lost by minimising the noisy risk;
+``zero_one_excess``  the same for the 0-1 risk of the first-index argmax of the minimisers, with
+                     ``argmax_changes`` the number of x whose prediction moved;
+``range_bound``      Theorem B, η(C₂ − C₁)/((K−1) − Kη), with [C₁, C₂] an *independent* range of
+                     Σ_k L over the simplex (:func:`sum_range`), never widened by the sums at the
+                     minimisers: ``range_consistent`` says whether those sums fell inside it;
+``instance_bound``   η(S(f*) − S(f*_η))/((K−1) − Kη), S(f) = E_x Σ_k L(f(x), k): the inequality the
+                     theorem rests on, evaluated at the minimisers (it holds whenever they are
+                     minimisers, so it tests the minimisers);
+``vacuous``          every clean and noisy minimiser of the sweep (every problem, x and noise
+                     setting) is the same point although the posteriors differ: the minimiser
+                     ignores the data, the excess is 0 whatever the noise, and says nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
 
 import numpy as np
 
-from theory._counterexamples import search
 from theory.finite import FiniteProblem, random_problem
 from theory.losses import Loss
-from theory.minimise import minimise_conditional_risk
+from theory.minimise import Minimum, Solver, minimise_conditional_risk
 from theory.minimise._risk import risk_of_vectors
 from theory.noise import symmetric
 
-__all__ = ["excess_sweep", "loss_sums", "sweep_problem", "sum_range", "symmetric_noise", "symmetric_noise_bound", "tolerant_rates"]
+__all__ = ["ExcessRow", "NoiseKind", "NoiseSetting", "SumRange", "excess_sweep", "loss_sums", "sum_range",
+           "sweep_problem", "symmetric_noise", "symmetric_noise_bound", "tolerant_rates", "zero_one_risk"]
 
 
 def loss_sums(L: Loss, P: np.ndarray) -> np.ndarray:
@@ -36,18 +43,114 @@ def loss_sums(L: Loss, P: np.ndarray) -> np.ndarray:
     return sum(L(P, np.full(len(P), k), validate=False) for k in range(P.shape[1]))
 
 
-def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400,
-              n_polish: int = 2) -> tuple[float, float, dict]:
+# ----------------------------------------------------------------------------------------------
+# The range of Σ_k L over the simplex
+
+
+@dataclass(frozen=True)
+class SumRange:
     """[C₁, C₂] of Σ_k L(p, k) over the simplex Δ_{K−1}, with how each end was obtained.
 
-    C₁ = K · min_p C_u(p) with u uniform (a conditional-risk minimisation: exact when the method
-    is); C₂ by search (a lower estimate of the supremum; callers widen it by the sums they see).
+    ``c1`` / ``c2`` are the best estimates; ``c1_exact`` / ``c2_exact`` say whether they are the
+    exact infimum / supremum (closed forms, exact minimisers). ``c1_outer`` ≤ inf Σ and
+    ``c2_outer`` ≥ sup Σ are outer bounds that hold by an argument stated in ``how`` (−inf / +inf
+    when there is none): a re-check of a violation uses them, so that an underestimated range
+    cannot fake a counterexample.
     """
-    low = minimise_conditional_risk(L, np.full(K, 1.0 / K))
-    res = search(lambda P: loss_sums(L, P), K, rng=rng, n=n, n_polish=n_polish, hypothesis_examples=0)
+
+    K: int
+    c1: float
+    c2: float
+    c1_exact: bool
+    c2_exact: bool
+    c1_outer: float
+    c2_outer: float
+    how: str
+    at_min: np.ndarray = field(repr=False, default=None)
+    at_max: np.ndarray = field(repr=False, default=None)
+
+    @property
+    def width(self) -> float:
+        return self.c2 - self.c1
+
+    def to_dict(self) -> dict:
+        return {"K": self.K, "C1": self.c1, "C2": self.c2, "C1_exact": self.c1_exact, "C2_exact": self.c2_exact,
+                "C1_outer": self.c1_outer, "C2_outer": self.c2_outer, "how": self.how,
+                "at_min": None if self.at_min is None else self.at_min.tolist(),
+                "at_max": None if self.at_max is None else self.at_max.tolist()}
+
+
+def _phi(L: Loss, K: int, u: np.ndarray) -> np.ndarray:
+    """φ(u) of a pointwise loss: L at p = (u, (1−u)/(K−1), …) with label 0."""
+    u = np.asarray(u, dtype=np.float64)
+    p = np.empty(u.shape + (K,))
+    p[..., 0] = u
+    p[..., 1:] = ((1 - u) / (K - 1))[..., None]
+    return L(p, np.zeros(u.shape, dtype=np.int64), validate=False)
+
+
+def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400, n_polish: int = 2,
+              floor: float = 0.0) -> SumRange:
+    """The range of Σ_k L(p, k) over the simplex, independent of any minimiser of a problem.
+
+    Pointwise losses L = φ(p_y) (declared curvature) have closed forms: Σ_k φ(p_k) is convex
+    (concave) for convex (concave) φ, so its minimum (maximum) is K·φ(1/K) by Jensen and its
+    maximum (minimum) is at a vertex, φ(1) + (K−1)·φ(0). Otherwise C₁ = K·min_p C_u(p) with u the
+    uniform posterior (exact when the minimiser is) and C₂ by search (a lower estimate of the
+    supremum); argmax-pointwise losses with non-increasing φ_top, φ_other have the outer bound
+    C₂ ≤ φ_top(1/K) + (K−1)·φ_other(0). ``floor`` > 0 searches the open simplex (every coordinate
+    ≥ floor) for losses that are infinite on its faces.
+    """
+    from theory.verify.search import search
+
+    centre = np.full(K, 1.0 / K)
+    vertex = np.eye(K)[0]
+    if L.input == "probs" and L.structure == "pointwise" and L.curvature in ("convex", "concave", "linear"):
+        at_centre = float(loss_sums(L, centre[None])[0])
+        at_vertex = float(loss_sums(L, vertex[None])[0])
+        if L.curvature == "concave":
+            lo, hi, p_lo, p_hi = at_vertex, at_centre, vertex, centre
+        else:
+            lo, hi, p_lo, p_hi = at_centre, at_vertex, centre, vertex
+            if L.curvature == "linear":
+                lo, hi = min(lo, hi), max(lo, hi)
+        how = f"closed form for a {L.curvature} φ: Jensen at the centre, the vertex for the other end"
+        return SumRange(K, lo, hi, True, True, lo, hi, how, p_lo, p_hi)
+    low = minimise_conditional_risk(L, centre)
     c1 = float(K * low.value)
-    return c1, float(res.score), {"C1_method": low.method, "C1_exact": bool(low.exact), "C1_at": low.p.tolist(),
-                                  "C2_at": res.point.tolist(), "C2_method": "search (lower estimate of the supremum)"}
+    res = search(lambda P: np.nan_to_num(loss_sums(L, P), nan=-np.inf), K, rng=rng, n=n, n_polish=n_polish,
+                 hypothesis_examples=0, floor=floor)
+    c2 = float(res.score)
+    c1_outer = c1 - K * _gap(low) if low.exact else -np.inf
+    c2_outer = _monotone_outer_bound(L, K)
+    how = (f"C₁ = K·min C_uniform by {low.method.value}{'' if low.exact else ' (not certified)'}; C₂ by search over "
+           f"{res.n_evaluated} points (a lower estimate of the supremum)"
+           + ("; C₂ ≤ φ_top(1/K) + (K−1)·φ_other(0) (non-increasing profiles)" if np.isfinite(c2_outer) else ""))
+    return SumRange(K, c1, c2, bool(low.exact), False, c1_outer, max(c2_outer, c2), how, low.p, res.point)
+
+
+def _gap(m: Minimum) -> float:
+    gap = m.certificate.get("gap")
+    return float(np.max(gap)) if gap is not None and np.size(gap) else 0.0
+
+
+def _monotone_outer_bound(L: Loss, K: int) -> float:
+    """φ_top(1/K) + (K−1)·φ_other(0) for argmax-pointwise losses whose profiles are non-increasing
+    on a fine grid (then no point of the simplex has a larger sum); +inf otherwise."""
+    if L.input != "probs" or L.structure not in ("pointwise", "argmax_pointwise"):
+        return np.inf
+    from theory.minimise._regions import _profile
+
+    top, other = _profile(L, K)
+    u_top = np.linspace(1.0 / K, 1.0, 4097)
+    u_other = np.linspace(0.0, 0.5, 4097)
+    with np.errstate(all="ignore"):
+        ft, fo = top(u_top), other(u_other)
+    if not (np.all(np.isfinite(ft)) and np.all(np.isfinite(fo))):
+        return np.inf
+    if np.any(np.diff(ft) > 1e-12 * (1 + np.abs(ft[1:]))) or np.any(np.diff(fo) > 1e-12 * (1 + np.abs(fo[1:]))):
+        return np.inf
+    return float(ft[0] + (K - 1) * fo[0])
 
 
 def symmetric_noise_bound(eta: float, K: int, c1: float, c2: float) -> float:
@@ -57,14 +160,102 @@ def symmetric_noise_bound(eta: float, K: int, c1: float, c2: float) -> float:
     return float(eta * (c2 - c1) / ((K - 1) - K * eta)) if c2 > c1 else 0.0
 
 
+# ----------------------------------------------------------------------------------------------
+# Noise settings and rows
+
+
+class NoiseKind(str, Enum):
+    SYMMETRIC = "symmetric"
+    CLASS_CONDITIONAL = "class-conditional"
+
+
+@dataclass(frozen=True)
+class NoiseSetting:
+    """One transition matrix T (row-stochastic, T[i, j] = P(ỹ = j | y = i)) with its description.
+
+    ``rate`` is η for symmetric noise; ``dominant`` whether T_yy > T_yk for every k ≠ y (the
+    class-conditional tolerance condition 1 − η_y > η_yk).
+    """
+
+    kind: NoiseKind
+    label: str
+    T: np.ndarray = field(repr=False)
+    rate: float | None = None
+
+    @property
+    def dominant(self) -> bool:
+        d = np.diag(self.T)[:, None]
+        return bool(np.all((self.T < d) | np.eye(len(self.T), dtype=bool)))
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "label": self.label, "rate": self.rate, "dominant": self.dominant,
+                "T": self.T.tolist()}
+
+
 def tolerant_rates(K: int, fractions: Sequence[float] = (0.25, 0.5, 0.75)) -> list[float]:
     """Rates η = f·(K−1)/K below the symmetric tolerance threshold."""
     return [f * (K - 1) / K for f in fractions]
 
 
-def symmetric_noise(fractions: Sequence[float] = (0.25, 0.5, 0.75)) -> Callable[[int], list[tuple[float, np.ndarray]]]:
-    """Noise model factory for :func:`excess_sweep`: (η, T) pairs of symmetric noise per K."""
-    return lambda K: [(eta, symmetric(K, eta)) for eta in tolerant_rates(K, fractions)]
+def symmetric_noise(fractions: Sequence[float] = (0.25, 0.5, 0.75)) -> Callable[[int], list[NoiseSetting]]:
+    """Noise model for :func:`excess_sweep`: symmetric noise at η = f·(K−1)/K per K."""
+    return lambda K: [NoiseSetting(NoiseKind.SYMMETRIC, f"η={eta:.4g}", symmetric(K, eta), eta)
+                      for eta in tolerant_rates(K, fractions)]
+
+
+@dataclass(frozen=True)
+class ExcessRow:
+    """One (loss, K, m, noise setting, problem) of an excess sweep (see the module docstring).
+
+    ``family`` groups rows of one loss family across m; ``stated_bound`` is the bound the caller
+    states for this row (Lemma A's, the CE_ε band's, …) when it has one, ``stated`` names it.
+    ``minimiser_gap`` bounds how far the minimisers' conditional risks are from optimal
+    (certified gaps; 0 for exact closed forms; None when not certified).
+    """
+
+    loss: str
+    family: str
+    K: int
+    m: float
+    noise: NoiseSetting
+    problem: int
+    seed: int
+    n_x: int
+    deterministic: bool
+    excess: float
+    zero_one_excess: float
+    argmax_changes: int
+    method: Solver
+    exact: bool
+    minimiser_gap: float | None
+    s_clean: float
+    s_noisy: float
+    c1: float
+    c2: float
+    range_exact: bool
+    range_consistent: bool
+    instance_bound: float | None
+    range_bound: float | None
+    vacuous: bool
+    stated_bound: float | None = None
+    stated: str = ""
+
+    @property
+    def rate(self) -> float | None:
+        return self.noise.rate
+
+    def problem_instance(self) -> FiniteProblem:
+        """The finite problem of this row, rebuilt from its seed."""
+        return sweep_problem(self.K, self.n_x, self.seed, self.problem, deterministic=self.deterministic)
+
+    def with_bound(self, value: float, stated: str) -> ExcessRow:
+        return replace(self, stated_bound=float(value), stated=stated)
+
+    def to_dict(self) -> dict:
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["noise"] = self.noise.to_dict()
+        out["method"] = self.method.value
+        return out
 
 
 def sweep_problem(K: int, n_x: int, seed: int, index: int, *, deterministic: bool = False) -> FiniteProblem:
@@ -72,26 +263,35 @@ def sweep_problem(K: int, n_x: int, seed: int, index: int, *, deterministic: boo
     return random_problem(K, n_x, seed=np.random.default_rng([seed, K, index]), deterministic=deterministic)
 
 
+def zero_one_risk(P: np.ndarray, posterior: np.ndarray) -> np.ndarray:
+    """1 − q(argmax p) per x: the 0-1 risk of predicting the first-index argmax of each row of P."""
+    pred = np.argmax(P, axis=-1)
+    return 1.0 - np.take_along_axis(posterior, pred[..., None], axis=-1)[..., 0]
+
+
 def excess_sweep(
     make_loss: Callable[[float], Loss],
     *,
     Ks: Sequence[int],
     ms: Sequence[float] = (0.0,),
-    noise: Callable[[int], list[tuple[float, np.ndarray]]] = symmetric_noise(),
+    noise: Callable[[int], list[NoiseSetting]] | None = None,
     n_problems: int | Callable[[int], int] = 4,
     n_x: int = 3,
     seed: int = 0,
     deterministic: bool = False,
-    sum_range: Callable[[Loss, int], tuple[float, float]] | None = None,
+    ranges: Callable[[Loss, int], SumRange] | None = None,
+    family: str | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> list[dict]:
-    """Rows of excess risks (one per K, m, noise setting and problem), see the module docstring.
+) -> list[ExcessRow]:
+    """Rows of excess risks, one per K, m, noise setting and problem (see the module docstring).
 
-    ``make_loss(m)`` builds the loss; ``noise(K)`` gives (label, T) pairs, where a float label
-    is a symmetric rate η (and enables the Theorem-B columns); ``sum_range(L, K)`` gives the
-    measured [C₁, C₂] before widening (omit it to use only the sums seen at the minimisers).
+    ``make_loss(m)`` builds the loss; ``noise(K)`` gives the :class:`NoiseSetting` list (default:
+    symmetric noise at 1/4, 1/2 and 3/4 of (K−1)/K);
+    ``ranges(L, K)`` gives the independent :class:`SumRange` (omit it and the Theorem-B columns
+    are None: there is no range to compare with).
     """
-    rows: list[dict] = []
+    noise = noise if noise is not None else symmetric_noise()
+    rows: list[ExcessRow] = []
     total, done = len(Ks) * len(ms), 0
     for K in Ks:
         n_p = n_problems(K) if callable(n_problems) else n_problems
@@ -99,33 +299,49 @@ def excess_sweep(
         px = np.stack([pr.px for pr in problems])  # (P, X)
         post = np.stack([pr.posterior for pr in problems])  # (P, X, K)
         settings = noise(K)
-        noisy = np.stack([post @ T for _, T in settings])  # (E, P, X, K)
+        noisy = np.stack([post @ s.T for s in settings])  # (E, P, X, K)
         noisy /= noisy.sum(-1, keepdims=True)
         for m in ms:
             L = make_loss(m)
             Q = np.concatenate([post.reshape(-1, K), noisy.reshape(-1, K)])
             best = minimise_conditional_risk(L, Q, seed=seed)
-            V = best.losses
-            V0 = V[: post.size // K].reshape(post.shape)
-            V1 = V[post.size // K:].reshape(noisy.shape)
+            V, Pm = best.losses, best.p
+            n0 = post.size // K
+            V0, V1 = V[:n0].reshape(post.shape), V[n0:].reshape(noisy.shape)
+            P0, P1 = Pm[:n0].reshape(post.shape), Pm[n0:].reshape(noisy.shape)
             bayes = (px * risk_of_vectors(V0, post)).sum(-1)  # (P,)
             clean_of_noisy = (px * risk_of_vectors(V1, post[None])).sum(-1)  # (E, P)
             excess = clean_of_noisy - bayes
+            zo_clean = (px * zero_one_risk(P0, post)).sum(-1)
+            zo_noisy = (px * zero_one_risk(P1, post[None])).sum(-1)
+            changes = (np.argmax(P1, -1) != np.argmax(P0, -1)[None]).sum(-1)  # (E, P)
             S0 = (px * V0.sum(-1)).sum(-1)
             S1 = (px * V1.sum(-1)).sum(-1)
-            c1, c2 = sum_range(L, K) if sum_range is not None else (np.inf, -np.inf)
+            # the minimiser does not depend on the posterior at all (the sweep's posteriors differ)
+            vacuous = bool(np.abs(Pm - Pm[0]).max() <= 1e-9 and np.abs(Q - Q[0]).max() > 1e-6)
+            gap = _gap(best) if best.exact else None
+            rng_ = ranges(L, K) if ranges is not None else None
             sums = V.sum(-1)
-            c1, c2 = min(c1, float(sums.min())), max(c2, float(sums.max()))
-            for e, (label, _) in enumerate(settings):
+            if rng_ is not None:
+                slack = 1e-9 * (1 + max(abs(rng_.c1), abs(rng_.c2)))
+                consistent = bool(sums.min() >= rng_.c1 - slack - K * (gap or 0) and sums.max() <= rng_.c2 + slack)
+            for e, setting in enumerate(settings):
                 for i in range(n_p):
-                    row = {"loss": L.name, "K": K, "m": m, "noise": label, "problem": i,
-                           "excess": float(excess[e, i]), "method": best.method, "exact": bool(best.exact),
-                           "C1": c1, "C2": c2, "seed": seed}
-                    if isinstance(label, float):
-                        ratio = label / ((K - 1) - K * label)
-                        row["instance_bound"] = float(ratio * (S0[i] - S1[e, i]))
-                        row["range_bound"] = symmetric_noise_bound(label, K, c1, c2)
-                    rows.append(row)
+                    inst = rb = None
+                    if rng_ is not None and setting.kind is NoiseKind.SYMMETRIC:
+                        ratio = setting.rate / ((K - 1) - K * setting.rate)
+                        inst = float(ratio * (S0[i] - S1[e, i]))
+                        rb = symmetric_noise_bound(setting.rate, K, rng_.c1, rng_.c2)
+                    rows.append(ExcessRow(
+                        loss=L.name, family=family or L.name, K=K, m=float(m), noise=setting, problem=i, seed=seed,
+                        n_x=n_x, deterministic=deterministic, excess=float(excess[e, i]),
+                        zero_one_excess=float(zo_noisy[e, i] - zo_clean[i]), argmax_changes=int(changes[e, i]),
+                        method=best.method, exact=bool(best.exact), minimiser_gap=gap, s_clean=float(S0[i]),
+                        s_noisy=float(S1[e, i]),
+                        c1=np.nan if rng_ is None else rng_.c1, c2=np.nan if rng_ is None else rng_.c2,
+                        range_exact=bool(rng_ is not None and rng_.c1_exact and rng_.c2_exact),
+                        range_consistent=True if rng_ is None else consistent,
+                        instance_bound=inst, range_bound=rb, vacuous=vacuous))
             done += 1
             if progress is not None:
                 progress(done, total)

@@ -1,30 +1,29 @@
-"""The registry of claims: ``ids()``, ``get(id)``, ``all_claims()``, ``run(...)``.
+"""The registry of the paper's claims: ``ids()``, ``get(id)``, ``all_claims()``, ``run(...)``.
 
 >>> from proofs_check import claims
 >>> result = claims.get("eps_softmax.one_hot_error").run()
->>> result.verdict, result.evidence[0].data
+>>> result.verdict_text, result.evidence[0].data
 
-Claims live in one module per part of the paper; importing this package registers them all.
-Each :class:`~proofs_check.Result` keeps its measured curves in ``result.data`` so figures and
-users can reuse them.
+Claims live in one module per part of the paper; importing this package registers them all in
+:mod:`theory.verify.registry` (target "paper"). Each result keeps its measured curves and typed
+rows in ``result.data`` so figures and users can reuse them.
 """
 
 from __future__ import annotations
 
-from proofs_check._core import Budget, Claim, Result
-from proofs_check.claims._registry import all_claims, get, ids, register
-
 from proofs_check.claims import (  # noqa: E402,F401  (fill the registry, in the paper's order)
-    softmax,
-    identities,
-    bounded_sum,
-    gradients,
-    symmetric_noise,
     asymmetric_noise,
+    bounded_sum,
     consistency,
+    gradients,
+    identities,
+    softmax,
+    symmetric_noise,
 )
+from proofs_check.claims._registry import all_claims, claim, get, ids
+from theory.verify import Budget, Result  # noqa: E402
 
-__all__ = ["Budget", "Claim", "Result", "all_claims", "get", "ids", "register", "run"]
+__all__ = ["all_claims", "claim", "get", "ids", "run"]
 
 
 def run(selected: list[str] | None = None, *, budget: Budget | str = "default", seed: int = 0) -> list[Result]:

@@ -1,16 +1,21 @@
-"""Helpers shared by the claim modules: symbols, exact ε-softmax, ratio summaries."""
+"""Helpers shared by the claim modules: symbols, exact ε-softmax, numeric searches with their
+scope, ratio summaries."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import sympy as sp
 
 from theory import eps_softmax
-from theory._exact import exact_point
+from theory.verify import Budget, Evidence, Kind, Recheck, Witness
+from theory.verify.exact import exact_point
+from theory.verify.search import SearchResult, search
 
 SYMBOLIC_K = (2, 3, 4, 5, 6)
+NUMERIC_K = (10, 100)
+NUMERIC_K_THOROUGH = (10, 100, 1000)
 M_GRID = (0.0, 1e-3, 1.0, 10.0, 1e4, 1e8)
 
 
@@ -37,7 +42,7 @@ def exact_eps(p: np.ndarray, m: float) -> tuple[list[sp.Rational], int]:
     return eps_exprs(point, t, sp.Rational(repr(float(m)))), t
 
 
-def quantiles(x: np.ndarray) -> dict[str, float]:
+def quantiles(x) -> dict[str, float]:
     """Distribution summary of a ratio (measured / bound)."""
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -45,3 +50,43 @@ def quantiles(x: np.ndarray) -> dict[str, float]:
         return {"n": 0}
     q = np.quantile(x, [0.0, 0.5, 0.9, 1.0])
     return {"n": int(x.size), "min": float(q[0]), "median": float(q[1]), "p90": float(q[2]), "max": float(q[3])}
+
+
+def k_text(Ks: Sequence[int]) -> str:
+    Ks = list(Ks)
+    if len(Ks) > 2 and Ks == list(range(Ks[0], Ks[-1] + 1)):
+        return f"K = {Ks[0]}..{Ks[-1]}"
+    return "K ∈ {" + ", ".join(map(str, Ks)) + "}"
+
+
+def numeric_search(budget: Budget, claim: str, score_of: Callable[[np.ndarray, float], np.ndarray], what: str, *,
+                   tolerance: float, ms: Sequence[float] = M_GRID) -> tuple[Evidence, tuple[int, float, SearchResult]]:
+    """Search every (K, m) of the budget for score > 1; evidence covering those K and m, and the
+    worst (K, m, result)."""
+    Ks = budget.pick(NUMERIC_K, NUMERIC_K_THOROUGH)
+    n = budget.pick(400, 4000)
+    worst = None
+    for K in Ks:
+        for m in ms:
+            res = search(lambda P, m=m: score_of(P, m), K, rng=budget.rng(claim, "search", K, m), n=n, n_polish=0,
+                         hypothesis_examples=budget.pick(100, 500))
+            if worst is None or res.score > worst[2].score:
+                worst = (K, m, res)
+    K, m, res = worst
+    ev = Evidence(Kind.SEARCH, f"{what}: worst error/tolerance {res.score:.2g} (K={K}, m={m:g})",
+                  covers=f"{k_text(Ks)}, m ∈ {{{', '.join(f'{v:g}' for v in ms)}}}: {n} points each (numeric search)",
+                  data={"Ks": list(Ks), "m": list(ms), "points_per_setting": n, "tolerance": tolerance,
+                        "seed": budget.seed, **res.to_dict()})
+    return ev, worst
+
+
+def exact_recheck(res: SearchResult, m: float, holds: Callable[[list, int], bool], what: str) -> Witness | None:
+    """Re-check a search's witness in exact rational arithmetic: confirmed when the property fails
+    there, dismissed (a float artefact) when it holds."""
+    if res.witness is None:
+        return None
+    pe, t = exact_eps(res.witness, m)
+    ok = bool(holds(pe, t))
+    return Witness({"p": res.witness, "m": m}, f"float score {res.score:.3g} > 1", what,
+                   f"exact rational arithmetic: {'holds' if ok else 'violated'}",
+                   Recheck.DISMISSED if ok else Recheck.CONFIRMED)

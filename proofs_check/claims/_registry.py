@@ -1,35 +1,38 @@
-"""Registration of claims by id, in the order the paper presents them."""
+"""Registration of the paper's claims in the one engine (:mod:`theory.verify.registry`, target
+"paper"), in the order the paper presents them."""
 
 from __future__ import annotations
 
-from proofs_check._core import Claim
+from collections.abc import Callable
 
-_CLAIMS: dict[str, Claim] = {}
+from theory.verify import Check, Method, Origin, Target, Tier, Verdict, registry
+from theory.verify.runner import Context
 
-
-def register(claim: Claim) -> Claim:
-    if claim.id in _CLAIMS:
-        raise ValueError(f"a claim with id {claim.id!r} is already registered")
-    _CLAIMS[claim.id] = claim
-    return claim
+__all__ = ["all_claims", "claim", "get", "ids"]
 
 
-def get(claim_id: str) -> Claim:
+def claim(id: str, title: str, statement: str, *, origin: Origin, methods: tuple[str, ...], expect: Verdict,
+          finding: str = "", reference: str = "ε-softmax paper (NeurIPS 2024), PAPER.md"):
+    """Register ``fn(ctx) -> Outcome`` as the paper claim ``id``; ``expect`` is the verdict the
+    test-suite and ``python -m proofs_check`` expect (a claim expected to be refuted states its
+    ``finding``)."""
+
+    def decorate(fn: Callable[[Context], object]):
+        registry.register(Check(id, Target.PAPER, Tier.CLAIM, title, statement, origin, reference,
+                                tuple(Method(m) for m in methods), fn, expect=expect, finding=finding))
+        return fn
+
+    return decorate
+
+
+def get(claim_id: str) -> Check:
     """The claim with this id, or its unique prefix match (``"theorem_b"`` fails if ambiguous)."""
-    if claim_id in _CLAIMS:
-        return _CLAIMS[claim_id]
-    matches = [c for c in _CLAIMS if c.startswith(claim_id)]
-    if len(matches) == 1:
-        return _CLAIMS[matches[0]]
-    known = ", ".join(_CLAIMS)
-    if matches:
-        raise KeyError(f"claim id {claim_id!r} is ambiguous: it matches {', '.join(matches)}")
-    raise KeyError(f"no claim with id {claim_id!r}; known ids: {known}")
+    return registry.get(claim_id, Target.PAPER)
 
 
 def ids() -> list[str]:
-    return list(_CLAIMS)
+    return registry.ids(Target.PAPER)
 
 
-def all_claims() -> list[Claim]:
-    return list(_CLAIMS.values())
+def all_claims() -> list[Check]:
+    return [get(i) for i in ids()]

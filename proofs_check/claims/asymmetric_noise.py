@@ -5,33 +5,43 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from proofs_check._core import Budget, Claim, Evidence, Source, Witness
-from proofs_check.claims._registry import register
+from proofs_check.claims._common import k_text
+from proofs_check.claims._registry import claim
 from proofs_check.claims.bounded_sum import ELLS, U, lipschitz_constant
-from proofs_check.claims.symmetric_noise import recheck_row
+from proofs_check.claims.softmax import one_hot_proof
+from proofs_check.claims.symmetric_noise import M_DENSE, recheck_row
 from theory import losses
-from theory._counterexamples import search
-from theory._exact import Certifier, exact_loss_vector
-from theory.evidence import decide
-from theory.excess import excess_sweep
+from theory.excess import ExcessRow, NoiseKind, NoiseSetting, excess_sweep
 from theory.losses import with_eps_softmax
+from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
+from theory.verify.exact import exact_loss_vector
+from theory.verify.runner import Context
+from theory.verify.search import search
 
 
-def _check_limit(budget: Budget):
+@claim("asymmetric.limit", "m → ∞ limit of ε-losses",
+       "As m → ∞, L(p_ε, y) → ℓ(1) + (ℓ(0) − ℓ(1))·1[y ≠ argmax p] (an affine map of the 0-1 loss), and "
+       "|L(p_ε, y) − L(e_t, y)| ≤ λ(1−p_t)/(1+m) ≤ λ(K−1)/(K(1+m)) pointwise.", origin=Origin.PAPER,
+       methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
+def _check_limit(ctx: Context):
+    budget = ctx.budget
     m, pt, py = sp.Symbol("m", positive=True), sp.Symbol("p_t", positive=True), sp.Symbol("p_y", positive=True)
-    cert = Certifier("ℓ continuous on [0, 1]; p_t, p_y ∈ (0, 1]; t = argmax p")
+    cert = Certifier("ℓ continuous on [0, 1]; p_t, p_y ∈ (0, 1]; t = argmax p",
+                     scope="the six losses ℓ of Lemma A, every K (the limits involve p_t and p_y only)")
     for spec in ELLS:
         ell = spec.ell()
         top = ell.subs(U, (pt + m) / (1 + m))
         other = ell.subs(U, py / (1 + m))
         cert.equal(f"{spec.name}: lim_{{m→∞}} ℓ(p_ε(t)) = ℓ(1)", sp.limit(top, m, sp.oo), ell.subs(U, 1))
         cert.equal(f"{spec.name}: lim_{{m→∞}} ℓ(p_ε(y)) = ℓ(0), y ≠ t", sp.limit(other, m, sp.oo), ell.subs(U, 0))
-    cert.fact("pointwise bound", "|ℓ(p_ε(y)) − ℓ(e_t(y))| ≤ λ|p_ε(y) − e_t(y)| ≤ λ‖p_ε − e_t‖_∞ = λ(1 − p_t)/(1+m) "
-              "≤ λ(K−1)/(K(1+m)) (claim eps_softmax.one_hot_error)")
+    bound = Certifier("ℓ λ-Lipschitz on [0, 1]", scope="the pointwise bound, every K and m")
+    bound.cite("‖p_ε − e_t‖_∞ = (1 − p_t)/(1+m)", one_hot_proof(), "eps_softmax.one_hot_error")
+    bound.argue("Lipschitz", "|ℓ(p_ε(y)) − ℓ(e_t(y))| ≤ λ|p_ε(y) − e_t(y)| ≤ λ‖p_ε − e_t‖_∞ ≤ λ(K−1)/(K(1+m))")
     worst = (0.0, None)
+    Ks = budget.pick((3, 10), (3, 10, 50))
     for i, spec in enumerate(ELLS):
         lam = lipschitz_constant(i)[0]
-        for K in budget.pick((3, 10), (3, 10, 50)):
+        for K in Ks:
             for mm in (1.0, 1e3, 1e6):
                 L = with_eps_softmax(spec.loss, mm, clamp=0.0)
 
@@ -42,12 +52,13 @@ def _check_limit(budget: Budget):
                                                   for k in range(K)], -1)), -1)
                     return dev / (lam * (1 - P.max(-1)) / (1 + mm) + 1e-13)
 
-                res = search(score, K, rng=budget.rng(900 + i * 31 + K), n=budget.pick(200, 2000), n_polish=0,
-                             hypothesis_examples=budget.pick(30, 200))
+                res = search(score, K, rng=budget.rng("asymmetric.limit", spec.name, K, mm), n=budget.pick(200, 2000),
+                             n_polish=0, hypothesis_examples=budget.pick(30, 200))
                 if res.score > worst[0]:
                     worst = (res.score, (spec.name, K, mm, res))
-    ev = Evidence("tightness", f"largest |L(p_ε, y) − L(e_t, y)| / (λ(1−p_t)/(1+m)) observed: {worst[0]:.3g}",
-                  {"worst": worst[0], "where": None if worst[1] is None else worst[1][:3]})
+    ev = Evidence(Kind.SEARCH, f"largest |L(p_ε, y) − L(e_t, y)| / (λ(1−p_t)/(1+m)) observed: {worst[0]:.3g}",
+                  covers=f"{k_text(Ks)}, m ∈ {{1, 1e3, 1e6}}, the six losses (numeric search)",
+                  data={"worst": worst[0], "where": None if worst[1] is None else worst[1][:3]})
     witness = None
     if worst[0] > 1:
         name, K, mm, res = worst[1]
@@ -58,15 +69,15 @@ def _check_limit(budget: Budget):
         lam = sp.Rational(repr(lipschitz_constant(ELLS.index(spec))[0]))
         bad = max(abs(x - y) for x, y in zip(a, b)) > lam * (1 - sp.Rational(float(res.witness.max()))) / (1 + sp.Rational(repr(mm)))
         witness = Witness({"loss": name, "K": K, "m": mm, "p": res.witness}, f"ratio {worst[0]:.4g}", "≤ 1",
-                          "50-digit evaluation", rechecked=bool(bad))
+                          "50-digit evaluation", Recheck.CONFIRMED if bad else Recheck.DISMISSED)
     return decide([cert.evidence("limits m → ∞ of ℓ(p_ε(y)) for every ℓ of Lemma A (an affine map of the 0-1 loss)"),
-                   ev], witness)
+                   bound.evidence("the pointwise O(1/(1+m)) bound"), ev], witness)
 
 
 # ----------------------------------------------------------------------------------------------
 
 
-def _class_conditional(K: int, rng: np.random.Generator, *, n: int, broken: bool) -> list[tuple[str, np.ndarray]]:
+def _class_conditional(K: int, rng: np.random.Generator, *, n: int, broken: bool) -> list[NoiseSetting]:
     """Random row-stochastic T with 1 − η_y > η_yk for all k ≠ y, or with one row that breaks it
     the way CIFAR-100N's noisiest rows do (an off-diagonal entry above the diagonal)."""
     out = []
@@ -82,18 +93,19 @@ def _class_conditional(K: int, rng: np.random.Generator, *, n: int, broken: bool
             T[y] = 0.0
             T[y, y], T[y, k] = 0.4, 0.55
             T[y, (y + 2) % K] += 0.05
-        out.append((f"{'broken' if broken else 'dominant'}-{i}", T))
+        out.append(NoiseSetting(NoiseKind.CLASS_CONDITIONAL, f"{'broken' if broken else 'dominant'}-{i}", T))
     return out
 
 
-def _families():
+def _families(thorough: bool = True):
     square = losses.pointwise("square", lambda xp, u: (1 - u) ** 2, curvature="convex")
-    return {
+    fams = {
         "mae_eps": (lambda m: with_eps_softmax(losses.get("mae"), m, clamp=0.0)),
         "square_eps": (lambda m: with_eps_softmax(square, m, clamp=0.0)),
         "ael_eps": (lambda m: with_eps_softmax(losses.get("ael"), m, clamp=0.0)),
         "ce_eps": (lambda m: losses.get("ce_eps", m=m)),
     }
+    return fams if thorough else {k: fams[k] for k in ("mae_eps", "ce_eps")}
 
 
 def _top_bound(make, K: int, m: float) -> float:
@@ -110,58 +122,59 @@ def _top_bound(make, K: int, m: float) -> float:
     return float(vals.max() - vals[-1])
 
 
-def _check_tolerance(budget: Budget):
-    Ks = budget.pick((3, 4), (3, 4, 5, 10))
-    ms = budget.pick((0.0, 10.0, 1e3, 1e6), (0.0, 1.0, 10.0, 1e2, 1e3, 1e4, 1e6, 1e8))
-    rows = []
-    for kind in (False, True):
-        for fam, make in _families().items():
-            new = excess_sweep(make, Ks=Ks, ms=ms, n_problems=budget.pick(3, 10), n_x=3, seed=budget.seed,
-                               deterministic=True,
-                               noise=lambda K, kind=kind: _class_conditional(K, budget.rng(950 + K), n=budget.pick(2, 6),
-                                                                             broken=kind))
-            for r in new:
-                r["family"], r["condition_holds"] = fam, not kind
-                r["top_bound"] = _top_bound(make, r["K"], r["m"])
-            rows += new
+@claim("asymmetric.tolerance", "Class-conditional noise: excess O(1/(1+m)) under the condition",
+       "Under class-conditional noise with R(f*) = 0 and 1 − η_y > η_yk for all k ≠ y, the noisy minimiser of an "
+       "ε-loss predicts the clean label for large m and its excess risk is at most sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1) "
+       "= O(1/(1+m)); problems that break the condition keep a non-vanishing excess.", origin=Origin.PAPER,
+       methods=("exact finite problems",), expect=Verdict.NOT_REFUTED)
+def _check_tolerance(ctx: Context):
+    budget = ctx.budget
+    Ks = budget.pick((3,), (3, 4, 5, 10))
+    ms = M_DENSE
+    families = _families(budget.thorough)
+    rows: list[ExcessRow] = []
+    for broken in (False, True):
+        for fam, make in families.items():
+            new = excess_sweep(make, Ks=Ks, ms=ms, n_problems=budget.pick(3, 10), n_x=3, deterministic=True,
+                               seed=budget.seed_for("asymmetric.tolerance", "problems") % 2**31, family=fam,
+                               noise=lambda K, broken=broken: _class_conditional(
+                                   K, budget.rng("asymmetric.tolerance", "T", K, broken), n=budget.pick(2, 6),
+                                   broken=broken))
+            rows += [r.with_bound(_top_bound(make, r.K, r.m), "sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1)") for r in new]
     # outside the claim: CE_ε+MAE (MAE acts on the plain softmax, not through p_ε)
-    extra = excess_sweep(lambda m: losses.get("ce_eps+mae", alpha=1.0, beta=1.0, m=m), Ks=(3,), ms=ms, n_problems=3,
-                         deterministic=True, seed=budget.seed,
-                         noise=lambda K: _class_conditional(K, budget.rng(990), n=2, broken=False))
-    large = [r for r in rows if r["condition_holds"] and r["m"] >= 1e3]
-    bad = [r for r in large if r["excess"] > r["top_bound"] * (1 + 1e-6) + 1e-10 * (1 + r["C2"])]
+    extra = excess_sweep(lambda m: losses.get("ce_eps+mae", alpha=1.0, beta=1.0, m=m), Ks=(3,), ms=ms,
+                         n_problems=budget.pick(2, 3),
+                         deterministic=True, seed=budget.seed_for("asymmetric.tolerance", "extra") % 2**31,
+                         family="ce_eps+mae(α=1, β=1)",
+                         noise=lambda K: _class_conditional(K, budget.rng("asymmetric.tolerance", "T-extra"), n=2,
+                                                            broken=False))
+    large = [r for r in rows if r.noise.dominant and r.m >= 1e3]
+    bad = [r for r in large if r.excess > r.stated_bound * (1 + 1e-6) + 1e-10 * (1 + r.c2 if np.isfinite(r.c2) else 1)]
     dep = {}
-    for fam in _families():
+    for fam in families:
         for holds in (True, False):
-            sub = [r for r in rows if r["family"] == fam and r["condition_holds"] == holds]
+            sub = [r for r in rows if r.family == fam and r.noise.dominant == holds]
             dep[f"{fam} ({'condition holds' if holds else 'condition broken'})"] = {
-                "m": list(ms), "max_excess": [max(r["excess"] for r in sub if r["m"] == m) for m in ms]}
+                "family": fam, "condition_holds": holds, "m": list(ms),
+                "max_excess": [max(r.excess for r in sub if r.m == m) for m in ms],
+                "max_zero_one_excess": [max(r.zero_one_excess for r in sub if r.m == m) for m in ms],
+                "top_bound": [max(r.stated_bound for r in sub if r.m == m) for m in ms]}
     dep["ce_eps+mae(α=1, β=1) (condition holds; outside the claim)"] = {
-        "m": list(ms), "max_excess": [max(r["excess"] for r in extra if r["m"] == m) for m in ms]}
-    broken_floor = min(d["max_excess"][-1] for k, d in dep.items() if "broken" in k)
-    ev = [Evidence("search", f"{len(large)} problems with R(f*) = 0, 1 − η_y > η_yk and m ≥ 1e3: {len(bad)} exceed "
-                   "sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1) (= O(1/m))", {"rows": len(rows)}),
-          Evidence("measurement", f"the condition matters: with a row whose off-diagonal exceeds the diagonal the "
+        "family": "ce_eps+mae(α=1, β=1)", "condition_holds": True, "m": list(ms),
+        "max_excess": [max(r.excess for r in extra if r.m == m) for m in ms],
+        "max_zero_one_excess": [max(r.zero_one_excess for r in extra if r.m == m) for m in ms], "top_bound": None}
+    broken_floor = min(d["max_excess"][-1] for d in dep.values() if not d["condition_holds"])
+    covers = f"{k_text(Ks)}, m ∈ {len(ms)} values from 0 to 1e10, deterministic problems (exact, tabular predictors)"
+    ev = [Evidence(Kind.SEARCH, f"{len(large)} problems with R(f*) = 0, 1 − η_y > η_yk and m ≥ 1e3: {len(bad)} exceed "
+                   "sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1) (= O(1/m))", covers=covers, data={"rows": len(rows)}),
+          Evidence(Kind.MEASUREMENT, f"the condition matters: with a row whose off-diagonal exceeds the diagonal the "
                    f"excess at the largest m stays ≥ {broken_floor:.3g} for every loss; CE_ε+MAE, whose MAE term is "
-                   "not an ε-loss, keeps an excess of order α/β until the clamp takes over", dep)]
+                   "not an ε-loss, keeps an excess of order α/β until the clamp takes over", covers=covers, data=dep,
+                   cross_check=True)]
     witness = None
     if bad:
-        r = max(bad, key=lambda r: r["excess"] - r["top_bound"])
-        settings = dict(_class_conditional(r["K"], budget.rng(950 + r["K"]), n=budget.pick(2, 6), broken=False))
+        r = max(bad, key=lambda r: r.excess - r.stated_bound)
         # a grid estimate of the sup is compared with some slack; the 50-digit excess decides
-        witness = recheck_row(_families()[r["family"]], r, settings[r["noise"]], r["top_bound"] * (1 + 1e-6),
-                              deterministic=True)
+        witness = recheck_row(families[r.family], r, r.stated_bound * (1 + 1e-6), r.stated_bound * (1 + 1e-6),
+                              budget.seed)
     return decide(ev, witness, data={"rows": rows, "m_dependence": dep, "ce_eps_mae_rows": extra})
-
-
-register(Claim(
-    "asymmetric.limit", "m → ∞ limit of ε-losses",
-    "As m → ∞, L(p_ε, y) → ℓ(1) + (ℓ(0) − ℓ(1))·1[y ≠ argmax p] (an affine map of the 0-1 loss), and "
-    "|L(p_ε, y) − L(e_t, y)| ≤ λ(1−p_t)/(1+m) ≤ λ(K−1)/(K(1+m)) pointwise.",
-    Source.PAPER, ("symbolic", "numeric search"), _check_limit))
-register(Claim(
-    "asymmetric.tolerance", "Class-conditional noise: excess O(1/(1+m)) under the condition",
-    "Under class-conditional noise with R(f*) = 0 and 1 − η_y > η_yk for all k ≠ y, the noisy minimiser of an "
-    "ε-loss predicts the clean label for large m and its excess risk is at most sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1) "
-    "= O(1/(1+m)); problems that break the condition keep a non-vanishing excess.",
-    Source.PAPER, ("exact finite problems",), _check_tolerance))

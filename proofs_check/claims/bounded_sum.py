@@ -12,15 +12,16 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from proofs_check._core import Budget, Claim, Evidence, Source, Witness
-from proofs_check.claims._common import quantiles
-from proofs_check.claims._registry import register
+from proofs_check.claims._common import k_text, quantiles
+from proofs_check.claims._registry import claim
+from proofs_check.claims.softmax import one_hot_proof, ranges_proof
 from theory import losses
-from theory._counterexamples import search
-from theory._exact import Certifier, exact_loss_vector, exact_point
-from theory.evidence import decide
-from theory.excess import loss_sums, sum_range
+from theory.excess import loss_sums
 from theory.losses import Loss, with_eps_softmax
+from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
+from theory.verify.exact import exact_loss_vector, exact_point
+from theory.verify.runner import Context
+from theory.verify.search import search
 
 U = sp.Symbol("u", nonnegative=True)
 
@@ -86,12 +87,17 @@ M_GRID = (0.0, 1.0, 10.0, 1e3, 1e6)
 FLOAT_SLACK = 1e-13  # absolute rounding allowance per unit of C₀ in the float search
 
 
-def _check_lemma_a(budget: Budget):
-    cert = Certifier("ℓ λ-Lipschitz on [0, 1]; p on the simplex; m ≥ 0; t = argmax p")
-    cert.fact("decomposition", "Σ_k ℓ(p_ε(k)) − C₀ = [ℓ(p_ε(t)) − ℓ(1)] + Σ_{k≠t} [ℓ(p_ε(k)) − ℓ(0)], "
-              "C₀ = ℓ(1) + (K−1)ℓ(0)")
-    cert.fact("triangle inequality", "|…| ≤ λ(1 − p_ε(t)) + λ Σ_{k≠t} p_ε(k) = λ‖p_ε − e_t‖₁")
-    cert.fact("one-hot error", "λ‖p_ε − e_t‖₁ = 2λ(1 − p_t)/(1+m) ≤ 2λ(K−1)/(K(1+m)): claim eps_softmax.one_hot_error")
+@claim("lemma_a.bounded_sum", "Lemma A: bounded sum for Lipschitz ℓ",
+       "For L(p, y) = ℓ(p_y) with ℓ λ-Lipschitz on [0, 1] and C₀ = ℓ(1) + (K−1)ℓ(0): |Σ_k ℓ(p_ε(k)) − C₀| ≤ "
+       "2λ(1 − p_t)/(1+m) ≤ 2λ(K−1)/(K(1+m)); checked for MAE, (1−u)², AEL, GCE (with its clamp), AGCE, AUL.",
+       origin=Origin.PAPER, methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
+def _check_lemma_a(ctx: Context):
+    budget = ctx.budget
+    cert = Certifier("ℓ λ-Lipschitz on [0, 1]; p on the simplex; m ≥ 0; t = argmax p", scope="every K and m ≥ 0")
+    cert.argue("decomposition", "Σ_k ℓ(p_ε(k)) − C₀ = [ℓ(p_ε(t)) − ℓ(1)] + Σ_{k≠t} [ℓ(p_ε(k)) − ℓ(0)], "
+               "C₀ = ℓ(1) + (K−1)ℓ(0)")
+    cert.argue("triangle inequality", "|…| ≤ λ(1 − p_ε(t)) + λ Σ_{k≠t} p_ε(k) = λ‖p_ε − e_t‖₁")
+    cert.cite("one-hot error", one_hot_proof(), "eps_softmax.one_hot_error")
     table = []
     certs = {}
     worst_all = None
@@ -99,8 +105,8 @@ def _check_lemma_a(budget: Budget):
     for i, spec in enumerate(ELLS):
         lam, lam_cert = lipschitz_constant(i)
         certs[spec.name] = lam_cert
-        cert.fact(f"λ of {spec.name}", f"sup |ℓ'| on {lam_cert['interval']} = {lam_cert['lambda']} ≈ {lam:.6g} "
-                  f"(ℓ' = {lam_cert['ell_prime']})")
+        cert.argue(f"λ of {spec.name}", f"sup |ℓ'| on {lam_cert['interval']} = {lam_cert['lambda']} ≈ {lam:.6g} "
+                   f"(ℓ' = {lam_cert['ell_prime']}; its critical points by sympy's solveset)")
         row = {"loss": spec.name, "lambda": lam, "worst_pointwise_ratio": 0.0, "worst_band_ratio": 0.0}
         for K in Ks:
             vertex = np.eye(K)[:1]
@@ -115,7 +121,7 @@ def _check_lemma_a(budget: Budget):
                     allowed = 2 * lam * (1 - P.max(-1)) / (1 + m) + FLOAT_SLACK * (1 + abs(C0))
                     return dev / allowed
 
-                res = search(score, K, rng=budget.rng(4000 + 97 * i + 7 * K + int(np.log1p(m))),
+                res = search(score, K, rng=budget.rng("lemma_a.bounded_sum", spec.name, K, m),
                              n=budget.pick(200, 3000), n_polish=budget.pick(0, 3), hypothesis_examples=budget.pick(50, 300))
                 P = res.point[None]
                 band = float(np.abs(loss_sums(L, P) - C0)[0]) / delta
@@ -136,12 +142,15 @@ def _check_lemma_a(budget: Budget):
         bad = bool(dev > allowed)
         ratio = "inf" if allowed == 0 else f"{float(dev / allowed):.6g}"
         witness = Witness({"loss": spec.name, "K": K, "m": m, "p": point}, f"|Σ − C₀| / bound = {score_:.6g}",
-                          "≤ 1", f"50-digit evaluation at the exact rational point: ratio {ratio}", rechecked=bad)
-    tight = Evidence("tightness", "largest observed |Σ_k ℓ(p_ε(k)) − C₀| / (2λ(1−p_t)/(1+m)): " +
+                          "≤ 1", f"50-digit evaluation at the exact rational point: ratio {ratio}",
+                          Recheck.CONFIRMED if bad else Recheck.DISMISSED)
+    tight = Evidence(Kind.TIGHTNESS, "largest observed |Σ_k ℓ(p_ε(k)) − C₀| / (2λ(1−p_t)/(1+m)): " +
                      ", ".join(f"{r['loss']} {r['worst_pointwise_ratio']:.3g}" for r in table),
-                     {"rows": table, "Ks": Ks, "m": list(M_GRID), "seed": budget.seed})
+                     data={"rows": table, "Ks": Ks, "m": list(M_GRID), "seed": budget.seed})
+    searched = Evidence(Kind.SEARCH, f"{len(ELLS)} losses ℓ, the bound searched pointwise", data={"rows": table},
+                        covers=f"{k_text(Ks)}, m ∈ {{{', '.join(f'{v:g}' for v in M_GRID)}}}, the 6 losses ℓ (search)")
     return decide([cert.evidence("Lemma A from the triangle inequality and the one-hot error identity; λ derived "
-                                 "symbolically for each ℓ"), tight], witness,
+                                 "symbolically for each ℓ"), searched, tight], witness,
                   data={"rows": table, "lipschitz": certs},
                   note="GCE is Lipschitz on [0, 1] only through its clamp c: λ = c^(q−1); without the clamp λ = ∞")
 
@@ -157,8 +166,13 @@ def band(K: int, m: float, c: float) -> tuple[float, float]:
     return float(lower), float(upper)
 
 
-def _check_band(budget: Budget):
-    cert = Certifier("p on the simplex, t = argmax p, m ≥ 0, 0 < c < 1; k ≠ t")
+@claim("lemma_a.ce_eps_band", "CE_ε band with the clamp c",
+       "(K−1)·min(log(1+m) + log(K/(K−1)), −log c) ≤ Σ_k CE_ε(p, k) ≤ −log((1/K+m)/(1+m)) + (K−1)(−log c) for "
+       "every p; measured on both sides against m for c = 1e-8 and 1e-4.", origin=Origin.PAPER,
+       methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
+def _check_band(ctx: Context):
+    budget = ctx.budget
+    cert = Certifier("p on the simplex, t = argmax p, m ≥ 0, 0 < c < 1; k ≠ t", scope="every K and m ≥ 0")
     s = sp.Symbol("s", nonnegative=True)
     for K in (sp.Integer(2), sp.Integer(3), sp.Integer(10), sp.Symbol("K", integer=True, positive=True)):
         # p_k ≤ 1/2 ≤ (K−1)/K for k ≠ t, written p_k = (K−1)/(K(1+s)):
@@ -167,10 +181,11 @@ def _check_band(budget: Budget):
         term = sp.log(1 + m) - sp.log(pk)
         cert.nonneg(f"K={K}: (log(1+m) − log p_k) − (log(1+m) + log(K/(K−1))) >= 0",
                     sp.expand_log(term - (sp.log(1 + m) + sp.log(K / (K - 1))), force=True))
-    cert.fact("non-top terms", "CE_ε(p, k) = min(log(1+m) − log p_k, −log c) for k ≠ t, and p_k ≤ 1/2 ≤ (K−1)/K "
-              "because p_k ≤ p_t; so each is ≥ min(log(1+m) + log(K/(K−1)), −log c) and ≤ −log c")
-    cert.fact("top term", "0 ≤ −log max(p_ε(t), c) ≤ −log((1/K + m)/(1+m)) because p_ε(t) ≥ (1/K+m)/(1+m) "
-              "(claim eps_softmax.ranges) and −log is decreasing")
+    cert.argue("non-top terms", "CE_ε(p, k) = min(log(1+m) − log p_k, −log c) for k ≠ t, and p_k ≤ 1/2 ≤ (K−1)/K "
+               "because p_k ≤ p_t; so each is ≥ min(log(1+m) + log(K/(K−1)), −log c) and ≤ −log c")
+    cert.cite("the argmax coordinate's range", ranges_proof(), "eps_softmax.ranges")
+    cert.argue("top term", "0 ≤ −log max(p_ε(t), c) ≤ −log((1/K + m)/(1+m)) because p_ε(t) ≥ (1/K+m)/(1+m) "
+               "and −log is decreasing")
     rows = []
     violations = []
     Ks = budget.pick((2, 3, 10), (2, 3, 5, 10, 30))
@@ -179,8 +194,15 @@ def _check_band(budget: Budget):
         for K in Ks:
             for m in ms:
                 L = losses.get("ce_eps", m=m, clamp=c)
-                c1, c2, info = sum_range(L, K, rng=budget.rng(5000 + K), n=budget.pick(200, 2000),
-                                              n_polish=budget.pick(1, 3))
+                n, polish = budget.pick(200, 2000), budget.pick(1, 3)
+                hi_ = search(lambda P, L=L: loss_sums(L, P), K, rng=budget.rng("lemma_a.ce_eps_band", "max", c, K, m),
+                             n=n, n_polish=polish, hypothesis_examples=0)
+                lo_ = search(lambda P, L=L: -loss_sums(L, P), K, rng=budget.rng("lemma_a.ce_eps_band", "min", c, K, m),
+                             n=n, n_polish=polish, hypothesis_examples=0)
+                c1, c2 = -lo_.score, hi_.score
+                info = {"C1_at": lo_.point.tolist(), "C2_at": hi_.point.tolist(),
+                        "how": "searched minimum and maximum (an upper estimate of the infimum, a lower one of the "
+                               "supremum)"}
                 lo, hi = band(K, m, c)
                 rows.append({"c": c, "K": K, "m": m, "claimed_lower": lo, "claimed_upper": hi, "measured_min": c1,
                              "measured_max": c2, "claimed_width": hi - lo, "measured_width": c2 - c1,
@@ -195,25 +217,18 @@ def _check_band(budget: Budget):
         total = float(sum(exact_loss_vector(L, np.array(at))))
         bad = not (v["claimed_lower"] - 1e-12 <= total <= v["claimed_upper"] + 1e-12)
         witness = Witness({"K": v["K"], "m": v["m"], "c": v["c"], "p": at}, f"Σ_k CE_ε = {total:.12g}",
-                          f"in [{v['claimed_lower']:.12g}, {v['claimed_upper']:.12g}]", "50-digit evaluation", bad)
+                          f"in [{v['claimed_lower']:.12g}, {v['claimed_upper']:.12g}]", "50-digit evaluation",
+                          Recheck.CONFIRMED if bad else Recheck.DISMISSED)
     low_ratio = [r["measured_min"] / r["claimed_lower"] for r in rows if r["claimed_lower"] > 0]
     high_ratio = [r["measured_max"] / r["claimed_upper"] for r in rows]
-    tight = Evidence("tightness", f"measured min / claimed lower {quantiles(low_ratio)['min']:.3g}…{quantiles(low_ratio)['max']:.3g}; "
+    tight = Evidence(Kind.TIGHTNESS, f"measured min / claimed lower {quantiles(low_ratio)['min']:.3g}…{quantiles(low_ratio)['max']:.3g}; "
                      f"measured max / claimed upper {quantiles(high_ratio)['min']:.3g}…{quantiles(high_ratio)['max']:.3g}; "
                      "both sides tight once m ≥ 1/(2c) − 1 (every non-top term clamped), where the width is "
                      "−log((1/K+m)/(1+m)) = O(1/m); below it the width shrinks only like (K−1)(−log c − log(1+m))",
-                     {"lower_ratio": quantiles(low_ratio), "upper_ratio": quantiles(high_ratio)})
-    curve = Evidence("measurement", "band width against m for c ∈ {1e-8, 1e-4}", {"rows": rows})
+                     data={"lower_ratio": quantiles(low_ratio), "upper_ratio": quantiles(high_ratio)})
+    curve = Evidence(Kind.MEASUREMENT, "band width against m for c ∈ {1e-8, 1e-4}: measured inside the claimed band",
+                     covers=f"{k_text(Ks)}, m ∈ {{{', '.join(f'{v:g}' for v in ms)}}}, c ∈ {{1e-8, 1e-4}} (search)",
+                     data={"rows": rows})
     return decide([cert.evidence("the CE_ε band, term by term"), tight, curve], witness, data={"rows": rows})
 
 
-register(Claim(
-    "lemma_a.bounded_sum", "Lemma A: bounded sum for Lipschitz ℓ",
-    "For L(p, y) = ℓ(p_y) with ℓ λ-Lipschitz on [0, 1] and C₀ = ℓ(1) + (K−1)ℓ(0): |Σ_k ℓ(p_ε(k)) − C₀| ≤ "
-    "2λ(1 − p_t)/(1+m) ≤ 2λ(K−1)/(K(1+m)); checked for MAE, (1−u)², AEL, GCE (with its clamp), AGCE, AUL.",
-    Source.PAPER, ("symbolic", "numeric search"), _check_lemma_a))
-register(Claim(
-    "lemma_a.ce_eps_band", "CE_ε band with the clamp c",
-    "(K−1)·min(log(1+m) + log(K/(K−1)), −log c) ≤ Σ_k CE_ε(p, k) ≤ −log((1/K+m)/(1+m)) + (K−1)(−log c) for "
-    "every p; measured on both sides against m for c = 1e-8 and 1e-4.",
-    Source.PAPER, ("symbolic", "numeric search"), _check_band))

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from proofs_check._core import Budget, Claim, Evidence, Source
-from proofs_check.claims._common import M, eps_exprs
-from proofs_check.claims._registry import register
+from proofs_check.claims._common import M, eps_exprs, k_text
+from proofs_check.claims._registry import claim
+from proofs_check.claims.softmax import clamp_proof
 from theory import losses
-from theory._exact import Certifier
-from theory.evidence import decide
+from theory.verify import Budget, Certifier, Evidence, Kind, Origin, Verdict, decide
+from theory.verify.runner import Context
 
 ALPHA, BETA = sp.symbols("alpha beta", positive=True)
 CLAMP = 1e-8
@@ -69,7 +69,7 @@ def _points(rng: np.random.Generator, K: int, n: int, m: float, regime: str) -> 
 
 
 def _numeric(budget: Budget) -> tuple[Evidence, float]:
-    rng = budget.rng(600)
+    rng = budget.rng("gradients.ce_eps_mae")
     worst = 0.0
     rows = []
     torch_rows = []
@@ -107,27 +107,32 @@ def _numeric(budget: Budget) -> tuple[Evidence, float]:
                     torch_rows.append({"K": K, "m": m, "regime": regime, "autograd_error_over_tolerance": terr})
     what = "central differences (tolerance 1e-6)" + (" and torch autograd (1e-10)" if torch is not None else
                                                      "; torch not installed, autograd not checked")
-    return Evidence("search", f"{what}: worst error/tolerance {worst:.2g} over K, m ∈ {{0, 10, 1e5}}, every regime",
-                    {"finite_differences": rows, "autograd": torch_rows}), worst
+    Ks = budget.pick((10, 100), (10, 100, 1000))
+    return Evidence(Kind.SEARCH, f"{what}: worst error/tolerance {worst:.2g} over K, m ∈ {{0, 10, 1e5}}, every regime",
+                    covers=f"{k_text(Ks)}, m ∈ {{0, 10, 1e5}}, regimes y = t, y ≠ t, clamped (numeric)",
+                    data={"finite_differences": rows, "autograd": torch_rows}), worst
 
 
-def _check_gradients(budget: Budget):
+@claim("gradients.ce_eps_mae", "Gradients of CE_ε, MAE, CE_ε+MAE",
+       "y = t: ∇_z CE_ε = (p_y/(p_y+m))(p − e_y); y ≠ t: ∇_z CE_ε = p − e_y; clamp regime: 0. ∇_z MAE = 2p_y(p − e_y). "
+       "CE_ε+MAE: w(p − e_y) with w = αp_y/(p_y+m) + 2βp_y (y = t), α + 2βp_y (y ≠ t), 2βp_y (clamped).",
+       origin=Origin.DERIVED, methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
+def _check_gradients(ctx: Context):
+    budget = ctx.budget
+    Ks = budget.pick((2, 3), (2, 3, 4))
     cert = Certifier("p = softmax(z), z real; m ≥ 0, α, β > 0 symbolic; t = argmax p fixed (an index, no gradient); "
-                     "no clamp active")
-    _symbolic(cert, budget.pick((2, 3), (2, 3, 4)))
-    cert.fact("clamp regime", "for y ≠ t and p_y < (1+m)c, CE_ε = −log c is constant (claim eps_softmax.clamp), "
-              "so ∇_z CE_ε = 0 and ∇_z(CE_ε+MAE) = 2βp_y(p − e_y)")
+                     "no clamp active", scope=f"{k_text(Ks)}, every (t, y), symbolic logits, m, α, β")
+    _symbolic(cert, Ks)
+    clamp = Certifier("y ≠ t and p_y < (1+m)c", scope="the clamp regime")
+    clamp.cite("CE_ε = −log c below the threshold", clamp_proof(), "eps_softmax.clamp")
+    clamp.argue("clamp regime", "a constant CE_ε has ∇_z CE_ε = 0, so ∇_z(CE_ε+MAE) = 2βp_y(p − e_y)")
+    every = Certifier("the per-coordinate derivatives", scope="every K")
+    every.argue("every K", "each partial derivative involves p_j, p_y and p_t only, so the K ≤ 3 computation holds "
+                "for every K")
     ev, worst = _numeric(budget)
     witness_note = "" if worst <= 1 else f"numeric gradient differs from the formula by {worst:.3g}× the tolerance"
-    out = decide([cert.evidence("gradients of CE_ε, MAE, CE_ε+MAE in both regimes (symbolic m, α, β)"), ev],
-                 note=witness_note)
+    out = decide([cert.evidence("gradients of CE_ε, MAE, CE_ε+MAE in both regimes (symbolic m, α, β)"),
+                  clamp.evidence("the clamp regime"), every.evidence("every K"), ev], note=witness_note)
     if worst > 1:  # a float gradient mismatch is an implementation bug, not a refutation of algebra
         raise AssertionError(f"gradient check: {witness_note}; see {ev.data}")
     return out
-
-
-register(Claim(
-    "gradients.ce_eps_mae", "Gradients of CE_ε, MAE, CE_ε+MAE",
-    "y = t: ∇_z CE_ε = (p_y/(p_y+m))(p − e_y); y ≠ t: ∇_z CE_ε = p − e_y; clamp regime: 0. ∇_z MAE = 2p_y(p − e_y). "
-    "CE_ε+MAE: w(p − e_y) with w = αp_y/(p_y+m) + 2βp_y (y = t), α + 2βp_y (y ≠ t), 2βp_y (clamped).",
-    Source.DERIVED, ("symbolic", "numeric search"), _check_gradients))

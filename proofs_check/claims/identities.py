@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from proofs_check._core import Budget, Claim, Evidence, Source, Witness
-from proofs_check.claims._common import SYMBOLIC_K, eps_exprs, simplex_symbols
-from proofs_check.claims._registry import register
+from proofs_check.claims._common import SYMBOLIC_K, eps_exprs, k_text, simplex_symbols
+from proofs_check.claims._registry import claim
+from proofs_check.claims.softmax import simplex_proof
 from theory import losses
-from theory._counterexamples import search
-from theory._exact import Certifier, exact_loss_vector
-from theory.evidence import decide
 from theory.losses import with_eps_softmax
+from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
+from theory.verify.exact import exact_loss_vector
+from theory.verify.runner import Context
+from theory.verify.search import search
 
 C = 1e-8
 C_EXACT = sp.Rational(1, 10**8)
@@ -32,9 +33,14 @@ def _plain(name, params):
     return losses.get(name, **params)
 
 
-def _check_m_zero(budget: Budget):
+@claim("identities.m_zero", "m = 0 gives the plain losses",
+       "At m = 0, CE_ε = CE, FL_ε = FL (same γ), CE_ε+MAE = CE+MAE and FL_ε+MAE = FL+MAE (same α, β) wherever the "
+       "clamp is inactive (p_y ≥ c = 1e-8), and everywhere with clamp 0.", origin=Origin.DERIVED,
+       methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
+def _check_m_zero(ctx: Context):
+    budget = ctx.budget
     cert = Certifier("p_k > 0; m = 0; clamp c = 1e-8 with p_y = c(1 + s), s ≥ 0 (the clamp inactive), "
-                     "or clamp 0")
+                     "or clamp 0", scope="K = 2..4, every t and y, symbolic p")
     s = sp.Symbol("s", nonnegative=True)
     for eps_name, eps_params, plain_name, plain_params in PAIRS:
         plain = _plain(plain_name, plain_params or eps_params)
@@ -64,29 +70,43 @@ def _check_m_zero(budget: Budget):
                 out = np.maximum(out, np.where(ok, np.abs(a - b) / (1e-12 * (1 + np.abs(b))), 0))
         return out
 
-    for i, pair in enumerate(PAIRS):
-        for K in budget.pick((3, 10, 100), (3, 10, 100, 1000)):
-            res = search(lambda P, pair=pair: score(P, pair), K, rng=budget.rng(100 + i * 10 + K),
+    Ks = budget.pick((3, 10, 100), (3, 10, 100, 1000))
+    for pair in PAIRS:
+        for K in Ks:
+            res = search(lambda P, pair=pair: score(P, pair), K, rng=budget.rng("identities.m_zero", pair[0], K),
                          n=budget.pick(300, 3000), n_polish=0, hypothesis_examples=budget.pick(50, 300))
             rng_worst.append((res.score, pair[0], K, res))
     worst = max(rng_worst, key=lambda r: r[0])
-    ev = Evidence("search", f"float implementations agree where p_y ≥ c: worst relative gap {worst[0] * 1e-12:.2g} "
-                  f"({worst[1]}, K={worst[2]})", {"tolerance": "1e-12 relative", **worst[3].to_dict()})
-    clamp_note = Evidence("measurement", "where p_y < c the ε-loss reads −log c: CE_ε(m=0) = −log max(p_y, c), "
-                          "so it equals CE exactly on {p_y ≥ c}", {"clamp": C})
+    ev = Evidence(Kind.SEARCH, f"float implementations agree where p_y ≥ c: worst relative gap {worst[0] * 1e-12:.2g} "
+                  f"({worst[1]}, K={worst[2]})", covers=f"{k_text(Ks)}: sampled points (numeric search)",
+                  data={"tolerance": "1e-12 relative", **worst[3].to_dict()})
+    every = Certifier("the per-example formulas", scope="every K")
+    every.argue("every K", "at m = 0, p_ε = p and the clamp max(p_y, c) is inactive where p_y ≥ c, whatever K")
+    witness = None
+    if worst[0] > 1 and worst[3].witness is not None:
+        witness = Witness({"loss": worst[1], "K": worst[2], "p": worst[3].witness}, f"relative gap {worst[0] * 1e-12:.3g}",
+                          "≤ 1e-12", "float64 evaluation again", Recheck.CONFIRMED)
     return decide([cert.evidence("ε-losses at m = 0 equal their plain counterparts (clamp inactive), "
-                                 "symbolically for K = 2..4, every t and y"), ev, clamp_note])
+                                 "symbolically for K = 2..4, every t and y"), every.evidence("every K"), ev], witness)
 
 
-def _check_mae_symmetric(budget: Budget):
+@claim("identities.mae_symmetric", "MAE on ε-softmax is exactly symmetric",
+       "For every p, every m ≥ 0 and K: Σ_k 2(1 − p_ε(k)) = 2(K−1) (no clamp); with the reference clamp c the sum "
+       "stays within 2(K−1)c of it.", origin=Origin.PAPER, methods=("symbolic", "numeric search"),
+       expect=Verdict.NOT_REFUTED)
+def _check_mae_symmetric(ctx: Context):
+    budget = ctx.budget
     mae = losses.get("mae")
-    cert = Certifier("p_k > 0 with Σ p = 1 (p_t eliminated), m ≥ 0 symbolic, no clamp")
+    cert = Certifier("p_k > 0 with Σ p = 1 (p_t eliminated), m ≥ 0 symbolic, no clamp",
+                     scope="K = 2..6, every t, symbolic p and m ≥ 0")
     for K in SYMBOLIC_K:
         for t in range(K):
             _, point = simplex_symbols(K, free=t)
             total = sum(mae.sympy(K, symbols=eps_exprs(point, t)))
             cert.equal(f"K={K}, t={t}: Σ_k 2(1 − p_ε(k)) = 2(K−1)", total, 2 * (K - 1))
-    cert.fact("every K", "Σ_k 2(1 − p_ε(k)) = 2K − 2 Σ_k p_ε(k) = 2(K − 1) by claim eps_softmax.simplex")
+    every = Certifier("Σ_k p_ε(k) = 1 (claim eps_softmax.simplex)", scope="every K")
+    every.cite("Σ_k p_ε(k) = 1", simplex_proof(), "eps_softmax.simplex")
+    every.argue("every K", "Σ_k 2(1 − p_ε(k)) = 2K − 2 Σ_k p_ε(k) = 2(K − 1) for any K")
 
     spread = {}
     witness = None
@@ -101,7 +121,7 @@ def _check_mae_symmetric(budget: Budget):
                     total = sum(L(P, np.full(len(P), k)) for k in range(K))
                     return np.abs(total - 2 * (K - 1)) / (allowed + 1e-12 * K)
 
-                res = search(score, K, rng=budget.rng(int(1e3 * clamp * 1e8) + K + int(m) % 997), n=budget.pick(300, 3000),
+                res = search(score, K, rng=budget.rng("identities.mae_symmetric", clamp, K, m), n=budget.pick(300, 3000),
                              n_polish=0, hypothesis_examples=budget.pick(50, 300))
                 if worst is None or res.score > worst[0]:
                     worst = (res.score, K, m, res)
@@ -113,20 +133,13 @@ def _check_mae_symmetric(budget: Budget):
             gap = abs(sum(vec) - 2 * (worst[1] - 1))
             bad = gap > 2 * (worst[1] - 1) * clamp + 1e-30
             witness = Witness({"p": worst[3].witness, "m": worst[2], "clamp": clamp}, f"|Σ − 2(K−1)| = {float(gap):.3g}",
-                              "≤ 2(K−1)c", f"50-digit evaluation: {'violated' if bad else 'holds'}", rechecked=bad)
-    ev = Evidence("search", f"float: |Σ − 2(K−1)| within rounding without the clamp (worst {spread['clamp=0']['worst_ratio_to_allowed']:.2g} "
-                  "of 1e-12·K) and within 2(K−1)c with the reference clamp c = 1e-8", spread)
-    return decide([cert.evidence("Σ_k 2(1 − p_ε(k)) = 2(K−1) exactly (symbolic p and m, K = 2..6, every t)"), ev],
+                              "≤ 2(K−1)c", f"50-digit evaluation: {'violated' if bad else 'holds'}",
+                              Recheck.CONFIRMED if bad else Recheck.DISMISSED)
+    Ks = budget.pick((3, 10, 100), (3, 10, 100, 1000))
+    ev = Evidence(Kind.SEARCH, f"float: |Σ − 2(K−1)| within rounding without the clamp (worst "
+                  f"{spread['clamp=0']['worst_ratio_to_allowed']:.2g} of 1e-12·K) and within 2(K−1)c with the reference "
+                  "clamp c = 1e-8", covers=f"{k_text(Ks)}, m ∈ {{0, 1, 1e4, 1e8}}, clamp ∈ {{0, 1e-8}} (numeric search)",
+                  data=spread)
+    return decide([cert.evidence("Σ_k 2(1 − p_ε(k)) = 2(K−1) exactly (symbolic p and m, K = 2..6, every t)"),
+                   every.evidence("every K: by Σ_k p_ε(k) = 1"), ev],
                   witness, note="with the clamp max(p_ε, c) the sum is 2(K−1) − 2Σ_k (c − p_ε(k))₊ ∈ [2(K−1)(1−c), 2(K−1)]")
-
-
-register(Claim(
-    "identities.m_zero", "m = 0 gives the plain losses",
-    "At m = 0, CE_ε = CE, FL_ε = FL (same γ), CE_ε+MAE = CE+MAE and FL_ε+MAE = FL+MAE (same α, β) wherever the "
-    "clamp is inactive (p_y ≥ c = 1e-8), and everywhere with clamp 0.",
-    Source.DERIVED, ("symbolic", "numeric search"), _check_m_zero))
-register(Claim(
-    "identities.mae_symmetric", "MAE on ε-softmax is exactly symmetric",
-    "For every p, every m ≥ 0 and K: Σ_k 2(1 − p_ε(k)) = 2(K−1) (no clamp); with the reference clamp c the sum "
-    "stays within 2(K−1)c of it.",
-    Source.PAPER, ("symbolic", "numeric search"), _check_mae_symmetric))

@@ -4,7 +4,7 @@
 >>> def my_loss(p, y):                   # numpy or torch; probabilities (n, K), labels (n,)
 ...     return (1 - p[np.arange(len(y)), y]) ** 1.5
 >>> report = check_loss(my_loss, input="probs", num_classes=10)
->>> print(report)                        # one row per check: status, verdict, evidence
+>>> print(report)                        # one row per check: status, verdict with its scope, evidence
 >>> report["check_symmetric"].witness    # fields, not text: a minimal re-checked counterexample
 >>> report.to_dict()                     # plain JSON data
 
@@ -17,17 +17,17 @@ In a test suite (scikit-learn's ``parametrize_with_checks`` pattern)::
     def test_my_loss(loss, check):
         check(loss)
 
-and from a shell: ``python -m theory.check my_pkg.my_mod:my_loss --input probs -K 10 [--json PATH]``.
+and from a shell: ``python -m theory.checks my_pkg.my_mod:my_loss --input probs -K 10 [--json PATH]``.
 
-The checks (:func:`check_names`, in order) are small functions, one property each, in two
-tiers. Contract: ``check_output``, ``check_finite``, ``check_label_dependence``,
-``check_input_convention``. Properties: ``check_bounded_sum``, ``check_symmetric``,
-``check_top1_consistent``, ``check_allk_consistent``, ``check_noise_tolerant_symmetric``,
-``check_noise_tolerant_class_conditional``, ``check_eps_softmax``. Each has a statement, a
-source and requirements (:func:`describe_checks`); a check whose requirement failed is skipped
-with that reason. Verdicts are three-valued (:class:`theory.evidence.Verdict`); a failure always
-carries a witness that was re-checked (50-digit arithmetic through the sympy path for library
-losses, a fresh float64 evaluation for plain callables). The seed makes every run reproducible.
+The checks (:func:`check_names`, in order) are small functions, one property each, registered in
+the one engine of :mod:`theory.verify` (the paper's claims run there too). Contract:
+``check_output``, ``check_finite``, ``check_label_dependence``, ``check_input_convention``.
+Properties: ``check_bounded_sum``, ``check_symmetric``, ``check_top1_consistent`` (strict order),
+``check_prediction_consistent`` (the loss's own prediction), ``check_allk_consistent``,
+``check_noise_tolerant_symmetric``, ``check_noise_tolerant_class_conditional``,
+``check_eps_softmax``. Verdicts are four-valued (:class:`theory.verify.Verdict`) and state what
+they cover (K, notion, domain); a failure always carries a witness whose re-check confirmed it,
+and a candidate the re-check could not decide makes the check *inconclusive*, never passed.
 """
 
 from __future__ import annotations
@@ -38,70 +38,110 @@ from functools import partial
 from typing import Any
 
 from theory._validation import describe
-from theory.checks import contract, sums, consistency, noise, eps  # noqa: F401,I001  (registration = run order)
-from theory.checks._framework import (
-    CheckResult,
-    Context,
-    LossCheckError,
-    LossCheckWarning,
-    LossReport,
-    Status,
-    check_names,
-    spec_of,
-)
-from theory.checks._subject import CallableLoss, LossEvaluationError, as_subject
-from theory.evidence import Budget
+from theory.checks import consistency, contract, eps, noise, sums  # noqa: F401,I001  (registration = run order)
+from theory.checks._subject import Subject, as_subject
+from theory.losses import CallableLoss, LossEvaluationError
+from theory.losses._callable import DEFAULT_TIME_LIMIT
+from theory.verify import Budget, Check, Context, Report, Reproduce, Result, Status, Target, Verdict, registry
 
-__all__ = ["CallableLoss", "CheckResult", "LossCheckError", "LossCheckWarning", "LossEvaluationError", "LossReport",
-           "Status", "check_loss", "check_names", "describe_checks", "generate_checks", "parametrize_with_checks"]
+__all__ = ["CallableLoss", "LossCheckError", "LossCheckWarning", "LossEvaluationError", "LossReport", "Result",
+           "Status", "Verdict", "check_loss", "check_names", "describe_checks", "generate_checks",
+           "parametrize_with_checks"]
 
 ON_FAIL = ("raise", "warn", None)
+LossReport = Report
+
+
+class LossCheckError(AssertionError):
+    """Raised by ``on_fail="raise"`` and by the pytest helper for a failed check."""
+
+
+class LossCheckWarning(UserWarning):
+    """Emitted by ``on_fail="warn"`` for every failed or inconclusive check."""
+
+
+def check_names() -> list[str]:
+    """Every loss check, in the order they run."""
+    return registry.ids(Target.LOSS)
+
+
+def _spec(name: str) -> Check:
+    if name not in check_names():
+        raise ValueError(f"no check named {name!r}; known checks: {', '.join(check_names())}")
+    return registry.get(name, Target.LOSS)
 
 
 def describe_checks() -> list[dict[str, Any]]:
-    """Every check: name, tier, statement, source, ``requires`` (must pass) and ``after`` (must pass
-    or be declared expected failures), for documentation and ``--list``."""
+    """Every check: name, tier, statement, reference, ``requires`` (must pass) and ``after`` (must
+    pass or be declared expected failures), for documentation and ``--list``."""
     out = []
     for name in check_names():
-        spec = spec_of(name)
-        after = (["all contract checks"] if spec.tier == "property" else []) + list(spec.after)
-        out.append({"name": name, "tier": spec.tier, "statement": spec.statement, "source": spec.source,
-                    "requires": list(spec.requires), "after": after})
+        spec = _spec(name)
+        after = (["all contract checks"] if spec.tier.value == "property" else []) + list(spec.after)
+        out.append({"name": name, "tier": spec.tier.value, "statement": spec.statement, "source": spec.reference,
+                    "methods": [m.value for m in spec.methods], "requires": list(spec.requires), "after": after})
     return out
 
 
+def _reproducer(subject: Subject, budget: Budget, expected: Mapping[str, str]) -> Callable[[Check], Reproduce]:
+    def reproduce(check: Check) -> Reproduce:
+        opts = f"num_classes={subject.K}, checks=[{check.id!r}], budget={budget.name!r}, seed={budget.seed}"
+        xfail = {k: v for k, v in expected.items() if k != check.id}
+        if xfail:
+            opts += f", expected_failures={xfail!r}"
+        if subject.native:
+            python = (f"from theory.checks import check_loss; {_imports(subject)}check_loss({_expr(subject)}, {opts})"
+                      if subject.python else "")
+        else:
+            python = (f"from theory.checks import check_loss; {_imports(subject)}check_loss({_expr(subject)}, "
+                      f"input={subject.input!r}, {opts})" if subject.python else "")
+        shell = ""
+        if subject.shell:
+            shell = (f"python -m theory.checks {subject.shell} -K {subject.K} --check {check.id} --seed {budget.seed}"
+                     + (" --thorough" if budget.thorough else "")
+                     + ("" if subject.native else f" --input {subject.input}")
+                     + "".join(f" --expect-fail '{k}={v}'" for k, v in xfail.items()))
+        return Reproduce(python, shell, subject.python_why)
+    return reproduce
+
+
+def _imports(subject: Subject) -> str:
+    head, _, _ = subject.python.rpartition("; ")
+    return f"{head}; " if head else ""
+
+
+def _expr(subject: Subject) -> str:
+    return subject.python.rpartition("; ")[2]
+
+
 def _context(loss: Any, *, num_classes: Any, input: str | None, budget: str | Budget, seed: Any,
-             expected_failures: Mapping[str, str] | None, backend: str, name: str | None) -> Context:
-    subject = as_subject(loss, num_classes=num_classes, input=input, backend=backend, name=name)
+             expected_failures: Mapping[str, str] | None, backend: str, name: str | None,
+             time_limit: float | None = DEFAULT_TIME_LIMIT, cli_target: str | None = None) -> Context:
+    subject = as_subject(loss, num_classes=num_classes, input=input, backend=backend, name=name, time_limit=time_limit,
+                         cli_target=cli_target)
     if isinstance(budget, str):
         budget = Budget(budget, seed)  # validates the name and the seed
     elif not isinstance(budget, Budget):
-        raise TypeError(f"budget must be 'default', 'thorough' or a theory.evidence.Budget, got {describe(budget)}")
+        raise TypeError(f"budget must be 'default', 'thorough' or a theory.verify.Budget, got {describe(budget)}")
     expected = dict(expected_failures or {})
     for check, reason in expected.items():
-        spec_of(check)  # ValueError naming the known checks
+        _spec(check)  # ValueError naming the known checks
         if not isinstance(reason, str) or not reason.strip():
             raise ValueError(f"expected_failures[{check!r}] must be a non-empty reason string, got {reason!r}")
-
-    def reproduce(check: str) -> str:
-        args = [subject.spec, f"num_classes={subject.K}"]
-        if not subject.native:
-            args.append(f"input={subject.input!r}")
-        args += [f"checks=[{check!r}]", f"budget={budget.name!r}", f"seed={budget.seed}"]
-        return f"check_loss({', '.join(args)})"
-
-    return Context(subject, budget=budget, expected=expected, reproduce=reproduce)
+    return Context(subject, budget=budget, expected=expected, reproduce=_reproducer(subject, budget, expected),
+                   subject_name=subject.name, K=subject.K)
 
 
 def generate_checks(loss: Any, *, num_classes: int = 10, input: str | None = None, budget: str | Budget = "default",
                     seed: int = 0, expected_failures: Mapping[str, str] | None = None, checks: Iterable[str] | None = None,
-                    backend: str = "auto", name: str | None = None) -> Iterator[tuple[str, Callable[[], CheckResult]]]:
-    """Yield ``(check_name, run)`` for every selected check; ``run()`` returns its :class:`CheckResult`.
+                    backend: str = "auto", name: str | None = None,
+                    time_limit: float | None = DEFAULT_TIME_LIMIT) -> Iterator[tuple[str, Callable[[], Result]]]:
+    """Yield ``(check_name, run)`` for every selected check; ``run()`` returns its :class:`Result`.
 
     The checks of one loss share a context, so requirements run once. Arguments as for :func:`check_loss`.
     """
     ctx = _context(loss, num_classes=num_classes, input=input, budget=budget, seed=seed,
-                   expected_failures=expected_failures, backend=backend, name=name)
+                   expected_failures=expected_failures, backend=backend, name=name, time_limit=time_limit)
     for check in _selected(checks):
         yield check, partial(ctx.result, check)
 
@@ -113,47 +153,65 @@ def _selected(checks: Iterable[str] | None) -> list[str]:
         checks = [checks]
     chosen = list(checks)
     for c in chosen:
-        spec_of(c)
+        _spec(c)
     return chosen
 
 
 def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on_fail: str | None = None,
                budget: str | Budget = "default", seed: int = 0, expected_failures: Mapping[str, str] | None = None,
-               checks: Iterable[str] | None = None, backend: str = "auto", name: str | None = None) -> LossReport:
-    """Run the robustness checks on a loss and return a :class:`LossReport`.
+               checks: Iterable[str] | None = None, backend: str = "auto", name: str | None = None,
+               time_limit: float | None = DEFAULT_TIME_LIMIT, cli_target: str | None = None) -> Report:
+    """Run the robustness checks on a loss and return a :class:`~theory.verify.Report`.
 
     Parameters
     ----------
     loss : a callable ``loss(x, y)`` returning one value per example (x: probabilities (n, K) on
         the simplex, or logits (n, K) when ``input="logits"``; y: integer labels (n,)), numpy or
         torch; or a :class:`theory.losses.Loss`; or a registered loss name such as ``"gce"``.
-    num_classes : K, the number of classes the loss is checked with (every check uses this K).
+    num_classes : K, the number of classes every check uses; verdicts state the K they cover.
     input : "probs" or "logits" for a callable (default "probs"); library losses know their own.
-    on_fail : None (return the report), "warn" (a :class:`LossCheckWarning` per failure) or "raise"
-        (:class:`LossCheckError` at the first unexpected failure, scikit-learn style).
-    budget : "default" (K ≤ 10 in seconds) or "thorough" (larger samples and grids).
-    seed : non-negative int; every sample, problem and search derives from it.
+    on_fail : None (return the report), "warn" (a :class:`LossCheckWarning` per failed or
+        inconclusive check) or "raise" (:class:`LossCheckError` at the first unexpected failure).
+    budget : "default" or "thorough" (larger samples and grids), or a :class:`theory.verify.Budget`.
+    seed : non-negative int; every sample, problem and search derives from it (keyed streams).
     expected_failures : {check_name: reason}: reported as expected failures (not hidden); a
         declared contract failure also lets the property checks run.
     checks : the names to run (their requirements run too); default all.
-    backend : "auto" (numpy, then torch if the numpy call raises), "numpy" or "torch".
-    name : the loss's name in messages (default: the function's qualified name).
+    backend : "auto" (numpy; torch when the numpy call fails, and the report says so), "numpy" or "torch".
+    name : the loss's name in messages (default: its module and qualified name).
+    time_limit : seconds one call of a callable may take before it counts as hanging (None: no limit).
     """
     if on_fail not in ON_FAIL:
         raise ValueError(f"on_fail must be one of {ON_FAIL}, got {on_fail!r}")
     ctx = _context(loss, num_classes=num_classes, input=input, budget=budget, seed=seed,
-                   expected_failures=expected_failures, backend=backend, name=name)
+                   expected_failures=expected_failures, backend=backend, name=name, time_limit=time_limit,
+                   cli_target=cli_target)
     warned: set[str] = set()
     for check in _selected(checks):
         ctx.result(check)
-        for result in ctx.results():  # the check and the requirements it ran, in check order
-            if result.failed and on_fail == "raise":
-                raise LossCheckError(f"{result.message}. Reproduce: {result.reproduce}")
-            if result.failed and on_fail == "warn" and result.check not in warned:
+        for result in _in_order(ctx):  # the check and the requirements it ran
+            if result.status in (Status.FAILED, Status.ERROR) and on_fail == "raise":
+                raise LossCheckError(f"{result.message}. Reproduce: {_line(result)}")
+            if result.status in (Status.FAILED, Status.INCONCLUSIVE) and on_fail == "warn" \
+                    and result.check not in warned:
                 warned.add(result.check)
-                warnings.warn(f"{result.check}: {result.message}", LossCheckWarning, stacklevel=2)
-    s = ctx.subject
-    return LossReport(s.name, s.K, s.input, s.backend, ctx.budget.name, ctx.budget.seed, tuple(ctx.results()))
+                warnings.warn(f"{result.check} ({result.status.value}): {result.message}", LossCheckWarning,
+                              stacklevel=2)
+    s: Subject = ctx.subject
+    header = (f"check_loss: {s.name} (K={s.K}, input={s.input}, {s.backend_note or 'backend ' + s.backend}), "
+              f"budget {ctx.budget.name}, seed {ctx.budget.seed}")
+    return Report(s.name, tuple(_in_order(ctx)), ctx.budget.name, ctx.budget.seed, header)
+
+
+def _in_order(ctx: Context) -> list[Result]:
+    return [ctx.results[n] for n in check_names() if n in ctx.results]
+
+
+def _line(result: Result) -> str:
+    r = result.reproduce
+    if r is None:
+        return ""
+    return r.python or r.shell or r.why
 
 
 def parametrize_with_checks(losses: Iterable[Any], *, num_classes: int = 10, input: str | None = None,
@@ -163,9 +221,9 @@ def parametrize_with_checks(losses: Iterable[Any], *, num_classes: int = 10, inp
     """A ``pytest.mark.parametrize("loss, check", ...)`` over every (loss, check) pair.
 
     Test ids are ``"<loss>-<check>"`` so ``pytest -k check_symmetric`` selects one check. In the
-    test, ``check(loss)`` fails with :class:`LossCheckError`, calls ``pytest.xfail`` for a
-    declared expected failure and ``pytest.skip`` for a skipped check. ``expected_failures`` is
-    one mapping for every loss or a function of the loss returning its mapping.
+    test, ``check(loss)`` fails with :class:`LossCheckError` (failed or errored), calls
+    ``pytest.xfail`` for a declared expected failure and ``pytest.skip`` for a skipped or
+    inconclusive check, with the reason.
     """
     import pytest
 
@@ -179,16 +237,16 @@ def parametrize_with_checks(losses: Iterable[Any], *, num_classes: int = 10, inp
     return pytest.mark.parametrize("loss, check", params)
 
 
-def _pytest_check(ctx: Context, check: str, loss: Any = None) -> CheckResult:
+def _pytest_check(ctx: Context, check: str, loss: Any = None) -> Result:
     import pytest
 
     result = ctx.result(check)
-    if result.status is Status.FAILED:
-        raise LossCheckError(f"{result.message}. Reproduce: {result.reproduce}")
+    if result.status in (Status.FAILED, Status.ERROR):
+        raise LossCheckError(f"{result.message}. Reproduce: {_line(result)}")
     if result.status is Status.XFAIL:
         pytest.xfail(f"{result.reason}: {result.message}")
     if result.status is Status.SKIPPED:
         pytest.skip(result.reason)
+    if result.status is Status.INCONCLUSIVE:
+        pytest.skip(f"inconclusive: {result.message}")
     return result
-
-

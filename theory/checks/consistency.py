@@ -1,129 +1,98 @@
-"""Top-1 and All-k consistency from the global conditional-risk minimisers (:mod:`theory.consistency`).
+"""Consistency from the global conditional-risk minimisers, in two named notions
+(:mod:`theory.consistency`): the strict order of Zhu, Ying, Yang (2023), and the loss's own
+prediction (first-index argmax: is the Bayes class's argmax region strictly best?).
 
-A failure is re-checked at its posterior q: the reported minimiser p* must have a strictly
-smaller conditional risk than every rival that repairs the failure — p* rearranged into q's
-order, and p* with a little mass (1e-9, 1e-6, 1e-3) moved towards the class q ranks higher at
-every tied or misordered position. Library losses are re-evaluated at 50 digits.
+Every check calls :func:`theory.consistency.classify` with the run's budget, whose random stream
+is keyed by the loss and K: the claim ``consistency.table`` asks the same function about the
+same loss and gets the same answer. A candidate failure counts only once its re-check confirmed
+it (50-digit values for library losses; see :class:`theory.consistency._Rechecker`); candidates
+that the re-check could neither confirm nor dismiss make the verdict inconclusive.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from theory._exact import exact_conditional_risk
-from theory.checks._framework import Context, conclude, register_check
-from theory.checks._subject import Subject, fmt_point
-from theory.consistency import TIE, Consistency, consistency
-from theory.evidence import Evidence, Outcome, Witness
-from theory.minimise import conditional_risk
-
-PINNED_Q = (np.array([0.5, 0.3, 0.2]),)
-STEPS = (1e-9, 1e-6, 1e-3)
+from theory.checks._framework import Context, register_check, scope
+from theory.checks._subject import Subject
+from theory.consistency import ConsistencyRow, Notion, NotionResult, classify
+from theory.losses._callable import fmt_point
+from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 
 
-def _consistency(subject: Subject, ctx: Context) -> Consistency:
+def row(ctx: Context) -> ConsistencyRow:
+    """The classification of the subject at its K (computed once per context)."""
     if "consistency" not in ctx.memo:
-        ctx.memo["consistency"] = consistency(subject.loss, (subject.K,), ctx.pick(24, 120), ctx.rng(30),
-                                              seed=ctx.budget.seed, pinned=PINNED_Q)
+        s: Subject = ctx.subject
+        ctx.memo["consistency"] = classify(s.loss, s.K, budget=ctx.budget)
     return ctx.memo["consistency"]
 
 
-def rivals(p: np.ndarray, q: np.ndarray) -> list[np.ndarray]:
-    """Points that repair p's ordering against q: the rearrangement, and small moves of mass
-    towards the higher-ranked class at every position where p does not strictly follow q."""
-    order = np.argsort(-q, kind="stable")
-    out = []
-    rearranged = np.empty_like(p)
-    rearranged[order] = -np.sort(-p)
-    if not np.allclose(rearranged, p, atol=TIE):
-        out.append(rearranged)
-    for j in range(len(q) - 1):
-        a, b = order[j], order[j + 1]
-        if p[a] - p[b] > TIE:
-            continue
-        donor = b if p[b] > 0 else int(np.argmax(p))
-        if donor == a:
-            continue
-        for d in STEPS:
-            r = p.copy()
-            take = min(d, r[donor])
-            r[a] += take
-            r[donor] -= take
-            out.append(r)
-    return out
-
-
-def _risk(subject: Subject, p: np.ndarray, q: np.ndarray, exact: bool) -> float:
-    if exact:
-        value = float(exact_conditional_risk(subject.loss, p, q))
-        if np.isfinite(value):
-            return value
-    if subject.input == "logits":
-        return float(conditional_risk(subject.loss, np.log(np.clip(p, 1e-13, None))[None], q[None], logits=True)[0])
-    return float(conditional_risk(subject.loss, p[None], q[None])[0])
-
-
-def recheck_minimiser(subject: Subject, p: np.ndarray, q: np.ndarray) -> tuple[bool, str]:
-    exact = subject.native and subject.input == "probs"
-    try:
-        base = _risk(subject, p, q, exact)
-        values = [_risk(subject, r, q, exact) for r in rivals(p, q)]
-        how = "50-digit" if exact else "float64"
-    except (ValueError, TypeError, ZeroDivisionError):
-        base = _risk(subject, p, q, False)
-        values = [_risk(subject, r, q, False) for r in rivals(p, q)]
-        how = "float64"
-    if not values:
-        return False, "no rival to compare with"
-    margin = min(values) - base
-    return bool(margin > 1e-12 * (1 + abs(base))), (
-        f"{how}: C_q(p*) = {base:.9g} is below all {len(values)} rivals that repair the order (rearranged p*, "
-        f"mass moved towards the higher-ranked class by 1e-9…1e-3), smallest margin {margin:.3g}")
-
-
-def _outcome(subject: Subject, ctx: Context, k_max: int, *, name: str) -> Outcome:
-    result = _consistency(subject, ctx)
-    ks = [k for k in sorted(result.holds) if k <= k_max]
-    failing = [k for k in ks if not result.holds[k]]
-    data = {"classification": result.label, "holds": {f"top-{k}": v for k, v in result.holds.items()},
-            "method": result.method, "exact": result.exact, "posteriors": result.n_posteriors,
-            "witnesses": result.witnesses}
-    evidence = [Evidence("search", f"{sum(result.n_posteriors.values())} posteriors with distinct entries, K={subject.K}: "
-                         f"{result.label}; minimisers by {result.method}{'' if result.exact else ' (not certified)'}",
-                         data)]
-    if not failing:
-        return conclude(evidence, None, failed="", passed=f"{name} on the sampled posteriors ({result.label})", data=data)
-    k = failing[0]
-    wit = result.witnesses[f"top-{k}"]
-    q, p = np.asarray(wit["q"]), np.asarray(wit["p_star"])
-    ok, recheck = recheck_minimiser(subject, p, q)
-    w = Witness({"K": subject.K, "k": k, "q": q, "p_star": p}, f"top-{k} set of p* ≠ top-{k} set of q (or tied)",
-                f"a minimiser ordered like q at position {k}", recheck, rechecked=ok)
-    failed = (f"{subject.name} is not {name} for K={subject.K}: at q={fmt_point(q)} the conditional-risk minimiser is "
-              f"p*={fmt_point(p, 6)}, whose top-{k} set {'is tied' if _tied(p, k) else 'differs from q’s'} "
-              f"(classification over {sum(result.n_posteriors.values())} posteriors: {result.label})")
-    return conclude(evidence, w, failed=failed, passed=f"{name} (the apparent failure was not confirmed)", data=data)
-
-
-def _tied(p: np.ndarray, k: int) -> bool:
-    s = -np.sort(-p)
-    return bool(s[k - 1] - s[k] <= TIE)
+def _outcome(ctx: Context, notion: Notion, k_max: int, name: str) -> Outcome:
+    r = row(ctx)
+    res: NotionResult = r.notion(notion)
+    subject: Subject = ctx.subject
+    cert = "" if r.exact else " (not certified)"
+    covers = scope(ctx, f"{notion.value}, top-k for k ≤ {k_max}, {r.n_posteriors} posteriors (with near-ties and "
+                        f"tiny entries)")
+    data = {"row": r.to_dict(), "notion": notion.value, "classification": res.label,
+            "strict": r.strict.label, "prediction": r.prediction.label}
+    ev = Evidence(Kind.SEARCH, f"{r.n_posteriors} posteriors, K={r.K}: {notion.value}: {res.label}; other notion "
+                  f"({r.notion(Notion.PREDICTION if notion is Notion.STRICT else Notion.STRICT).notion.value}): "
+                  f"{r.notion(Notion.PREDICTION if notion is Notion.STRICT else Notion.STRICT).label}; minimisers by "
+                  f"{r.method.value}{cert}", covers=covers, data=data)
+    ks = range(1, k_max + 1)
+    failing = [k for k in ks if res.holds[k - 1] is False]
+    undecided = [k for k in ks if res.holds[k - 1] is None]
+    if not failing and not undecided:
+        return decide([ev], data=data, note=f"{name} ({notion.value}) at K={r.K} on {r.n_posteriors} posteriors: "
+                      f"{res.label}")
+    if failing:
+        f = res.confirmed(failing[0])
+        status = Recheck.CONFIRMED
+    else:
+        f = next(x for x in res.failures if x.k == undecided[0] and x.recheck == "undecided")
+        status = Recheck.UNDECIDED
+    what = {"tie": f"is tied across position {f.k}", "order": f"has a different top-{f.k} set than q",
+            "region": "is no better than another argmax region's"}[f.why]
+    inputs = {"K": r.K, "k": f.k, "q": f.q, "p_star": f.p_star}
+    if f.rival is not None:
+        inputs["rival"] = f.rival
+    w = Witness(inputs, f"the minimiser {what}", f"every minimiser ordered like q at position {f.k} ({notion.value})",
+                f.how, status)
+    note = (f"{subject.name} is not {name} ({notion.value}) for K={r.K}: at q={fmt_point(f.q)} the conditional-risk "
+            f"minimiser p*={fmt_point(f.p_star, 6)} {what} (over {r.n_posteriors} posteriors: {res.label})"
+            if status is Recheck.CONFIRMED else
+            f"undecided whether {subject.name} is {name} ({notion.value}) for K={r.K}: at q={fmt_point(f.q)} a "
+            f"candidate failure at position {f.k} could not be confirmed or dismissed ({f.how})")
+    return decide([ev], w, data=data, note=note, witness_covers=scope(ctx, f"{notion.value}, q={fmt_point(f.q)}"))
 
 
 @register_check(
-    "check_top1_consistent", tier="property",
-    statement="Top-1 consistent (classification-calibrated): for posteriors q with distinct entries, every "
-              "conditional-risk minimiser p* has a strict argmax equal to argmax q, so minimising the risk "
-              "recovers the Bayes classifier.",
-    source="Zhang 2004; Tewari & Bartlett 2007 (classification calibration)")
-def check_top1_consistent(subject: Subject, ctx: Context) -> Outcome:
-    return _outcome(subject, ctx, 1, name="top-1 consistent")
+    "check_top1_consistent", tier="property", methods=("exact finite problems", "numeric search"),
+    statement="Top-1 consistent in the strict order sense: for posteriors q with distinct entries (including "
+              "near-ties and tiny entries), every conditional-risk minimiser p* has a strict argmax (no tie at the "
+              "top) equal to argmax q.",
+    reference="Zhang 2004; Tewari & Bartlett 2007 (classification calibration); Zhu, Ying, Yang 2023 (ties fail)")
+def check_top1_consistent(ctx: Context) -> Outcome:
+    return _outcome(ctx, Notion.STRICT, 1, "top-1 consistent")
 
 
 @register_check(
-    "check_allk_consistent", tier="property",
-    statement="All-k consistent: for posteriors q with distinct entries, every conditional-risk minimiser p* has, "
-              "for every k = 1..K−1, a strict top-k set equal to q's (ties across position k count as failures).",
-    source="Zhu, Ying, Yang 2023 (All-k consistency); paper §5", requires=("check_top1_consistent",))
-def check_allk_consistent(subject: Subject, ctx: Context) -> Outcome:
-    return _outcome(subject, ctx, subject.K - 1, name="All-k consistent")
+    "check_prediction_consistent", tier="property", methods=("exact finite problems", "numeric search"),
+    statement="Top-1 consistent for the loss's own prediction: for posteriors q with distinct entries, the argmax "
+              "region of the Bayes class (first-index argmax = argmax q) has a strictly smaller infimum of the "
+              "conditional risk than every other argmax region, so minimising the risk predicts the Bayes class "
+              "even when the minimiser ties classes at the top.",
+    reference="derived: the prediction rule argmax (first index on ties) of PAPER.md §1")
+def check_prediction_consistent(ctx: Context) -> Outcome:
+    return _outcome(ctx, Notion.PREDICTION, 1, "top-1 consistent")
+
+
+@register_check(
+    "check_allk_consistent", tier="property", methods=("exact finite problems", "numeric search"),
+    requires=("check_top1_consistent",),
+    statement="All-k consistent (strict order): for posteriors q with distinct entries (including near-ties and tiny "
+              "entries), every conditional-risk minimiser p* has, for every k = 1..K−1, a strict top-k set equal to "
+              "q's (ties across position k count as failures).",
+    reference="Zhu, Ying, Yang 2023 (All-k consistency); paper §5")
+def check_allk_consistent(ctx: Context) -> Outcome:
+    return _outcome(ctx, Notion.STRICT, ctx.subject.K - 1, "All-k consistent")

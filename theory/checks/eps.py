@@ -15,17 +15,18 @@ from dataclasses import replace
 
 import numpy as np
 
-from theory._counterexamples import search
-from theory.checks._framework import Context, conclude, register_check
-from theory.checks._subject import Subject, fmt_point
-from theory.evidence import Evidence, Outcome, Witness
-from theory.excess import excess_sweep, symmetric_noise
+from theory.checks._framework import Context, register_check, scope
+from theory.checks._subject import Subject
+from theory.excess import SumRange, excess_sweep, symmetric_noise
 from theory.losses import with_eps_softmax
+from theory.losses._callable import fmt_point
+from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
+from theory.verify.search import search
 
 CLAMP = 1e-8
 M_GRID = (0.0, 1e2, 1e4, 1e8, 1e10)
 M_GRID_THOROUGH = (0.0, 1.0, 1e2, 1e4, 1e6, 1e8, 1e10, 1e12)
-EXCESS_M = (0.0, 1e8)  # below and in the all-clamped regime m ≥ 1/(2c) − 1
+EXCESS_M = (0.0, 1e8)  # below and in the all-clamped regime m ≥ 1/(2c) − 1 (a measurement, not the verdict)
 EXCESS_M_THOROUGH = (0.0, 1e4, 1e8, 1e10)
 ROUNDING = 64 * np.finfo(np.float64).eps  # per unit of K·max|Σ|
 
@@ -34,65 +35,78 @@ def _probs_only(subject: Subject) -> str | None:
     return None if subject.input == "probs" else "ε-softmax wraps losses of probabilities; this one is declared on logits"
 
 
-def band(wrapped: Subject, ctx: Context, salt: int) -> tuple[float, float, np.ndarray, np.ndarray]:
+def band(wrapped: Subject, ctx: Context, m: float) -> tuple[float, float, np.ndarray, np.ndarray]:
     """(min, max) of Σ_k L_ε(p, k) over the simplex by search, and where each was seen."""
     n, polish = ctx.pick(300, 3000), ctx.pick(1, 3)
 
     def sums(Q):
         return np.nan_to_num(wrapped.sums(Q), nan=-np.inf)
 
-    hi = search(sums, wrapped.K, rng=ctx.rng(salt), n=n, n_polish=polish, hypothesis_examples=0)
-    lo = search(lambda Q: -np.nan_to_num(wrapped.sums(Q), nan=np.inf), wrapped.K, rng=ctx.rng(salt + 1), n=n,
-                n_polish=polish, hypothesis_examples=0)
+    hi = search(sums, wrapped.K, rng=ctx.rng("check_eps_softmax", "max", wrapped.K, m), n=n, n_polish=polish,
+                hypothesis_examples=0)
+    lo = search(lambda Q: -np.nan_to_num(wrapped.sums(Q), nan=np.inf), wrapped.K,
+                rng=ctx.rng("check_eps_softmax", "min", wrapped.K, m), n=n, n_polish=polish, hypothesis_examples=0)
     return -lo.score, hi.score, lo.point, hi.point
 
 
 @register_check(
-    "check_eps_softmax", tier="property",
+    "check_eps_softmax", tier="property", methods=("numeric search", "exact finite problems"),
     statement="Wrapped with ε-softmax (clamp c = 1e-8), the band width W(m) of Σ_k L_ε(p, k) decays like O(1/m): "
               "(1 + m)·W(m) does not grow between the two largest m of the grid (up to float rounding); the excess "
               "risk under symmetric noise is measured against Theorem B's bound from the band.",
-    source="paper: ε-softmax, Lemma A and Theorem B", applies=_probs_only)
-def check_eps_softmax(subject: Subject, ctx: Context) -> Outcome:
+    reference="paper: ε-softmax, Lemma A and Theorem B", applies=_probs_only)
+def check_eps_softmax(ctx: Context) -> Outcome:
+    subject: Subject = ctx.subject
     ms = ctx.pick(M_GRID, M_GRID_THOROUGH)
     rows = []
-    for j, m in enumerate(ms):
+    for m in ms:
         wrapped = replace(subject, loss=with_eps_softmax(subject.loss, m, clamp=CLAMP))
-        lo, hi, at_lo, at_hi = band(wrapped, ctx, 40 + 2 * j)  # the last m's `wrapped` re-checks a failure
+        lo, hi, at_lo, at_hi = band(wrapped, ctx, m)  # the last m's `wrapped` re-checks a failure
         rows.append({"m": m, "C1": lo, "C2": hi, "width": hi - lo, "scaled_width": (1 + m) * (hi - lo),
                      "at_min": at_lo, "at_max": at_hi})
     prev, last = rows[-2], rows[-1]
     rounding = ROUNDING * subject.K * (1 + max(abs(last["C1"]), abs(last["C2"])))
     allowed = 2 * prev["scaled_width"] + (1 + last["m"]) * rounding
-    measured = Evidence("measurement", "band width W(m) of Σ_k L_ε: " +
-                        ", ".join(f"m={r['m']:.0e}: {r['width']:.3g}" for r in rows), {"rows": rows, "clamp": CLAMP})
+    covers = scope(ctx, f"band of Σ_k L_ε for m ∈ {{{', '.join(f'{m:.0e}' for m in ms)}}}, clamp {CLAMP:g}")
+    measured = Evidence(Kind.MEASUREMENT, "band width W(m) of Σ_k L_ε: " +
+                        ", ".join(f"m={r['m']:.0e}: {r['width']:.3g}" for r in rows), covers=covers,
+                        data={"rows": rows, "clamp": CLAMP})
     excess = _excess(subject, ctx, {r["m"]: (r["C1"], r["C2"]) for r in rows})
     evidence = [measured, *excess]
     data = {"rows": rows, "excess_rows": excess[0].data["rows"] if excess else []}
     passed = (f"W(m)·(1+m) = {last['scaled_width']:.3g} at m={last['m']:.0e} (≤ {allowed:.3g}): the band closes "
               f"at rate O(1/m); W = {last['width']:.3g}")
     if last["scaled_width"] <= allowed:
-        return conclude(evidence, None, failed="", passed=passed, data=data)
+        return decide(evidence, data=data, note=passed)
     pts = np.stack([last["at_min"], last["at_max"]])
     again = wrapped.sums(pts)
     confirmed = (1 + last["m"]) * float(again[1] - again[0]) > allowed
     w = Witness({"m": last["m"], "p_min": pts[0], "p_max": pts[1]},
                 f"(1+m)·W = {last['scaled_width']:.4g} at m={last['m']:.0e} vs {prev['scaled_width']:.4g} at "
                 f"m={prev['m']:.0e}", f"≤ {allowed:.4g} (O(1/m) decay)",
-                f"Σ_k L_ε evaluated again at both points: width {float(again[1] - again[0]):.4g}", rechecked=confirmed)
+                f"Σ_k L_ε evaluated again at both points: width {float(again[1] - again[0]):.4g}",
+                Recheck.CONFIRMED if confirmed else Recheck.DISMISSED)
     failed = (f"ε-softmax does not close the band of {subject.name} at rate O(1/m) for K={subject.K}: Σ_k L_ε(p, k) "
               f"spans {last['width']:.4g} at m={last['m']:.0e} (from p={fmt_point(pts[0])} to p={fmt_point(pts[1])}), "
               f"so (1+m)·W grew from {prev['scaled_width']:.4g} at m={prev['m']:.0e} to {last['scaled_width']:.4g} "
               f"(allowed {allowed:.3g}); Theorem B's bound for L_ε then does not vanish like 1/m")
-    return conclude(evidence, w, failed=failed, passed=passed, data=data)
+    return decide(evidence, w, data=data, note=failed if confirmed else passed, witness_covers=covers)
 
 
 def _excess(subject: Subject, ctx: Context, bands: dict[float, tuple[float, float]]) -> list[Evidence]:
     ms = [m for m in ctx.pick(EXCESS_M, EXCESS_M_THOROUGH) if m in bands]
+
+    def ranges(L, K):
+        c1, c2 = bands[L.params["m"]]
+        return SumRange(K, c1, c2, False, False, -np.inf, np.inf, "searched band of Σ_k L_ε")
+
     rows = excess_sweep(lambda m: with_eps_softmax(subject.loss, m, clamp=CLAMP), Ks=(subject.K,), ms=ms,
-                        noise=symmetric_noise((0.5,)), n_problems=ctx.pick(2, 6), n_x=2, seed=ctx.budget.seed,
-                        sum_range=lambda L, K: bands[L.params["m"]])
-    by_m = {m: max(r["excess"] for r in rows if r["m"] == m) for m in ms}
-    bound = {m: max(r["range_bound"] for r in rows if r["m"] == m) for m in ms}
-    return [Evidence("measurement", "max excess risk of L_ε under symmetric noise η = (K−1)/(2K): " +
-                     ", ".join(f"m={m:.0e}: {by_m[m]:.3g} (bound {bound[m]:.3g})" for m in ms), {"rows": rows})]
+                        noise=symmetric_noise((0.5,)), n_problems=ctx.pick(2, 6), n_x=2,
+                        seed=ctx.budget.seed_for("check_eps_softmax", "excess", subject.K) % 2**31, ranges=ranges)
+    by_m = {m: max(r.excess for r in rows if r.m == m) for m in ms}
+    zo = {m: max(r.zero_one_excess for r in rows if r.m == m) for m in ms}
+    bound = {m: max(r.range_bound for r in rows if r.m == m) for m in ms}
+    return [Evidence(Kind.MEASUREMENT, "max excess risk of L_ε under symmetric noise η = (K−1)/(2K): " +
+                     ", ".join(f"m={m:.0e}: {by_m[m]:.3g} (0-1 {zo[m]:.3g}; bound {bound[m]:.3g})" for m in ms),
+                     covers=scope(ctx, f"excess of L_ε at m ∈ {{{', '.join(f'{m:.0e}' for m in ms)}}}"),
+                     data={"rows": [r.to_dict() for r in rows]})]

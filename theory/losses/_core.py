@@ -382,14 +382,20 @@ class Named(Loss):
         return self.inner.value(xp, pred, y)
 
 
-def with_eps_softmax(loss: Loss, m: float, *, clamp: float = 1e-8) -> Loss:
+def with_eps_softmax(loss: Any, m: float, *, clamp: float = 1e-8) -> Loss:
     """Wrap any loss of probabilities with ε-softmax: L_ε(p, y) = L(max(p_ε, clamp), y).
 
-    This is the paper's construction in general form; CE_ε and FL_ε are this wrapper applied
-    to CE and FL. The clamp is applied before the wrapped loss takes any log.
+    ``loss`` is a :class:`Loss` or a plain function ``fn(p, y)`` of probabilities (adapted with
+    :func:`theory.losses.from_callable`). This is the paper's construction in general form; CE_ε
+    and FL_ε are this wrapper applied to CE and FL. The clamp is applied before the wrapped loss
+    takes any log.
     """
     if not isinstance(loss, Loss):
-        raise TypeError(f"with_eps_softmax needs a Loss, got {describe(loss)}")
+        if not callable(loss) or isinstance(loss, type):
+            raise TypeError(f"with_eps_softmax needs a Loss or a function loss(p, y), got {describe(loss)}")
+        from theory.losses._callable import from_callable
+
+        loss = from_callable(loss)
     if loss.input != "probs":
         raise ValueError(f"{loss.name} is defined on logits; ε-softmax wraps losses of probabilities")
     from theory._validation import check_nonneg_scalar

@@ -181,19 +181,28 @@ def asymmetric_exponential(xp, pred, y, *, a=5.0):
     return xp.exp(-pred.py(y) / a)
 
 
+LDR_SCORES = ("normalised_softplus", "raw")
+
+
 @register(
     "ldr_kl",
-    formula="λ·log[(1/K) Σ_k exp((θ·1[k≠y] + f̂_k − f̂_y)/λ)], f = softplus(z), f̂ = f / mean_k f_k",
+    formula="λ·log[(1/K) Σ_k exp((θ·1[k≠y] + f̂_k − f̂_y)/λ)], f̂ = softplus(z) / mean_k softplus(z_k) "
+            "(scores='normalised_softplus', the reference) or f̂ = z (scores='raw', the LDR paper's unconstrained scores)",
     source="Zhu, Ying, Yang, ICML 2023 (label distributionally robust losses); θ = 0.1, λ = 10",
-    conventions="defined on logits; computed with a log-sum-exp",
+    conventions="defined on logits; computed with a log-sum-exp; the score map is the parameter 'scores'",
     input="logits",
     aliases=("ldr-kl",),
 )
-def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0):
-    f = xp.softplus(pred.z)
-    fh = f / xp.expand(xp.mean(f))
-    margins = theta * (1 - xp.one_hot(y, like=f)) + fh - xp.expand(xp.take(fh, y))
-    return lam * (xp.logsumexp(margins / lam) - np.log(f.shape[-1]))
+def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
+    if scores not in LDR_SCORES:
+        raise ValueError(f"ldr_kl scores must be one of {LDR_SCORES}, got {scores!r}")
+    if scores == "raw":
+        fh = pred.z
+    else:
+        f = xp.softplus(pred.z)
+        fh = f / xp.expand(xp.mean(f))
+    margins = theta * (1 - xp.one_hot(y, like=fh)) + fh - xp.expand(xp.take(fh, y))
+    return lam * (xp.logsumexp(margins / lam) - np.log(fh.shape[-1]))
 
 
 @register(

@@ -38,6 +38,7 @@ such a tie from region t is not reported.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -45,13 +46,32 @@ import numpy as np
 from theory._validation import check_probs
 from theory.losses._core import Atom, Loss, Named, WeightedSum
 from theory.minimise._normalised import minimise_normalised, split_normalised
+from theory.minimise._polish import invert_slope, polish, profiles, root_decreasing
 from theory.minimise._regions import NotPiecewiseConvex, region_candidates
 from theory.minimise._risk import conditional_risk, loss_vectors
 from theory.minimise._search import descend, logit_search, search
 
-__all__ = ["METHODS", "Minimum", "available_methods", "conditional_risk", "loss_vectors", "minimise_conditional_risk"]
+__all__ = ["METHODS", "Minimum", "Solver", "available_methods", "conditional_risk", "loss_vectors",
+           "minimise_conditional_risk"]
 
 METHODS = ("closed_form", "vertices", "kkt", "regions", "boundary", "multistart")
+
+
+class Solver(str, Enum):
+    """How a minimum was found (the values are the display names)."""
+
+    CLOSED_FORM = "closed form"
+    VERTICES = "vertex enumeration"
+    KKT = "KKT bisection (convex separable)"
+    REGIONS = "region enumeration"
+    BOUNDARY = "boundary enumeration"
+    MULTISTART = "multi-start pairwise search"
+    LOGITS = "multi-start L-BFGS-B over logits"
+
+    @property
+    def certifies(self) -> bool:
+        """Whether the method itself establishes global optimality (up to its stated error)."""
+        return self not in (Solver.MULTISTART, Solver.LOGITS)
 
 
 @dataclass(frozen=True)
@@ -70,7 +90,7 @@ class Minimum:
 
     p: np.ndarray
     value: np.ndarray
-    method: str
+    method: Solver
     exact: bool
     certificate: dict[str, Any] = field(default_factory=dict)
     logits: np.ndarray | None = None
@@ -78,7 +98,8 @@ class Minimum:
 
     def __getitem__(self, i: int) -> Minimum:
         """The minimum of one row of q."""
-        pick = (lambda a: None if a is None else a[i])
+        def pick(a):
+            return (None if a is None else a[i])
         return Minimum(self.p[i], self.value[i], self.method, self.exact, self.certificate,
                        pick(self.logits), pick(self.losses))
 
@@ -146,12 +167,12 @@ def minimise_conditional_risk(
     if loss.input == "logits":
         Z, values, n_starts = logit_search(loss, q2, seed=seed)
         e = np.exp(Z - Z.max(1, keepdims=True))
-        result = Minimum(e / e.sum(1, keepdims=True), values, "multi-start L-BFGS-B over logits", False,
+        result = Minimum(e / e.sum(1, keepdims=True), values, Solver.LOGITS, False,
                          {"box": 30.0, "starts": n_starts, "seed": seed}, logits=Z)
     elif method == "closed_form":
         base = _base(loss)
         p = base.bayes(q2, **base.params)
-        result = Minimum(p, conditional_risk(loss, p, q2), "closed form", True, {})
+        result = Minimum(p, conditional_risk(loss, p, q2), Solver.CLOSED_FORM, True, {})
     elif method == "vertices":
         result = _vertices(loss, q2)
     elif method == "kkt":
@@ -160,10 +181,10 @@ def minimise_conditional_risk(
         result = _by_regions(loss, q2, **options)
     elif method == "boundary":
         p, value, vec, exact, cert = minimise_normalised(loss, q2, minimise_conditional_risk, **options)
-        result = Minimum(p, value, "boundary enumeration", exact, cert, losses=vec)
+        result = Minimum(p, value, Solver.BOUNDARY, exact, cert, losses=vec)
     else:
         p, value, agree, n_starts = search(loss, q2, **options)
-        result = Minimum(p, value, "multi-start pairwise search", False,
+        result = Minimum(p, value, Solver.MULTISTART, False,
                          {"starts": n_starts, "starts_at_best": agree, **options, **_sum_bound(loss, q2, value)})
     if result.losses is None:
         vec = loss_vectors(loss, result.logits if result.logits is not None else result.p,
@@ -181,64 +202,29 @@ def _vertices(loss: Loss, q: np.ndarray) -> Minimum:
     eye = np.eye(K)
     values = np.stack([conditional_risk(loss, np.broadcast_to(eye[j], q.shape), q) for j in range(K)], axis=1)
     best = np.argmin(values, axis=1)
-    return Minimum(eye[best], values[np.arange(len(q)), best], "vertex enumeration", True,
+    return Minimum(eye[best], values[np.arange(len(q)), best], Solver.VERTICES, True,
                    {"vertex_values": values})
 
 
-def _phi(loss: Loss, K: int):
-    """φ(u) of a pointwise loss, evaluated through the loss itself at p = (u, rest uniform)."""
-
-    def phi(u: np.ndarray) -> np.ndarray:
-        u = np.asarray(u, dtype=np.float64)
-        p = np.empty(u.shape + (K,))
-        p[..., 0] = u
-        p[..., 1:] = ((1 - u) / (K - 1))[..., None]
-        return loss(p, np.zeros(u.shape, dtype=np.int64), validate=False)
-
-    return phi
-
-
-def _kkt(loss: Loss, q: np.ndarray, *, tol: float = 1e-13) -> Minimum:
+def _kkt(loss: Loss, q: np.ndarray) -> Minimum:
+    """Convex separable C_q = Σ_k q_k φ(p_k): q_k φ'(p_k) = −μ on the support, by bisection on
+    log μ; each coordinate is the inverse of φ' found in log space (full relative precision for
+    tiny coordinates), with φ' from the loss's sympy path when it has one."""
     n, K = q.shape
-    phi = _phi(loss, K)
+    prof = profiles(loss, K)
+    safe_q = np.where(q > 0, q, 1.0)
 
-    def dphi(u):
-        h = 1e-6 * np.maximum(u, 1e-6)
-        lo, hi = np.maximum(u - h, 0.0), np.minimum(u + h, 1.0)
-        return (phi(hi) - phi(lo)) / (hi - lo)
-
-    u_lo, u_hi = 1e-12, 1.0
-    d_lo, d_hi = dphi(np.array(u_lo)), dphi(np.array(u_hi))
-
-    def p_of(mu: np.ndarray) -> np.ndarray:
-        # per coordinate: smallest u in [0,1] with q_k φ'(u) >= mu (φ' nondecreasing)
-        lo = np.zeros((n, K))
-        hi = np.ones((n, K))
-        qk = np.where(q > 0, q, 1.0)
-        target = mu[:, None] / qk
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            below = dphi(np.clip(mid, u_lo, u_hi)) < target
-            lo = np.where(below, mid, lo)
-            hi = np.where(below, hi, mid)
-        u = 0.5 * (lo + hi)
-        u = np.where(target <= d_lo, 0.0, u)
-        u = np.where(target >= d_hi, 1.0, u)
+    def coords(log_mu):
+        u = invert_slope(prof.dother, -np.exp(log_mu)[:, None] / safe_q, 0.0, 1.0, prof.ddother)
         return np.where(q > 0, u, 0.0)
 
-    mu_lo = np.where(np.isfinite(d_lo), q.max(1) * d_lo - 1.0, -1e12)
-    mu_hi = np.maximum(q.max(1) * d_hi, 0.0) + 1.0
-    for _ in range(200):
-        mu = 0.5 * (mu_lo + mu_hi)
-        s = p_of(mu).sum(1)
-        mu_lo = np.where(s < 1, mu, mu_lo)
-        mu_hi = np.where(s < 1, mu_hi, mu)
-        if np.all(mu_hi - mu_lo <= tol * np.maximum(1.0, np.abs(mu))):
-            break
-    p = p_of(mu_hi)  # the upper end of the bracket always has Σ p >= 1
+    log_mu, _ = root_decreasing(lambda x: coords(x).sum(1) - 1.0, n)
+    p = coords(log_mu)
+    residual = p.sum(1) - 1.0
     p = p / p.sum(1, keepdims=True)
-    return Minimum(p, conditional_risk(loss, p, q), "KKT bisection (convex separable)", True,
-                   {"multiplier": 0.5 * (mu_lo + mu_hi), "bracket": mu_hi - mu_lo})
+    return Minimum(p, conditional_risk(loss, p, q), Solver.KKT, True,
+                   {"log_multiplier": log_mu, "sum_residual": residual,
+                    "derivatives": "sympy (exact)" if prof.exact else "central differences"})
 
 
 def _sum_bound(loss: Loss, q: np.ndarray, value: np.ndarray) -> dict[str, Any]:
@@ -267,15 +253,46 @@ def _by_regions(loss: Loss, q: np.ndarray, *, seed: int, n_random: int, iteratio
         P, surrogate, info = region_candidates(loss, q)
     except NotPiecewiseConvex as err:
         p, value, agree, n_starts = search(loss, q, seed=seed, n_random=n_random, iterations=iterations)
-        return Minimum(p, value, "multi-start pairwise search", False,
+        return Minimum(p, value, Solver.MULTISTART, False,
                        {"starts": n_starts, "starts_at_best": agree, "regions_refused": str(err)})
     C = P.shape[1]
     exact_values = conditional_risk(loss, P.reshape(-1, K), np.repeat(q, C, axis=0)).reshape(n, C)
     exact_values = np.where(np.isfinite(surrogate), exact_values, np.inf)  # infeasible patterns
     best = np.argmin(exact_values, axis=1)
-    p = P[np.arange(n), best].copy()
-    value = exact_values[np.arange(n), best].copy()
+    rows = np.arange(n)
+    p = P[rows, best].copy()
+    value = exact_values[rows, best].copy()
     before = value.copy()
-    descend(loss, p, q, value, iterations=iterations)  # polish against the grid error
-    info.update(polish_gain=before - value)
-    return Minimum(p, value, "region enumeration", True, info)
+    p, polish_info = polish(loss, q, p, info["breaks_top"], info["breaks_other"])  # exact KKT on the pattern
+    value = np.minimum(value, conditional_risk(loss, p, q))
+    rest = ~polish_info.pop("polished")  # rows the KKT polish could not improve: a local search
+    if rest.any():
+        p_r, v_r = p[rest].copy(), value[rest].copy()
+        descend(loss, p_r, q[rest], v_r, iterations=iterations)
+        p[rest], value[rest] = p_r, v_r
+    # per argmax region (candidates are ordered region by region): the infimum and where
+    by_region = exact_values.reshape(n, K, C // K)
+    j = np.argmin(by_region, axis=2)
+    region_points = P.reshape(n, K, C // K, K)[rows[:, None], np.arange(K)[None, :], j]
+    # a tie with the top may only be the grid's way of approaching another region's optimum:
+    # polish that region's best candidate too and keep the better point
+    t0 = np.argmax(p, axis=1)
+    tied = (p >= p[rows, t0][:, None] * (1 - 1e-9)) & ~np.eye(K, dtype=bool)[t0]
+    redo = np.flatnonzero(tied.any(1))
+    if redo.size:
+        k_alt = np.argmax(tied[redo], axis=1)
+        alt, _ = polish(loss, q[redo], region_points[redo, k_alt], info["breaks_top"], info["breaks_other"])
+        v_alt = conditional_risk(loss, alt, q[redo])
+        better = v_alt < value[redo] - 1e-15 * np.maximum(1.0, np.abs(value[redo]))
+        p[redo[better]], value[redo[better]] = alt[better], v_alt[better]
+    region_values = np.minimum(by_region.min(axis=2), np.inf)
+    t = np.argmax(p, axis=1)
+    region_values[rows, t] = np.minimum(region_values[rows, t], value)
+    region_points[rows, t] = p
+    # other candidates as good as the best (a second minimiser) must be ordered too
+    tol = 1e-9 * np.maximum(1.0, np.abs(value))
+    near = (exact_values <= value[:, None] + tol[:, None]) & (np.abs(P - p[:, None, :]).max(-1) > 1e-6)
+    near_optimal = [(i, P[i, near[i]]) for i in np.flatnonzero(near.any(1))]
+    info.update(polish_gain=before - value, region_values=region_values, region_points=region_points,
+                near_optimal=near_optimal, **polish_info)
+    return Minimum(p, value, Solver.REGIONS, True, info)

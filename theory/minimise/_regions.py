@@ -149,7 +149,7 @@ def _profile(loss: Loss, K: int):
     return top, other
 
 
-def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 8193):
+def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     """Candidate minimisers (n, C, K) — one per (argmax region, piece pattern) — and their
     surrogate values (n, C). Raises :class:`NotPiecewiseConvex` when the method does not apply."""
     n, K = q.shape
@@ -214,7 +214,7 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 8193):
             return np.clip(other.argmin_linear(r, po), lo_k, cap)
 
         lo_mu, hi_mu = np.full(R, -50.0), np.full(R, 50.0)  # bisection on asinh(μ)
-        for _ in range(56):
+        for _ in range(44):
             mid = 0.5 * (lo_mu + hi_mu)
             small = coords(np.sinh(mid)).sum(1) < target
             lo_mu = np.where(small, mid, lo_mu)
@@ -231,7 +231,7 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 8193):
     a, b = s_lo.copy(), s_hi.copy()
     x1, x2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
     f1, f2 = inner(x1)[1], inner(x2)[1]
-    for _ in range(52):
+    for _ in range(40):
         left = f1 <= f2
         b = np.where(left, x2, b)
         a = np.where(left, a, x1)

@@ -26,11 +26,15 @@ from scipy.optimize import minimize
 
 from theory import strategies
 
-__all__ = ["SearchResult", "search", "simplex_sample"]
+__all__ = ["SearchResult", "search", "shrink", "simplex_sample"]
 
 
-def simplex_sample(rng: np.random.Generator, K: int, n: int) -> np.ndarray:
-    """``n`` points (n, K) of the simplex mixing the regimes where bounds are tight or break."""
+def simplex_sample(rng: np.random.Generator, K: int, n: int, *, floor: float = 0.0) -> np.ndarray:
+    """``n`` points (n, K) of the simplex mixing the regimes where bounds are tight or break.
+
+    ``floor`` > 0 keeps every coordinate at least ``floor`` (p ↦ floor + (1 − K·floor)·p): the
+    open simplex, for losses that are defined only there.
+    """
     parts = [np.full((1, K), 1.0 / K), np.eye(K)]
     k = max(n // 6, 1)
     parts.append(rng.dirichlet(np.ones(K), size=k))
@@ -46,7 +50,8 @@ def simplex_sample(rng: np.random.Generator, K: int, n: int) -> np.ndarray:
     rest = n - sum(len(a) for a in parts)
     if rest > 0:
         parts.append(rng.dirichlet(np.full(K, 0.5), size=rest))
-    return np.concatenate(parts)[:max(n, K + 1)]
+    out = np.concatenate(parts)[:max(n, K + 1)]
+    return floor + (1 - K * floor) * out if floor else out
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,10 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def search(score: Callable[[np.ndarray], np.ndarray], K: int, *, rng: np.random.Generator,
            n: int = 2000, n_polish: int = 3, hypothesis_examples: int = 200,
-           tolerance: float = 1e-9) -> SearchResult:
-    """Maximise ``score`` (vectorised over rows of (n, K) points) over the simplex Δ_{K−1}."""
-    P = simplex_sample(rng, K, n)
+           tolerance: float = 1e-9, floor: float = 0.0) -> SearchResult:
+    """Maximise ``score`` (vectorised over rows of (n, K) points) over the simplex Δ_{K−1}
+    (every coordinate ≥ ``floor``, see :func:`simplex_sample`)."""
+    P = simplex_sample(rng, K, n, floor=floor)
     s = np.asarray(score(P), dtype=np.float64)
     s = np.where(np.isnan(s), -np.inf, s)
     order = np.argsort(-s)
@@ -84,21 +90,25 @@ def search(score: Callable[[np.ndarray], np.ndarray], K: int, *, rng: np.random.
                        method="Nelder-Mead", options={"maxiter": 200 * K, "xatol": 1e-10, "fatol": 1e-14})
         evaluated += res.nfev
         if -res.fun > best_s:
-            best_s, best_p = float(-res.fun), _softmax(res.x)
+            best_p = _softmax(res.x)
+            best_p = floor + (1 - K * floor) * best_p if floor else best_p
+            best_s = float(score(best_p[None])[0])
     witness = None
     if best_s > 1 + tolerance and hypothesis_examples:
         witness = shrink(lambda p: float(score(p[None])[0]) > 1 + tolerance, K,
-                         max_examples=hypothesis_examples)
+                         max_examples=hypothesis_examples, floor=floor)
         if witness is None:
             witness = best_p
     return SearchResult(best_s, best_p, evaluated, witness)
 
 
-def shrink(violates: Callable[[np.ndarray], bool], K: int, *, max_examples: int = 200) -> np.ndarray | None:
-    """A minimal point of :func:`theory.strategies.simplex_points` for which ``violates`` holds."""
+def shrink(violates: Callable[[np.ndarray], bool], K: int, *, max_examples: int = 200,
+           floor: float = 0.0) -> np.ndarray | None:
+    """A minimal point of :func:`theory.strategies.simplex_points` (coordinates ≥ ``floor``) for
+    which ``violates`` holds."""
     try:
         return find(
-            strategies.simplex_points(K), violates,
+            strategies.simplex_points(K, min_coordinate=floor), violates,
             settings=settings(max_examples=max_examples, database=None, derandomize=True,
                               phases=[Phase.generate, Phase.shrink],
                               suppress_health_check=list(HealthCheck)),

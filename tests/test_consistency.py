@@ -1,0 +1,90 @@
+"""Consistency in two named notions (strict order, own prediction): the posteriors include the
+near-ties and tiny entries where clamps and ε-softmax tie classes; every failure is re-checked;
+claims and check_loss give the same answer by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from proofs_check.claims.consistency import consistency_table, entries
+from theory import losses
+from theory.checks import check_loss
+from theory.consistency import Grade, classify, posteriors
+from theory.verify import Budget, Context
+
+
+def test_posteriors_have_distinct_entries_near_ties_and_tiny_entries():
+    q = posteriors(4, 60, np.random.default_rng(0), pinned=[np.array([0.4, 0.3, 0.2, 0.1])])
+    np.testing.assert_allclose(q.sum(1), 1.0)
+    np.testing.assert_array_equal(q[0], [0.4, 0.3, 0.2, 0.1])
+    s = -np.sort(-q, axis=1)
+    assert np.all(np.diff(s, axis=1) < 0)
+    rel = -np.diff(s, axis=1) / s[:, 1:]
+    assert (rel.min(1) <= 1e-4).sum() >= 10 and rel.min() >= 1e-6 * 0.99  # near-ties down to 1e-6·q_k
+    assert (s[:, -1] <= 1e-6).sum() >= 10  # tiny entries
+
+
+B = Budget()
+
+
+def test_ce_is_all_k_and_mae_top1_only():
+    assert classify(losses.get("ce"), 3, budget=B).strict.grade is Grade.ALL_K
+    mae = classify(losses.get("mae"), 3, budget=B)
+    assert mae.strict.grade is Grade.TOP1_ONLY and mae.prediction.grade is Grade.TOP1
+
+
+def test_ce_eps_ties_the_top_yet_predicts_the_bayes_class():
+    """q = (0.5, 0.3, 0.2), m = 10: the minimiser is uniform (not top-1 in the strict sense), but its
+    first-index argmax region is strictly best (PAPER.md §5, the asymmetric-limit claim)."""
+    row = classify(losses.get("ce_eps", m=10.0), 3, budget=B)
+    assert row.strict.grade is Grade.NOT_TOP1 and row.prediction.grade is Grade.TOP1
+    f = row.strict.confirmed(1)
+    assert f is not None and f.why == "tie"
+
+
+@pytest.mark.parametrize("params", [{}, {"clamp": 0.0}])
+def test_ce_eps_mae_is_not_even_top1_in_the_strict_order(params):
+    assert classify(losses.get("ce_eps+mae", **params), 3, budget=B).strict.grade is Grade.NOT_TOP1
+    row = classify(losses.get("ce_eps+mae", **params), 3, budget=B, n=1, pinned=[np.array([0.4, 0.3996, 0.2004])])
+    f = row.strict.confirmed(1)
+    np.testing.assert_allclose(f.q, [0.4, 0.3996, 0.2004])
+    if params:  # the issue's witness: p* ≈ (0.4995, 0.4995, 0.0010)
+        np.testing.assert_allclose(f.p_star, [0.4995, 0.4995, 0.0010], atol=2e-4)
+        assert f.p_star[0] == pytest.approx(f.p_star[1], rel=1e-12)
+
+
+def test_gce_loses_all_k_to_its_clamp_and_keeps_it_without():
+    clamped = classify(losses.get("gce"), 4, budget=B)
+    assert clamped.strict.grade is not Grade.ALL_K
+    f = next(f for f in clamped.strict.failures if f.recheck == "confirmed")
+    assert f.why == "tie" and np.sort(f.q)[:2].max() <= 1e-6  # two tiny entries tied at the clamp
+    assert classify(losses.get("gce", clamp=0.0), 4, budget=B).strict.grade is Grade.ALL_K
+
+
+def test_ldr_kl_rows_say_which_score_domain():
+    from proofs_check.claims.consistency import _domain
+
+    assert "normalised softplus" in _domain("ldr_kl", {}) and "unconstrained" in _domain("ldr_kl", {"scores": "raw"})
+
+
+@pytest.mark.slow
+def test_check_loss_and_the_claims_table_agree_for_every_registered_loss():
+    """The same engine: the classification check_loss reports equals the claims table's row."""
+    table = consistency_table(Context.for_paper(), Ks=(3,))
+    assert {r.loss for r in table} >= set(losses.names())
+    for row in table:
+        if row.params:
+            continue
+        report = check_loss(row.loss, num_classes=3, checks=["check_allk_consistent", "check_prediction_consistent"],
+                            expected_failures={"check_finite": "may be 0/0 on faces"}
+                            if row.loss.startswith(("nce", "nfl")) else None)
+        r = report["check_prediction_consistent"]
+        if r.outcome is None:
+            continue
+        assert r.data["strict"] == row.by_K[3].strict.label, row.loss
+        assert r.data["prediction"] == row.by_K[3].prediction.label, row.loss
+
+
+def test_entries_cover_every_registered_loss():
+    assert {name for name, params, _ in entries() if not params} == set(losses.names())

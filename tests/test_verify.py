@@ -1,0 +1,160 @@
+"""theory.verify: keyed random streams, the evidence rules, typed proof steps, the status rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from theory.verify import (
+    Budget,
+    Certifier,
+    Check,
+    Context,
+    Evidence,
+    Kind,
+    Outcome,
+    Part,
+    Recheck,
+    Status,
+    Target,
+    Tier,
+    Verdict,
+    Witness,
+    decide,
+    run_check,
+    short,
+)
+from theory.verify.registry import Method, Origin
+
+# -- keyed random streams ---------------------------------------------------------------------
+
+def test_a_key_names_one_stream_and_different_keys_never_share_one():
+    b = Budget("default", 3)
+    same = b.rng("theorem_b", 3, 1e4).random(8), b.rng("theorem_b", 3, 1e4).random(8)
+    np.testing.assert_array_equal(*same)
+    streams = [b.rng(*key).random(8) for key in [("a", 11), ("a1", 1), ("a", 1, 1), ("a", 11.0), ("a", "11")]]
+    for i in range(len(streams)):
+        for j in range(i):
+            assert not np.array_equal(streams[i], streams[j]), (i, j)
+    assert not np.array_equal(Budget("default", 4).rng("a", 11).random(8), streams[0])
+
+
+@given(st.tuples(st.text(max_size=5), st.integers(-5, 5)), st.tuples(st.text(max_size=5), st.integers(-5, 5)))
+@example(("a", 11), ("a1", 1))
+def test_keys_collide_only_when_equal(k1, k2):
+    b = Budget()
+    assert (b.seed_for(*k1) == b.seed_for(*k2)) == (k1 == k2)
+
+
+def test_budget_rejects_bad_names_seeds_and_keys():
+    with pytest.raises(ValueError, match="budget must be one of"):
+        Budget("huge")
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        Budget("default", -1)
+    with pytest.raises(ValueError, match="needs a key"):
+        Budget().rng()
+    with pytest.raises(TypeError, match="key part must be"):
+        Budget().rng(object())
+
+
+# -- evidence rules ---------------------------------------------------------------------------
+
+def _proof(argued: bool = False, failed: bool = False):
+    c = Certifier("x real", scope="K = 2..3")
+    x = sp.Symbol("x", real=True)
+    c.zero("square", (x + 1) ** 2 - x**2 - 2 * x - 1)
+    if failed:
+        c.zero("false identity", sp.sin(x) ** 2 - 1)
+    if argued:
+        c.argue("every K", "by induction")
+    return c
+
+
+def test_a_proof_with_an_argued_or_unreduced_step_is_not_a_certificate():
+    assert _proof().evidence("s").kind is Kind.CERTIFICATE
+    assert _proof(argued=True).evidence("s").kind is Kind.ARGUMENT
+    assert _proof(failed=True).evidence("s").kind is Kind.ARGUMENT
+    with pytest.raises(ValueError, match="fully mechanised"):
+        Evidence(Kind.CERTIFICATE, "s", covers="K = 2", proof=_proof(argued=True).proof())
+    with pytest.raises(ValueError, match="argued step"):
+        from theory.verify.evidence import Step, StepKind
+        Step(StepKind.ARGUED, "x", "y", ok=True)
+
+
+def test_a_cited_proof_counts_only_when_it_is_mechanised():
+    c = Certifier("a", scope="every K")
+    assert c.cite("lemma", _proof().proof(), "claim.a")
+    assert not c.cite("lemma 2", _proof(argued=True).proof(), "claim.b")
+    assert c.evidence("s").kind is Kind.ARGUMENT
+
+
+def test_verdicts_follow_from_the_evidence_and_state_their_scope():
+    cert = _proof().evidence("identity")
+    assert decide([cert]).verdict is Verdict.PROVED
+    mixed = decide([cert, _proof(argued=True).evidence("every K"),
+                    Evidence(Kind.SEARCH, "searched", covers="K = 10 (search)")])
+    assert mixed.verdict is Verdict.NOT_REFUTED
+    assert "proved for K = 2..3" in mixed.verdict_text and "argued for K = 2..3" in mixed.verdict_text
+    assert "not refuted for K = 10" in mixed.verdict_text
+    cross = decide([cert, Evidence(Kind.SEARCH, "agrees", covers="K = 10", cross_check=True)])
+    assert cross.verdict is Verdict.PROVED  # a cross-check of a proof forms no weaker part
+
+
+@pytest.mark.parametrize("status, verdict", [(Recheck.CONFIRMED, Verdict.REFUTED), (Recheck.UNDECIDED, Verdict.INCONCLUSIVE),
+                                             (Recheck.DISMISSED, Verdict.NOT_REFUTED)])
+def test_a_witness_refutes_only_when_its_recheck_confirmed_it(status, verdict):
+    w = Witness({"p": [1, 0]}, "seen", "expected", "50 digits", status)
+    out = decide([Evidence(Kind.SEARCH, "searched", covers="K = 3")], w)
+    assert out.verdict is verdict
+    assert (out.witness is None) == (status is Recheck.DISMISSED)
+
+
+def test_an_outcome_that_breaks_the_rules_cannot_be_built():
+    search = Evidence(Kind.SEARCH, "s", covers="K = 3")
+    with pytest.raises(ValueError, match="certificate"):
+        Outcome(Verdict.PROVED, (Part(Verdict.PROVED, "K = 3", "x"),), (search,))
+    with pytest.raises(ValueError, match="confirmed"):
+        Outcome(Verdict.REFUTED, (Part(Verdict.REFUTED, "K = 3", "x"),), (search,))
+    with pytest.raises(ValueError, match="at least one part"):
+        Outcome(Verdict.NOT_REFUTED, (), (search,))
+    with pytest.raises(ValueError, match="note"):
+        Outcome(Verdict.INCONCLUSIVE, (Part(Verdict.INCONCLUSIVE, "K = 3", "x"),), (search,))
+    with pytest.raises(ValueError, match="must say what it covers"):
+        Evidence(Kind.SEARCH, "no scope")
+
+
+def test_a_cut_vector_always_ends_with_an_ellipsis_and_its_length():
+    text = short({"p": np.arange(20) / 190.0, "K": 20})
+    assert "… (20 entries)" in text and text.endswith("K=20")
+    assert "…" not in short({"p": [0.5, 0.5]})
+
+
+# -- status rules -----------------------------------------------------------------------------
+
+def _check(fn, expect=None, finding=""):
+    return Check("test.fake", Target.PAPER, Tier.CLAIM, "t", "s", Origin.DERIVED, "r", (Method.SEARCH,), fn,
+                 expect=expect or Verdict.NOT_REFUTED, finding=finding)
+
+
+def test_the_status_follows_the_verdict_and_what_was_declared():
+    search = Evidence(Kind.SEARCH, "s", covers="K = 3")
+    confirmed = Witness({"x": 1}, "o", "e", "r", Recheck.CONFIRMED)
+    undecided = Witness({"x": 1}, "o", "e", "r", Recheck.UNDECIDED)
+    ctx = Context.for_paper()
+    assert run_check(_check(lambda c: decide([search])), ctx).status is Status.PASSED
+    assert run_check(_check(lambda c: decide([search], confirmed)), ctx).status is Status.FAILED
+    xfail = run_check(_check(lambda c: decide([search], confirmed), Verdict.REFUTED, "a finding"), ctx)
+    assert xfail.status is Status.XFAIL and xfail.finding == "a finding"
+    assert run_check(_check(lambda c: decide([search], undecided)), ctx).status is Status.INCONCLUSIVE
+    boom = run_check(_check(lambda c: 1 / 0), ctx)
+    assert boom.status is Status.ERROR and "ZeroDivisionError" in boom.reason and boom.verdict is None
+
+
+def test_a_paper_claim_must_expect_a_verdict_and_explain_an_expected_refutation():
+    with pytest.raises(ValueError, match="finding"):
+        _check(lambda c: None, Verdict.REFUTED)
+    with pytest.raises(ValueError, match="expected verdict"):
+        Check("x", Target.PAPER, Tier.CLAIM, "t", "s", Origin.DERIVED, "r", (Method.SEARCH,), lambda c: None)

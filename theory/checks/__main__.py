@@ -1,0 +1,116 @@
+"""``python -m theory.checks LOSS -K 10``: run :func:`theory.checks.check_loss` from a shell.
+
+LOSS is ``package.module:function`` (any importable callable loss(x, y)), a path
+``path/to/file.py:function``, or a registered loss name (``gce``, ``ce_eps+mae``; its parameters
+with ``--param NAME=VALUE``). The exit status is 0 when no check failed unexpectedly (inconclusive
+checks are listed, not failed), 1 when one did, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from theory import losses
+from theory.checks import check_loss, check_names, describe_checks
+from theory.verify import Budget, write_json
+
+
+def load(target: str, params: dict[str, Any]) -> Any:
+    """The loss named by ``module:attr``, ``file.py:attr`` or a registry name (with ``params``)."""
+    if ":" not in target:
+        return losses.get(target, **params)  # KeyError lists the registered names
+    if params:
+        raise ValueError("--param applies to registered losses; set a callable's parameters in its code")
+    module_name, _, attr = target.rpartition(":")
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise FileNotFoundError(f"no file {path} (from {target!r})")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, os.getcwd())
+        module = importlib.import_module(module_name)
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise AttributeError(f"{module_name} has no attribute {attr!r} (from {target!r})")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{flag} takes NAME=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m theory.checks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("loss", nargs="?", help="module:function, file.py:function or a registered loss name")
+    parser.add_argument("-K", "--num-classes", type=int, default=10, help="number of classes (default 10)")
+    parser.add_argument("--input", choices=("probs", "logits"), default=None,
+                        help="what a callable receives (default probs; library losses know their own)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a parameter of a registered loss (repeatable), e.g. --param q=0.5")
+    parser.add_argument("--check", action="append", dest="checks", metavar="NAME", help="run only this check "
+                        "(repeatable; its requirements run too)")
+    parser.add_argument("--expect-fail", action="append", default=[], metavar="CHECK=REASON",
+                        help="declare an expected failure with its reason (repeatable)")
+    parser.add_argument("--thorough", action="store_true", help="the thorough budget (larger samples and grids)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per call of a callable (default 30)")
+    parser.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto")
+    parser.add_argument("--json", metavar="PATH", help="also write the report as JSON (atomically)")
+    parser.add_argument("--list", action="store_true", help="list the checks and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for c in describe_checks():
+            print(f"{c['name']:<40} {c['tier']:<9} {c['statement']}")
+        return 0
+    if args.loss is None:
+        parser.error("a LOSS is required (module:function, file.py:function or a registered name)")
+    try:
+        params = {k: _value(v) for k, v in _pairs(args.param, "--param").items()}
+        loss = load(args.loss, params)
+        expected = _pairs(args.expect_fail, "--expect-fail")
+        for name in [*(args.checks or []), *expected]:
+            if name not in check_names():
+                raise ValueError(f"no check named {name!r}; known: {', '.join(check_names())}")
+        budget = Budget("thorough" if args.thorough else "default", args.seed,
+                        progress=lambda label, done, total: print(f"  {label}: {done}/{total}", file=sys.stderr))
+        shell = args.loss + "".join(f" --param {p}" for p in args.param)
+        report = check_loss(loss, num_classes=args.num_classes, input=args.input, budget=budget, seed=args.seed,
+                            expected_failures=expected, checks=args.checks, backend=args.backend,
+                            name=args.loss if ":" in args.loss else None, time_limit=args.time_limit,
+                            cli_target=shell)
+    except (ImportError, AttributeError, FileNotFoundError, KeyError, TypeError, ValueError, SyntaxError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        parser.exit(2, f"python -m theory.checks: error: {message}\n")
+    print(report)
+    if args.json:
+        print(f"report written to {write_json(args.json, report.to_dict())}")
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""A user's plain function ``loss(x, y)`` as a :class:`~theory.losses.Loss`, called defensively.
+
+:func:`from_callable` adapts ``fn(x, y) -> (n,)`` (numpy or torch; ``x`` probabilities (n, K) or
+logits, ``y`` integer labels (n,)) so that the library's minimisers, finite problems and the
+ε-softmax wrapper apply to it unchanged. Every call goes through :meth:`CallableLoss.evaluate`,
+which turns whatever the user's code does wrong into a :class:`LossEvaluationError` naming the
+input that triggered it:
+
+- an exception of any kind, ``sys.exit`` (``SystemExit``) included; only ``KeyboardInterrupt``
+  passes through, so Ctrl-C still stops the program;
+- a call that does not return within ``time_limit`` seconds (``SIGALRM``; enforced in the main
+  thread, where the checks run; a C extension that never returns to Python cannot be interrupted);
+- complex values (refused, never cast: a cast would drop the imaginary part), a wrong shape,
+  non-numeric output.
+
+Warnings the function emits are captured and counted (:attr:`CallableLoss.warnings_seen`), not
+re-emitted once per call.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import warnings
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from theory._validation import describe
+from theory.losses._core import Loss
+
+__all__ = ["CallableLoss", "LossEvaluationError", "LossTimeout", "fmt_point", "from_callable"]
+
+BACKENDS = ("numpy", "torch")
+MAX_LOCATE = 256  # rows evaluated one at a time to find the input that made a batch call raise
+DEFAULT_TIME_LIMIT = 30.0  # seconds per call of the user's function
+
+
+def fmt_point(x: Any, digits: int = 4, width: int = 12) -> str:
+    """A short rendering of a point, ``[1, 0, 0]`` or ``[0.5, 0.25, …, 0.1] (K=100)``; a cut vector
+    always ends with an ellipsis and its length."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    if x.size <= width:
+        return "[" + ", ".join(f"{v:.{digits}g}" for v in x) + "]"
+    head = ", ".join(f"{v:.{digits}g}" for v in x[: width - 1])
+    return f"[{head}, …, {x[-1]:.{digits}g}] ({x.size} entries)"
+
+
+class LossEvaluationError(Exception):
+    """The user's loss raised or returned something unusable; the message names the input."""
+
+    def __init__(self, message: str, *, x: np.ndarray | None = None, y: Any = None, cause: str = "",
+                 batch: tuple[np.ndarray, np.ndarray] | None = None, timed_out: bool = False):
+        super().__init__(message)
+        self.x, self.y, self.cause, self.batch, self.timed_out = x, y, cause, batch, timed_out
+
+
+class LossTimeout(BaseException):
+    """Raised inside the user's function when its time limit expires (a BaseException, so that
+    an ``except Exception`` in the user's code does not swallow it)."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None):
+    usable = (seconds is not None and seconds > 0 and hasattr(signal, "SIGALRM")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise LossTimeout(f"did not return within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _to_numpy(out: Any) -> np.ndarray:
+    if hasattr(out, "detach") and hasattr(out, "cpu"):  # a torch tensor
+        if getattr(out, "is_complex", lambda: False)():
+            raise TypeError(f"returned complex values ({out.dtype}), expected real numbers")
+        out = out.detach().cpu().double().numpy()
+    arr = np.asarray(out)
+    if np.iscomplexobj(arr):
+        raise TypeError(f"returned complex values ({arr.dtype}), expected real numbers")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"returned {describe(out)}, expected an array of real numbers")
+    return arr.astype(np.float64)
+
+
+@dataclass(frozen=True, repr=False)
+class CallableLoss(Loss):
+    """A user's ``fn(x, y) -> (n,)`` as a :class:`~theory.losses.Loss` of structure "general".
+
+    ``backend`` is "numpy" (called with float64 arrays) or "torch" (float64 tensors on the CPU
+    for the checks; the torch namespace passes its own tensors through, so autograd works when
+    the function is written with torch operations). There is no sympy path: re-checks of a plain
+    callable are float64 evaluations, and reports say so.
+    """
+
+    fn: Any = None
+    backend: str = "numpy"
+    time_limit: float | None = DEFAULT_TIME_LIMIT
+    warnings_seen: Counter = field(default_factory=Counter, compare=False)
+
+    @property
+    def structure(self) -> str:
+        return "general"
+
+    def value(self, xp, pred, y):
+        x = pred.z if self.input == "logits" else pred.p
+        if xp.name == "torch":
+            if self.backend != "torch":
+                raise NotImplementedError(f"{self.name} is a numpy function; it cannot give torch gradients. "
+                                          "Write it with torch operations and adapt it with backend='torch'")
+            return self.fn(x, y)
+        if xp.name != "numpy":
+            raise NotImplementedError(f"{self.name} is a plain callable: it has no {xp.name} path (no symbolic "
+                                      "form), so it is evaluated in float64 only")
+        K = x.shape[-1]
+        batch = x.shape[:-1]
+        y = np.broadcast_to(np.asarray(y), batch).reshape(-1)
+        return self.evaluate(np.ascontiguousarray(np.reshape(x, (-1, K))), y).reshape(batch)
+
+    # -- guarded calls -------------------------------------------------------------------------
+    def _call(self, x: np.ndarray, y: np.ndarray) -> Any:
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"), _time_limit(self.time_limit):
+            warnings.simplefilter("always")
+            if self.backend == "torch":
+                import torch
+
+                out = self.fn(torch.from_numpy(np.array(x, dtype=np.float64)),
+                              torch.from_numpy(np.array(y, dtype=np.int64)))
+            else:
+                out = self.fn(np.array(x, dtype=np.float64), np.array(y, dtype=np.int64))
+        for w in caught:
+            self.warnings_seen[f"{w.category.__name__}: {w.message}"] += 1
+        return out
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Values (n,) of the user's loss at rows ``x`` (n, K) with labels ``y`` (n,)."""
+        what = "logits" if self.input == "logits" else "p"
+        try:
+            out = self._call(x, y)
+        except KeyboardInterrupt:
+            raise
+        except LossTimeout as err:  # never locate by calling again: each call could hang as long
+            raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} examples (first: "
+                                      f"{what}={fmt_point(x[0])}, y={int(y[0])}); raise time_limit if it is just slow",
+                                      x=x[0], y=int(y[0]), cause=str(err), batch=(x, y), timed_out=True) from None
+        except BaseException as err:  # the user's code raised (sys.exit included): find the input responsible
+            located = self._locate(x, y, err)
+            located.batch = (x, y)
+            raise located from None
+        try:
+            arr = _to_numpy(out)
+        except TypeError as err:
+            raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} examples "
+                                      f"(first: {what}={fmt_point(x[0])}, y={int(y[0])})", x=x[0], y=int(y[0]),
+                                      cause=str(err), batch=(x, y)) from None
+        if arr.shape != (len(x),):
+            raise LossEvaluationError(
+                f"{self.name} returned shape {arr.shape} for a batch of {len(x)} examples with K={x.shape[-1]}; "
+                f"expected one value per example, shape ({len(x)},) (no reduction, no per-class matrix)",
+                x=x[0], y=int(y[0]), cause=f"shape {arr.shape}", batch=(x, y))
+        return arr
+
+    def _locate(self, x: np.ndarray, y: np.ndarray, err: BaseException) -> LossEvaluationError:
+        what = "logits" if self.input == "logits" else "p"
+        cause = _describe_error(err)
+        for i in range(min(len(x), MAX_LOCATE)):
+            try:
+                self._call(x[i:i + 1], y[i:i + 1])
+            except KeyboardInterrupt:
+                raise
+            except LossTimeout as single:
+                return LossEvaluationError(f"{self.name} {single} at {what}={fmt_point(x[i])}, y={int(y[i])}",
+                                           x=x[i], y=int(y[i]), cause=str(single), timed_out=True)
+            except BaseException as single:
+                return LossEvaluationError(
+                    f"{self.name} raised {_describe_error(single)} at {what}={fmt_point(x[i])}, y={int(y[i])}",
+                    x=x[i], y=int(y[i]), cause=_describe_error(single))
+        return LossEvaluationError(
+            f"{self.name} raised {cause} on a batch of {len(x)} examples but on none of the first "
+            f"{min(len(x), MAX_LOCATE)} alone (first: {what}={fmt_point(x[0])}, y={int(y[0])})",
+            x=x[0], y=int(y[0]), cause=cause)
+
+
+def _describe_error(err: BaseException) -> str:
+    if isinstance(err, SystemExit):
+        return f"SystemExit({err.code!r}) (the loss called sys.exit)"
+    return f"{type(err).__name__}: {err}"
+
+
+def from_callable(fn: Any, *, input: str = "probs", backend: str = "numpy", name: str | None = None,
+                  time_limit: float | None = DEFAULT_TIME_LIMIT) -> CallableLoss:
+    """A plain function ``fn(x, y)`` as a :class:`~theory.losses.Loss` (see the module docstring)."""
+    if isinstance(fn, Loss):
+        return fn
+    if isinstance(fn, type) or not callable(fn):
+        raise TypeError(f"expected a callable loss(x, y), got {describe(fn)}")
+    if input not in ("probs", "logits"):
+        raise ValueError(f"input must be 'probs' or 'logits', got {input!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+        raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
+    label = name or getattr(fn, "__name__", None) or type(fn).__name__
+    return CallableLoss(name=label, params={}, input=input, fn=fn, backend=backend, time_limit=time_limit)

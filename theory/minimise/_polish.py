@@ -1,0 +1,254 @@
+"""Exact-derivative polish of separable minimisers: the KKT conditions solved to full precision.
+
+Pointwise and argmax-pointwise losses have, on the argmax region of t and with the top group G
+(t and the classes tied with it at the common value s) and the free non-top coordinates fixed to
+their convex pieces, the optimality conditions
+
+    q_k φ_other'(p_k) = −μ                       for every free k (clipped to its piece),
+    q_t φ_top'(s) + Σ_{k∈G∖t} q_k φ_other'(s) = −|G|·μ,
+    Σ_k p_k = 1,
+
+with φ' increasing on every piece. Given μ each coordinate is found by bisection on its piece
+(in log space where the piece reaches 0, so tiny coordinates keep full *relative* precision,
+which is what tells a tie from a strict order at q_k ~ 1e-9), and μ by a bracketed secant on
+log μ. The derivatives come from the loss's own sympy path (``sympy.lambdify``), or from central
+differences for losses without one.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from theory.losses._core import Loss
+
+__all__ = ["Profiles", "invert_slope", "profiles"]
+
+_ITER = 60
+
+
+class Profiles:
+    """φ_top, φ_other and their derivatives, vectorised; ``exact`` when from the sympy path."""
+
+    def __init__(self, loss: Loss, K: int):
+        self.K = K
+        self.exact = False
+        try:
+            self._from_sympy(loss)
+            self.exact = True
+        except Exception:  # noqa: BLE001  (no usable symbolic path: central differences)
+            self._from_differences(loss, K)
+
+    def _from_sympy(self, loss: Loss) -> None:
+        import sympy as sp
+
+        u = sp.Symbol("u", positive=True)
+        top = loss.sympy(2, y=0, t=0, symbols=[u, 1 - u])
+        other = loss.sympy(2, y=1, t=0, symbols=[1 - u, u])
+        mods = [{"Heaviside": lambda x, h=0.5: np.heaviside(x, h)}, "numpy"]
+        self.f_top = sp.lambdify(u, top, mods)
+        self.f_other = sp.lambdify(u, other, mods)
+        self.d_top = sp.lambdify(u, sp.diff(top, u), mods)
+        self.d_other = sp.lambdify(u, sp.diff(other, u), mods)
+        # the kinks of clamps give DiracDelta terms: the second derivative away from them is wanted
+        def smooth(e):
+            return e.replace(lambda x: isinstance(x, sp.DiracDelta), lambda x: sp.Integer(0))
+
+        self.dd_top = sp.lambdify(u, smooth(sp.diff(top, u, 2)), mods)
+        self.dd_other = sp.lambdify(u, smooth(sp.diff(other, u, 2)), mods)
+        probe = np.array([0.25, 0.5, 0.75])
+        for f in (self.f_top, self.f_other, self.d_top, self.d_other, self.dd_top, self.dd_other):
+            if not np.all(np.isfinite(np.broadcast_to(f(probe), probe.shape))):
+                raise ValueError("the symbolic profile is not finite inside (0, 1)")
+
+    def _from_differences(self, loss: Loss, K: int) -> None:
+        from theory.minimise._regions import _profile
+
+        top, other = _profile(loss, K)
+        self.f_top, self.f_other = top, other
+
+        def deriv(f):
+            def d(u):
+                u = np.asarray(u, dtype=np.float64)
+                h = 1e-6 * np.maximum(u, 1e-8)
+                lo, hi = np.maximum(u - h, 0.0), np.minimum(u + h, 1.0)
+                return (f(hi) - f(lo)) / (hi - lo)
+            return d
+
+        self.d_top, self.d_other = deriv(top), deriv(other)
+        self.dd_top, self.dd_other = deriv(self.d_top), deriv(self.d_other)
+
+    def top(self, u):
+        return np.broadcast_to(self.f_top(np.asarray(u, dtype=np.float64)), np.shape(u))
+
+    def other(self, u):
+        return np.broadcast_to(self.f_other(np.asarray(u, dtype=np.float64)), np.shape(u))
+
+    def dtop(self, u):
+        return np.broadcast_to(self.d_top(np.asarray(u, dtype=np.float64)), np.shape(u))
+
+    def dother(self, u):
+        return np.broadcast_to(self.d_other(np.asarray(u, dtype=np.float64)), np.shape(u))
+
+    def ddtop(self, u):
+        return np.broadcast_to(self.dd_top(np.asarray(u, dtype=np.float64)), np.shape(u))
+
+    def ddother(self, u):
+        return np.broadcast_to(self.dd_other(np.asarray(u, dtype=np.float64)), np.shape(u))
+
+
+@lru_cache(maxsize=64)
+def _cached(loss: Loss, K: int) -> Profiles:
+    return Profiles(loss, K)
+
+
+def profiles(loss: Loss, K: int) -> Profiles:
+    """The (cached) profiles of ``loss`` for K classes."""
+    try:
+        return _cached(loss, K)
+    except TypeError:  # an unhashable loss (a user's object): no cache
+        return Profiles(loss, K)
+
+
+def invert_slope(d, target: np.ndarray, lo: np.ndarray, hi: np.ndarray, dd=None) -> np.ndarray:
+    """Per element, the u in [lo, hi] with d(u) = target for an increasing d (clipped to the ends).
+
+    Safeguarded Newton (with ``dd`` = d', else bisection) in log space where lo is 0, so tiny u
+    keep full relative precision; stops when every bracket is below 1e-15 relative."""
+    target = np.asarray(target, dtype=np.float64)
+    lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), target.shape).copy()
+    hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), target.shape).copy()
+    with np.errstate(all="ignore"):
+        at_hi = d(hi) <= target
+        at_lo = d(np.maximum(lo, 1e-300)) >= target
+        log = lo <= 0
+        a = np.where(log, np.log(np.maximum(hi, 1e-300)) - 700.0, lo)
+        b = np.where(log, np.log(np.maximum(hi, 1e-300)), hi)
+        x = 0.5 * (a + b)
+        done = at_hi | at_lo
+        for it in range(4 * _ITER):
+            u = np.where(log, np.exp(x), x)
+            g = d(u) - target
+            a = np.where(g < 0, x, a)
+            b = np.where(g < 0, b, x)
+            if dd is not None and it >= 12:  # bisection first, to enter Newton's quadratic basin
+                slope = dd(u) * np.where(log, u, 1.0)
+                step = x - g / np.where(slope > 0, slope, np.nan)
+                inside = np.isfinite(step) & (step > a) & (step < b)
+                new = np.where(inside, step, 0.5 * (a + b))
+            else:
+                new = 0.5 * (a + b)
+            scale = np.maximum(1.0, np.abs(x))
+            done = done | (g == 0) | (np.abs(new - x) <= 4e-16 * scale) | (b - a <= 4e-16 * scale)
+            x = np.where(done, x, new)
+            if np.all(done):
+                break
+        u = np.where(log, np.exp(x), x)
+    u = np.where(at_hi, hi, np.where(at_lo, np.where(log, 0.0, lo), u))
+    return np.clip(u, np.where(log, 0.0, lo), hi)
+
+
+def root_decreasing(F, n: int, lo: float = -80.0, hi: float = 80.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the root of a decreasing function F (vectorised over n rows) in [lo, hi], by
+    bisection to 1e-13 (robust where F has flat pieces and jumps); (root, bracketed)."""
+    a, b = np.full(n, lo), np.full(n, hi)
+    ok = (F(a) >= 0) & (F(b) <= 0)
+    for _ in range(int(np.ceil(np.log2((hi - lo) / 1e-13)))):
+        mid = 0.5 * (a + b)
+        right = F(mid) > 0  # the root is to the right of mid
+        a = np.where(right, mid, a)
+        b = np.where(right, b, mid)
+    return 0.5 * (a + b), ok
+
+
+def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ...], breaks_other: tuple[float, ...],
+           ) -> tuple[np.ndarray, dict]:
+    """Refine minimisers P (n, K) of a pointwise / argmax-pointwise loss on their KKT conditions
+    (see the module docstring), keeping each row's argmax region and each coordinate's convex
+    piece. Ties with the top are found, not inherited: the top group starts as {t} and a class
+    joins it only when its own solution would exceed the top (an active-set loop), so a tie of
+    the grid solution that the exact conditions do not support is undone. Rows whose value would
+    not improve are returned unchanged. Returns (P, info)."""
+    n, K = P.shape
+    prof = profiles(loss, K)
+    rows = np.arange(n)
+    eye = np.eye(K, dtype=bool)
+    t = np.argmax(P, axis=1)
+    s0 = P[rows, t]
+    b_other = np.array(sorted({0.0, 0.5, *[b for b in breaks_other if 0 < b < 0.5]}))
+    at_break = np.zeros((n, K), dtype=bool)
+    for b in b_other[1:-1]:
+        at_break |= np.abs(P - b) <= 1e-12 * b
+    at_break &= ~eye[t] & (P < s0[:, None] * (1 - 1e-9))
+    idx = np.clip(np.searchsorted(b_other, P, side="right") - 1, 0, len(b_other) - 2)
+    lo_k, hi_k = b_other[idx], b_other[idx + 1]
+    b_top = np.array(sorted({1.0 / K, 1.0, *[b for b in breaks_top if 1.0 / K < b < 1.0]}))
+    jt = np.clip(np.searchsorted(b_top, s0, side="right") - 1, 0, len(b_top) - 2)
+    s_lo0, s_hi0 = b_top[jt], b_top[jt + 1]
+    fixed_mass = np.where(at_break, P, 0.0).sum(1)
+    q_top = q[rows, t]
+    safe_q = np.where(q > 0, q, 1.0)
+
+    def solve_for(group):
+        free = ~group & ~at_break
+        n_group = group.sum(1)
+        q_tied = np.where(group & ~eye[t], q, 0.0)
+        s_lo, s_hi = s_lo0.copy(), s_hi0.copy()
+        tied_any = (group & ~eye[t]).any(1)
+        for b in b_other[1:-1]:  # the tied classes' pieces bound s too
+            s_lo = np.where(tied_any & (b <= s0), np.maximum(s_lo, b), s_lo)
+            s_hi = np.where(tied_any & (b > s0), np.minimum(s_hi, b), s_hi)
+
+        def solve(mu):
+            u = invert_slope(prof.dother, -mu[:, None] / safe_q, lo_k, hi_k, prof.ddother)
+            u = np.where(free & (q > 0), u, 0.0)
+
+            def gslope(x):
+                return (q_top * prof.dtop(x) + (q_tied * prof.dother(x[:, None])).sum(1)) / n_group
+
+            def gcurve(x):
+                return (q_top * prof.ddtop(x) + (q_tied * prof.ddother(x[:, None])).sum(1)) / n_group
+
+            return u, invert_slope(gslope, -mu, s_lo, s_hi, gcurve)
+
+        def total(log_mu):
+            u, s = solve(np.exp(log_mu))
+            return u.sum(1) + n_group * s + fixed_mass - 1.0
+
+        log_mu, ok = root_decreasing(total, n)
+        u, s = solve(np.exp(log_mu))
+        return u, s, free, ok
+
+    group = eye[t].copy()
+    for _ in range(K):
+        u, s, free, ok = solve_for(group)
+        over = free & (q > 0) & (u >= s[:, None] * (1 - 1e-12))
+        # no root (the total jumps over 1): a coordinate held at the cap 1/2 of the non-top
+        # coordinates wants more mass than it may have outside the top group
+        residual = u.sum(1) + group.sum(1) * s + fixed_mass - 1.0
+        stuck = (np.abs(residual) > 1e-9)[:, None] & free & (q > 0) & (u >= 0.5 * (1 - 1e-12))
+        over |= stuck
+        if not over.any():
+            break
+        group |= over
+    new = np.where(free, u, np.where(at_break, P, 0.0))
+    new = np.where(group, s[:, None], new)
+    # a tied class of lower index would take the argmax (first index wins): keep it a few ulps
+    # below the top, as the region enumeration does, and give the difference to the top
+    # the sum's residual (the multiplier's bracket) is shared by the top group, which stays tied
+    residual = new.sum(1) - 1.0
+    new = np.where(group, new - (residual / group.sum(1))[:, None], new)
+    low_tied = group & (np.arange(K)[None, :] < t[:, None])
+    top_value = new[rows, t].copy()
+    new = np.where(low_tied, top_value[:, None] * (1 - 8 * np.finfo(float).eps), new)
+    new[rows, t] += 1.0 - new.sum(1)  # the ulps of the shift go to the top, which stays the argmax
+    feasible = ok & (new >= 0).all(1) & (np.argmax(new, axis=1) == t)
+    from theory.minimise._risk import conditional_risk
+
+    before = conditional_risk(loss, P, q)
+    after = conditional_risk(loss, new, q)
+    better = feasible & (after <= before + 1e-15 * np.maximum(1.0, np.abs(before)))
+    out = np.where(better[:, None], new, P)
+    return out, {"polished": better, "polished_rows": int(better.sum()), "polish_residual": float(np.abs(residual[better]).max(initial=0.0)),
+                 "polish_derivatives": "sympy (exact)" if prof.exact else "central differences"}

@@ -1,0 +1,88 @@
+"""How hard the numeric parts of a check search, and the random streams they draw from.
+
+Every random choice of a check (sampled points, posteriors, problems, search starts) comes from
+:meth:`Budget.rng` with a *key* naming what is drawn, e.g. ``budget.rng("theorem_b", K, m)``. The
+stream is a function of the budget's seed and the key only: two checks that ask the same
+question with the same key see the same numbers (so a claim and a loss check about the same
+loss agree by construction), and different keys never share a stream (no hand-made seed salts,
+no collisions between ``("a", 11)`` and ``("a1", 1)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BUDGETS", "Budget", "key_words"]
+
+BUDGETS = ("default", "thorough")
+
+
+def _encode(part: Any) -> bytes:
+    """A canonical, type-tagged byte string for one key part (stable across processes and runs)."""
+    if isinstance(part, bool) or isinstance(part, np.bool_):
+        return b"b" + (b"1" if part else b"0")
+    if isinstance(part, (int, np.integer)):
+        return b"i" + str(int(part)).encode()
+    if isinstance(part, (float, np.floating)):
+        return b"f" + float(part).hex().encode()
+    if isinstance(part, str):
+        return b"s" + part.encode("utf-8")
+    if part is None:
+        return b"n"
+    if isinstance(part, (tuple, list)):
+        return b"t(" + b"".join(_encode(p) + b"," for p in part) + b")"
+    if isinstance(part, dict):
+        return b"d(" + b"".join(_encode(k) + b":" + _encode(v) + b"," for k, v in sorted(part.items())) + b")"
+    raise TypeError(f"a random-stream key part must be a number, string, None or a tuple/dict of them, "
+                    f"got {type(part).__name__}")
+
+
+def key_words(*key: Any) -> list[int]:
+    """Eight 32-bit words identifying ``key`` (BLAKE2b of its canonical encoding)."""
+    payload = b"".join(struct.pack(">I", len(e)) + e for e in map(_encode, key))
+    digest = hashlib.blake2b(payload, digest_size=32).digest()
+    return list(struct.unpack(">8I", digest))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The size of the numeric searches (``"default"`` or ``"thorough"``), the seed every random
+    stream derives from, and an optional progress callback ``progress(label, done, total)``."""
+
+    name: str = "default"
+    seed: int = 0
+    progress: Callable[[str, int, int], None] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.name not in BUDGETS:
+            raise ValueError(f"budget must be one of {BUDGETS}, got {self.name!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    @property
+    def thorough(self) -> bool:
+        return self.name == "thorough"
+
+    def pick(self, default: Any, thorough: Any) -> Any:
+        """``default`` or ``thorough`` by the budget's name."""
+        return thorough if self.thorough else default
+
+    def rng(self, *key: Any) -> np.random.Generator:
+        """The random stream named by ``key`` (see the module docstring)."""
+        if not key:
+            raise ValueError("a random stream needs a key naming what it draws, e.g. rng('theorem_b', K)")
+        return np.random.default_rng(np.random.SeedSequence([int(self.seed), *key_words(*key)]))
+
+    def seed_for(self, *key: Any) -> int:
+        """A non-negative integer seed for APIs that take one, derived like :meth:`rng`."""
+        return int(self.rng(*key).integers(0, 2**63 - 1))
+
+    def tick(self, label: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(label, done, total)

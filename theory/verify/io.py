@@ -1,0 +1,60 @@
+"""Plain-JSON conversion and atomic writes for reports and records."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["jsonable", "write_json"]
+
+
+def jsonable(x: Any) -> Any:
+    """numpy, sympy, enums, dataclasses and infinities as plain JSON values (records via their
+    ``to_dict`` when they have one)."""
+    if hasattr(x, "to_dict") and not isinstance(x, type):
+        return jsonable(x.to_dict())
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {f.name: jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)}
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, Enum):
+        return x.value
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        v = float(x)
+        return v if math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
+    if x is None or isinstance(x, str):
+        return x
+    return str(x)
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    """Write ``jsonable(payload)`` to ``path`` atomically (a temporary file in the same folder,
+    then a rename), creating the folder; returns the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(jsonable(payload), fh, indent=1)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return target

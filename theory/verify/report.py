@@ -1,0 +1,120 @@
+"""Reports: many results of one subject, as a table, text and JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from theory.verify.evidence import Verdict, short
+from theory.verify.io import jsonable
+from theory.verify.runner import Result, Status, _clip
+
+__all__ = ["Report"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every result of one run: the paper's claims, or the checks of one loss.
+
+    ``passed`` is False when any result failed unexpectedly or errored; ``conclusive`` is False
+    when some result is inconclusive (neither pass nor fail: read its note).
+    """
+
+    subject: str
+    results: tuple[Result, ...]
+    budget: str = "default"
+    seed: int = 0
+    header: str = ""
+
+    @property
+    def failures(self) -> list[Result]:
+        return [r for r in self.results if r.status in (Status.FAILED, Status.ERROR)]
+
+    @property
+    def inconclusive(self) -> list[Result]:
+        return [r for r in self.results if r.status is Status.INCONCLUSIVE]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def conclusive(self) -> bool:
+        return not self.inconclusive
+
+    def __getitem__(self, check: str) -> Result:
+        for r in self.results:
+            if r.check == check:
+                return r
+        raise KeyError(f"no result for {check!r} in this report; it has {[r.check for r in self.results]}")
+
+    def by_status(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {s.value: [] for s in Status}
+        for r in self.results:
+            out[r.status.value].append(r.check)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({"subject": self.subject, "header": self.header, "budget": self.budget, "seed": self.seed,
+                         "passed": self.passed, "conclusive": self.conclusive,
+                         "results": [r.to_dict() for r in self.results]})
+
+    def __str__(self) -> str:
+        return render(self.results, header=self.header)
+
+
+def render(results: Sequence[Result], *, header: str = "", width: int = 110) -> str:
+    """A table (check, status, verdict with its scope, time, evidence), then the details a person
+    acts on: failures and findings with witnesses and reproduce lines, inconclusive results,
+    errors."""
+    head = ["check", "status", "verdict", "time", "evidence"]
+    rows = [[r.check, r.status.value, _clip(r.verdict_text, 70), f"{r.seconds:.1f}s",
+             _clip(r.evidence_summary if r.status is not Status.XFAIL else f"{r.reason} — {r.evidence_summary}", width)]
+            for r in results]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+
+    def line(cells):
+        return " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    out = ([header] if header else []) + [line(head), "-+-".join("-" * w for w in widths), *map(line, rows)]
+    for r in results:
+        if r.status in (Status.FAILED, Status.XFAIL) and r.witness is not None:
+            label = "FAILED" if r.status is Status.FAILED else "FINDING (expected)"
+            out += ["", f"{label} {r.check}: {r.message}", f"  statement: {r.statement}",
+                    f"  witness: {short(r.witness.inputs)}",
+                    f"  observed: {r.witness.observed}; expected: {r.witness.expected}",
+                    f"  re-check ({r.witness.status.value}): {r.witness.recheck}"]
+            if r.finding:
+                out.append(f"  finding: {r.finding}")
+            out += _reproduce_lines(r)
+        elif r.status is Status.INCONCLUSIVE:
+            out += ["", f"INCONCLUSIVE {r.check}: {r.message}", *_reproduce_lines(r)]
+        elif r.status is Status.ERROR:
+            out += ["", f"ERROR {r.check} (a bug in the check, not a verdict):", r.reason.rstrip()]
+    counts = {k: len(v) for k, v in _by_status(results).items() if v}
+    verdicts = {v.value: sum(r.verdict is v for r in results) for v in Verdict}
+    out += ["", f"{len(results)} results: " + ", ".join(f"{n} {k}" for k, n in counts.items()) +
+            "; verdicts: " + ", ".join(f"{n} {k}" for k, n in verdicts.items() if n) +
+            f" (check time {sum(r.seconds for r in results):.1f}s)"]
+    return "\n".join(out)
+
+
+def _by_status(results: Sequence[Result]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {s.value: [] for s in Status}
+    for r in results:
+        out[r.status.value].append(r.check)
+    return out
+
+
+def _reproduce_lines(r: Result) -> list[str]:
+    if r.reproduce is None:
+        return []
+    lines = []
+    if r.reproduce.python:
+        lines.append(f"  reproduce (Python): {r.reproduce.python}")
+    elif r.reproduce.why:
+        lines.append(f"  reproduce (Python): {r.reproduce.why}")
+    if r.reproduce.shell:
+        lines.append(f"  reproduce (shell):  {r.reproduce.shell}")
+    return lines
