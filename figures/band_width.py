@@ -44,7 +44,7 @@ def compute(ms=MS, n: int = 3000, seed: int = 0) -> dict:
     out = {"m": list(map(float, ms)), "K": K, "losses": {}}
     for name in LIPSCHITZ_LOSSES:
         base = losses.get(name)
-        lam = _lipschitz(base, K, 1e-7 if name == "gce" else 0.0)
+        lam = _lipschitz(base, K, base.params["clamp"] if name == "gce" else 0.0)
         widths = []
         for m in ms:
             s = loss_sums(with_eps_softmax(base, float(m), clamp=0.0), P)

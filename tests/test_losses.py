@@ -245,7 +245,7 @@ def test_unknown_names_and_parameters_are_refused():
 def test_users_can_register_a_loss_and_wrap_it_with_eps_softmax():
     @losses.register("test_power_mae", formula="(1 − p_y)^k", structure="pointwise", replace=True)
     def power_mae(xp, pred, y, *, k=1.5):
-        return (1 - xp.take(pred.p, y)) ** k
+        return (1 - xp.take(pred.p, y, axis=-1)) ** k
 
     L = losses.get("test_power_mae", k=2.0)
     p = np.array([[0.7, 0.3], [0.2, 0.8]])

@@ -1,28 +1,34 @@
-"""Array namespaces: the few operations every loss is written with.
+"""Array namespaces: the one interface every loss and ε-softmax is written against.
 
-Each loss and ε-softmax is written once, as a function of a namespace ``xp`` and arrays from
-that namespace. Three namespaces exist:
+Each loss is written once, as a function of a namespace ``xp`` and arrays from it. The interface
+is :class:`ArrayNamespace`: every operation a loss may use, with the axis it acts on given
+explicitly (classes are on ``axis=-1`` throughout the library, and every call says so). Three
+implementations:
 
 ``numpy``
-    ``float64`` arrays; classes on the last axis.
+    ``float64`` arrays.
 ``torch``
     tensors on any device, autograd-aware; ``detach`` is a real stop-gradient. Imported lazily.
 ``sympy``
     numpy *object* arrays whose entries are sympy expressions. numpy supplies indexing,
     broadcasting and arithmetic; this namespace supplies the elementary functions. ``detach`` is
     the identity (sympy expressions are values; stop-gradient only matters to autograd), and the
-    argmax index of a symbolic point must be given explicitly as ``t``.
+    argmax index of a symbolic point must be given explicitly (:meth:`ArrayNamespace.with_argmax`).
 
-Only what the losses need is here; it is not a general array API.
+Nothing outside this module asks which namespace it has: what differs between backends
+(validation, constants, argmax of a symbolic point, calling a user's plain function) is a
+method here. ``tests/test_namespaces.py`` runs every method, and user-registered losses, through
+all three.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Namespace", "NUMPY", "namespace_of", "sympy_namespace", "torch_namespace"]
+__all__ = ["NUMPY", "ArrayNamespace", "namespace_of", "sympy_namespace", "torch_namespace"]
 
 
 def _is_torch_tensor(x: Any) -> bool:
@@ -30,17 +36,129 @@ def _is_torch_tensor(x: Any) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 
-class Namespace:
-    """numpy implementation; the other namespaces override what differs."""
+class ArrayNamespace(ABC):
+    """The operations a loss is written with. ``axis`` is always explicit."""
 
-    name = "numpy"
+    name: str = ""
 
-    # -- constants and conversion -------------------------------------------------------------
+    # -- values at the boundary ---------------------------------------------------------------
+    @abstractmethod
     def const(self, value: Any) -> Any:
         """A scalar parameter as this namespace wants it (exact rationals for sympy)."""
-        return value
+
+    @abstractmethod
+    def asarray(self, values: Any, like: Any) -> Any:
+        """A constant vector (e.g. class weights) as an array matching ``like``'s kind and device."""
+
+    @abstractmethod
+    def check_probs(self, p: Any) -> Any:
+        """Validate rows on the simplex (a no-op where values are symbolic) and return them."""
+
+    @abstractmethod
+    def check_scalar(self, value: Any, name: str) -> Any:
+        """A finite number ≥ 0 (a symbol is accepted by sympy: its sign is the caller's assumption)."""
+
+    @abstractmethod
+    def with_argmax(self, t: int | None) -> ArrayNamespace:
+        """This namespace with the argmax of symbolic points fixed to ``t`` (others: themselves)."""
+
+    @abstractmethod
+    def call_plain(self, loss: Any, x: Any, y: Any) -> Any:
+        """Evaluate a user's plain function (:class:`theory.losses.CallableLoss`) on this backend."""
 
     # -- elementwise --------------------------------------------------------------------------
+    @abstractmethod
+    def log(self, x): ...
+
+    @abstractmethod
+    def exp(self, x): ...
+
+    @abstractmethod
+    def maximum(self, x, c):
+        """``max(x, c)`` elementwise with a scalar ``c`` (a clamp from below)."""
+
+    @abstractmethod
+    def softplus(self, x): ...
+
+    @abstractmethod
+    def where(self, cond, a, b): ...
+
+    @abstractmethod
+    def detach(self, x):
+        """Stop-gradient: value unchanged, no gradient flows (identity outside torch)."""
+
+    # -- along an axis ------------------------------------------------------------------------
+    @abstractmethod
+    def take(self, p, y, axis: int):
+        """``p[..., y]`` per example along ``axis``: ``p`` (..., K), ``y`` (...) integer → (...)."""
+
+    @abstractmethod
+    def sum(self, x, axis: int): ...
+
+    @abstractmethod
+    def mean(self, x, axis: int): ...
+
+    @abstractmethod
+    def norm(self, x, axis: int): ...
+
+    @abstractmethod
+    def argmax(self, p, axis: int):
+        """First index of the largest entry along ``axis`` (an index: it carries no gradient)."""
+
+    @abstractmethod
+    def one_hot(self, idx, like, axis: int):
+        """One-hot rows of ``idx`` with the dtype and class count of ``like`` along ``axis``."""
+
+    @abstractmethod
+    def logsumexp(self, x, axis: int): ...
+
+    @abstractmethod
+    def softmax(self, z, axis: int): ...
+
+    @abstractmethod
+    def log_softmax(self, z, axis: int): ...
+
+    @abstractmethod
+    def expand(self, x, axis: int):
+        """Insert an axis of length one at ``axis`` (for broadcasting against (..., K))."""
+
+    def __repr__(self) -> str:
+        return f"<namespace {self.name}>"
+
+
+def _check_axis(axis: int) -> None:
+    if axis != -1:  # the library keeps classes on the last axis; another axis would be a bug
+        raise ValueError(f"the class axis is -1 throughout theory.losses, got axis={axis!r}")
+
+
+class _NumpyNamespace(ArrayNamespace):
+    name = "numpy"
+
+    def const(self, value):
+        return value
+
+    def asarray(self, values, like):
+        return np.asarray(values, dtype=np.float64)
+
+    def check_probs(self, p):
+        from theory._validation import check_probs
+
+        return check_probs(p)
+
+    def check_scalar(self, value, name):
+        from theory._validation import check_nonneg_scalar
+
+        return check_nonneg_scalar(value, name)
+
+    def with_argmax(self, t):
+        return self
+
+    def call_plain(self, loss, x, y):
+        K = x.shape[-1]
+        batch = x.shape[:-1]
+        y = np.broadcast_to(np.asarray(y), batch).reshape(-1)
+        return loss.evaluate(np.ascontiguousarray(np.reshape(x, (-1, K))), y).reshape(batch)
+
     def log(self, x):
         return np.log(x)
 
@@ -48,7 +166,6 @@ class Namespace:
         return np.exp(x)
 
     def maximum(self, x, c):
-        """``max(x, c)`` elementwise with a scalar ``c`` (a clamp from below)."""
         return np.maximum(x, c)
 
     def softplus(self, x):
@@ -58,56 +175,48 @@ class Namespace:
         return np.where(cond, a, b)
 
     def detach(self, x):
-        """Stop-gradient: value unchanged, no gradient flows (identity outside torch)."""
         return x
 
-    # -- along the class axis (last) ----------------------------------------------------------
-    def take(self, p, y):
-        """``p[..., y]`` per example: ``p`` (..., K), ``y`` (...) integer → (...)."""
+    def take(self, p, y, axis):
+        _check_axis(axis)
         return np.take_along_axis(p, np.asarray(y)[..., None], axis=-1)[..., 0]
 
-    def sum(self, x):
-        return np.sum(x, axis=-1)
+    def sum(self, x, axis):
+        return np.sum(x, axis=axis)
 
-    def mean(self, x):
-        return np.mean(x, axis=-1)
+    def mean(self, x, axis):
+        return np.mean(x, axis=axis)
 
-    def norm(self, x):
-        return np.sqrt(np.sum(x * x, axis=-1))
+    def norm(self, x, axis):
+        return np.sqrt(np.sum(x * x, axis=axis))
 
-    def argmax(self, p):
-        """First index of the largest entry along the last axis."""
-        return np.argmax(p, axis=-1)
+    def argmax(self, p, axis):
+        return np.argmax(p, axis=axis)
 
-    def one_hot(self, idx, like):
-        """One-hot rows of ``idx`` with the dtype and class count of ``like`` (..., K)."""
-        K = like.shape[-1]
-        return (np.asarray(idx)[..., None] == np.arange(K)).astype(like.dtype)
+    def one_hot(self, idx, like, axis):
+        _check_axis(axis)
+        return (np.asarray(idx)[..., None] == np.arange(like.shape[-1])).astype(like.dtype)
 
-    def logsumexp(self, x):
-        top = np.max(x, axis=-1, keepdims=True)
+    def logsumexp(self, x, axis):
+        top = np.max(x, axis=axis, keepdims=True)
         top = np.where(np.isfinite(top), top, 0.0)
-        return np.log(np.sum(np.exp(x - top), axis=-1)) + top[..., 0]
+        return np.log(np.sum(np.exp(x - top), axis=axis)) + np.squeeze(top, axis=axis)
 
-    def softmax(self, z):
-        e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-        return e / np.sum(e, axis=-1, keepdims=True)
+    def softmax(self, z, axis):
+        e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
 
-    def log_softmax(self, z):
-        return z - self.logsumexp(z)[..., None]
+    def log_softmax(self, z, axis):
+        return z - np.expand_dims(self.logsumexp(z, axis), axis)
 
-    def expand(self, x):
-        """Append a class axis of length one, for broadcasting against (..., K)."""
-        return x[..., None]
-
-    def __repr__(self) -> str:
-        return f"<namespace {self.name}>"
+    def expand(self, x, axis):
+        return np.expand_dims(x, axis)
 
 
-NUMPY = Namespace()
+NUMPY = _NumpyNamespace()
 
 
-class _SympyNamespace(Namespace):
+class _SympyNamespace(_NumpyNamespace):
     """Object arrays of sympy expressions. ``t`` fixes the argmax of symbolic points."""
 
     name = "sympy"
@@ -122,9 +231,7 @@ class _SympyNamespace(Namespace):
 
     def const(self, value):
         sp = self._sp
-        if isinstance(value, sp.Basic):
-            return value
-        if isinstance(value, (bool, np.bool_)):
+        if isinstance(value, sp.Basic) or isinstance(value, (bool, np.bool_)):
             return value
         if isinstance(value, (int, np.integer)):
             return sp.Integer(int(value))
@@ -132,6 +239,26 @@ class _SympyNamespace(Namespace):
             # Exact decimal reading: 1e-8 -> 1/100000000, 0.7 -> 7/10.
             return sp.Rational(repr(float(value)))
         return value
+
+    def asarray(self, values, like):
+        return np.array([self.const(float(v)) for v in np.ravel(values)], dtype=object).reshape(np.shape(values))
+
+    def check_probs(self, p):
+        return np.asarray(p, dtype=object) if not isinstance(p, np.ndarray) else p
+
+    def check_scalar(self, value, name):
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            from theory._validation import check_nonneg_scalar
+
+            check_nonneg_scalar(value, name)
+        return self.const(value)
+
+    def with_argmax(self, t):
+        return self if t is None or t == self.t else _SympyNamespace(int(t))
+
+    def call_plain(self, loss, x, y):
+        raise NotImplementedError(f"{loss.name} is a plain callable: it has no symbolic form, so it is evaluated in "
+                                  "float64 only")
 
     def log(self, x):
         return self._log(x)
@@ -156,57 +283,90 @@ class _SympyNamespace(Namespace):
             ) from err
         return np.where(cond, a, b)
 
-    def expand(self, x):
-        return np.asarray(x, dtype=object)[..., None]
+    def expand(self, x, axis):
+        return np.expand_dims(np.asarray(x, dtype=object), axis)
 
-    def sum(self, x):
-        return np.sum(x, axis=-1)
+    def mean(self, x, axis):
+        return np.sum(x, axis=axis) / self._sp.Integer(x.shape[axis])
 
-    def mean(self, x):
-        return np.sum(x, axis=-1) / self._sp.Integer(x.shape[-1])
+    def norm(self, x, axis):
+        return np.frompyfunc(self._sp.sqrt, 1, 1)(np.sum(x * x, axis=axis))
 
-    def norm(self, x):
-        return np.frompyfunc(self._sp.sqrt, 1, 1)(np.sum(x * x, axis=-1))
-
-    def argmax(self, p):
+    def argmax(self, p, axis):
         if self.t is not None:
-            return np.full(p.shape[:-1], self.t, dtype=np.int64)
+            return np.full(np.delete(np.shape(p), axis), self.t, dtype=np.int64)
         try:
-            return np.argmax(np.vectorize(float, otypes=[float])(p), axis=-1)
+            return np.argmax(np.vectorize(float, otypes=[float])(p), axis=axis)
         except TypeError as err:
             raise ValueError(
                 "argmax of a symbolic probability vector is undetermined; pass the argmax "
                 "index explicitly (t=...) to state which region of the simplex is meant"
             ) from err
 
-    def one_hot(self, idx, like):
-        K = like.shape[-1]
-        hot = np.asarray(idx)[..., None] == np.arange(K)
+    def one_hot(self, idx, like, axis):
+        _check_axis(axis)
+        hot = np.asarray(idx)[..., None] == np.arange(like.shape[-1])
         return np.where(hot, self._sp.Integer(1), self._sp.Integer(0)).astype(object)
 
-    def logsumexp(self, x):
-        return self._log(np.sum(self._exp(x), axis=-1))
+    def logsumexp(self, x, axis):
+        return self._log(np.sum(self._exp(x), axis=axis))
 
-    def softmax(self, z):
+    def softmax(self, z, axis):
         e = self._exp(z)
-        return e / self.expand(np.sum(e, axis=-1))
+        return e / self.expand(np.sum(e, axis=axis), axis)
 
-    def log_softmax(self, z):
-        return z - self.expand(self.logsumexp(z))
+    def log_softmax(self, z, axis):
+        return z - self.expand(self.logsumexp(z, axis), axis)
 
 
-def sympy_namespace(t: int | None = None) -> Namespace:
+def sympy_namespace(t: int | None = None) -> ArrayNamespace:
     """The sympy namespace; ``t`` is the argmax index assumed for symbolic points."""
     return _SympyNamespace(t)
 
 
-class _TorchNamespace(Namespace):
+class _TorchNamespace(ArrayNamespace):
     name = "torch"
 
     def __init__(self):
         from theory._torch_import import require_torch
 
         self._torch = require_torch()
+
+    def const(self, value):
+        return value
+
+    def asarray(self, values, like):
+        return self._torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=like.dtype, device=like.device)
+
+    def check_probs(self, p):
+        torch = self._torch
+        if not torch.is_tensor(p) or not p.is_floating_point():
+            raise TypeError(f"p must be a floating-point tensor of probabilities, got {type(p).__name__}")
+        if p.ndim < 1 or p.shape[-1] < 2:
+            raise ValueError(f"p must have shape (..., K) with K >= 2, got {tuple(p.shape)}")
+        with torch.no_grad():
+            if not bool(torch.isfinite(p).all()):
+                raise ValueError("p must be finite, got NaN or inf")
+            if bool((p < -1e-6).any()):
+                raise ValueError(f"p must be >= 0 (probabilities), got {float(p.min()):.3g}")
+            off = (p.sum(-1) - 1).abs().max()
+            if float(off) > 1e-6 * p.shape[-1]:
+                raise ValueError(f"p rows must sum to 1, got a row off by {float(off):.3g}")
+        return p
+
+    def check_scalar(self, value, name):
+        from theory._validation import check_nonneg_scalar
+
+        return check_nonneg_scalar(value, name)
+
+    def with_argmax(self, t):
+        return self
+
+    def call_plain(self, loss, x, y):
+        if loss.backend != "torch":
+            raise NotImplementedError(f"{loss.name} is a numpy function; it cannot give torch gradients. Write it with "
+                                      "torch operations and adapt it with backend='torch'")
+        return loss.fn(x, y)
 
     def log(self, x):
         return self._torch.log(x)
@@ -226,46 +386,44 @@ class _TorchNamespace(Namespace):
     def detach(self, x):
         return x.detach()
 
-    def take(self, p, y):
-        if p.shape[-1] == 1:  # a one-column view (pointwise losses inside ε-softmax): y is 0
-            return p[..., 0]
+    def take(self, p, y, axis):
+        _check_axis(axis)
         return self._torch.gather(p, -1, y.long().unsqueeze(-1)).squeeze(-1)
 
-    def sum(self, x):
-        return x.sum(dim=-1)
+    def sum(self, x, axis):
+        return x.sum(dim=axis)
 
-    def mean(self, x):
-        return x.mean(dim=-1)
+    def mean(self, x, axis):
+        return x.mean(dim=axis)
 
-    def norm(self, x):
-        return self._torch.linalg.vector_norm(x, dim=-1)
+    def norm(self, x, axis):
+        return self._torch.linalg.vector_norm(x, dim=axis)
 
-    def argmax(self, p):
-        # Tensor.argmax returns the first maximal index, as numpy does; an index carries no
-        # gradient.
-        return p.detach().argmax(dim=-1)
+    def argmax(self, p, axis):
+        # Tensor.argmax returns the first maximal index, as numpy does
+        return p.detach().argmax(dim=axis)
 
-    def one_hot(self, idx, like):
-        K = like.shape[-1]
-        return self._torch.nn.functional.one_hot(idx.long(), K).to(like.dtype)
+    def one_hot(self, idx, like, axis):
+        _check_axis(axis)
+        return self._torch.nn.functional.one_hot(idx.long(), like.shape[-1]).to(like.dtype)
 
-    def logsumexp(self, x):
-        return self._torch.logsumexp(x, dim=-1)
+    def logsumexp(self, x, axis):
+        return self._torch.logsumexp(x, dim=axis)
 
-    def softmax(self, z):
-        return self._torch.softmax(z, dim=-1)
+    def softmax(self, z, axis):
+        return self._torch.softmax(z, dim=axis)
 
-    def log_softmax(self, z):
-        return self._torch.log_softmax(z, dim=-1)
+    def log_softmax(self, z, axis):
+        return self._torch.log_softmax(z, dim=axis)
 
-    def expand(self, x):
-        return x.unsqueeze(-1)
-
-
-_TORCH: Namespace | None = None
+    def expand(self, x, axis):
+        return x.unsqueeze(axis)
 
 
-def torch_namespace() -> Namespace:
+_TORCH: ArrayNamespace | None = None
+
+
+def torch_namespace() -> ArrayNamespace:
     """The torch namespace (imports torch; raises ImportError with install advice)."""
     global _TORCH
     if _TORCH is None:
@@ -283,10 +441,12 @@ def _is_symbolic(x: Any) -> bool:
     return type(first).__module__.startswith("sympy")
 
 
-def namespace_of(x: Any, *, t: int | None = None) -> Namespace:
+def namespace_of(x: Any, *, t: int | None = None) -> ArrayNamespace:
     """The namespace an array belongs to: torch tensor, sympy object array, else numpy."""
     if _is_torch_tensor(x):
         return torch_namespace()
     if _is_symbolic(x) or type(x).__module__.startswith("sympy"):
         return sympy_namespace(t)
     return NUMPY
+
+

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from theory._validation import check_nonneg_scalar, check_probs
-from theory._xp import Namespace, namespace_of
+from theory._validation import check_probs
+from theory._xp import ArrayNamespace, namespace_of
 
 __all__ = ["eps_softmax", "one_hot_error"]
 
@@ -43,7 +43,7 @@ def eps_softmax(
     *,
     clamp: float | None = None,
     t: Any = None,
-    xp: Namespace | None = None,
+    xp: ArrayNamespace | None = None,
     validate: bool = True,
 ) -> Any:
     """Mix probabilities with the one-hot vector of their own argmax.
@@ -61,10 +61,11 @@ def eps_softmax(
     t : int or integer array (...), optional
         The argmax index. Computed from ``p`` when omitted; required for symbolic ``p`` whose
         ordering sympy cannot decide.
-    xp : Namespace, optional
+    xp : ArrayNamespace, optional
         Force a namespace; inferred from ``p`` otherwise.
     validate : bool
-        Check numpy inputs lie on the simplex (shape, finiteness, sign, row sums).
+        Check that numeric inputs lie on the simplex (shape, finiteness, sign, row sums), numpy and
+        torch alike.
 
     Returns
     -------
@@ -73,25 +74,13 @@ def eps_softmax(
     p = _as_array(p)
     if xp is None:
         xp = namespace_of(p)
-    if xp.name == "numpy":
-        if validate:
-            p = check_probs(p)
-        m = check_nonneg_scalar(m, "m")
-    elif xp.name == "sympy":
-        if not isinstance(m, (int, float, np.integer, np.floating)) or isinstance(m, bool):
-            pass  # symbolic m: its sign is the caller's assumption
-        else:
-            check_nonneg_scalar(m, "m")
-        m = xp.const(m)
-        if t is not None:
-            from theory._xp import sympy_namespace
-
-            xp = sympy_namespace(int(t))
-    elif validate:
-        check_nonneg_scalar(m, "m")
-    if t is None or xp.name == "sympy":
-        t = xp.argmax(p)
-    out = (p + m * xp.one_hot(t, like=p)) / (1 + m)
+    if validate:
+        p = xp.check_probs(p)
+    m = xp.check_scalar(m, "m")
+    xp = xp.with_argmax(t)  # a symbolic point needs its argmax stated; numeric ones compute it
+    if t is None:
+        t = xp.argmax(p, axis=-1)
+    out = (p + m * xp.one_hot(t, like=p, axis=-1)) / (1 + m)
     if clamp is not None:
         out = xp.maximum(out, clamp)
     return out

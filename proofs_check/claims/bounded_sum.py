@@ -46,7 +46,7 @@ def _ells() -> tuple[Lipschitz, ...]:
         Lipschitz("mae", losses.get("mae"), losses.get("mae")),
         Lipschitz("square (1−u)²", sq, sq),
         Lipschitz("ael (a=5)", losses.get("ael"), losses.get("ael")),
-        Lipschitz("gce (q=0.7, c=1e-7)", gce, losses.get("gce", clamp=0.0), flat_below=gce.params["clamp"]),
+        Lipschitz("gce (q=0.7, c=1e-8)", gce, losses.get("gce", clamp=0.0), flat_below=gce.params["clamp"]),
         Lipschitz("agce (a=6, q=1.5)", losses.get("agce"), losses.get("agce")),
         Lipschitz("aul (a=6.3, q=1.5)", losses.get("aul"), losses.get("aul")),
     )

@@ -116,19 +116,7 @@ class CallableLoss(Loss):
         return "general"
 
     def value(self, xp, pred, y):
-        x = pred.z if self.input == "logits" else pred.p
-        if xp.name == "torch":
-            if self.backend != "torch":
-                raise NotImplementedError(f"{self.name} is a numpy function; it cannot give torch gradients. "
-                                          "Write it with torch operations and adapt it with backend='torch'")
-            return self.fn(x, y)
-        if xp.name != "numpy":
-            raise NotImplementedError(f"{self.name} is a plain callable: it has no {xp.name} path (no symbolic "
-                                      "form), so it is evaluated in float64 only")
-        K = x.shape[-1]
-        batch = x.shape[:-1]
-        y = np.broadcast_to(np.asarray(y), batch).reshape(-1)
-        return self.evaluate(np.ascontiguousarray(np.reshape(x, (-1, K))), y).reshape(batch)
+        return xp.call_plain(self, pred.z if self.input == "logits" else pred.p, y)
 
     # -- guarded calls -------------------------------------------------------------------------
     def _call(self, x: np.ndarray, y: np.ndarray) -> Any:

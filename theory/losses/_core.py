@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from theory._validation import check_labels, check_probs, describe
-from theory._xp import NUMPY, Namespace, sympy_namespace, torch_namespace
+from theory._xp import NUMPY, ArrayNamespace, sympy_namespace, torch_namespace
 from theory.softmax import eps_softmax
 
 __all__ = ["Loss", "Pieces", "Pred", "with_eps_softmax"]
@@ -71,29 +71,29 @@ class Pred:
 
     __slots__ = ("xp", "_p", "_logp", "z", "_py")
 
-    def __init__(self, xp: Namespace, p: Any = None, logp: Any = None, z: Any = None):
+    def __init__(self, xp: ArrayNamespace, p: Any = None, logp: Any = None, z: Any = None):
         self.xp, self._p, self._logp, self.z = xp, p, logp, z
         self._py = None
 
     @classmethod
-    def from_probs(cls, xp: Namespace, p: Any) -> Pred:
+    def from_probs(cls, xp: ArrayNamespace, p: Any) -> Pred:
         return cls(xp, p=p)
 
     @classmethod
-    def from_logits(cls, xp: Namespace, z: Any) -> Pred:
+    def from_logits(cls, xp: ArrayNamespace, z: Any) -> Pred:
         return cls(xp, z=z)
 
     @property
     def p(self) -> Any:
         if self._p is None:
-            self._p = self.xp.softmax(self.z)
+            self._p = self.xp.softmax(self.z, axis=-1)
         return self._p
 
     @property
     def logp(self) -> Any:
         if self._logp is None:
             if self.z is not None:
-                self._logp = self.xp.log_softmax(self.z)
+                self._logp = self.xp.log_softmax(self.z, axis=-1)
             else:
                 with np.errstate(divide="ignore"):
                     self._logp = self.xp.log(self._p)
@@ -103,7 +103,7 @@ class Pred:
         """p_y per example, computed once per label array: the terms of a sum share it (one
         gather forward, one scatter backward)."""
         if self._py is None or self._py[0] is not y:
-            self._py = (y, self.xp.take(self.p, y))
+            self._py = (y, self.xp.take(self.p, y, axis=-1))
         return self._py[1]
 
     @property
@@ -135,7 +135,7 @@ class Loss:
         """Convex pieces of φ_top / φ_other (pointwise and argmax-pointwise losses), or None."""
         return None
 
-    def value(self, xp: Namespace, pred: Pred, y: Any) -> Any:
+    def value(self, xp: ArrayNamespace, pred: Pred, y: Any) -> Any:
         raise NotImplementedError
 
     # -- evaluation ---------------------------------------------------------------------------
@@ -292,16 +292,9 @@ class EpsWrapped(Loss):
         return Pieces(top=[b * (1 + m) - m for b in breaks], other=[b * (1 + m) for b in breaks])
 
     def value(self, xp, pred, y):
+        # one path for every namespace: the inner loss sees the whole clamped p_ε, so whatever it
+        # reads (pred.K, every class) is the same under numpy, torch and sympy
         m, c = self.params["m"], self.params["clamp"]
-        if self.inner.structure == "pointwise" and xp.name != "sympy":
-            # A pointwise inner loss reads p_ε(y) only: build that one coordinate, O(batch)
-            # instead of the (batch, K) one-hot, add, divide and clamp, and hand the inner loss
-            # a one-column view with label 0 (same formula as the general path below).
-            py = pred.py(y)
-            pe_y = xp.where(xp.argmax(pred.p) == y, py + m, py) / (1 + m)
-            if c > 0:
-                pe_y = xp.maximum(pe_y, c)
-            return self.inner.value(xp, Pred.from_probs(xp, xp.expand(pe_y)), y * 0)
         pe = eps_softmax(pred.p, m, clamp=c, xp=xp, validate=False)
         return self.inner.value(xp, Pred.from_probs(xp, pe), y)
 

@@ -51,7 +51,7 @@ def _convex_if(param, lo, hi, otherwise):
     bayes=_bayes_identity,
 )
 def cross_entropy(xp, pred, y):
-    return -xp.take(pred.logp, y)
+    return -xp.take(pred.logp, y, axis=-1)
 
 
 @register(
@@ -65,7 +65,7 @@ def cross_entropy(xp, pred, y):
 )
 def focal(xp, pred, y, *, gamma=0.5):
     py = pred.py(y)
-    return -((1 - xp.detach(py)) ** gamma) * xp.take(pred.logp, y)
+    return -((1 - xp.detach(py)) ** gamma) * xp.take(pred.logp, y, axis=-1)
 
 
 @register(
@@ -88,21 +88,22 @@ def mean_absolute_error(xp, pred, y, *, scale=2.0):
 )
 def mean_squared_error(xp, pred, y):
     p = pred.p
-    return xp.sum((p - xp.one_hot(y, like=p)) ** 2) / p.shape[-1]
+    return xp.sum((p - xp.one_hot(y, like=p, axis=-1)) ** 2, axis=-1) / p.shape[-1]
 
 
 @register(
     "gce",
     formula="(1 − max(p_y, c)^q) / q",
     source="Zhang & Sabuncu, NeurIPS 2018; q = 0.7",
-    conventions="p_y clamped from below at c = 1e-7 (the APL code lineage's constant)",
+    conventions="p_y clamped from below at c = 1e-8, the reference's one global constant (APL's original code "
+    "used 1e-7: pass clamp=1e-7 to reproduce it)",
     structure="pointwise",
     # φ is convex on [c, 1] for 0 < q <= 1 but flat below the clamp c, so it is declared convex
     # (and minimised exactly by KKT) only when the clamp is off; otherwise convex in two pieces.
     curvature=lambda params: "convex" if 0 < params["q"] <= 1 and params["clamp"] == 0 else None,
     breaks=lambda params: (params["clamp"],) if 0 < params["q"] <= 1 else None,
 )
-def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-7):
+def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-8):
     return (1 - xp.maximum(pred.py(y), clamp) ** q) / q
 
 
@@ -110,14 +111,14 @@ def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-7):
     "rce",
     formula="−Σ_k max(p_k, c) log max(e_y, c_y)_k = A Σ_{k≠y} max(p_k, c), A = −log c_y",
     source="Wang et al., ICCV 2019 (symmetric cross-entropy); c_y = 1e-4",
-    conventions="p clamped at c = 1e-7 before the sum, so Σ_k p̃_k can exceed 1 by < K·c "
-    "(exactly A(1 − p_y) when no p_k < c)",
+    conventions="p clamped at c = 1e-8 (the reference's constant; APL's code used 1e-7) before the sum, so "
+    "Σ_k p̃_k can exceed 1 by < K·c (exactly A(1 − p_y) when no p_k < c)",
     bayes=_bayes_rce,
 )
-def reverse_ce(xp, pred, y, *, clamp=1e-7, label_clamp=1e-4):
+def reverse_ce(xp, pred, y, *, clamp=1e-8, label_clamp=1e-4):
     p = xp.maximum(pred.p, clamp)
-    log_target = xp.log(xp.maximum(xp.one_hot(y, like=pred.p), label_clamp))
-    return -xp.sum(p * log_target)
+    log_target = xp.log(xp.maximum(xp.one_hot(y, like=pred.p, axis=-1), label_clamp))
+    return -xp.sum(p * log_target, axis=-1)
 
 
 @register(
@@ -129,21 +130,22 @@ def reverse_ce(xp, pred, y, *, clamp=1e-7, label_clamp=1e-4):
     structure="normalised",
 )
 def normalized_ce(xp, pred, y):
-    return xp.take(pred.logp, y) / xp.sum(pred.logp)
+    return xp.take(pred.logp, y, axis=-1) / xp.sum(pred.logp, axis=-1)
 
 
 @register(
     "nfl",
-    formula="[−(1 − sg(p_y))^γ log p_y] / sg(Σ_k −(1 − p_k)^γ log p_k)",
+    formula="[−(1 − sg(p_y))^γ log p_y] / Σ_k −(1 − sg(p_k))^γ log p_k",
     source="Ma et al., ICML 2020; γ = 0.5",
-    conventions="modulating factor and the whole normaliser are detached",
+    conventions="only the modulating factors (1 − p)^γ are detached, as in the reference; the log p_k of the "
+    "normaliser carry gradient",
     structure="normalised",
 )
 def normalized_focal(xp, pred, y, *, gamma=0.5):
     p, logp = pred.p, pred.logp
-    py = xp.take(p, y)
-    numerator = -((1 - xp.detach(py)) ** gamma) * xp.take(logp, y)
-    normaliser = xp.detach(xp.sum(-((1 - p) ** gamma) * logp))
+    py = xp.take(p, y, axis=-1)
+    numerator = -((1 - xp.detach(py)) ** gamma) * xp.take(logp, y, axis=-1)
+    normaliser = xp.sum(-((1 - xp.detach(p)) ** gamma) * logp, axis=-1)
     return numerator / normaliser
 
 
@@ -200,9 +202,9 @@ def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
         fh = pred.z
     else:
         f = xp.softplus(pred.z)
-        fh = f / xp.expand(xp.mean(f))
-    margins = theta * (1 - xp.one_hot(y, like=fh)) + fh - xp.expand(xp.take(fh, y))
-    return lam * (xp.logsumexp(margins / lam) - np.log(fh.shape[-1]))
+        fh = f / xp.expand(xp.mean(f, axis=-1), axis=-1)
+    margins = theta * (1 - xp.one_hot(y, like=fh, axis=-1)) + fh - xp.expand(xp.take(fh, y, axis=-1), axis=-1)
+    return lam * (xp.logsumexp(margins / lam, axis=-1) - np.log(fh.shape[-1]))
 
 
 @register(
@@ -216,9 +218,9 @@ def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
 )
 def ce_logit_clip(xp, pred, y, *, delta=1.0):
     z = pred.z
-    norm = xp.expand(xp.norm(z))
+    norm = xp.expand(xp.norm(z, axis=-1), axis=-1)
     clipped = xp.where(norm > 1 / delta, delta * z / xp.maximum(norm, 1e-12), z)
-    return -xp.take(xp.log_softmax(clipped), y)
+    return -xp.take(xp.log_softmax(clipped, axis=-1), y, axis=-1)
 
 
 @register(
@@ -232,22 +234,14 @@ def ce_logit_clip(xp, pred, y, *, delta=1.0):
 def negative_learning(xp, pred, y, *, clamp=1e-5, weights=None):
     p = pred.p
     K = p.shape[-1]
-    per_class = -xp.log(xp.maximum(1 - p, clamp)) * (1 - xp.one_hot(y, like=p))
-    value = xp.sum(per_class) / (K - 1)
+    per_class = -xp.log(xp.maximum(1 - p, clamp)) * (1 - xp.one_hot(y, like=p, axis=-1))
+    value = xp.sum(per_class, axis=-1) / (K - 1)
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (K,) or not np.all(np.isfinite(w)) or (w < 0).any():
             raise ValueError(f"nlnl weights must be {K} finite non-negative numbers, got {weights!r}")
-        value = value * xp.sum(xp.one_hot(y, like=p) * _as_like(xp, w, p))
+        value = value * xp.sum(xp.one_hot(y, like=p, axis=-1) * xp.asarray(w, like=p), axis=-1)
     return value
-
-
-def _as_like(xp, w, like):
-    if xp.name == "torch":
-        return xp._torch.as_tensor(w, dtype=like.dtype, device=like.device)
-    if xp.name == "sympy":
-        return np.array([xp.const(float(v)) for v in w], dtype=object)
-    return w
 
 
 # ----------------------------------------------------------------------------------------------
