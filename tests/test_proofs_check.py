@@ -12,7 +12,7 @@ from proofs_check import claims
 from proofs_check.__main__ import main
 from proofs_check.claims.symmetric_noise import risk_identity_proof, theorem_b_proof
 from theory import losses
-from theory.excess import SumRange, excess_sweep
+from theory.excess import SumRange, excess_sweep, sum_range
 from theory.verify import Kind, StepKind, Verdict
 from theory.verify.exact import exact_conditional_risk, exact_point
 
@@ -94,12 +94,11 @@ def test_the_theorem_b_range_is_independent_of_the_minimisers():
     (as an underestimated search would give), the check sees it: the bound is violated and the
     sums at the minimisers fall outside the range. Nothing is widened to fit."""
     true = excess_sweep(lambda m: losses.get("gce"), Ks=(3,), n_problems=3, seed=5,
-                        ranges=lambda L, K: __import__("theory.excess", fromlist=["sum_range"]).sum_range(
-                            L, K, rng=np.random.default_rng(0)))
+                        ranges=lambda L, K, u: sum_range(L, K, rng=np.random.default_rng(0), low=u))
     assert all(r.excess <= r.instance_bound + 1e-9 <= r.range_bound + 2e-9 for r in true)
     assert all(r.range_consistent for r in true)
 
-    def too_narrow(L, K):
+    def too_narrow(L, K, uniform):
         return SumRange(K, 2.0, 2.1, False, False, -np.inf, np.inf, "deliberately wrong")
 
     wrong = excess_sweep(lambda m: losses.get("gce"), Ks=(3,), n_problems=3, seed=5, ranges=too_narrow)

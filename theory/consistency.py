@@ -261,6 +261,21 @@ def _region_values(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple
     n, K = q.shape
     if best.method is Solver.REGIONS and "region_values" in best.certificate:
         return best.certificate["region_values"], best.certificate["region_points"]
+    if best.method is Solver.BOUNDARY:
+        from theory.minimise._normalised import split_normalised
+
+        alpha, _, rest = split_normalised(loss)
+        if rest is None:  # α·N alone: region t reaches every face p_j = 0, j ≠ t, so its infimum is α·min_{j≠t} q_j
+            masked = np.where(np.eye(K, dtype=bool)[None], np.inf, q[:, None, :])  # (n, t, j)
+            j = np.argmin(masked, axis=2)
+            values = alpha * np.take_along_axis(masked, j[..., None], axis=2)[..., 0]
+            points = np.full((n, K, K), 0.0)
+            for t in range(K):
+                others = (np.arange(K) != t)[None, :] & (np.arange(K)[None, :] != j[:, t][:, None])
+                share = 0.5 / np.maximum(others.sum(1), 1)
+                points[:, t] = np.where(others, share[:, None], 0.0)
+                points[:, t, t] = 1.0 - points[:, t].sum(1)
+            return values, points
     values = np.empty((n, K))
     points = np.empty((n, K, K))
     # generic: minimise C_q over the closure of region t, parametrised by moving the largest entry
@@ -540,13 +555,22 @@ class _Rechecker:
         if f.why == "region":  # another argmax region reaches the Bayes region's value
             own = self.value(f.p_star, f.q)
             rival = self.value(f.rival, f.q)
-            if rival > own + tol:
-                return "dismissed", f"{digits}: the rival region's point is worse ({rival:.12g} > {own:.12g})"
             certified = self.best.method is Solver.REGIONS or self.certified(own)
-            if not certified:
-                return "undecided", f"{digits}: rival region {rival:.12g} vs {own:.12g}, minimisers not certified"
-            return "confirmed", (f"{digits}: a point of another argmax region has C_q = {rival:.12g} ≤ the Bayes region's "
-                                 f"{own:.12g} (region infima by {self.best.method.value})")
+            if self.exact_ok:
+                # both values exact: a tie must hold to the last digits (two regions meeting at one
+                # infimum), a strictly better rival region refutes; anything else is not a failure
+                if rival <= own + 1e-30 * (1 + abs(own)) and certified:
+                    return "confirmed", (f"{digits}: a point of another argmax region has C_q = {rival:.15g} ≤ the Bayes "
+                                         f"region's {own:.15g} (region infima by {self.best.method.value})")
+                if rival > own:
+                    return "dismissed", (f"{digits}: the rival region's point is worse ({rival:.15g} > {own:.15g}), "
+                                         "the Bayes region is strictly best")
+                return "undecided", f"{digits}: rival region {rival:.15g} vs {own:.15g}, minimisers not certified"
+            if rival < own - 1e-12 * (1 + abs(own)) and certified:
+                return "confirmed", f"float64: another argmax region is strictly better ({rival:.12g} < {own:.12g})"
+            if rival > own + 1e-12 * (1 + abs(own)):
+                return "dismissed", f"float64: the rival region's point is worse ({rival:.12g} > {own:.12g})"
+            return "undecided", f"float64: the regions' values {rival:.12g} and {own:.12g} agree to float precision"
         base = self.value(f.p_star, f.q)
         if f.minimiser is not None:  # a tied or alternative point: is it as good as the minimiser?
             reference = self.value(f.minimiser, f.q)

@@ -90,7 +90,7 @@ def _phi(L: Loss, K: int, u: np.ndarray) -> np.ndarray:
 
 
 def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400, n_polish: int = 2,
-              floor: float = 0.0) -> SumRange:
+              floor: float = 0.0, low: Minimum | None = None) -> SumRange:
     """The range of Σ_k L(p, k) over the simplex, independent of any minimiser of a problem.
 
     Pointwise losses L = φ(p_y) (declared curvature) have closed forms: Σ_k φ(p_k) is convex
@@ -99,7 +99,8 @@ def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400, n_poli
     uniform posterior (exact when the minimiser is) and C₂ by search (a lower estimate of the
     supremum); argmax-pointwise losses with non-increasing φ_top, φ_other have the outer bound
     C₂ ≤ φ_top(1/K) + (K−1)·φ_other(0). ``floor`` > 0 searches the open simplex (every coordinate
-    ≥ floor) for losses that are infinite on its faces.
+    ≥ floor) for losses that are infinite on its faces. ``low``: the minimum at the uniform
+    posterior when the caller has it already (an excess sweep minimises it with its own batch).
     """
     from theory.verify.search import search
 
@@ -116,7 +117,7 @@ def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400, n_poli
                 lo, hi = min(lo, hi), max(lo, hi)
         how = f"closed form for a {L.curvature} φ: Jensen at the centre, the vertex for the other end"
         return SumRange(K, lo, hi, True, True, lo, hi, how, p_lo, p_hi)
-    low = minimise_conditional_risk(L, centre)
+    low = low if low is not None else minimise_conditional_risk(L, centre)
     c1 = float(K * low.value)
     res = search(lambda P: np.nan_to_num(loss_sums(L, P), nan=-np.inf), K, rng=rng, n=n, n_polish=n_polish,
                  hypothesis_examples=0, floor=floor)
@@ -263,6 +264,14 @@ def sweep_problem(K: int, n_x: int, seed: int, index: int, *, deterministic: boo
     return random_problem(K, n_x, seed=np.random.default_rng([seed, K, index]), deterministic=deterministic)
 
 
+def _rows(m: Minimum, n: int) -> Minimum:
+    """The first n rows of a Minimum (its certificate's per-row arrays too)."""
+    cert = {k: (v[:n] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == len(m.p) else v)
+            for k, v in m.certificate.items()}
+    return Minimum(m.p[:n], m.value[:n], m.method, m.exact, cert, None if m.logits is None else m.logits[:n],
+                   None if m.losses is None else m.losses[:n])
+
+
 def zero_one_risk(P: np.ndarray, posterior: np.ndarray) -> np.ndarray:
     """1 − q(argmax p) per x: the 0-1 risk of predicting the first-index argmax of each row of P."""
     pred = np.argmax(P, axis=-1)
@@ -279,16 +288,17 @@ def excess_sweep(
     n_x: int = 3,
     seed: int = 0,
     deterministic: bool = False,
-    ranges: Callable[[Loss, int], SumRange] | None = None,
+    ranges: Callable[[Loss, int, Minimum], SumRange] | None = None,
     family: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ExcessRow]:
     """Rows of excess risks, one per K, m, noise setting and problem (see the module docstring).
 
     ``make_loss(m)`` builds the loss; ``noise(K)`` gives the :class:`NoiseSetting` list (default:
-    symmetric noise at 1/4, 1/2 and 3/4 of (K−1)/K);
-    ``ranges(L, K)`` gives the independent :class:`SumRange` (omit it and the Theorem-B columns
-    are None: there is no range to compare with).
+    symmetric noise at 1/4, 1/2 and 3/4 of (K−1)/K); ``ranges(L, K, uniform)`` the independent
+    :class:`SumRange`, given the minimum at the uniform posterior from the sweep's own batch
+    (``sum_range(L, K, ..., low=uniform)``);
+    omit ``ranges`` and the Theorem-B columns are None (there is no range to compare with).
     """
     noise = noise if noise is not None else symmetric_noise()
     rows: list[ExcessRow] = []
@@ -304,7 +314,9 @@ def excess_sweep(
         for m in ms:
             L = make_loss(m)
             Q = np.concatenate([post.reshape(-1, K), noisy.reshape(-1, K)])
-            best = minimise_conditional_risk(L, Q, seed=seed)
+            # the uniform posterior rides along: its minimum is C₁/K of the independent range
+            best_all = minimise_conditional_risk(L, np.vstack([Q, np.full((1, K), 1.0 / K)]), seed=seed)
+            uniform, best = best_all[len(Q)], _rows(best_all, len(Q))
             V, Pm = best.losses, best.p
             n0 = post.size // K
             V0, V1 = V[:n0].reshape(post.shape), V[n0:].reshape(noisy.shape)
@@ -320,7 +332,7 @@ def excess_sweep(
             # the minimiser does not depend on the posterior at all (the sweep's posteriors differ)
             vacuous = bool(np.abs(Pm - Pm[0]).max() <= 1e-9 and np.abs(Q - Q[0]).max() > 1e-6)
             gap = _gap(best) if best.exact else None
-            rng_ = ranges(L, K) if ranges is not None else None
+            rng_ = ranges(L, K, uniform) if ranges is not None else None
             sums = V.sum(-1)
             if rng_ is not None:
                 slack = 1e-9 * (1 + max(abs(rng_.c1), abs(rng_.c2)))

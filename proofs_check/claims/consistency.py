@@ -244,9 +244,8 @@ def _check_clamp_breaks_order(ctx: Context):
     proof = cert.proof()
     p_free = minimise_conditional_risk(losses.get("ce_eps+mae", clamp=0.0), Q_PINNED).p
     found = minimise_conditional_risk(L, Q_PINNED)
-    evidence = [Evidence(Kind.CERTIFICATE if proof.mechanised else Kind.ARGUMENT,
-                         "e₀ is a global minimiser: per-region dual lower bounds ≥ C_q(e₀), with equality in region 0",
-                         covers=proof.scope, proof=proof, data={"bound_minus_vertex": bounds}),
+    evidence = [proof.evidence("e₀ is a global minimiser: per-region dual lower bounds ≥ C_q(e₀), with equality in "
+                               "region 0", bound_minus_vertex=bounds),
                 Evidence(Kind.MEASUREMENT, f"the region-enumeration minimiser {np.round(found.p, 9).tolist()}; the "
                          f"unclamped loss's {np.round(p_free, 6).tolist()}", covers="the same q, float64",
                          cross_check=True, data={"p_star": found.p.tolist(), "p_star_without_clamp": p_free.tolist()})]

@@ -55,11 +55,6 @@ def simplex_proof() -> Proof:
     return cert.proof()
 
 
-def _evidence(proof: Proof, summary: str) -> Evidence:
-    kind = Kind.CERTIFICATE if proof.mechanised else Kind.ARGUMENT
-    return Evidence(kind, summary, covers=proof.scope, proof=proof)
-
-
 @claim("eps_softmax.simplex", "ε-softmax stays on the simplex",
        "For every p on the simplex and m ≥ 0, p_ε = (p + m e_t)/(1+m) with t = argmax p has non-negative "
        "coordinates summing to 1.", origin=Origin.DERIVED, methods=("symbolic", "numeric search"),
@@ -71,7 +66,7 @@ def _check_simplex(ctx: Context):
 
     ev, (K, m, res) = numeric_search(ctx.budget, "eps_softmax.simplex", score, "|Σ p_ε − 1| and negativity",
                                      tolerance=TOL)
-    return decide([_evidence(simplex_proof(), "Σ_k p_ε(k) = 1 and p_ε ≥ 0 for symbolic p, m, every t, K = 2..6"),
+    return decide([simplex_proof().evidence("Σ_k p_ε(k) = 1 and p_ε ≥ 0 for symbolic p, m, every t, K = 2..6"),
                    _every_k("linearity", "Σ_k p_ε(k) = (Σ_k p_k + m)/(1+m) = 1 for any K, and each coordinate is a "
                             "sum of non-negative terms over 1+m > 0"), ev],
                   exact_recheck(res, m, lambda pe, t: abs(sum(pe) - 1) == 0 and min(pe) >= 0, "Σ p_ε = 1, p_ε ≥ 0"))
@@ -115,7 +110,7 @@ def _check_order(ctx: Context):
         point = res.witness
         return order == list(np.argsort(-point, kind="stable")) and t == int(np.argmax(point))
 
-    return decide([_evidence(order_proof(), "p_ε(k) = p_k/(1+m) (k ≠ t), (p_t+m)/(1+m); order, argmax and every "
+    return decide([order_proof().evidence("p_ε(k) = p_k/(1+m) (k ≠ t), (p_t+m)/(1+m); order, argmax and every "
                              "top-k set preserved"),
                    _every_k("every K", "the coordinate formulas hold for each coordinate whatever K; non-top "
                             "differences are scaled by 1/(1+m) > 0 and the top gains m/(1+m) ≥ 0, so the stable "
@@ -174,7 +169,7 @@ def _check_one_hot(ctx: Context):
     def holds(pe, t):
         return sp.simplify(sum(abs(v - (1 if k == t else 0)) for k, v in enumerate(pe)) - 2 * (1 - pe[t])) == 0
 
-    return decide([_evidence(one_hot_proof(), "‖p_ε − e_t‖_∞ = (1−p_t)/(1+m), ‖·‖₁ = twice that, ≤ "
+    return decide([one_hot_proof().evidence("‖p_ε − e_t‖_∞ = (1−p_t)/(1+m), ‖·‖₁ = twice that, ≤ "
                              "2(K−1)/(K(1+m)), decreasing in m, → 0"),
                    _every_k("every K", "the identities hold coordinate by coordinate for any K, and p_t ≥ 1/K"),
                    tightness, ev], exact_recheck(res, m, holds, "the one-hot error identities"))
@@ -216,7 +211,7 @@ def _check_ranges(ctx: Context):
         mm = sp.Rational(repr(float(m)))
         return all(v <= 1 / (1 + mm) for k, v in enumerate(pe) if k != t) and (sp.Rational(1, K) + mm) / (1 + mm) <= pe[t] <= 1
 
-    return decide([_evidence(ranges_proof(), "non-argmax coordinates in [0, 1/(1+m)], the argmax in [(1/K+m)/(1+m), 1]"),
+    return decide([ranges_proof().evidence("non-argmax coordinates in [0, 1/(1+m)], the argmax in [(1/K+m)/(1+m), 1]"),
                    _every_k("every K and t", "each bound is a statement about one coordinate, for any K; p_t ≥ 1/K "
                             "because the largest of K numbers summing to 1 is at least their mean; by symmetry of the "
                             "construction t = 0 covers every t"), ev],
@@ -276,7 +271,7 @@ def _check_clamp(ctx: Context):
         witness = Witness({"p": res.witness, "m": m}, f"float score {res.score:.3g}", "CE_ε ∈ [0, −log c]",
                           f"50-digit evaluation: {'holds' if ok else 'violated'}",
                           Recheck.DISMISSED if ok else Recheck.CONFIRMED)
-    return decide([_evidence(clamp_proof(), "for y ≠ t, CE_ε = −log c with zero derivative once p_y < (1+m)c"),
+    return decide([clamp_proof().evidence("for y ≠ t, CE_ε = −log c with zero derivative once p_y < (1+m)c"),
                    _every_k("every K and m", "the computation is the same for every K and every m ≥ 0 (the value "
                             "depends on p_y and the argmax only); max(p_ε(y), c) ∈ [c, 1] so −log max(p_ε(y), c) ∈ "
                             "[0, −log c]"), sharp, ev], witness)

@@ -76,8 +76,7 @@ def risk_identity_proof() -> Proof:
 def _check_identity(ctx: Context):
     budget = ctx.budget
     proof = risk_identity_proof()
-    cert_ev = Evidence(Kind.CERTIFICATE if proof.mechanised else Kind.ARGUMENT,
-                       "the symmetric-noise risk identity for symbolic K", covers=proof.scope, proof=proof)
+    cert_ev = proof.evidence("the symmetric-noise risk identity for symbolic K")
     # the library's own finite problems and noise matrices obey it (a cross-check that can fail)
     rng = budget.rng("symmetric_noise.risk_identity")
     worst, worst_at = 0.0, None
@@ -175,9 +174,10 @@ def recheck_row(make_loss: Callable[[float], Loss], row: ExcessRow, bound: float
                    f"50-digit risks at the minimisers of two methods ({text})", status)
 
 
-def _ranges(budget: Budget, claim_id: str) -> Callable[[Loss, int], SumRange]:
-    def ranges(L: Loss, K: int) -> SumRange:
-        return sum_range(L, K, rng=budget.rng(claim_id, "range", repr(L), K), n=budget.pick(100, 1000), n_polish=0)
+def _ranges(budget: Budget, claim_id: str) -> Callable[[Loss, int, object], SumRange]:
+    def ranges(L: Loss, K: int, uniform) -> SumRange:
+        return sum_range(L, K, rng=budget.rng(claim_id, "range", repr(L), K), n=budget.pick(100, 1000), n_polish=0,
+                         low=uniform)
     return ranges
 
 
@@ -192,7 +192,7 @@ def _theorem_b(ctx: Context, families: dict[str, Callable[[float], Loss]], *, Ks
     for j, (fam, make) in enumerate(families.items()):
         new = excess_sweep(make, Ks=Ks, ms=ms, noise=symmetric_noise(), n_problems=n_problems, family=fam,
                            seed=budget.seed_for(claim_id, "problems", fam) % 2**31,
-                           ranges=lambda L, K: ranges.setdefault((repr(L), K), _ranges(budget, claim_id)(L, K)))
+                           ranges=lambda L, K, u: ranges.setdefault((repr(L), K), _ranges(budget, claim_id)(L, K, u)))
         if stated is not None:
             new = [r.with_bound(*stated(fam, r)) for r in new]
         rows += new
@@ -251,10 +251,6 @@ def _m_dependence(rows: list[ExcessRow]) -> dict:
     return out
 
 
-def _proof_evidence(proof: Proof, summary: str) -> Evidence:
-    return Evidence(Kind.CERTIFICATE if proof.mechanised else Kind.ARGUMENT, summary, covers=proof.scope, proof=proof)
-
-
 @claim("theorem_b.bound", "Theorem B: bounded sum ⇒ bounded excess",
        "If C₁ ≤ Σ_k L(p, k) ≤ C₂ and η < (K−1)/K then R(f*_η) − R(f*) ≤ η(C₂ − C₁)/((K−1) − Kη); cross-checked with "
        "an independent range [C₁, C₂] of MAE, RCE, GCE, AEL, AGCE and NCE+MAE on random finite problems.",
@@ -268,7 +264,7 @@ def _check_bound(ctx: Context):
     mae = [r.excess for r in rows if r.family == "mae"]
     ev.append(Evidence(Kind.MEASUREMENT, f"MAE (exactly symmetric, C₂ = C₁): max excess {max(mae):.2g}",
                        covers="MAE rows of the sweep", cross_check=True))
-    return decide([_proof_evidence(theorem_b_proof(), "Theorem B from the risk identity and minimality"), *ev],
+    return decide([theorem_b_proof().evidence("Theorem B from the risk identity and minimality"), *ev],
                   witness, data={"rows": rows})
 
 

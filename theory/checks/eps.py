@@ -96,7 +96,7 @@ def check_eps_softmax(ctx: Context) -> Outcome:
 def _excess(subject: Subject, ctx: Context, bands: dict[float, tuple[float, float]]) -> list[Evidence]:
     ms = [m for m in ctx.pick(EXCESS_M, EXCESS_M_THOROUGH) if m in bands]
 
-    def ranges(L, K):
+    def ranges(L, K, uniform):
         c1, c2 = bands[L.params["m"]]
         return SumRange(K, c1, c2, False, False, -np.inf, np.inf, "searched band of Σ_k L_ε")
 

@@ -137,7 +137,7 @@ def check_noise_tolerant_symmetric(ctx: Context) -> Outcome:
     n = ctx.pick(3, 12)
     rows = excess_sweep(lambda m: subject.loss, Ks=(subject.K,), noise=symmetric_noise(FRACTIONS), n_problems=n,
                         n_x=N_X, seed=ctx.budget.seed_for("check_noise_tolerant_symmetric", subject.K) % 2**31,
-                        ranges=(lambda L, K: rng_) if rng_ is not None else None)
+                        ranges=(lambda L, K, uniform: rng_) if rng_ is not None else None)
     covers = scope(ctx, f"symmetric noise η ∈ {{{', '.join(f'{f:g}' for f in FRACTIONS)}}}·(K−1)/K, {n} problems "
                         f"× {N_X} points, tabular predictors")
     return _rows_outcome(ctx, rows, what="symmetric", covers=covers)

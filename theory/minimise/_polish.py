@@ -120,8 +120,9 @@ def invert_slope(d, target: np.ndarray, lo: np.ndarray, hi: np.ndarray, dd=None)
     lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), target.shape).copy()
     hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), target.shape).copy()
     with np.errstate(all="ignore"):
-        at_hi = d(hi) <= target
-        at_lo = d(np.maximum(lo, 1e-300)) >= target
+        # one-sided at the ends, from inside the piece (a kink's derivative is not the piece's)
+        at_hi = d(hi * (1 - 1e-12)) <= target
+        at_lo = d(np.maximum(lo * (1 + 1e-12), 1e-300)) >= target
         log = lo <= 0
         a = np.where(log, np.log(np.maximum(hi, 1e-300)) - 700.0, lo)
         b = np.where(log, np.log(np.maximum(hi, 1e-300)), hi)
@@ -149,17 +150,36 @@ def invert_slope(d, target: np.ndarray, lo: np.ndarray, hi: np.ndarray, dd=None)
     return np.clip(u, np.where(log, 0.0, lo), hi)
 
 
-def root_decreasing(F, n: int, lo: float = -80.0, hi: float = 80.0) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the root of a decreasing function F (vectorised over n rows) in [lo, hi], by
-    bisection to 1e-13 (robust where F has flat pieces and jumps); (root, bracketed)."""
+def root_decreasing(F, n: int, lo: float = -80.0, hi: float = 80.0, *, dF=None,
+                    x0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the root of a decreasing function F (vectorised over n rows) in [lo, hi]:
+    safeguarded Newton when ``dF`` is given (from ``x0``), bisection otherwise and whenever a
+    Newton step leaves the bracket (robust where F has flat pieces and jumps). Returns
+    (root, bracketed), to 1e-13 in x."""
     a, b = np.full(n, lo), np.full(n, hi)
     ok = (F(a) >= 0) & (F(b) <= 0)
-    for _ in range(int(np.ceil(np.log2((hi - lo) / 1e-13)))):
-        mid = 0.5 * (a + b)
-        right = F(mid) > 0  # the root is to the right of mid
-        a = np.where(right, mid, a)
-        b = np.where(right, b, mid)
-    return 0.5 * (a + b), ok
+    x = np.clip(x0, lo, hi) if (x0 is not None and dF is not None) else 0.5 * (a + b)
+    done = ~ok
+    for _ in range(int(np.ceil(np.log2((hi - lo) / 1e-13))) + 8):
+        fx = F(x)
+        right = fx > 0  # the root is to the right of x
+        a = np.where(right & ~done, x, a)
+        b = np.where(~right & ~done, x, b)
+        done = done | (np.abs(fx) <= 4e-16) | (b - a <= 1e-13)
+        if dF is not None:
+            with np.errstate(all="ignore"):
+                step = x - fx / dF(x)
+            inside = np.isfinite(step) & (step > a) & (step < b)
+            new = np.where(inside, step, 0.5 * (a + b))
+            # a vanishing Newton step ends the search only where the total is met to rounding
+            done = done | (inside & (np.abs(step - x) <= 1e-14 * np.maximum(1.0, np.abs(x)))
+                           & (np.abs(fx) <= 1e-13))
+        else:
+            new = 0.5 * (a + b)
+        x = np.where(done, x, new)
+        if np.all(done):
+            break
+    return x, ok
 
 
 def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ...], breaks_other: tuple[float, ...],
@@ -177,10 +197,9 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
     t = np.argmax(P, axis=1)
     s0 = P[rows, t]
     b_other = np.array(sorted({0.0, 0.5, *[b for b in breaks_other if 0 < b < 0.5]}))
+    # a coordinate exactly at a break solves on the piece above it (its solution clips to the
+    # break when it wants to go lower): breaks are not fixed, the exact conditions decide
     at_break = np.zeros((n, K), dtype=bool)
-    for b in b_other[1:-1]:
-        at_break |= np.abs(P - b) <= 1e-12 * b
-    at_break &= ~eye[t] & (P < s0[:, None] * (1 - 1e-9))
     idx = np.clip(np.searchsorted(b_other, P, side="right") - 1, 0, len(b_other) - 2)
     lo_k, hi_k = b_other[idx], b_other[idx + 1]
     b_top = np.array(sorted({1.0 / K, 1.0, *[b for b in breaks_top if 1.0 / K < b < 1.0]}))
@@ -216,7 +235,19 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
             u, s = solve(np.exp(log_mu))
             return u.sum(1) + n_group * s + fixed_mass - 1.0
 
-        log_mu, ok = root_decreasing(total, n)
+        def slope(log_mu):  # dΣ/dlog μ = −μ (Σ_free 1/(q_k φ''(u_k)) + |G|²/Σ_G q φ''(s)), interior terms
+            mu = np.exp(log_mu)
+            u, s = solve(mu)
+            with np.errstate(all="ignore"):
+                inner = (u > lo_k) & (u < hi_k) & free & (q > 0)
+                du = np.where(inner, -1.0 / (safe_q * prof.ddother(np.maximum(u, 1e-300))), 0.0).sum(1)
+                curve = (q_top * prof.ddtop(s) + (q_tied * prof.ddother(s[:, None])).sum(1)) / n_group
+                ds = np.where((s > s_lo) & (s < s_hi), -1.0 / curve, 0.0)
+            return mu * (du + n_group * ds)
+
+        with np.errstate(all="ignore"):
+            guess = np.log(np.maximum(-q_top * prof.dtop(np.clip(s0, s_lo, s_hi)), 1e-300))
+        log_mu, ok = root_decreasing(total, n, dF=slope, x0=guess)
         u, s = solve(np.exp(log_mu))
         return u, s, free, ok
 

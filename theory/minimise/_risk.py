@@ -6,16 +6,27 @@ import numpy as np
 
 from theory.losses._core import Loss
 
+#: at most this many (point, label, class) entries are materialised at once (≈ 128 MB of float64),
+#: so that K = 100 with thousands of points stays within a few hundred MB
+CHUNK_ENTRIES = 2**24
+
 
 def loss_vectors(loss: Loss, p: np.ndarray, *, logits: bool = False) -> np.ndarray:
-    """(L(p, k))_k for every row of ``p`` (..., K): shape (..., K)."""
+    """(L(p, k))_k for every row of ``p`` (..., K): shape (..., K), evaluated in chunks of rows."""
     K = p.shape[-1]
     batch = p.shape[:-1]
-    rep = np.broadcast_to(p[..., None, :], batch + (K, K))
-    labels = np.broadcast_to(np.arange(K), batch + (K,))
-    if logits or loss.input == "logits":
-        return loss.from_logits(rep, labels, validate=False)
-    return loss(rep, labels, validate=False)
+    flat = np.reshape(p, (-1, K))
+    rows = max(1, CHUNK_ENTRIES // (K * K))
+    out = np.empty(flat.shape)
+    for start in range(0, len(flat), rows):
+        part = flat[start:start + rows]
+        rep = np.broadcast_to(part[:, None, :], (len(part), K, K))
+        labels = np.broadcast_to(np.arange(K), (len(part), K))
+        if logits or loss.input == "logits":
+            out[start:start + rows] = loss.from_logits(rep, labels, validate=False)
+        else:
+            out[start:start + rows] = loss(rep, labels, validate=False)
+    return out.reshape(batch + (K,))
 
 
 def risk_of_vectors(values: np.ndarray, q: np.ndarray) -> np.ndarray:

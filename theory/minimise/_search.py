@@ -163,7 +163,7 @@ def logit_search(loss: Loss, q: np.ndarray, *, seed: int, box: float = 30.0, n_r
         for z0 in starts:
             res = minimize(lambda z, qi=q[i]: float(conditional_risk(loss, z[None], qi[None], logits=True)[0]),
                            np.clip(z0, -box, box), method="L-BFGS-B", bounds=[(-box, box)] * K,
-                           options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 3000})
+                           options={"ftol": 1e-13, "gtol": 1e-10, "maxiter": 1000})
             if res.fun < best[0]:
                 best = (res.fun, res.x)
         values[i], Z[i] = best

@@ -120,6 +120,11 @@ class Proof:
             out[s.kind.value] += 1
         return out
 
+    def evidence(self, summary: str, **data: Any) -> Evidence:
+        """This proof as evidence for its scope: a certificate when mechanised, else an argument."""
+        return Evidence(Kind.CERTIFICATE if self.mechanised else Kind.ARGUMENT, summary, covers=self.scope, proof=self,
+                        data={"assumptions": self.assumptions, "steps": [s.__dict__ for s in self.steps], **data})
+
     def describe(self) -> str:
         """"12 computed, 1 cited" or "… ; not mechanised: 2 argued (every K), 1 not reduced"."""
         c = self.counts()
