@@ -519,7 +519,7 @@ class _Rechecker:
 
     def __init__(self, loss: Loss, best: Minimum, gap: float | None, seed: int):
         self.loss, self.best, self.gap, self.seed = loss, best, gap, seed
-        self.exact_ok = loss.input == "probs" and not isinstance(loss, _NoSympy) and _has_sympy(loss)
+        self.exact_ok = loss.input == "probs" and _has_sympy(loss)
 
     def _plain(self, loss: Loss, p: np.ndarray, q: np.ndarray) -> float:
         if self.exact_ok:
@@ -603,10 +603,6 @@ class _Rechecker:
                                  f"{float(second.value[0]):.12g}")
         return "undecided", (f"{digits}: {rivals_text}, but the minimiser is not certified and a second search "
                              f"{'does not reproduce the failure' if not again else 'finds a lower value'}")
-
-
-class _NoSympy:  # marker base for losses known to have no symbolic path
-    pass
 
 
 def _has_sympy(loss: Loss) -> bool:

@@ -67,7 +67,7 @@ def recheck_excess(subject: Subject, row: ExcessRow, tol: float, seed: int) -> t
         out[label] = {"excess": excess, "noisy_risk_gap": gap, "method": clean.method.value, "exact": bool(clean.exact),
                       "clean_minimiser": clean.p, "noisy_minimiser": noisy.p}
     digits = "50-digit" if exact else "float64"
-    first, _second = out.get("primary"), out.get("second")
+    first = out.get("primary")
     finite = all(np.isfinite(d["excess"]) and np.isfinite(d["noisy_risk_gap"]) for d in out.values())
     holds = [d["excess"] > tol and d["noisy_risk_gap"] > tol * 1e-3 for d in out.values()]
     if not finite:  # a minimiser on a face where the loss is not finite: risks that decide nothing
