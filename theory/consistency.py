@@ -328,7 +328,7 @@ def _prediction(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np
     failures = []
     if ambiguous.any() or best.method is Solver.REGIONS:
         idx = np.flatnonzero(ambiguous) if best.method is not Solver.REGIONS else np.arange(n)
-        V, Pt = _region_values(loss, q[idx], _take(best, idx), seed)
+        V, Pt = _region_values(loss, q[idx], best.take(idx), seed)
         own = V[np.arange(len(idx)), t_star[idx]]
         others = np.where(np.eye(K, dtype=bool)[t_star[idx]], np.inf, V)
         rival = np.argmin(others, axis=1)
@@ -352,13 +352,6 @@ def _flat_vertices(best: Minimum) -> np.ndarray:
         return np.zeros(len(best.p), dtype=bool)
     s = np.sort(vals, axis=1)
     return s[:, 1] - s[:, 0] <= 1e-12 * np.maximum(1.0, np.abs(s[:, 0]))
-
-
-def _take(best: Minimum, idx: np.ndarray) -> Minimum:
-    cert = {k: (v[idx] if isinstance(v, np.ndarray) and v.shape[:1] == (len(best.p),) else v)
-            for k, v in best.certificate.items()}
-    return Minimum(best.p[idx], best.value[idx], best.method, best.exact, cert,
-                   None if best.logits is None else best.logits[idx], None if best.losses is None else best.losses[idx])
 
 
 def _strict(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[Failure]]:

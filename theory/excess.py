@@ -80,15 +80,6 @@ class SumRange:
                 "at_max": None if self.at_max is None else self.at_max.tolist()}
 
 
-def _phi(L: Loss, K: int, u: np.ndarray) -> np.ndarray:
-    """φ(u) of a pointwise loss: L at p = (u, (1−u)/(K−1), …) with label 0."""
-    u = np.asarray(u, dtype=np.float64)
-    p = np.empty(u.shape + (K,))
-    p[..., 0] = u
-    p[..., 1:] = ((1 - u) / (K - 1))[..., None]
-    return L(p, np.zeros(u.shape, dtype=np.int64), validate=False)
-
-
 def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400, n_polish: int = 2,
               floor: float = 0.0, low: Minimum | None = None) -> SumRange:
     """The range of Σ_k L(p, k) over the simplex, independent of any minimiser of a problem.
@@ -264,14 +255,6 @@ def sweep_problem(K: int, n_x: int, seed: int, index: int, *, deterministic: boo
     return random_problem(K, n_x, seed=np.random.default_rng([seed, K, index]), deterministic=deterministic)
 
 
-def _rows(m: Minimum, n: int) -> Minimum:
-    """The first n rows of a Minimum (its certificate's per-row arrays too)."""
-    cert = {k: (v[:n] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == len(m.p) else v)
-            for k, v in m.certificate.items()}
-    return Minimum(m.p[:n], m.value[:n], m.method, m.exact, cert, None if m.logits is None else m.logits[:n],
-                   None if m.losses is None else m.losses[:n])
-
-
 def zero_one_risk(P: np.ndarray, posterior: np.ndarray) -> np.ndarray:
     """1 − q(argmax p) per x: the 0-1 risk of predicting the first-index argmax of each row of P."""
     pred = np.argmax(P, axis=-1)
@@ -316,7 +299,7 @@ def excess_sweep(
             Q = np.concatenate([post.reshape(-1, K), noisy.reshape(-1, K)])
             # the uniform posterior rides along: its minimum is C₁/K of the independent range
             best_all = minimise_conditional_risk(L, np.vstack([Q, np.full((1, K), 1.0 / K)]), seed=seed)
-            uniform, best = best_all[len(Q)], _rows(best_all, len(Q))
+            uniform, best = best_all[len(Q)], best_all.take(slice(0, len(Q)))
             V, Pm = best.losses, best.p
             n0 = post.size // K
             V0, V1 = V[:n0].reshape(post.shape), V[n0:].reshape(noisy.shape)

@@ -12,14 +12,15 @@ __all__ = ["all_claims", "claim", "get", "ids"]
 
 
 def claim(id: str, title: str, statement: str, *, origin: Origin, methods: tuple[str, ...], expect: Verdict,
-          finding: str = "", reference: str = "ε-softmax paper (NeurIPS 2024), PAPER.md"):
+          finding: str = "", reference: str = "ε-softmax paper (NeurIPS 2024), PAPER.md", seconds: float = 1.0):
     """Register ``fn(ctx) -> Outcome`` as the paper claim ``id``; ``expect`` is the verdict the
     test-suite and ``python -m proofs_check`` expect (a claim expected to be refuted states its
-    ``finding``)."""
+    ``finding``); ``seconds`` its rough cost at the default budget, for scheduling."""
 
     def decorate(fn: Callable[[Context], object]):
         registry.register(Check(id, Target.PAPER, Tier.CLAIM, title, statement, origin, reference,
-                                tuple(Method(m) for m in methods), fn, expect=expect, finding=finding))
+                                tuple(Method(m) for m in methods), fn, expect=expect, finding=finding,
+                                seconds=seconds))
         return fn
 
     return decorate

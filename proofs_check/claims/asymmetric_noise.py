@@ -126,7 +126,7 @@ def _top_bound(make, K: int, m: float) -> float:
        "Under class-conditional noise with R(f*) = 0 and 1 − η_y > η_yk for all k ≠ y, the noisy minimiser of an "
        "ε-loss predicts the clean label for large m and its excess risk is at most sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1) "
        "= O(1/(1+m)); problems that break the condition keep a non-vanishing excess.", origin=Origin.PAPER,
-       methods=("exact finite problems",), expect=Verdict.NOT_REFUTED)
+       methods=("exact finite problems",), expect=Verdict.NOT_REFUTED, seconds=30)
 def _check_tolerance(ctx: Context):
     budget = ctx.budget
     Ks = budget.pick((3,), (3, 4, 5, 10))

@@ -169,7 +169,7 @@ def band(K: int, m: float, c: float) -> tuple[float, float]:
 @claim("lemma_a.ce_eps_band", "CE_ε band with the clamp c",
        "(K−1)·min(log(1+m) + log(K/(K−1)), −log c) ≤ Σ_k CE_ε(p, k) ≤ −log((1/K+m)/(1+m)) + (K−1)(−log c) for "
        "every p; measured on both sides against m for c = 1e-8 and 1e-4.", origin=Origin.PAPER,
-       methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
+       methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED, seconds=7)
 def _check_band(ctx: Context):
     budget = ctx.budget
     cert = Certifier("p on the simplex, t = argmax p, m ≥ 0, 0 < c < 1; k ≠ t", scope="every K and m ≥ 0")

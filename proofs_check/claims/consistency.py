@@ -116,7 +116,7 @@ def findings(rows: list[TableRow]) -> list[str]:
        "Yang 2023: every minimiser has q's strict top-k set; ties fail) and in the own-prediction notion (the Bayes "
        "class's argmax region is strictly best), over posteriors with near-ties and tiny entries, each failure "
        "re-checked; the findings are the rows. Literature anchors: CE is All-k, MAE top-1 only.",
-       origin=Origin.DERIVED, methods=("exact finite problems", "numeric search"), expect=Verdict.NOT_REFUTED,
+       origin=Origin.DERIVED, methods=("exact finite problems", "numeric search"), expect=Verdict.NOT_REFUTED, seconds=40,
        reference="Zhu, Ying, Yang, ICML 2023; PAPER.md §5")
 def _check_table(ctx: Context):
     rows = consistency_table(ctx)

@@ -254,7 +254,7 @@ def _m_dependence(rows: list[ExcessRow]) -> dict:
 @claim("theorem_b.bound", "Theorem B: bounded sum ⇒ bounded excess",
        "If C₁ ≤ Σ_k L(p, k) ≤ C₂ and η < (K−1)/K then R(f*_η) − R(f*) ≤ η(C₂ − C₁)/((K−1) − Kη); cross-checked with "
        "an independent range [C₁, C₂] of MAE, RCE, GCE, AEL, AGCE and NCE+MAE on random finite problems.",
-       origin=Origin.PAPER, methods=("symbolic", "exact finite problems"), expect=Verdict.PROVED)
+       origin=Origin.PAPER, methods=("symbolic", "exact finite problems"), expect=Verdict.PROVED, seconds=4)
 def _check_bound(ctx: Context):
     budget = ctx.budget
     families = {name: (lambda m, name=name: losses.get(name)) for name in ("mae", "rce", "gce", "ael", "agce", "nce+mae")}
@@ -291,7 +291,7 @@ def _lipschitz_bound(fam: str, row: ExcessRow) -> tuple[float, str]:
 @claim("theorem_b.lipschitz_eps", "Theorem B for ε-losses with Lipschitz ℓ: O(1/(1+m))",
        "For L = ℓ(p_ε(y)) with ℓ λ-Lipschitz: R(f*_η) − R(f*) ≤ 4λη(K−1)/(K(1+m)((K−1) − Kη)); checked for "
        "MAE, (1−u)², AEL and GCE wrapped with ε-softmax, m from 0 to 1e10 (three points per decade).",
-       origin=Origin.PAPER, methods=("symbolic", "exact finite problems"), expect=Verdict.NOT_REFUTED)
+       origin=Origin.PAPER, methods=("symbolic", "exact finite problems"), expect=Verdict.NOT_REFUTED, seconds=12)
 def _check_lipschitz(ctx: Context):
     budget = ctx.budget
     fams = _lipschitz_families(budget)
@@ -326,7 +326,7 @@ def _ce_band_bound(fam: str, row: ExcessRow) -> tuple[float, str]:
        "For CE_ε and CE_ε+MAE with the clamp c = 1e-8, the excess risk under symmetric noise is at most "
        "αη·(CE_ε band width)/((K−1) − Kη), which tends to 0 as m → ∞; measured excess against m from 0 to 1e10 "
        "(three points per decade).", origin=Origin.PAPER, methods=("symbolic", "exact finite problems"),
-       expect=Verdict.NOT_REFUTED)
+       expect=Verdict.NOT_REFUTED, seconds=15)
 def _check_ce_eps(ctx: Context):
     budget = ctx.budget
     fams = {
@@ -356,7 +356,7 @@ def _check_ce_eps(ctx: Context):
 @claim("theorem_b.unbounded", "Without a bounded sum the excess does not vanish",
        "CE and CE_ε without its clamp have unbounded Σ_k L, so Theorem B gives no bound; their measured excess risk "
        "under symmetric noise is positive and, for CE_ε, does not tend to 0 as m → ∞.", origin=Origin.DERIVED,
-       methods=("exact finite problems",), expect=Verdict.NOT_REFUTED)
+       methods=("exact finite problems",), expect=Verdict.NOT_REFUTED, seconds=8)
 def _check_unbounded(ctx: Context):
     budget = ctx.budget
     ms = M_DENSE

@@ -93,12 +93,11 @@ def _reproducer(subject: Subject, budget: Budget, expected: Mapping[str, str]) -
         xfail = {k: v for k, v in expected.items() if k != check.id}
         if xfail:
             opts += f", expected_failures={xfail!r}"
-        if subject.native:
-            python = (f"from theory.checks import check_loss; {_imports(subject)}check_loss({_expr(subject)}, {opts})"
-                      if subject.python else "")
-        else:
-            python = (f"from theory.checks import check_loss; {_imports(subject)}check_loss({_expr(subject)}, "
-                      f"input={subject.input!r}, {opts})" if subject.python else "")
+        python = ""
+        if subject.expr:
+            callable_input = "" if subject.native else f"input={subject.input!r}, "
+            python = (f"from theory.checks import check_loss; {subject.imports}check_loss({subject.expr}, "
+                      f"{callable_input}{opts})")
         shell = ""
         if subject.shell:
             shell = (f"python -m theory.checks {subject.shell} -K {subject.K} --check {check.id} --seed {budget.seed}"
@@ -107,15 +106,6 @@ def _reproducer(subject: Subject, budget: Budget, expected: Mapping[str, str]) -
                      + "".join(f" --expect-fail '{k}={v}'" for k, v in xfail.items()))
         return Reproduce(python, shell, subject.python_why)
     return reproduce
-
-
-def _imports(subject: Subject) -> str:
-    head, _, _ = subject.python.rpartition("; ")
-    return f"{head}; " if head else ""
-
-
-def _expr(subject: Subject) -> str:
-    return subject.python.rpartition("; ")[2]
 
 
 def _context(loss: Any, *, num_classes: Any, input: str | None, budget: str | Budget, seed: Any,

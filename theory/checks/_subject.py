@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +25,9 @@ class Subject:
     """What is checked: the loss as a library :class:`Loss` and how it was given.
 
     ``native`` is True for library losses (they have a sympy path, so witnesses are re-checked at
-    50 digits and some properties can be certified). ``python`` / ``shell`` rebuild it in a
-    reproduce line (``python`` is empty, with ``python_why``, when it cannot be imported).
+    50 digits and some properties can be certified). ``imports`` + ``expr`` rebuild it in a Python
+    reproduce line (``expr`` is empty, with ``python_why``, when it cannot be imported) and
+    ``shell`` names it on the command line.
     ``backend_note`` says how a callable's backend was chosen (including a fallback to torch).
     """
 
@@ -35,7 +35,8 @@ class Subject:
     loss: Loss
     K: int
     native: bool
-    python: str
+    imports: str
+    expr: str
     shell: str
     backend: str = "numpy"
     backend_note: str = ""
@@ -152,13 +153,13 @@ def as_subject(loss: Any, *, num_classes: Any, input: str | None = "probs", back
                              "(leave input unset for library losses)")
         if isinstance(loss, CallableLoss):
             imp, expr, why = _import_line(loss.fn)
-            python = f"from theory import losses; {imp}losses.from_callable({expr}, input={loss.input!r})" if expr else ""
-            return Subject(name or loss.name, loss, K, False, python, cli_target or "", loss.backend,
-                           python_why=why)
+            built = f"losses.from_callable({expr}, input={loss.input!r})" if expr else ""
+            return Subject(name or loss.name, loss, K, False, f"from theory import losses; {imp}", built,
+                           cli_target or "", loss.backend, python_why=why)
         expr, shell = _library_line(loss)
-        python = f"from theory import losses; {expr}" if expr else ""
         why = "" if expr else f"{loss!r} was composed in code; pass the same object to check_loss"
-        return Subject(name or loss.name, loss, K, True, python, cli_target or shell, "theory", python_why=why)
+        return Subject(name or loss.name, loss, K, True, "from theory import losses; ", expr, cli_target or shell,
+                       "theory", python_why=why)
     if isinstance(loss, type) or not callable(loss):
         raise TypeError(f"check_loss needs a loss: a callable loss(x, y) returning one value per example, a "
                         f"theory.losses.Loss or a registered loss name; got {describe(loss)}")
@@ -192,9 +193,8 @@ def as_subject(loss: Any, *, num_classes: Any, input: str | None = "probs", back
     else:
         note = f"no backend worked ({'; '.join(errors)})"
     adapted = from_callable(loss, input=input, backend=chosen, name=label, time_limit=time_limit)
-    python = f"{imp}{expr}" if expr else ""
     shell = cli_target or (f"{loss.__module__}:{expr}" if expr else "")
-    return Subject(label, adapted, K, False, python, shell, chosen, note, why, probe_error)
+    return Subject(label, adapted, K, False, imp, expr, shell, chosen, note, why, probe_error)
 
 
 def _check_signature(fn: Any) -> None:
@@ -223,6 +223,3 @@ def _torch_available() -> bool:
         return False
     return True
 
-
-def shell_quote(text: str) -> str:
-    return shlex.quote(text)

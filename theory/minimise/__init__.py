@@ -96,6 +96,16 @@ class Minimum:
     logits: np.ndarray | None = None
     losses: np.ndarray | None = None
 
+    def take(self, idx) -> Minimum:
+        """The minima of the rows ``idx`` (an index array or a slice), with the certificate's
+        per-row arrays sliced alike."""
+        n = len(self.p)
+        cert = {k: (v[idx] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n else v)
+                for k, v in self.certificate.items()}
+        return Minimum(self.p[idx], self.value[idx], self.method, self.exact, cert,
+                       None if self.logits is None else self.logits[idx],
+                       None if self.losses is None else self.losses[idx])
+
     def __getitem__(self, i: int) -> Minimum:
         """The minimum of one row of q."""
         def pick(a):

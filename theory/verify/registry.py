@@ -62,6 +62,7 @@ class Check:
     applies : ``applies(subject) -> None | reason`` (a loss check that does not apply is skipped).
     expect : for claims, the verdict the test-suite and ``python -m proofs_check`` expect.
     finding : for claims expected to be refuted, what the refutation means.
+    seconds : rough cost at the default budget on 2 cores; parallel runs start the slow ones first.
     """
 
     id: str
@@ -78,6 +79,7 @@ class Check:
     applies: Callable[[object], str | None] | None = None
     expect: Verdict | None = None
     finding: str = ""
+    seconds: float = 1.0
 
     def __post_init__(self):
         for name, enum in (("target", Target), ("tier", Tier), ("origin", Origin)):

@@ -288,7 +288,7 @@ def run_claims(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: 
     results: dict[str, Result] = {}
     if jobs > 1 and len(ids) > 1:
         # longest first, so that the slowest claims do not start last
-        order = sorted(ids, key=lambda i: -_EXPECTED_SECONDS.get(i, 1.0))
+        order = sorted(ids, key=lambda i: -get(i, Target.PAPER).seconds)
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(_run_claim, i, budget, seed, progress): i for i in order}
             for fut in as_completed(futures):
@@ -305,14 +305,5 @@ def run_claims(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: 
     return [results[i] for i in ids]
 
 
-#: rough seconds per claim at the default budget, to schedule the slow ones first
-_EXPECTED_SECONDS: dict[str, float] = {}
-
-
 def default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
-
-
-def expected_seconds(table: Mapping[str, float]) -> None:
-    """Record the scheduling hints of :func:`run_claims` (claims modules call this)."""
-    _EXPECTED_SECONDS.update(table)
