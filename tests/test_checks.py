@@ -478,3 +478,21 @@ def test_a_torch_fallback_is_said_and_warnings_are_recorded():
 def test_verdicts_state_the_K_they_cover(K_):
     r = check_loss("mae", num_classes=K_, checks=["check_allk_consistent"])["check_allk_consistent"]
     assert f"K = {K_}" in r.verdict_text and r.data["row"]["K"] == K_
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: losses.get("ldr_kl", scores="bogus")(np.zeros((1, 3)), np.array([0])), "scores must be one of"),
+    (lambda: losses.from_callable(_mae, time_limit=-1), "time_limit must be a positive number"),
+    (lambda: losses.from_callable(_mae, backend="jax"), "backend must be one of"),
+    (lambda: losses.with_eps_softmax(3, 1.0), "needs a Loss or a function"),
+])
+def test_new_parameters_refuse_bad_values_saying_what_was_seen(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
+@pytest.mark.parametrize("argv", [["mae", "--param", "scale"], ["test_checks:_mae", "--param", "scale=2"]])
+def test_cli_param_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and "--param" in capsys.readouterr().err
