@@ -10,7 +10,7 @@ import pytest
 from proofs_check.claims.consistency import consistency_table, entries
 from theory import losses
 from theory.checks import check_loss
-from theory.consistency import Grade, classify, posteriors
+from theory.consistency import Grade, classify, posteriors, strict_topk, tied
 from theory.verify import Budget, Context
 
 
@@ -60,6 +60,30 @@ def test_gce_loses_all_k_to_its_clamp_and_keeps_it_without():
     f = next(f for f in clamped.strict.failures if f.recheck == "confirmed")
     assert f.why == "tie" and np.sort(f.q)[:2].max() <= 1e-6  # two tiny entries tied at the clamp
     assert classify(losses.get("gce", clamp=0.0), 4, budget=B).strict.grade is Grade.ALL_K
+
+
+def test_logit_ties_are_judged_on_logits_not_on_underflowing_probabilities():
+    """Logits 30 apart are strictly ordered although their probabilities (1e-13 vs 1e-26) differ by
+    less than 1e-9 of the largest; logits held at the same bound tie."""
+    z = np.array([[0.0, -30.0, -60.0], [0.0, -60.0, -60.0]])
+    q = np.array([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]])
+    np.testing.assert_array_equal(strict_topk(z, q, logits=True), [[True, True], [True, False]])
+    assert not tied(np.float64(-30.0), np.float64(-60.0), logits=True)
+
+
+@pytest.mark.parametrize("K", [3, 4])
+def test_logit_losses_keep_the_order_their_papers_prove(K):
+    """LDR-KL on unconstrained scores is All-k (Zhu, Ying, Yang 2023); CE on logits clipped to a
+    ball is All-k (KKT: z = (q − softmax z)/λ keeps q's strict order). The minimisers of the first
+    lie beyond the search box for tiny posteriors: the box's ties must be dismissed, not reported.
+    On the reference's normalised softplus scores LDR-KL is top-1 only: two low scores tie at 0
+    as their logits go to −∞, which the re-check confirms."""
+    assert classify(losses.get("ldr_kl", scores="raw"), K, budget=B).strict.grade is Grade.ALL_K
+    assert classify(losses.get("ce+lc"), K, budget=B).strict.grade is Grade.ALL_K
+    ref = classify(losses.get("ldr_kl"), K, budget=B)
+    assert ref.strict.grade is Grade.TOP1_ONLY and ref.prediction.grade is Grade.TOP1
+    f = ref.strict.confirmed(2)
+    assert f.why == "tie" and f.log_p is not None and np.sort(f.log_p)[0] == np.sort(f.log_p)[1]
 
 
 def test_ldr_kl_rows_say_which_score_domain():

@@ -109,3 +109,42 @@ def test_with_eps_softmax_accepts_a_plain_function():
     np.testing.assert_allclose(L(P, Y), losses.get("mae").__class__ and losses.with_eps_softmax(losses.get("mae"), 1e3)(P, Y))
     with pytest.raises(NotImplementedError, match="no symbolic form"):
         L.sympy(3, y=0, t=0)
+
+
+def _library_losses():
+    from theory.losses import with_eps_softmax
+
+    out = [(name, losses.get(name)) for name in losses.names() if losses.spec(name).source != "user"]
+    out.append(("ce_eps(m=1e4, clamp=0)", with_eps_softmax(losses.get("ce"), 1e4, clamp=0.0)))
+    out.append(("gce+mae", losses.get("gce") + 2.0 * losses.get("mae")))
+    return out
+
+
+@pytest.mark.parametrize("K", [2, 3, 10])
+def test_losses_that_declare_broadcasting_give_the_per_label_loss_vector(K):
+    """Loss vectors of a loss that declares ``broadcasts`` (every library loss) come from one
+    evaluation of each point against all labels; they must equal K separate evaluations bit for bit,
+    on vertices, faces, ties and random points."""
+    from theory.minimise import loss_vectors
+
+    rng = np.random.default_rng(K)
+    P = np.vstack([np.eye(K), np.full((1, K), 1.0 / K), rng.dirichlet(np.ones(K), size=40),
+                   rng.dirichlet(0.05 * np.ones(K), size=20)])
+    P[-1, :2], P[-1, 2:] = 0.5, 0.0
+    Z = rng.normal(scale=4.0, size=(60, K))
+    for name, L in _library_losses():
+        assert L.broadcasts, name
+        X = Z if L.input == "logits" else P
+        fast = loss_vectors(L, X)
+        with np.errstate(all="ignore"):
+            slow = np.stack([(L.from_logits if L.input == "logits" else L)(X, np.full(len(X), k), validate=False)
+                             for k in range(K)], axis=1)
+        np.testing.assert_array_equal(fast, slow, err_msg=name)
+
+
+def test_user_losses_do_not_broadcast_unless_they_say_so():
+    from theory.losses import from_callable, with_eps_softmax
+
+    user = from_callable(lambda p, y: 1 - p[np.arange(len(y)), y])
+    assert not user.broadcasts and not with_eps_softmax(user, 1.0).broadcasts
+    assert not (losses.get("mae") + user).broadcasts

@@ -74,10 +74,17 @@ class Failure:
     minimiser: np.ndarray | None = None  # for a tied or alternative point: the minimiser it matches
     recheck: str = "not re-checked"
     how: str = ""
+    log_p: np.ndarray | None = None  # a logit loss's minimiser as log-probabilities (see :func:`points`)
+
+    @property
+    def point(self) -> np.ndarray:
+        """The minimiser where order, ties and values are judged: ``log_p`` for a logit loss, else ``p_star``."""
+        return self.p_star if self.log_p is None else self.log_p
 
     def to_dict(self) -> dict:
         return {"k": self.k, "q": self.q.tolist(), "p_star": self.p_star.tolist(), "value": self.value,
                 "why": self.why, "rival": None if self.rival is None else self.rival.tolist(),
+                "log_p": None if self.log_p is None else self.log_p.tolist(),
                 "recheck": self.recheck, "how": self.how}
 
 
@@ -229,31 +236,46 @@ def posteriors(K: int, n: int, rng: np.random.Generator, *, pinned: Sequence[np.
 # judging minimisers
 
 
-def tied(a: np.ndarray, b: np.ndarray, scale: np.ndarray | float = 0.0) -> np.ndarray:
-    """Whether entries a and b of a minimiser are tied: |a − b| ≤ TIE_REL·max(|a|, |b|, scale)
-    (``scale`` > 0 for logit losses, whose minimisers sit on the box of the logit search: their
-    smallest probabilities are tied at the scale of the largest)."""
-    return np.abs(a - b) <= TIE_REL * np.maximum(np.maximum(np.abs(a), np.abs(b)), scale)
+def tied(a: np.ndarray, b: np.ndarray, *, logits: bool = False) -> np.ndarray:
+    """Whether entries a and b of a minimiser are tied. Probabilities: |a − b| ≤ TIE_REL·max(|a|, |b|)
+    (two zeros tie). Log-probabilities of a logit loss (:func:`points`): |a − b| ≤ TIE_REL·max(1, |a|, |b|),
+    so logits that a search drove to the same bound of its box tie, and logits e^{-30} apart in
+    probability (which a relative rule on probabilities would call tied) do not."""
+    scale = np.maximum(np.abs(a), np.abs(b))
+    if logits:
+        scale = np.maximum(scale, 1.0)
+    return np.abs(a - b) <= TIE_REL * scale
 
 
-def strict_topk(p: np.ndarray, q: np.ndarray, *, relative_to_max: bool = False) -> np.ndarray:
-    """(n, K−1): is p's top-k set strict (not tied across position k) and equal to q's, k = 1..K−1."""
+def points(loss: Loss, best: Minimum) -> np.ndarray:
+    """Where a minimiser's order and ties are judged: its probabilities, or for a loss of logits its
+    log-probabilities (log-softmax of the logits: the logits' order, finite where a probability
+    underflows or is too small for a relative rule on probabilities)."""
+    if loss.input != "logits":
+        return best.p
+    from scipy.special import log_softmax
+
+    return log_softmax(best.logits, axis=1)
+
+
+def strict_topk(p: np.ndarray, q: np.ndarray, *, logits: bool = False) -> np.ndarray:
+    """(n, K−1): is p's top-k set strict (not tied across position k) and equal to q's, k = 1..K−1.
+    ``p`` holds probabilities, or log-probabilities when ``logits`` (see :func:`tied`)."""
     K = q.shape[1]
     order_q = np.argsort(-q, axis=1, kind="stable")
     order_p = np.argsort(-p, axis=1, kind="stable")
     ps = np.take_along_axis(p, order_p, axis=1)
     out = np.empty((len(q), K - 1), dtype=bool)
-    scale = ps[:, 0] if relative_to_max else 0.0
     for k in range(1, K):
-        strict = ~tied(ps[:, k - 1], ps[:, k], scale)
+        strict = ~tied(ps[:, k - 1], ps[:, k], logits=logits)
         same = np.all(np.sort(order_p[:, :k], axis=1) == np.sort(order_q[:, :k], axis=1), axis=1)
         out[:, k - 1] = strict & same
     return out
 
 
-def _why(p: np.ndarray, k: int, scale: float = 0.0) -> str:
+def _why(p: np.ndarray, k: int, *, logits: bool = False) -> str:
     s = -np.sort(-p)
-    return "tie" if tied(s[k - 1], s[k], scale) else "order"
+    return "tie" if tied(s[k - 1], s[k], logits=logits) else "order"
 
 
 def _region_values(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -318,14 +340,21 @@ class _SwapToTop(Loss):
 def _prediction(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np.ndarray, list[Failure]]:
     """Own-prediction top-1 per posterior, with failures."""
     n, K = q.shape
+    logits = loss.input == "logits"
+    P = points(loss, best)
     t_star = np.argmax(q, axis=1)
-    t_hat = np.argmax(best.p, axis=1)
-    ps = -np.sort(-best.p, axis=1)
-    top_tied = tied(ps[:, 0], ps[:, 1])
+    t_hat = np.argmax(P, axis=1)
+    ps = -np.sort(-P, axis=1)
+    top_tied = tied(ps[:, 0], ps[:, 1], logits=logits)
     flat = _flat_vertices(best)
     ambiguous = top_tied | flat
     ok = (t_hat == t_star) & ~ambiguous
     failures = []
+    if logits:  # no region infima over logits: a tied top is a candidate for the re-check, like the strict notion's
+        for i in np.flatnonzero(~ok):
+            why = "tie" if top_tied[i] else "order"
+            failures.append(Failure(1, q[i], best.p[i], float(best.value[i]), why, log_p=P[i]))
+        return ok, failures
     if ambiguous.any() or best.method is Solver.REGIONS:
         idx = np.flatnonzero(ambiguous) if best.method is not Solver.REGIONS else np.arange(n)
         V, Pt = _region_values(loss, q[idx], best.take(idx), seed)
@@ -357,7 +386,9 @@ def _flat_vertices(best: Minimum) -> np.ndarray:
 def _strict(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[Failure]]:
     """Strict-order top-k per posterior and position, with failures; a flat vertex set (two best
     vertices) fails at top-1 (their midpoint is a minimiser with a tied top)."""
-    ok = strict_topk(best.p, q, relative_to_max=loss.input == "logits")
+    logits = loss.input == "logits"
+    P = points(loss, best)
+    ok = strict_topk(P, q, logits=logits)
     flat = _flat_vertices(best)
     failures = []
     for i in np.flatnonzero(flat):
@@ -367,12 +398,15 @@ def _strict(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[
         mid[[a, b]] = 0.5
         ok[i, 0] = False
         failures.append(Failure(1, q[i], mid, float(vals[a]), "tie", minimiser=best.p[i]))
+    # a loss of saturating scores is flat as logits go to −∞: its infimum may hold ties there, and
+    # the order a search leaves among such logits means nothing (see _logit_tie_probes)
+    probed = {(i, k): (z, v) for i, k, z, v in _logit_tie_probes(loss, q, best)} if logits else {}
     alternatives = best.certificate.get("near_optimal")
     for i, k in zip(*np.nonzero(~ok)):
-        if flat[i] and k == 0:
+        if (flat[i] and k == 0) or (i, int(k) + 1) in probed:
             continue
-        scale = best.p[i].max() if loss.input == "logits" else 0.0
-        failures.append(Failure(int(k) + 1, q[i], best.p[i], float(best.value[i]), _why(best.p[i], int(k) + 1, scale)))
+        failures.append(Failure(int(k) + 1, q[i], best.p[i], float(best.value[i]),
+                                _why(P[i], int(k) + 1, logits=logits), log_p=P[i] if logits else None))
     if alternatives is not None:  # other minimisers (equal value, different point) must be ordered too
         for i, P_alt in alternatives:
             bad = ~strict_topk(P_alt, np.broadcast_to(q[i], P_alt.shape))
@@ -381,6 +415,9 @@ def _strict(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[
                     ok[i, k] = False
                     failures.append(Failure(int(k) + 1, q[i], P_alt[j], float(best.value[i]),
                                             _why(P_alt[j], int(k) + 1), minimiser=best.p[i]))
+    for (i, k), (z_tied, v) in probed.items():
+        ok[i, k - 1] = False
+        failures.append(Failure(k, q[i], _softmax(z_tied), v, "tie", minimiser=P[i], log_p=z_tied))
     if best.method in (Solver.BOUNDARY, Solver.MULTISTART):  # a flat minimiser set may hold ties
         for i, k, p_tied, v in _tie_probes(loss, q, best, ok):
             ok[i, k - 1] = False
@@ -424,6 +461,32 @@ def _tie_probes(loss: Loss, q: np.ndarray, best: Minimum, ok: np.ndarray):
                 break
 
 
+def _logit_tie_probes(loss: Loss, q: np.ndarray, best: Minimum):
+    """For a loss of logits, at every position k: the two classes on position k's sides both
+    sent to the lower bound of the search box (the limit z → −∞, where a loss of saturating scores
+    is flat: its infimum is approached with them tied), when that is as good as the minimiser within
+    float rounding. Yields (row, k, log-probabilities of the tied point, its value)."""
+    from scipy.special import log_softmax
+
+    box = float(best.certificate["box"])
+    n, K = q.shape
+    order = np.argsort(-q, axis=1, kind="stable")
+    R = np.repeat(best.logits[:, None, :], K - 1, axis=1)  # (n, k − 1, K)
+    rows, ks = np.arange(n)[:, None], np.arange(K - 1)[None, :]
+    R[rows, ks, order[:, :-1]] = -box
+    R[rows, ks, order[:, 1:]] = -box
+    V = conditional_risk(loss, R.reshape(-1, K), np.repeat(q, K - 1, axis=0), logits=True).reshape(n, K - 1)
+    base = best.value[:, None]
+    good = (V <= base + 64 * np.finfo(float).eps * (1 + np.abs(base))) & (R.max(axis=2) > -box)
+    for i, k in zip(*np.nonzero(good)):  # (every logit at the bound is the uniform point, not a limit)
+        yield int(i), int(k) + 1, log_softmax(R[i, k]), float(V[i, k])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
 def _value_like(loss: Loss, best: Minimum, i: int, p: np.ndarray, q: np.ndarray) -> float:
     """C_q at p, or for a boundary minimiser the limit value α q_j + C^rest_q(p) with the same zero j."""
     if best.method is Solver.BOUNDARY and int(best.certificate["zero_coordinate"][i]) >= 0:
@@ -453,7 +516,7 @@ def classify(loss: Loss, K: int, *, budget, n: int | None = None, pinned: Sequen
     rng = budget.rng("consistency", loss_key(loss), int(K))
     q = posteriors(int(K), n, rng, pinned=pinned)
     seed = budget.seed_for("consistency-search", loss_key(loss), int(K))
-    best = minimise_conditional_risk(loss, q, seed=seed)
+    best = minimise_conditional_risk(loss, q, seed=seed, n_random=LOGIT_STARTS if loss.input == "logits" else 8)
     s_ok, s_fail = _strict(loss, q, best)
     p_ok, p_fail = _prediction(loss, q, best, seed)
     gap = best.certificate.get("gap")
@@ -470,6 +533,11 @@ def classify(loss: Loss, K: int, *, budget, n: int | None = None, pinned: Sequen
 
 #: how many candidate failures per position the re-check tries before calling it undecided
 MAX_TRIES = 8
+#: random starts of the logit search per posterior (besides 0, log q and the Bayes vertex)
+LOGIT_STARTS = 4
+#: the re-check's second search over logits widens the box by this factor: a tie of logits held
+#: at the first box's bound separates when the minimiser lies beyond it
+BOX_WIDENING = 8.0
 
 
 def _confirm(notion: Notion, K: int, failures: list[Failure], checker: _Rechecker) -> NotionResult:
@@ -512,6 +580,7 @@ class _Rechecker:
 
     def __init__(self, loss: Loss, best: Minimum, gap: float | None, seed: int):
         self.loss, self.best, self.gap, self.seed = loss, best, gap, seed
+        self._second: dict[bytes, Minimum] = {}
         self.exact_ok = loss.input == "probs" and _has_sympy(loss)
 
     def _plain(self, loss: Loss, p: np.ndarray, q: np.ndarray) -> float:
@@ -564,13 +633,13 @@ class _Rechecker:
             if rival > own + 1e-12 * (1 + abs(own)):
                 return "dismissed", f"float64: the rival region's point is worse ({rival:.12g} > {own:.12g})"
             return "undecided", f"float64: the regions' values {rival:.12g} and {own:.12g} agree to float precision"
-        base = self.value(f.p_star, f.q)
+        base = self.value(f.point, f.q)
         if f.minimiser is not None:  # a tied or alternative point: is it as good as the minimiser?
             reference = self.value(f.minimiser, f.q)
             if base > reference + tol:
                 return "dismissed", (f"{digits}: the tied point is worse than the minimiser ({base:.12g} > "
                                      f"{reference:.12g}): not a minimiser")
-        rivals = repairs(f.p_star, f.q, f.k)
+        rivals = repairs(f.point, f.q, f.k, logits=self.loss.input == "logits")
         values = [self.value(r, f.q) for r in rivals]
         margin = min(values) - base if values else np.inf
         if margin < -tol:
@@ -587,15 +656,29 @@ class _Rechecker:
             return "undecided", (f"{digits}: the minimiser is not certified and the rivals repairing position {f.k} "
                                  f"differ from it by at most {largest:.3g}, below what a search resolves "
                                  f"({resolution:.2g})")
-        second = minimise_conditional_risk(self.loss, f.q[None], seed=self.seed + 1, n_random=32)
-        again = (bool(not strict_topk(second.p, f.q[None], relative_to_max=self.loss.input == "logits")[0, f.k - 1])
+        logits = self.loss.input == "logits"
+        box = BOX_WIDENING * float(self.best.certificate.get("box", 30.0)) if logits else 30.0
+        key = f.q.tobytes()
+        if key not in self._second:  # one second search per posterior, whichever position it judges
+            self._second[key] = minimise_conditional_risk(self.loss, f.q[None], seed=self.seed + 1, n_random=32,
+                                                          box=box)
+        second = self._second[key]
+        where = f"another seed, 32 random starts{f', logits in ±{box:g}' if logits else ''}"
+        fails = (bool(not strict_topk(points(self.loss, second), f.q[None], logits=logits)[0, f.k - 1])
                  if f.k < len(f.q) else True)
-        if again and float(second.value[0]) <= base + 1e-9 * (1 + abs(base)):
+        v2 = float(second.value[0])
+        if not fails and v2 < base - tol:
+            return "dismissed", (f"{digits}: a second search ({where}) finds a strictly better point (C_q = {v2:.12g} < "
+                                 f"{base:.12g}) where position {f.k} holds: not a minimiser")
+        if fails and v2 <= base + 1e-9 * (1 + abs(base)):
             return "confirmed", (f"{digits}: {rivals_text}; the minimiser is not certified, and a second search "
-                                 f"(another seed, 32 random starts) finds the same failure at C_q = "
-                                 f"{float(second.value[0]):.12g}")
+                                 f"({where}) finds the same failure at C_q = {v2:.12g}")
+        if f.minimiser is not None and np.isfinite(margin) and v2 >= base - tol:
+            return "confirmed", (f"{digits}: {rivals_text}; the tied point attains C_q = {base:.12g}, as good as the "
+                                 f"minimiser within rounding (the minimiser set is flat there), and a second search "
+                                 f"({where}) finds nothing lower ({v2:.12g})")
         return "undecided", (f"{digits}: {rivals_text}, but the minimiser is not certified and a second search "
-                             f"{'does not reproduce the failure' if not again else 'finds a lower value'}")
+                             f"({where}) {'does not reproduce the failure' if not fails else 'finds a lower value'}")
 
 
 def _has_sympy(loss: Loss) -> bool:
@@ -614,17 +697,27 @@ def _parts(loss: Loss):
         yield from _parts(sub)
 
 
-def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9, 1e-6, 1e-3)) -> list[np.ndarray]:
+def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9, 1e-6, 1e-3), *,
+            logits: bool = False) -> list[np.ndarray]:
     """Points that repair position ``k`` of ``p`` against q and nothing else: a little mass moved
     into the class of q's top-k set that p ranks lowest (the "receiver"), taken from the class
-    outside the top-k set that p ranks highest, or from p's largest entry when that one is 0."""
+    outside the top-k set that p ranks highest, or from p's largest entry when that one is 0.
+    For a logit loss (``logits``: p holds log-probabilities) the receiver's logit rises and the
+    donor's falls by each step."""
     order = np.argsort(-q, kind="stable")
     top, rest = order[:k], order[k:]
     receiver = top[np.argmin(p[top])]
     donor = rest[np.argmax(p[rest])]
+    out = []
+    if logits:
+        for d in steps:
+            r = p.copy()
+            r[receiver] += d
+            r[donor] -= d
+            out.append(r)
+        return out
     if p[donor] <= 0:
         donor = int(np.argmax(np.where(np.arange(len(p)) == receiver, -np.inf, p)))
-    out = []
     for d in steps:
         take = min(d, p[donor])
         if take <= 0:
@@ -637,7 +730,5 @@ def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9
 
 
 def conditional_value(loss: Loss, p: np.ndarray, q: np.ndarray) -> float:
-    """C_q(p) in float64 (probabilities; logit losses at log p)."""
-    if loss.input == "logits":
-        return float(conditional_risk(loss, np.log(np.clip(p, 1e-13, None))[None], q[None], logits=True)[0])
-    return float(conditional_risk(loss, p[None], q[None])[0])
+    """C_q(p) in float64; for a logit loss ``p`` holds logits (or log-probabilities: the same point)."""
+    return float(conditional_risk(loss, p[None], q[None], logits=loss.input == "logits")[0])

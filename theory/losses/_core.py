@@ -135,6 +135,15 @@ class Loss:
         """Convex pieces of φ_top / φ_other (pointwise and argmax-pointwise losses), or None."""
         return None
 
+    @property
+    def broadcasts(self) -> bool:
+        """Whether ``value`` broadcasts a point against several labels: probabilities of shape
+        (..., 1, K) with labels (..., K) give (..., K), every label of each point at once, equal to
+        evaluating the point once per label. Loss vectors then cost one evaluation instead of K
+        (:func:`theory.minimise.loss_vectors`). False unless declared (a user's function may index
+        by the batch)."""
+        return False
+
     def value(self, xp: ArrayNamespace, pred: Pred, y: Any) -> Any:
         raise NotImplementedError
 
@@ -247,10 +256,15 @@ class Atom(Loss):
     curvature_of: Callable[[Mapping[str, Any]], str | None] | None = None
     bayes: Callable[..., np.ndarray] | None = None  # closed-form conditional-risk minimiser
     breaks_of: Callable[[Mapping[str, Any]], tuple[float, ...] | None] | None = None
+    label_broadcast: bool = False  # see Loss.broadcasts
 
     @property
     def structure(self) -> str:
         return self.kind
+
+    @property
+    def broadcasts(self) -> bool:
+        return self.label_broadcast
 
     @property
     def curvature(self) -> str | None:
@@ -290,6 +304,10 @@ class EpsWrapped(Loss):
         m, c = self.params["m"], self.params["clamp"]
         breaks = (c, *inner.other) if c > 0 else inner.other
         return Pieces(top=[b * (1 + m) - m for b in breaks], other=[b * (1 + m) for b in breaks])
+
+    @property
+    def broadcasts(self) -> bool:
+        return self.inner.broadcasts
 
     def value(self, xp, pred, y):
         # one path for every namespace: the inner loss sees the whole clamped p_ε, so whatever it
@@ -346,6 +364,10 @@ class WeightedSum(Loss):
                 out = out | loss.pieces
         return out
 
+    @property
+    def broadcasts(self) -> bool:
+        return all(loss.broadcasts for _, loss in self.terms)
+
     def value(self, xp, pred, y):
         total = 0
         for w, loss in self.terms:
@@ -370,6 +392,10 @@ class Named(Loss):
     @property
     def pieces(self) -> Pieces | None:
         return self.inner.pieces
+
+    @property
+    def broadcasts(self) -> bool:
+        return self.inner.broadcasts
 
     def value(self, xp, pred, y):
         return self.inner.value(xp, pred, y)

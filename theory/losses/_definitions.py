@@ -43,6 +43,7 @@ def _convex_if(param, lo, hi, otherwise):
 
 @register(
     "ce",
+    broadcasts=True,
     formula="−log p_y",
     source="standard cross-entropy",
     conventions="unbounded: +inf at p_y = 0 on probability input; stable log-softmax on logits",
@@ -56,6 +57,7 @@ def cross_entropy(xp, pred, y):
 
 @register(
     "fl",
+    broadcasts=True,
     formula="−(1 − sg(p_y))^γ log p_y",
     source="Lin et al., ICCV 2017 (focal loss); γ = 0.5 as in the paper's baselines",
     conventions="the modulating factor (1 − p_y)^γ is detached (no gradient)",
@@ -70,6 +72,7 @@ def focal(xp, pred, y, *, gamma=0.5):
 
 @register(
     "mae",
+    broadcasts=True,
     formula="s·(1 − p_y), s = 2 (= ‖p − e_y‖₁)",
     source="Ghosh, Kumar, Sastry, AAAI 2017; scale 2 as in the ε-softmax reference",
     conventions="scale 2 by default; NCE+MAE / NFL+MAE use scale 1 as the reference does",
@@ -82,6 +85,7 @@ def mean_absolute_error(xp, pred, y, *, scale=2.0):
 
 @register(
     "mse",
+    broadcasts=True,
     formula="(1/K) Σ_k (p_k − 1[k = y])²",
     source="mean squared error on probabilities (Brier score / K)",
     bayes=_bayes_identity,
@@ -93,6 +97,7 @@ def mean_squared_error(xp, pred, y):
 
 @register(
     "gce",
+    broadcasts=True,
     formula="(1 − max(p_y, c)^q) / q",
     source="Zhang & Sabuncu, NeurIPS 2018; q = 0.7",
     conventions="p_y clamped from below at c = 1e-8, the reference's one global constant (APL's original code "
@@ -109,20 +114,26 @@ def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-8):
 
 @register(
     "rce",
+    broadcasts=True,
     formula="−Σ_k max(p_k, c) log max(e_y, c_y)_k = A Σ_{k≠y} max(p_k, c), A = −log c_y",
     source="Wang et al., ICCV 2019 (symmetric cross-entropy); c_y = 1e-4",
     conventions="p clamped at c = 1e-8 (the reference's constant; APL's code used 1e-7) before the sum, so "
-    "Σ_k p̃_k can exceed 1 by < K·c (exactly A(1 − p_y) when no p_k < c)",
+    "Σ_k p̃_k can exceed 1 by < K·c (exactly A(1 − p_y) when no p_k < c); evaluated as A·(Σ_k p̃_k − p̃_y) "
+    "(the label's own term is p̃_y·log 1 = 0 for c_y ≤ 1), O(K) per label, to within A·K·ε_machine of the "
+    "reference's sum; c_y must lie in (0, 1]",
     bayes=_bayes_rce,
 )
 def reverse_ce(xp, pred, y, *, clamp=1e-8, label_clamp=1e-4):
+    if not 0 < label_clamp <= 1:
+        raise ValueError(f"rce label_clamp must lie in (0, 1], got {label_clamp!r}")
     p = xp.maximum(pred.p, clamp)
-    log_target = xp.log(xp.maximum(xp.one_hot(y, like=pred.p, axis=-1), label_clamp))
-    return -xp.sum(p * log_target, axis=-1)
+    others = xp.sum(p, axis=-1) - xp.take(p, y, axis=-1)  # Σ_{k≠y} max(p_k, c)
+    return -xp.log(xp.asarray(label_clamp, like=p)) * others
 
 
 @register(
     "nce",
+    broadcasts=True,
     formula="(−log p_y) / Σ_k (−log p_k)",
     source="Ma et al., ICML 2020 (normalized loss functions)",
     conventions="fully differentiable (numerator and normaliser); undefined (NaN) at a vertex on "
@@ -135,6 +146,7 @@ def normalized_ce(xp, pred, y):
 
 @register(
     "nfl",
+    broadcasts=True,
     formula="[−(1 − sg(p_y))^γ log p_y] / Σ_k −(1 − sg(p_k))^γ log p_k",
     source="Ma et al., ICML 2020; γ = 0.5",
     conventions="only the modulating factors (1 − p)^γ are detached, as in the reference; the log p_k of the "
@@ -151,6 +163,7 @@ def normalized_focal(xp, pred, y, *, gamma=0.5):
 
 @register(
     "agce",
+    broadcasts=True,
     formula="[(a + 1)^q − (a + p_y)^q] / q",
     source="Zhou et al., ICCV 2021 (asymmetric loss functions); a = 6, q = 1.5 (CIFAR-10)",
     structure="pointwise",
@@ -162,6 +175,7 @@ def asymmetric_gce(xp, pred, y, *, a=6.0, q=1.5):
 
 @register(
     "aul",
+    broadcasts=True,
     formula="[(a − p_y)^q − (a − 1)^q] / q",
     source="Zhou et al., ICCV 2021; a = 6.3, q = 1.5 (CIFAR-10)",
     conventions="written for any K (the reference hard-codes K = 10 and crashes on CIFAR-100)",
@@ -174,6 +188,7 @@ def asymmetric_unhinged(xp, pred, y, *, a=6.3, q=1.5):
 
 @register(
     "ael",
+    broadcasts=True,
     formula="exp(−p_y / a)",
     source="Zhou et al., ICCV 2021; a = 5 (CIFAR-10)",
     structure="pointwise",
@@ -188,10 +203,13 @@ LDR_SCORES = ("normalised_softplus", "raw")
 
 @register(
     "ldr_kl",
+    broadcasts=True,
     formula="λ·log[(1/K) Σ_k exp((θ·1[k≠y] + f̂_k − f̂_y)/λ)], f̂ = softplus(z) / mean_k softplus(z_k) "
             "(scores='normalised_softplus', the reference) or f̂ = z (scores='raw', the LDR paper's unconstrained scores)",
     source="Zhu, Ying, Yang, ICML 2023 (label distributionally robust losses); θ = 0.1, λ = 10",
-    conventions="defined on logits; computed with a log-sum-exp; the score map is the parameter 'scores'",
+    conventions="defined on logits; computed as θ + λ[log(1 − (1 − e^{−θ/λ}) s_y) − log s_y − log K] with "
+    "s = softmax(f̂/λ) (the same sum: e^{θ/λ}Σ_k e^{f̂_k/λ} less the label's own surplus), stable and O(K) per "
+    "label; the score map is the parameter 'scores'",
     input="logits",
     aliases=("ldr-kl",),
 )
@@ -203,12 +221,15 @@ def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
     else:
         f = xp.softplus(pred.z)
         fh = f / xp.expand(xp.mean(f, axis=-1), axis=-1)
-    margins = theta * (1 - xp.one_hot(y, like=fh, axis=-1)) + fh - xp.expand(xp.take(fh, y, axis=-1), axis=-1)
-    return lam * (xp.logsumexp(margins / lam, axis=-1) - np.log(fh.shape[-1]))
+    # Σ_k exp((θ·1[k≠y] + f̂_k − f̂_y)/λ) = e^{θ/λ} Σ_k e^{(f̂_k − f̂_y)/λ} · (1 − (1 − e^{−θ/λ}) s_y), s = softmax(f̂/λ)
+    log_s = xp.take(xp.log_softmax(fh / lam, axis=-1), y, axis=-1)
+    surplus = 1 - xp.exp(xp.asarray(-theta / lam, like=fh))
+    return theta + lam * (xp.log(1 - surplus * xp.exp(log_s)) - log_s - np.log(fh.shape[-1]))
 
 
 @register(
     "ce+lc",
+    broadcasts=True,
     formula="z ← δ·z/‖z‖₂ if ‖z‖₂ > 1/δ; then −log softmax(z)_y",
     source="Wei et al., ICML 2023 (logit clipping)",
     conventions="threshold 1/δ but clipped norm δ, as in the original LogitClip code; "
@@ -225,17 +246,19 @@ def ce_logit_clip(xp, pred, y, *, delta=1.0):
 
 @register(
     "nlnl",
+    broadcasts=True,
     formula="(1/(K−1)) Σ_{k≠y} −w_y log max(1 − p_k, c), c = 1e-5",
     source="Kim et al., ICCV 2019 (negative learning)",
     conventions="the expectation over the complementary label ȳ ~ U(k ≠ y) of the reference's "
     "sampled loss −w_y log clamp(1 − p_ȳ, c); finite everywhere (the reference returns NaN on "
-    "modern torch); class weights w default to 1",
+    "modern torch); class weights w default to 1; the sum over k ≠ y is evaluated as the full sum less the "
+    "label's term (O(K) per label, absolute rounding ≤ K·ε·(−log c))",
 )
 def negative_learning(xp, pred, y, *, clamp=1e-5, weights=None):
     p = pred.p
     K = p.shape[-1]
-    per_class = -xp.log(xp.maximum(1 - p, clamp)) * (1 - xp.one_hot(y, like=p, axis=-1))
-    value = xp.sum(per_class, axis=-1) / (K - 1)
+    per_class = -xp.log(xp.maximum(1 - p, clamp))
+    value = (xp.sum(per_class, axis=-1) - xp.take(per_class, y, axis=-1)) / (K - 1)  # Σ_{k≠y}, O(K) per label
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (K,) or not np.all(np.isfinite(w)) or (w < 0).any():

@@ -77,6 +77,7 @@ def register(
     breaks: Callable[[Mapping[str, Any]], tuple[float, ...] | None] | None = None,
     aliases: tuple[str, ...] = (),
     replace: bool = False,
+    broadcasts: bool = False,
 ):
     """Register a loss written once as ``fn(xp, pred, y, **params)``; usable as a decorator.
 
@@ -89,6 +90,10 @@ def register(
     "concave", or a function of the parameters) and ``breaks`` (a function of the parameters
     returning the points between which a pointwise φ is convex, or None when it is not piecewise
     convex) let the conditional-risk minimisers use exact methods; leave them unset when unsure.
+    ``broadcasts=True`` declares that ``fn`` broadcasts probabilities (..., 1, K) against labels
+    (..., K) (true when it uses only the namespace's elementwise operations and ``take``/``sum``
+    along the last axis; see :attr:`theory.losses.Loss.broadcasts`): loss vectors then cost one
+    evaluation instead of K.
     """
     if input not in ("probs", "logits"):
         raise ValueError(f"input must be 'probs' or 'logits', got {input!r}")
@@ -120,6 +125,7 @@ def register(
                 curvature_of=curve,
                 bayes=bayes,
                 breaks_of=breaks,
+                label_broadcast=bool(broadcasts),
             )
 
         _add(

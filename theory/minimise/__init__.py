@@ -149,12 +149,14 @@ def minimise_conditional_risk(
     seed: int = 0,
     n_random: int = 8,
     iterations: int = 400,
+    box: float = 30.0,
 ) -> Minimum:
     """Global minimiser of C_q over the simplex for every row of ``q`` (n, K) or (K,).
 
     ``method`` is "auto" (the first method of :data:`METHODS` the loss's structure allows) or
     one of METHODS to force it (a forced method raises ValueError when the loss does not meet
-    its assumptions). ``seed``, ``n_random`` and ``iterations`` steer the searches.
+    its assumptions). ``seed``, ``n_random`` and ``iterations`` steer the searches; a loss of
+    logits is minimised over the box [−box, box]^K with 3 + ``n_random`` starts per posterior.
     """
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a theory.losses.Loss, got {type(loss).__name__}")
@@ -175,10 +177,12 @@ def minimise_conditional_risk(
         )
     options = {"seed": seed, "n_random": n_random, "iterations": iterations}
     if loss.input == "logits":
-        Z, values, n_starts = logit_search(loss, q2, seed=seed)
+        if not (np.isfinite(box) and box > 0):
+            raise ValueError(f"box must be a positive finite number, got {box!r}")
+        Z, values, n_starts = logit_search(loss, q2, seed=seed, box=float(box), n_random=n_random)
         e = np.exp(Z - Z.max(1, keepdims=True))
         result = Minimum(e / e.sum(1, keepdims=True), values, Solver.LOGITS, False,
-                         {"box": 30.0, "starts": n_starts, "seed": seed}, logits=Z)
+                         {"box": float(box), "starts": n_starts, "seed": seed}, logits=Z)
     elif method == "closed_form":
         base = _base(loss)
         p = base.bayes(q2, **base.params)

@@ -20,8 +20,9 @@ def loss_vectors(loss: Loss, p: np.ndarray, *, logits: bool = False) -> np.ndarr
     out = np.empty(flat.shape)
     for start in range(0, len(flat), rows):
         part = flat[start:start + rows]
-        rep = np.broadcast_to(part[:, None, :], (len(part), K, K))
         labels = np.broadcast_to(np.arange(K), (len(part), K))
+        # a loss that broadcasts sees each point once (..., 1, K); any other sees K copies
+        rep = part[:, None, :] if loss.broadcasts else np.broadcast_to(part[:, None, :], (len(part), K, K))
         if logits or loss.input == "logits":
             out[start:start + rows] = loss.from_logits(rep, labels, validate=False)
         else:

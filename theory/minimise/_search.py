@@ -148,23 +148,64 @@ def _descend(loss, P, Q, f, active, face, iterations, h, eye, steps, rtol, K) ->
         active[idx[~improve]] = False
 
 
-def logit_search(loss: Loss, q: np.ndarray, *, seed: int, box: float = 30.0, n_random: int = 4):
-    """Multi-start L-BFGS-B over logits in a box; returns (logits (n, K), values (n,), starts)."""
+def logit_search(loss: Loss, q: np.ndarray, *, seed: int, box: float = 30.0, n_random: int = 4,
+                 maxiter: int = 1000, step: float = 1e-6):
+    """Multi-start L-BFGS-B over logits in the box [−box, box]^K; returns (logits (n, K), values
+    (n,), starts per row).
+
+    Starts per posterior: 0, log q, 5·e_{argmax q} and ``n_random`` normal points (scale 2). All
+    starts of all posteriors descend together: one L-BFGS-B run on their sum (the problems are
+    independent, so the sum's minimiser is theirs), with gradients by central differences of step
+    ``step`` evaluated in 2K vectorised calls. Each start keeps the best point any evaluation
+    visited (the sum decreasing does not make every term decrease), and each posterior the best of
+    its starts. The run stops after ``maxiter`` iterations, or once no start improved by more than
+    1e-10 (relative) in 20 iterations. Not certified.
+    """
     from scipy.optimize import minimize
 
     n, K = q.shape
     rng = np.random.default_rng(seed)
-    Z = np.zeros((n, K))
-    values = np.zeros(n)
+    S = np.empty((n, 3 + n_random, K))
     for i in range(n):
-        starts = [np.zeros(K), np.log(np.maximum(q[i], 1e-12)), 5 * np.eye(K)[np.argmax(q[i])]]
-        starts += list(rng.normal(scale=2.0, size=(n_random, K)))
-        best = (np.inf, None)
-        for z0 in starts:
-            res = minimize(lambda z, qi=q[i]: float(conditional_risk(loss, z[None], qi[None], logits=True)[0]),
-                           np.clip(z0, -box, box), method="L-BFGS-B", bounds=[(-box, box)] * K,
-                           options={"ftol": 1e-13, "gtol": 1e-10, "maxiter": 1000})
-            if res.fun < best[0]:
-                best = (res.fun, res.x)
-        values[i], Z[i] = best
-    return Z, values, 3 + n_random
+        S[i, 0] = 0.0
+        S[i, 1] = np.log(np.maximum(q[i], 1e-12))
+        S[i, 2] = 5.0 * (np.arange(K) == np.argmax(q[i]))
+        S[i, 3:] = rng.normal(scale=2.0, size=(n_random, K))
+    np.clip(S, -box, box, out=S)
+    s = S.shape[1]
+    Q = np.repeat(q, s, axis=0)
+    Q2 = np.tile(Q, (2 * K, 1))
+    shifts = step * np.eye(K)[:, None, :]
+    best_z = S.reshape(-1, K).copy()
+    best_f = np.full(len(best_z), np.inf)
+
+    def value_and_gradient(x):
+        Z = x.reshape(-1, K)
+        f = conditional_risk(loss, Z, Q, logits=True)
+        keep = f < best_f
+        best_f[keep], best_z[keep] = f[keep], Z[keep]
+        F = conditional_risk(loss, np.concatenate([Z[None] + shifts, Z[None] - shifts]).reshape(-1, K), Q2,
+                             logits=True).reshape(2, K, -1)
+        g = (F[0] - F[1]).T / (2 * step)
+        finite = np.isfinite(f)
+        return float(np.sum(np.where(finite, f, 0.0))), np.where(np.isfinite(g) & finite[:, None], g, 0.0).ravel()
+
+    # the joint run's own stopping rules speak of the sum; stop once no start has improved by more
+    # than 1e-10 (relative; a tenth of what the callers resolve) over the last `every` iterations
+    every, seen, calls = 20, best_f.copy(), [0]
+
+    def stalled(_):
+        calls[0] += 1
+        if calls[0] % every:
+            return
+        with np.errstate(invalid="ignore"):
+            gain = np.where(np.isfinite(seen), seen - best_f, np.inf)
+        if np.all(gain <= 1e-10 * (1 + np.abs(best_f))):
+            raise StopIteration
+        seen[:] = best_f
+
+    minimize(value_and_gradient, S.ravel(), jac=True, method="L-BFGS-B", bounds=[(-box, box)] * S.size,
+             callback=stalled, options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": maxiter, "maxcor": 20})
+    F = best_f.reshape(n, s)
+    b = np.argmin(F, axis=1)
+    return best_z.reshape(n, s, K)[np.arange(n), b], F[np.arange(n), b], s
