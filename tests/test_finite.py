@@ -240,3 +240,56 @@ def test_region_enumeration_on_a_smooth_convex_loss_matches_multistart_and_stays
     if m == 0:
         kkt = minimise_conditional_risk(square, q)
         np.testing.assert_allclose(regions.value, kkt.value, atol=1e-9)
+
+
+def test_symbolic_profiles_are_shared_across_parameters_and_equal_the_concrete_ones():
+    """The polish's derivatives come from one lambdified template per loss structure (an m-sweep
+    builds it once); bound to each loss's parameters they equal the concrete sympy derivatives."""
+    import sympy as sp
+
+    from theory.minimise import _polish
+
+    u = sp.Symbol("u", positive=True)
+    grid = np.array([1e-9, 1e-4, 0.2, 0.5, 0.9])
+    for m in (0.5, 1e3, 1e7):
+        L = losses.get("ce_eps+mae", m=m)
+        before = len(_polish._TEMPLATES)
+        prof = _polish.profiles(L, 3)
+        assert prof.exact
+        if m != 0.5:
+            assert len(_polish._TEMPLATES) == before  # the template of the first m serves
+        other = L.sympy(2, y=1, t=0, symbols=[1 - u, u])
+        d_concrete = sp.lambdify(u, sp.diff(other, u), "numpy")
+        np.testing.assert_allclose(prof.dother(grid), d_concrete(grid), rtol=1e-12)
+
+
+def test_a_formula_that_branches_on_its_parameter_still_gets_exact_profiles():
+    """A template with symbolic parameters fails for a formula with `if` on a parameter: that loss
+    is built with its numbers instead (exact derivatives, not central differences)."""
+    from theory.losses import register
+    from theory.losses._registry import _REGISTRY
+    from theory.minimise import _polish
+
+    @register("test_branching", formula="(1 − p_y)^a, or 1 − p_y when a ≤ 1", structure="pointwise", replace=True)
+    def branching(xp, pred, y, *, a=2.0):
+        return (1 - pred.py(y)) ** a if a > 1 else 1 - pred.py(y)
+
+    try:
+        prof = _polish.profiles(losses.get("test_branching", a=3.0), 3)
+        assert prof.exact
+        np.testing.assert_allclose(prof.dother(np.array([0.25, 0.5])), -3 * (1 - np.array([0.25, 0.5])) ** 2)
+    finally:
+        _REGISTRY.pop("test_branching", None)
+
+
+@settings(max_examples=15, deadline=None)
+@given(simplex_points(3, min_coordinate=0.02))
+def test_the_logit_search_finds_softmax_equal_to_q_for_cross_entropy_on_logits(q):
+    """CE on logits is minimised by softmax(z) = q: the vectorised multi-start L-BFGS-B finds it."""
+    from theory.minimise._search import logit_search
+
+    ce_logits = losses.get("ce+lc", delta=1e-6)  # clipping only beyond norm 1e6: plain CE in the box
+    Z, values, starts = logit_search(ce_logits, np.asarray(q)[None], seed=0)
+    p = np.exp(Z - Z.max(1, keepdims=True))
+    np.testing.assert_allclose(p / p.sum(1, keepdims=True), np.asarray(q)[None], atol=1e-6)
+    assert starts == 7

@@ -158,3 +158,22 @@ def test_a_paper_claim_must_expect_a_verdict_and_explain_an_expected_refutation(
         _check(lambda c: None, Verdict.REFUTED)
     with pytest.raises(ValueError, match="expected verdict"):
         Check("x", Target.PAPER, Tier.CLAIM, "t", "s", Origin.DERIVED, "r", (Method.SEARCH,), lambda c: None)
+
+
+@given(st.lists(st.floats(0.05, 1.0), min_size=3, max_size=6), st.sampled_from([0.0, 1e-3]))
+@example([0.7, 0.2, 0.1], 0.0)
+def test_compass_search_reaches_an_interior_maximum(w, floor):
+    """From the centre, the vectorised compass search finds the maximiser of a smooth concave
+    score on the simplex (every start at once, the floor respected)."""
+    from theory.verify.search import compass
+
+    target = np.asarray(w) / np.sum(w)
+    target = floor + (1 - len(w) * floor) * target
+
+    def score(P):
+        return -np.sum((P - target) ** 2, axis=1)
+
+    centre = np.full((2, len(w)), 1.0 / len(w))
+    P, S, used = compass(score, centre, floor=floor)
+    np.testing.assert_allclose(P, np.broadcast_to(target, P.shape), atol=1e-7)
+    assert np.all(P >= floor - 1e-15) and used > 0 and np.all(S <= 0)

@@ -684,17 +684,7 @@ class _Rechecker:
 def _has_sympy(loss: Loss) -> bool:
     from theory.losses import CallableLoss
 
-    return not isinstance(loss, CallableLoss) and not any(isinstance(x, CallableLoss) for x in _parts(loss))
-
-
-def _parts(loss: Loss):
-    yield loss
-    for attr in ("inner", "base"):
-        sub = getattr(loss, attr, None)
-        if isinstance(sub, Loss):
-            yield from _parts(sub)
-    for _, sub in getattr(loss, "terms", ()):
-        yield from _parts(sub)
+    return not any(isinstance(x, CallableLoss) for x in loss.walk())
 
 
 def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9, 1e-6, 1e-3), *,

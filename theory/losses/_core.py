@@ -135,6 +135,16 @@ class Loss:
         """Convex pieces of φ_top / φ_other (pointwise and argmax-pointwise losses), or None."""
         return None
 
+    def walk(self):
+        """This loss and every loss it is built from (wrapped, named, summed), depth first."""
+        yield self
+        for attr in ("inner", "base"):
+            sub = getattr(self, attr, None)
+            if isinstance(sub, Loss):
+                yield from sub.walk()
+        for _, sub in getattr(self, "terms", ()):
+            yield from sub.walk()
+
     @property
     def broadcasts(self) -> bool:
         """Whether ``value`` broadcasts a point against several labels: probabilities of shape

@@ -17,8 +17,6 @@ differences for losses without one.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from theory.losses._core import Loss
@@ -41,22 +39,9 @@ class Profiles:
             self._from_differences(loss, K)
 
     def _from_sympy(self, loss: Loss) -> None:
-        import sympy as sp
-
-        u = sp.Symbol("u", positive=True)
-        top = loss.sympy(2, y=0, t=0, symbols=[u, 1 - u])
-        other = loss.sympy(2, y=1, t=0, symbols=[1 - u, u])
-        mods = [{"Heaviside": lambda x, h=0.5: np.heaviside(x, h)}, "numpy"]
-        self.f_top = sp.lambdify(u, top, mods)
-        self.f_other = sp.lambdify(u, other, mods)
-        self.d_top = sp.lambdify(u, sp.diff(top, u), mods)
-        self.d_other = sp.lambdify(u, sp.diff(other, u), mods)
-        # the kinks of clamps give DiracDelta terms: the second derivative away from them is wanted
-        def smooth(e):
-            return e.replace(lambda x: isinstance(x, sp.DiracDelta), lambda x: sp.Integer(0))
-
-        self.dd_top = sp.lambdify(u, smooth(sp.diff(top, u, 2)), mods)
-        self.dd_other = sp.lambdify(u, smooth(sp.diff(other, u, 2)), mods)
+        funcs, values = _symbolic_profile(loss)
+        bound = [(lambda u, f=f: f(u, *values)) for f in funcs]
+        self.f_top, self.f_other, self.d_top, self.d_other, self.dd_top, self.dd_other = bound
         probe = np.array([0.25, 0.5, 0.75])
         for f in (self.f_top, self.f_other, self.d_top, self.d_other, self.dd_top, self.dd_other):
             if not np.all(np.isfinite(np.broadcast_to(f(probe), probe.shape))):
@@ -98,17 +83,97 @@ class Profiles:
         return np.broadcast_to(self.dd_other(np.asarray(u, dtype=np.float64)), np.shape(u))
 
 
-@lru_cache(maxsize=64)
-def _cached(loss: Loss, K: int) -> Profiles:
-    return Profiles(loss, K)
+def _symbolic_profile(loss: Loss):
+    """φ_top, φ_other and their first and second derivatives as numpy functions f(u, *values), and
+    the loss's parameter ``values``. The sympy work (expression, derivatives, lambdify) is done
+    once per *template*, the loss with its numeric parameters made symbols, so the losses of an
+    m-sweep share it; a loss whose formula branches on a parameter's value is built concretely."""
+    try:
+        template, values = _template(loss)
+        return _lambdified(template), values
+    except Exception:  # noqa: BLE001  (a formula that needs its numbers: build this loss alone)
+        return _lambdified(loss), ()
+
+
+#: lambdified templates by their structure (node types, names, formulas, parameter names); the
+#: key holds the formula functions themselves, so a key never matches another function's profile
+_TEMPLATES: dict[tuple, tuple] = {}
+
+
+def _lambdified(loss: Loss):
+    key = tuple((type(n), n.name, n.input, repr(n.params), getattr(n, "fn", None)) for n in loss.walk())
+    if key not in _TEMPLATES:
+        if len(_TEMPLATES) >= 64:
+            _TEMPLATES.pop(next(iter(_TEMPLATES)))
+        _TEMPLATES[key] = _build(loss)
+    return _TEMPLATES[key]
+
+
+def _build(loss: Loss):
+    import sympy as sp
+
+    u = sp.Symbol("u", positive=True)
+    params = sorted((x for x in _free_params(loss)), key=lambda x: x.name)
+    top = loss.sympy(2, y=0, t=0, symbols=[u, 1 - u])
+    other = loss.sympy(2, y=1, t=0, symbols=[1 - u, u])
+    mods = [{"Heaviside": lambda x, h=0.5: np.heaviside(x, h)}, "numpy"]
+
+    def smooth(e):  # the kinks of clamps give DiracDelta terms: the derivative away from them is wanted
+        return e.replace(lambda x: isinstance(x, sp.DiracDelta), lambda x: sp.Integer(0))
+
+    exprs = [top, other, sp.diff(top, u), sp.diff(other, u), smooth(sp.diff(top, u, 2)), smooth(sp.diff(other, u, 2))]
+    return tuple(sp.lambdify([u, *params], e, mods) for e in exprs)
+
+
+def _free_params(loss: Loss):
+    import sympy as sp
+
+    for w in loss.walk():
+        for v in w.params.values():
+            if isinstance(v, sp.Symbol):
+                yield v
+        for w_, _ in getattr(w, "terms", ()):
+            if isinstance(w_, sp.Symbol):
+                yield w_
+
+
+def _template(loss: Loss) -> tuple[Loss, tuple[float, ...]]:
+    """The loss with every float parameter and weight replaced by a symbol θ_i, and their values
+    in the order of the symbols' names."""
+    import dataclasses
+
+    import sympy as sp
+
+    values: list[float] = []
+
+    def symbol(v):
+        # a symbol carries the value's sign (sympy simplifies with it; 0 stays a number, as a
+        # clamp of 0 changes the formula's shape), and its name says which, for the cache key
+        if isinstance(v, float) and not isinstance(v, bool) and np.isfinite(v) and v != 0:
+            values.append(v)
+            sign = "pos" if v > 0 else "neg"
+            return sp.Symbol(f"theta_{len(values) - 1:03d}_{sign}", positive=v > 0, negative=v < 0)
+        return v
+
+    def rebuild(node: Loss) -> Loss:
+        changes = {}
+        if node.params:
+            changes["params"] = {k: symbol(v) for k, v in node.params.items()}
+        for attr in ("inner", "base"):
+            sub = getattr(node, attr, None)
+            if isinstance(sub, Loss):
+                changes[attr] = rebuild(sub)
+        if getattr(node, "terms", ()):
+            changes["terms"] = tuple((symbol(float(w)), rebuild(sub)) for w, sub in node.terms)
+        return dataclasses.replace(node, **changes)
+
+    return rebuild(loss), tuple(values)
 
 
 def profiles(loss: Loss, K: int) -> Profiles:
-    """The (cached) profiles of ``loss`` for K classes."""
-    try:
-        return _cached(loss, K)
-    except TypeError:  # an unhashable loss (a user's object): no cache
-        return Profiles(loss, K)
+    """The profiles of ``loss`` for K classes (the symbolic work is cached per template, see
+    :func:`_symbolic_profile`)."""
+    return Profiles(loss, K)
 
 
 def invert_slope(d, target: np.ndarray, lo: np.ndarray, hi: np.ndarray, dd=None) -> np.ndarray:
@@ -219,7 +284,12 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
             s_lo = np.where(tied_any & (b <= s0), np.maximum(s_lo, b), s_lo)
             s_hi = np.where(tied_any & (b > s0), np.minimum(s_hi, b), s_hi)
 
+        last: dict = {}  # the last multiplier and its solution: root finding asks F and F' at the same μ
+
         def solve(mu):
+            key = mu.tobytes()
+            if last.get("key") == key:
+                return last["u"], last["s"]
             u = invert_slope(prof.dother, -mu[:, None] / safe_q, lo_k, hi_k, prof.ddother)
             u = np.where(free & (q > 0), u, 0.0)
 
@@ -229,7 +299,9 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
             def gcurve(x):
                 return (q_top * prof.ddtop(x) + (q_tied * prof.ddother(x[:, None])).sum(1)) / n_group
 
-            return u, invert_slope(gslope, -mu, s_lo, s_hi, gcurve)
+            s = invert_slope(gslope, -mu, s_lo, s_hi, gcurve)
+            last.update(key=key, u=u, s=s)
+            return u, s
 
         def total(log_mu):
             u, s = solve(np.exp(log_mu))

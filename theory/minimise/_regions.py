@@ -22,6 +22,7 @@ re-evaluated with the loss itself and polished by the local search of :mod:`._se
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations_with_replacement
 
 import numpy as np
@@ -61,16 +62,26 @@ class _Table:
         midpoint (second-order accurate); below the first slope the piece's left end is optimal,
         above the last its right end.
         """
+        if self.n_pieces == 1:
+            xp, fp = self._inverse[0]
+            return np.interp(r, xp, fp)
         out = np.empty(r.shape)
-        for j in range(self.n_pieces):
+        for j, (xp, fp) in enumerate(self._inverse):
             mask = piece == j
             if mask.any():
-                a, b = self.start[j], self.stop[j]
-                slopes = self.d[a:b]
-                mids = 0.5 * (self.u[a:b] + self.u[a + 1:b + 1])
-                xp = np.concatenate([slopes[:1], slopes, slopes[-1:]])
-                fp = np.concatenate([self.u[a:a + 1], mids, self.u[b:b + 1]])
                 out[mask] = np.interp(r[mask], xp, fp)
+        return out
+
+    @cached_property
+    def _inverse(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per piece, the interpolation table of φ'^{-1}: slopes (at interval midpoints) → u."""
+        out = []
+        for j in range(self.n_pieces):
+            a, b = self.start[j], self.stop[j]
+            slopes = self.d[a:b]
+            mids = 0.5 * (self.u[a:b] + self.u[a + 1:b + 1])
+            out.append((np.concatenate([slopes[:1], slopes, slopes[-1:]]),
+                        np.concatenate([self.u[a:a + 1], mids, self.u[b:b + 1]])))
         return out
 
 
