@@ -177,3 +177,21 @@ def test_compass_search_reaches_an_interior_maximum(w, floor):
     P, S, used = compass(score, centre, floor=floor)
     np.testing.assert_allclose(P, np.broadcast_to(target, P.shape), atol=1e-7)
     assert np.all(P >= floor - 1e-15) and used > 0 and np.all(S <= 0)
+
+
+def test_claim_workers_share_the_cpus_without_overriding_the_user(monkeypatch):
+    """Worker processes get cpu_count // jobs BLAS/OpenMP threads (two workers with a full-size
+    pool each oversubscribe the CPUs); a setting of the user's is kept, and nothing stays set."""
+    import os
+
+    from theory.verify.runner import _threads_per_worker
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "7")
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    with _threads_per_worker(2):
+        assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["OMP_NUM_THREADS"] == "4"
+        assert os.environ["MKL_NUM_THREADS"] == "7"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ
+    assert os.environ["MKL_NUM_THREADS"] == "7"

@@ -228,12 +228,12 @@ def _kkt(loss: Loss, q: np.ndarray) -> Minimum:
     prof = profiles(loss, K)
     safe_q = np.where(q > 0, q, 1.0)
 
-    def coords(log_mu):
-        u = invert_slope(prof.dother, -np.exp(log_mu)[:, None] / safe_q, 0.0, 1.0, prof.ddother)
-        return np.where(q > 0, u, 0.0)
+    def coords(log_mu, rows):
+        u = invert_slope(prof.dother, -np.exp(log_mu)[:, None] / safe_q[rows], 0.0, 1.0, prof.ddother)
+        return np.where(q[rows] > 0, u, 0.0)
 
-    log_mu, _ = root_decreasing(lambda x: coords(x).sum(1) - 1.0, n)
-    p = coords(log_mu)
+    log_mu, _ = root_decreasing(lambda x, rows: coords(x, rows).sum(1) - 1.0, n)
+    p = coords(log_mu, np.arange(n))
     residual = p.sum(1) - 1.0
     p = p / p.sum(1, keepdims=True)
     return Minimum(p, conditional_risk(loss, p, q), Solver.KKT, True,

@@ -217,33 +217,39 @@ def invert_slope(d, target: np.ndarray, lo: np.ndarray, hi: np.ndarray, dd=None)
 
 def root_decreasing(F, n: int, lo: float = -80.0, hi: float = 80.0, *, dF=None,
                     x0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the root of a decreasing function F (vectorised over n rows) in [lo, hi]:
-    safeguarded Newton when ``dF`` is given (from ``x0``), bisection otherwise and whenever a
-    Newton step leaves the bracket (robust where F has flat pieces and jumps). Returns
-    (root, bracketed), to 1e-13 in x."""
+    """Per row, the root of a decreasing function in [lo, hi]: ``F(x, rows)`` evaluates it for
+    the rows ``rows`` (an index array) at x (len(rows),), so that rows already solved cost
+    nothing. Safeguarded Newton when ``dF`` (same signature) is given (from ``x0``), bisection
+    otherwise and whenever a Newton step leaves the bracket (robust where F has flat pieces and
+    jumps). Returns (root, bracketed), to 1e-13 in x."""
+    every = np.arange(n)
     a, b = np.full(n, lo), np.full(n, hi)
-    ok = (F(a) >= 0) & (F(b) <= 0)
-    x = np.clip(x0, lo, hi) if (x0 is not None and dF is not None) else 0.5 * (a + b)
+    ok = (F(a, every) >= 0) & (F(b, every) <= 0)
+    x = np.clip(x0, lo, hi).astype(np.float64) if (x0 is not None and dF is not None) else 0.5 * (a + b)
     done = ~ok
     for _ in range(int(np.ceil(np.log2((hi - lo) / 1e-13))) + 8):
-        fx = F(x)
+        idx = np.flatnonzero(~done)
+        if idx.size == 0:
+            break
+        xi, ai, bi = x[idx], a[idx], b[idx]
+        fx = F(xi, idx)
         right = fx > 0  # the root is to the right of x
-        a = np.where(right & ~done, x, a)
-        b = np.where(~right & ~done, x, b)
-        done = done | (np.abs(fx) <= 4e-16) | (b - a <= 1e-13)
+        ai = np.where(right, xi, ai)
+        bi = np.where(right, bi, xi)
+        stop = (np.abs(fx) <= 4e-16) | (bi - ai <= 1e-13)
         if dF is not None:
             with np.errstate(all="ignore"):
-                step = x - fx / dF(x)
-            inside = np.isfinite(step) & (step > a) & (step < b)
-            new = np.where(inside, step, 0.5 * (a + b))
+                step = xi - fx / dF(xi, idx)
+            inside = np.isfinite(step) & (step > ai) & (step < bi)
+            new = np.where(inside, step, 0.5 * (ai + bi))
             # a vanishing Newton step ends the search only where the total is met to rounding
-            done = done | (inside & (np.abs(step - x) <= 1e-14 * np.maximum(1.0, np.abs(x)))
+            stop = stop | (inside & (np.abs(step - xi) <= 1e-14 * np.maximum(1.0, np.abs(xi)))
                            & (np.abs(fx) <= 1e-13))
         else:
-            new = 0.5 * (a + b)
-        x = np.where(done, x, new)
-        if np.all(done):
-            break
+            new = 0.5 * (ai + bi)
+        a[idx], b[idx] = ai, bi
+        x[idx] = np.where(stop, xi, new)
+        done[idx] = stop
     return x, ok
 
 
@@ -286,41 +292,43 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
 
         last: dict = {}  # the last multiplier and its solution: root finding asks F and F' at the same μ
 
-        def solve(mu):
-            key = mu.tobytes()
+        def solve(mu, r):
+            """(u, s) for the rows r at multipliers mu (len(r),)."""
+            key = (mu.tobytes(), r.tobytes())
             if last.get("key") == key:
                 return last["u"], last["s"]
-            u = invert_slope(prof.dother, -mu[:, None] / safe_q, lo_k, hi_k, prof.ddother)
-            u = np.where(free & (q > 0), u, 0.0)
+            u = invert_slope(prof.dother, -mu[:, None] / safe_q[r], lo_k[r], hi_k[r], prof.ddother)
+            u = np.where(free[r] & (q[r] > 0), u, 0.0)
+            qt, qg, ng = q_top[r], q_tied[r], n_group[r]
 
             def gslope(x):
-                return (q_top * prof.dtop(x) + (q_tied * prof.dother(x[:, None])).sum(1)) / n_group
+                return (qt * prof.dtop(x) + (qg * prof.dother(x[:, None])).sum(1)) / ng
 
             def gcurve(x):
-                return (q_top * prof.ddtop(x) + (q_tied * prof.ddother(x[:, None])).sum(1)) / n_group
+                return (qt * prof.ddtop(x) + (qg * prof.ddother(x[:, None])).sum(1)) / ng
 
-            s = invert_slope(gslope, -mu, s_lo, s_hi, gcurve)
+            s = invert_slope(gslope, -mu, s_lo[r], s_hi[r], gcurve)
             last.update(key=key, u=u, s=s)
             return u, s
 
-        def total(log_mu):
-            u, s = solve(np.exp(log_mu))
-            return u.sum(1) + n_group * s + fixed_mass - 1.0
+        def total(log_mu, r):
+            u, s = solve(np.exp(log_mu), r)
+            return u.sum(1) + n_group[r] * s + fixed_mass[r] - 1.0
 
-        def slope(log_mu):  # dΣ/dlog μ = −μ (Σ_free 1/(q_k φ''(u_k)) + |G|²/Σ_G q φ''(s)), interior terms
+        def slope(log_mu, r):  # dΣ/dlog μ = −μ (Σ_free 1/(q_k φ''(u_k)) + |G|²/Σ_G q φ''(s)), interior terms
             mu = np.exp(log_mu)
-            u, s = solve(mu)
+            u, s = solve(mu, r)
             with np.errstate(all="ignore"):
-                inner = (u > lo_k) & (u < hi_k) & free & (q > 0)
-                du = np.where(inner, -1.0 / (safe_q * prof.ddother(np.maximum(u, 1e-300))), 0.0).sum(1)
-                curve = (q_top * prof.ddtop(s) + (q_tied * prof.ddother(s[:, None])).sum(1)) / n_group
-                ds = np.where((s > s_lo) & (s < s_hi), -1.0 / curve, 0.0)
-            return mu * (du + n_group * ds)
+                inner = (u > lo_k[r]) & (u < hi_k[r]) & free[r] & (q[r] > 0)
+                du = np.where(inner, -1.0 / (safe_q[r] * prof.ddother(np.maximum(u, 1e-300))), 0.0).sum(1)
+                curve = (q_top[r] * prof.ddtop(s) + (q_tied[r] * prof.ddother(s[:, None])).sum(1)) / n_group[r]
+                ds = np.where((s > s_lo[r]) & (s < s_hi[r]), -1.0 / curve, 0.0)
+            return mu * (du + n_group[r] * ds)
 
         with np.errstate(all="ignore"):
             guess = np.log(np.maximum(-q_top * prof.dtop(np.clip(s0, s_lo, s_hi)), 1e-300))
         log_mu, ok = root_decreasing(total, n, dF=slope, x0=guess)
-        u, s = solve(np.exp(log_mu))
+        u, s = solve(np.exp(log_mu), rows)
         return u, s, free, ok
 
     group = eye[t].copy()

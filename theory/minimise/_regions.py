@@ -213,16 +213,19 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     feasible = s_lo <= s_hi + 1e-15
     s_hi = np.maximum(s_hi, s_lo)
 
+    q_pos = qo > 0
+    safe_qo = np.where(q_pos, qo, 1.0)
+
     def inner(s):
         """Optimal non-top coordinates for top value s (R,) and the surrogate value."""
         cap = np.minimum(hi_k, s[:, None])
         target = 1.0 - s
 
         def coords(mu):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = np.where(qo > 0, mu[:, None] / qo, np.sign(mu)[:, None] * np.inf)
-            r = np.nan_to_num(r, nan=0.0)
-            return np.clip(other.argmin_linear(r, po), lo_k, cap)
+            with np.errstate(invalid="ignore"):
+                r = np.where(q_pos, mu[:, None] / safe_qo, (np.sign(mu) * np.inf)[:, None])
+            r = np.where(np.isnan(r), 0.0, r)  # μ = 0 for a class with q = 0; ±inf interpolate to the ends
+            return np.minimum(np.maximum(other.argmin_linear(r, po), lo_k), cap)
 
         lo_mu, hi_mu = np.full(R, -50.0), np.full(R, 50.0)  # bisection on asinh(μ)
         for _ in range(44):

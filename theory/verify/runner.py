@@ -25,8 +25,10 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
+from multiprocessing import get_context
 from typing import Any
 
 from theory.verify.budget import Budget
@@ -289,7 +291,7 @@ def run_claims(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: 
     if jobs > 1 and len(ids) > 1:
         # longest first, so that the slowest claims do not start last
         order = sorted(ids, key=lambda i: -get(i, Target.PAPER).seconds)
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with _threads_per_worker(jobs), ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             futures = {pool.submit(_run_claim, i, budget, seed, progress): i for i in order}
             for fut in as_completed(futures):
                 r = fut.result()
@@ -303,6 +305,25 @@ def run_claims(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: 
             if on_done:
                 on_done(r, len(results), len(ids))
     return [results[i] for i in ids]
+
+
+#: the thread pools of numerical libraries that read their size from the environment at import
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _threads_per_worker(jobs: int):
+    """Worker processes share the CPUs: each gets cpu_count // jobs BLAS/OpenMP threads (unless the
+    user set them), so that the workers' thread pools do not oversubscribe the machine. The
+    workers are spawned, so they read this when they import numpy."""
+    n = str(max(1, (os.cpu_count() or 1) // jobs))
+    unset = [v for v in _THREAD_VARIABLES if v not in os.environ]
+    os.environ.update({v: n for v in unset})
+    try:
+        yield
+    finally:
+        for v in unset:
+            os.environ.pop(v, None)
 
 
 def default_jobs() -> int:
