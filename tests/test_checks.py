@@ -444,6 +444,11 @@ def complex_valued(p, y):
     return (1 - _py(p, y)) + 1j
 
 
+def writes_into_its_input(p, y):
+    p += 1e-12  # in place: would corrupt the caller's points
+    return 1 - _py(p, y)
+
+
 def warns(p, y):
     import warnings
 
@@ -452,7 +457,8 @@ def warns(p, y):
 
 
 @pytest.mark.parametrize("fn, pattern", [(hangs, "did not return within 0.5 s"), (exits, "SystemExit"),
-                                         (complex_valued, "complex values")])
+                                         (complex_valued, "complex values"),
+                                         (writes_into_its_input, r"read-only.*p = p\.copy\(\)")])
 def test_a_misbehaving_loss_is_contained_and_named(fn, pattern):
     report = check_loss(fn, num_classes=K, backend="numpy", time_limit=0.5, checks=["check_output"])
     r = report["check_output"]

@@ -112,3 +112,14 @@ def test_check_loss_and_the_claims_table_agree_for_every_registered_loss():
 
 def test_entries_cover_every_registered_loss():
     assert {name for name, params, _ in entries() if not params} == set(losses.names())
+
+
+def test_a_near_tie_of_q_is_not_confirmed_as_a_tie_of_the_minimiser():
+    """NLNL's conditional risk is separable and convex, Σ_k (1 − q_k)/(K−1)·(−log(1 − p_k)), so with
+    its clamp inactive the minimiser is p* = q, strictly ordered like q. At a near-tie of q, merging
+    the two classes costs O(gap²), below float resolution: a tied point "as good within rounding"
+    must not confirm a failure (it may leave the position undecided)."""
+    q = np.array([0.562105, 0.337161, 0.0503671 * (1 + 2e-6), 0.0503671])
+    q = q / q.sum()
+    row = classify(losses.get("nlnl"), 4, budget=B, n=1, pinned=[q])
+    assert row.strict.holds[2] is not False, row.strict.failures

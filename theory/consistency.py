@@ -75,6 +75,7 @@ class Failure:
     recheck: str = "not re-checked"
     how: str = ""
     log_p: np.ndarray | None = None  # a logit loss's minimiser as log-probabilities (see :func:`points`)
+    at_infinity: bool = False  # a tie of two logits sent to −∞ where the loss saturates (_logit_tie_probes)
 
     @property
     def point(self) -> np.ndarray:
@@ -417,7 +418,7 @@ def _strict(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[
                                             _why(P_alt[j], int(k) + 1), minimiser=best.p[i]))
     for (i, k), (z_tied, v) in probed.items():
         ok[i, k - 1] = False
-        failures.append(Failure(k, q[i], _softmax(z_tied), v, "tie", minimiser=P[i], log_p=z_tied))
+        failures.append(Failure(k, q[i], _softmax(z_tied), v, "tie", minimiser=P[i], log_p=z_tied, at_infinity=True))
     if best.method in (Solver.BOUNDARY, Solver.MULTISTART):  # a flat minimiser set may hold ties
         for i, k, p_tied, v in _tie_probes(loss, q, best, ok):
             ok[i, k - 1] = False
@@ -673,10 +674,14 @@ class _Rechecker:
         if fails and v2 <= base + 1e-9 * (1 + abs(base)):
             return "confirmed", (f"{digits}: {rivals_text}; the minimiser is not certified, and a second search "
                                  f"({where}) finds the same failure at C_q = {v2:.12g}")
-        if f.minimiser is not None and np.isfinite(margin) and v2 >= base - tol:
-            return "confirmed", (f"{digits}: {rivals_text}; the tied point attains C_q = {base:.12g}, as good as the "
-                                 f"minimiser within rounding (the minimiser set is flat there), and a second search "
-                                 f"({where}) finds nothing lower ({v2:.12g})")
+        # Two logits sent to −∞ where the loss saturates tie in the limit, whatever order a search
+        # leaves them in. (A point tied *inside* the simplex that is as good within rounding proves
+        # nothing: at a near-tie of q, untying costs O(gap²), below float resolution.)
+        if f.at_infinity and np.isfinite(margin) and v2 >= base - tol:
+            return "confirmed", (f"{digits}: {rivals_text}; with both logits at the box's bound the point attains "
+                                 f"C_q = {base:.12g}, as good as the minimiser within rounding (the loss saturates "
+                                 f"there: its infimum is approached with the two tied), and a second search ({where}) "
+                                 f"finds nothing lower ({v2:.12g})")
         return "undecided", (f"{digits}: {rivals_text}, but the minimiser is not certified and a second search "
                              f"({where}) {'does not reproduce the failure' if not fails else 'finds a lower value'}")
 

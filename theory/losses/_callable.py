@@ -14,7 +14,8 @@ input that triggered it:
   non-numeric output.
 
 Warnings the function emits are captured and counted (:attr:`CallableLoss.warnings_seen`), not
-re-emitted once per call.
+re-emitted once per call. A numpy function receives read-only views of the caller's arrays (no
+copy per call; a function that writes into its input gets an error saying to copy it first).
 """
 
 from __future__ import annotations
@@ -127,8 +128,8 @@ class CallableLoss(Loss):
 
                 out = self.fn(torch.from_numpy(np.array(x, dtype=np.float64)),
                               torch.from_numpy(np.array(y, dtype=np.int64)))
-            else:
-                out = self.fn(np.array(x, dtype=np.float64), np.array(y, dtype=np.int64))
+            else:  # read-only views: no copy per call (loss vectors call once per label), and no write-back
+                out = self.fn(_read_only(x, np.float64), _read_only(y, np.int64))
         for w in caught:
             self.warnings_seen[f"{w.category.__name__}: {w.message}"] += 1
         return out
@@ -182,9 +183,18 @@ class CallableLoss(Loss):
             x=x[0], y=int(y[0]), cause=cause)
 
 
+def _read_only(a: np.ndarray, dtype) -> np.ndarray:
+    view = np.asarray(a, dtype=dtype).view()
+    view.flags.writeable = False
+    return view
+
+
 def _describe_error(err: BaseException) -> str:
     if isinstance(err, SystemExit):
         return f"SystemExit({err.code!r}) (the loss called sys.exit)"
+    if isinstance(err, ValueError) and "read-only" in str(err):
+        return (f"ValueError: {err} (the loss writes into its input arrays, which are read-only views of the "
+                "caller's points; work on a copy, e.g. p = p.copy())")
     return f"{type(err).__name__}: {err}"
 
 

@@ -6,27 +6,30 @@ import numpy as np
 
 from theory.losses._core import Loss
 
-#: at most this many (point, label, class) entries are materialised at once (≈ 128 MB of float64),
-#: so that K = 100 with thousands of points stays within a few hundred MB
+#: at most this many (point, label, class) entries are computed at once by a broadcasting loss
+#: (≈ 128 MB of float64), so that K = 100 with thousands of points stays within a few hundred MB
 CHUNK_ENTRIES = 2**24
 
 
 def loss_vectors(loss: Loss, p: np.ndarray, *, logits: bool = False) -> np.ndarray:
-    """(L(p, k))_k for every row of ``p`` (..., K): shape (..., K), evaluated in chunks of rows."""
+    """(L(p, k))_k for every row of ``p`` (..., K): shape (..., K).
+
+    A loss that broadcasts (:attr:`Loss.broadcasts`, every library loss) sees each point once
+    against all K labels, in chunks of rows; any other loss (a user's function) is called once
+    per label on the points themselves, so nothing of size K² per point is ever built."""
     K = p.shape[-1]
     batch = p.shape[:-1]
     flat = np.reshape(p, (-1, K))
-    rows = max(1, CHUNK_ENTRIES // (K * K))
+    call = loss.from_logits if (logits or loss.input == "logits") else loss
     out = np.empty(flat.shape)
+    if not loss.broadcasts:
+        for k in range(K):
+            out[:, k] = call(flat, np.full(len(flat), k), validate=False)
+        return out.reshape(batch + (K,))
+    rows = max(1, CHUNK_ENTRIES // (K * K))
     for start in range(0, len(flat), rows):
         part = flat[start:start + rows]
-        labels = np.broadcast_to(np.arange(K), (len(part), K))
-        # a loss that broadcasts sees each point once (..., 1, K); any other sees K copies
-        rep = part[:, None, :] if loss.broadcasts else np.broadcast_to(part[:, None, :], (len(part), K, K))
-        if logits or loss.input == "logits":
-            out[start:start + rows] = loss.from_logits(rep, labels, validate=False)
-        else:
-            out[start:start + rows] = loss(rep, labels, validate=False)
+        out[start:start + rows] = call(part[:, None, :], np.broadcast_to(np.arange(K), (len(part), K)), validate=False)
     return out.reshape(batch + (K,))
 
 

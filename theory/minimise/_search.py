@@ -13,16 +13,32 @@ import numpy as np
 from theory.losses._core import Loss
 from theory.minimise._risk import conditional_risk
 
+#: beyond this many classes the search starts from the vertices of q's WIDE largest classes and
+#: the face centroids of its top-j sets for j on a geometric ladder (not all K of each), and its
+#: coarse moves go to the WIDE vertices of smallest slope (not all K): O(K²) work per row and step
+#: instead of O(K⁴)
+WIDE = 12
+
+
+def _face_sizes(K: int) -> list[int]:
+    if K <= WIDE:
+        return list(range(1, K + 1))
+    ladder = {j for j in range(1, 5)} | {int(round(2 ** (e / 2))) for e in range(4, 2 * int(np.log2(K)) + 2)}
+    return sorted(j for j in ladder | {K} if j <= K)
+
 
 def starts(q: np.ndarray, rng: np.random.Generator, n_random: int) -> np.ndarray:
-    """Starting points per row of q: (n, S, K)."""
+    """Starting points per row of q: (n, S, K) — vertices, face centroids of q's top-j sets,
+    tempered q and random points (see :data:`WIDE` for large K)."""
     n, K = q.shape
     order = np.argsort(-q, axis=1)
-    out = [np.broadcast_to(np.eye(K), (n, K, K))]
-    faces = np.zeros((n, K, K))
-    for j in range(1, K + 1):
-        rows = np.arange(n)[:, None]
-        faces[rows, j - 1, order[:, :j]] = 1.0 / j
+    rows = np.arange(n)[:, None]
+    eye = np.eye(K)
+    out = [np.broadcast_to(eye, (n, K, K)) if K <= WIDE else eye[order[:, :WIDE]]]
+    sizes = _face_sizes(K)
+    faces = np.zeros((n, len(sizes), K))
+    for i, j in enumerate(sizes):
+        faces[rows, i, order[:, :j]] = 1.0 / j
     out.append(faces)
     tempered = [q]
     for power in (0.5, 2.0, 4.0):
@@ -43,7 +59,8 @@ def _candidates(P: np.ndarray, g: np.ndarray, eye: np.ndarray, steps: np.ndarray
     2. into the tie group: from that coordinate to the coordinates tied at the maximum (split
        equally, so ties are kept: ε-losses have minimisers on ties between top classes);
     3. out of the tie group: from the whole group (equally) to the best vertex outside it;
-    4. pairwise moves from the first coordinate to every vertex.
+    4. pairwise moves from the first coordinate to every vertex (beyond :data:`WIDE` classes,
+       to the WIDE vertices of smallest slope).
     """
     B, K = P.shape
     rows = np.arange(B)
@@ -76,7 +93,9 @@ def _candidates(P: np.ndarray, g: np.ndarray, eye: np.ndarray, steps: np.ndarray
     #    clamp of ε-losses), where only a finite step shows the descent.
     coarse = steps[::3]
     amount = P[rows, away][:, None] * coarse[None, :]
-    for k in range(K):
+    targets = (np.broadcast_to(np.arange(K), (B, K)) if K <= WIDE
+               else np.argsort(np.where(np.isfinite(slope), slope, np.inf), axis=1, kind="stable")[:, :WIDE])
+    for k in targets.T:
         cands.append(P[:, None, :] + amount[..., None] * (eye[k] - eye[away])[:, None, :])
     return np.clip(np.concatenate(cands, axis=1), 0.0, None)
 
