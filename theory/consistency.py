@@ -456,7 +456,7 @@ def _tie_probes(loss: Loss, q: np.ndarray, best: Minimum, ok: np.ndarray):
                 continue
             cands.append(r)
         for r in cands:
-            v = _value_like(loss, best, i, r, q[i])
+            v = _value_like(loss, best, r, q[i])
             if v <= base + 64 * np.finfo(float).eps * (1 + abs(base)):
                 yield i, k, r, v
                 break
@@ -488,15 +488,25 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def _value_like(loss: Loss, best: Minimum, i: int, p: np.ndarray, q: np.ndarray) -> float:
-    """C_q at p, or for a boundary minimiser the limit value α q_j + C^rest_q(p) with the same zero j."""
-    if best.method is Solver.BOUNDARY and int(best.certificate["zero_coordinate"][i]) >= 0:
+def limit_value(loss: Loss, p: np.ndarray, q: np.ndarray, plain=None) -> float:
+    """C_q(p); at a point with zero coordinates, for a loss α·N + rest with N normalised (0/0 there),
+    the least boundary limit α·q_j + C^rest_q(p) over the zero coordinates j. ``plain(loss, p, q)``
+    evaluates a loss at a point (default :func:`conditional_value`)."""
+    plain = plain or conditional_value
+    if (p == 0).any():
         from theory.minimise._normalised import split_normalised
 
-        alpha, _, rest = split_normalised(loss)
-        j = int(best.certificate["zero_coordinate"][i])
-        return float(alpha * q[j] + (0.0 if rest is None else conditional_risk(rest, p[None], q[None])[0]))
-    return conditional_value(loss, p, q)
+        parts = split_normalised(loss)
+        if parts is not None:
+            alpha, _, rest = parts
+            j = int(np.flatnonzero(p == 0)[np.argmin(q[p == 0])])
+            return float(alpha * q[j] + (0.0 if rest is None else plain(rest, p, q)))
+    return plain(loss, p, q)
+
+
+def _value_like(loss: Loss, best: Minimum, p: np.ndarray, q: np.ndarray) -> float:
+    """C_q at a point compared with a minimiser: a boundary minimiser's values are limits."""
+    return limit_value(loss, p, q) if best.method is Solver.BOUNDARY else conditional_value(loss, p, q)
 
 
 def loss_key(loss: Loss) -> str:
@@ -599,12 +609,8 @@ class _Rechecker:
     def value(self, p: np.ndarray, q: np.ndarray) -> float:
         """C_q(p); for a loss with a normalised term at a point with zero coordinates, its least
         boundary limit α·q_j + C^rest_q(p) over the zero coordinates j (where N itself is 0/0)."""
-        if self.best.method is Solver.BOUNDARY and (p == 0).any():
-            from theory.minimise._normalised import split_normalised
-
-            alpha, _, rest = split_normalised(self.loss)
-            j = int(np.flatnonzero(p == 0)[np.argmin(q[p == 0])])
-            return float(alpha * q[j] + (0.0 if rest is None else self._plain(rest, p, q)))
+        if self.best.method is Solver.BOUNDARY:
+            return limit_value(self.loss, p, q, self._plain)
         return self._plain(self.loss, p, q)
 
     def certified(self, value: float) -> bool:
