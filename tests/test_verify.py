@@ -126,10 +126,19 @@ def test_an_outcome_that_breaks_the_rules_cannot_be_built():
         Evidence(Kind.SEARCH, "no scope")
 
 
-def test_a_cut_vector_always_ends_with_an_ellipsis_and_its_length():
-    text = short({"p": np.arange(20) / 190.0, "K": 20})
-    assert "… (20 entries)" in text and text.endswith("K=20")
-    assert "…" not in short({"p": [0.5, 0.5]})
+@given(st.integers(1, 40), st.integers(2, 12))
+def test_a_cut_vector_always_ends_with_an_ellipsis_its_last_entry_and_its_length(n, width):
+    """One rendering (theory._format.vector) for witnesses and messages: a vector longer than the
+    width shows its first width − 1 entries, an ellipsis, its last entry and its length."""
+    from theory._format import vector
+
+    x = np.arange(n) + 0.5
+    text = vector(x, width=width)
+    if n > width:
+        assert text.endswith(f"…, {x[-1]:.4g}] ({n} entries)") and text.count(",") == width
+    else:
+        assert "…" not in text and text.count(",") == n - 1
+    assert short({"p": np.arange(20) / 190.0, "K": 20}).endswith("…, 0.1] (20 entries), K=20")
 
 
 # -- status rules -----------------------------------------------------------------------------

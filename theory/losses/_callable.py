@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from theory._format import vector
 from theory._validation import describe
 from theory.losses._core import Loss
 
@@ -41,13 +42,8 @@ DEFAULT_TIME_LIMIT = 30.0  # seconds per call of the user's function
 
 
 def fmt_point(x: Any, digits: int = 4, width: int = 12) -> str:
-    """A short rendering of a point, ``[1, 0, 0]`` or ``[0.5, 0.25, …, 0.1] (K=100)``; a cut vector
-    always ends with an ellipsis and its length."""
-    x = np.asarray(x, dtype=np.float64).ravel()
-    if x.size <= width:
-        return "[" + ", ".join(f"{v:.{digits}g}" for v in x) + "]"
-    head = ", ".join(f"{v:.{digits}g}" for v in x[: width - 1])
-    return f"[{head}, …, {x[-1]:.{digits}g}] ({x.size} entries)"
+    """A short rendering of a point (:func:`theory._format.vector`)."""
+    return vector(x, digits=digits, width=width)
 
 
 class LossEvaluationError(Exception):

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from theory._format import vector
+
 __all__ = [
     "Evidence",
     "Kind",
@@ -310,12 +312,7 @@ def short(inputs: Mapping[str, Any], *, width: int = 8) -> str:
     their length, so a cut vector is never mistaken for the whole."""
     parts = []
     for k, v in inputs.items():
-        if isinstance(v, (list, tuple, np.ndarray)):
-            flat = np.asarray(v, dtype=object).ravel()
-            body = ", ".join(_fmt(x) for x in flat[:width])
-            v = f"[{body}, … ({flat.size} entries)]" if flat.size > width else f"[{body}]"
-        else:
-            v = _fmt(v)
+        v = vector(v, digits=6, width=width) if isinstance(v, (list, tuple, np.ndarray)) else _fmt(v)
         parts.append(f"{k}={v}")
     return ", ".join(parts)
 
