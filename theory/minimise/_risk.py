@@ -21,11 +21,12 @@ def loss_vectors(loss: Loss, p: np.ndarray, *, logits: bool = False) -> np.ndarr
     batch = p.shape[:-1]
     flat = np.reshape(p, (-1, K))
     call = loss.from_logits if (logits or loss.input == "logits") else loss
-    out = np.empty(flat.shape)
     if not loss.broadcasts:
+        by_label = np.empty((K, len(flat)))  # one contiguous row per label, transposed at the end
         for k in range(K):
-            out[:, k] = call(flat, np.full(len(flat), k), validate=False)
-        return out.reshape(batch + (K,))
+            by_label[k] = call(flat, np.full(len(flat), k), validate=False)
+        return np.ascontiguousarray(by_label.T).reshape(batch + (K,))
+    out = np.empty(flat.shape)
     rows = max(1, CHUNK_ENTRIES // (K * K))
     for start in range(0, len(flat), rows):
         part = flat[start:start + rows]
