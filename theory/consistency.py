@@ -418,7 +418,7 @@ def _strict(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[
                                             _why(P_alt[j], int(k) + 1), minimiser=best.p[i]))
     for (i, k), (z_tied, v) in probed.items():
         ok[i, k - 1] = False
-        failures.append(Failure(k, q[i], _softmax(z_tied), v, "tie", minimiser=P[i], log_p=z_tied, at_infinity=True))
+        failures.append(Failure(k, q[i], np.exp(z_tied), v, "tie", minimiser=P[i], log_p=z_tied, at_infinity=True))
     if best.method in (Solver.BOUNDARY, Solver.MULTISTART):  # a flat minimiser set may hold ties
         for i, k, p_tied, v in _tie_probes(loss, q, best, ok):
             ok[i, k - 1] = False
@@ -481,11 +481,6 @@ def _logit_tie_probes(loss: Loss, q: np.ndarray, best: Minimum):
     good = (V <= base + 64 * np.finfo(float).eps * (1 + np.abs(base))) & (R.max(axis=2) > -box)
     for i, k in zip(*np.nonzero(good)):  # (every logit at the bound is the uniform point, not a limit)
         yield int(i), int(k) + 1, log_softmax(R[i, k]), float(V[i, k])
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return e / e.sum()
 
 
 def limit_value(loss: Loss, p: np.ndarray, q: np.ndarray, plain=None) -> float:
