@@ -293,3 +293,15 @@ def test_the_logit_search_finds_softmax_equal_to_q_for_cross_entropy_on_logits(q
     p = np.exp(Z - Z.max(1, keepdims=True))
     np.testing.assert_allclose(p / p.sum(1, keepdims=True), np.asarray(q)[None], atol=1e-6)
     assert starts == 7
+
+
+@pytest.mark.parametrize("box", [0.0, -1.0, float("inf"), float("nan")])
+def test_a_bad_logit_search_box_is_refused_naming_what_was_seen(box):
+    with pytest.raises(ValueError, match=r"box must be a positive finite number, got"):
+        minimise_conditional_risk(losses.get("ldr_kl"), np.array([0.5, 0.3, 0.2]), box=box)
+
+
+@pytest.mark.parametrize("label_clamp", [0.0, -1e-4, 2.0])
+def test_rce_refuses_a_label_clamp_outside_0_1(label_clamp):
+    with pytest.raises(ValueError, match=r"label_clamp must lie in \(0, 1\], got"):
+        losses.get("rce", label_clamp=label_clamp)(np.array([[0.5, 0.3, 0.2]]), np.array([0]))
