@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proofs_check.claims.consistency import consistency_table, entries
 from theory import losses
@@ -123,3 +125,60 @@ def test_a_near_tie_of_q_is_not_confirmed_as_a_tie_of_the_minimiser():
     q = q / q.sum()
     row = classify(losses.get("nlnl"), 4, budget=B, n=1, pinned=[q])
     assert row.strict.holds[2] is not False, row.strict.failures
+
+
+def _convex_user_loss(p, y):  # pointwise and convex in p_y: p*_k = max(0, 1 − c/q_k²), ordered like q
+    return (1 - p[np.arange(len(y)), y]) ** 1.5
+
+
+def _near_tied_at_the_top(K: int, rng: np.random.Generator) -> np.ndarray:
+    w = np.sort(rng.dirichlet(np.ones(K)))[::-1]
+    w[1] = w[0] * (1 - 1e-6)
+    return rng.permutation(w / w.sum())
+
+
+def test_a_search_tie_at_a_near_tie_of_q_is_dismissed_by_first_order_rivals():
+    """A multi-start search (not certified) can end with q's two nearly tied classes exactly tied:
+    splitting them gains O(gap²) in C_q, below what comparing two values of C_q resolves. The
+    rivals that repair the tie, evaluated as differences of loss vectors on a fine ladder of
+    moves, show the first-order gain, so the tie is dismissed and top-1 holds (it was undecided
+    at K = 12 before)."""
+    loss = losses.from_callable(_convex_user_loss, name="convex_user_loss")
+    rng = np.random.default_rng(12)
+    qs = [_near_tied_at_the_top(12, rng) for _ in range(4)]
+    row = classify(loss, 12, budget=B, n=len(qs), pinned=qs)
+    assert row.strict.holds[0] is True, row.strict.failures
+
+
+def test_a_tie_at_a_kink_of_the_minimiser_is_still_confirmed():
+    """The same loss puts p*_k = 0 for every q_k ≤ √c: two such classes tie at 0, a true failure of
+    the strict order at that position, which the fine rivals must not dismiss (moving mass into a
+    zero coordinate costs at first order)."""
+    loss = losses.from_callable(_convex_user_loss, name="convex_user_loss")
+    q = np.array([0.6, 0.3, 0.07, 0.03])
+    row = classify(loss, 4, budget=B, n=1, pinned=[q])
+    assert row.strict.holds == (True, True, False), row.strict.failures
+    assert row.strict.confirmed(3) is not None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(3, 40).flatmap(lambda K: st.tuples(st.just(K), st.integers(0, 2**32 - 1))))
+def test_rival_margins_resolve_moves_far_below_the_rounding_of_the_risk(case):
+    """For the linear loss 1 − p_y, moving d from the donor to the receiver changes C_q by exactly
+    d·(q_donor − q_receiver) (up to the rounding of the moved coordinates): the margins must agree
+    with it to within their own rounding bound, for moves down to 1e-12, and that bound counts the
+    two labels whose loss changed, not all K."""
+    from theory.consistency import FINE_STEPS, ROUNDING_ULPS, repairs, rival_margins
+
+    K, seed = case
+    rng = np.random.default_rng(seed)
+    q, p = rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K))
+    linear = losses.from_callable(lambda x, y: 1 - x[np.arange(len(y)), y], name="linear")
+    k = int(rng.integers(1, K))
+    rivals = repairs(p, q, k, steps=FINE_STEPS)
+    margins, rounding = rival_margins(linear, p, rivals, q)
+    moved = np.array([r - p for r in rivals])  # +d at the receiver, −d at the donor
+    exact = -(moved * q).sum(1)
+    assert np.all(np.abs(margins - exact) <= rounding + 4 * np.finfo(float).eps * np.abs(moved).sum(1))
+    changed = (np.abs(moved) > 0).any(0)
+    assert np.all(rounding <= ROUNDING_ULPS * 2 * q[changed].sum())

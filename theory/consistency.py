@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from theory.losses import Loss
-from theory.minimise import Minimum, Solver, conditional_risk, minimise_conditional_risk
+from theory.minimise import Minimum, Solver, conditional_risk, loss_vectors, minimise_conditional_risk
 
 __all__ = ["PINNED", "Failure", "Grade", "Notion", "NotionResult", "ConsistencyRow", "classify", "posteriors", "strict_topk",
            "tied", "TIE_REL"]
@@ -641,11 +641,23 @@ class _Rechecker:
             if base > reference + tol:
                 return "dismissed", (f"{digits}: the tied point is worse than the minimiser ({base:.12g} > "
                                      f"{reference:.12g}): not a minimiser")
-        rivals = repairs(f.point, f.q, f.k, logits=self.loss.input == "logits")
-        values = [self.value(r, f.q) for r in rivals]
-        margin = min(values) - base if values else np.inf
-        if margin < -tol:
-            return "dismissed", f"{digits}: a rival repairing position {f.k} is better by {-margin:.3g}: not a minimiser"
+        logits = self.loss.input == "logits"
+        if self.exact_ok or self.best.method is Solver.BOUNDARY:  # 50 digits, or boundary limits
+            rivals = repairs(f.point, f.q, f.k, logits=logits)
+            margins = np.array([self.value(r, f.q) - base for r in rivals])
+            better = bool(np.any(margins < -tol))
+        else:  # float64: differences of loss vectors, on a fine ladder of moves
+            rivals = repairs(f.point, f.q, f.k, steps=FINE_STEPS, logits=logits)
+            margins, rounding = rival_margins(self.loss, f.point, rivals, f.q)
+            # a first-order gain, and the best rival ordered at position k: a δ-off point of a
+            # minimiser that is itself misordered gains at first order too, but stays misordered
+            better = descends(margins, rounding) and bool(
+                strict_topk(rivals[int(np.argmin(margins))][None], f.q[None], logits=logits)[0, f.k - 1])
+        margin = float(margins.min()) if len(margins) else np.inf
+        if better:
+            return "dismissed", (f"{digits}: a rival repairing position {f.k} is better by {-margin:.3g} and ordered "
+                                 "there: not a minimiser")
+        values = list(base + margins)
         rivals_text = (f"no rival repairing only position {f.k} is better (smallest margin {margin:.3g})" if values
                        else "no rival can repair this position")
         if self.certified(base):
@@ -658,7 +670,6 @@ class _Rechecker:
             return "undecided", (f"{digits}: the minimiser is not certified and the rivals repairing position {f.k} "
                                  f"differ from it by at most {largest:.3g}, below what a search resolves "
                                  f"({resolution:.2g})")
-        logits = self.loss.input == "logits"
         box = BOX_WIDENING * float(self.best.certificate.get("box", 30.0)) if logits else 30.0
         key = f.q.tobytes()
         if key not in self._second:  # one second search per posterior, whichever position it judges
@@ -697,7 +708,8 @@ def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9
             logits: bool = False) -> list[np.ndarray]:
     """Points that repair position ``k`` of ``p`` against q and nothing else: a little mass moved
     into the class of q's top-k set that p ranks lowest (the "receiver"), taken from the class
-    outside the top-k set that p ranks highest, or from p's largest entry when that one is 0.
+    outside the top-k set that p ranks highest, or from p's largest entry when that one is 0 (at
+    most half of the donor's mass).
     For a logit loss (``logits``: p holds log-probabilities) the receiver's logit rises and the
     donor's falls by each step."""
     order = np.argsort(-q, kind="stable")
@@ -715,7 +727,7 @@ def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9
     if p[donor] <= 0:
         donor = int(np.argmax(np.where(np.arange(len(p)) == receiver, -np.inf, p)))
     for d in steps:
-        take = min(d, p[donor])
+        take = min(d, p[donor] / 2)  # the donor keeps some mass: zeroing it would leave the open simplex
         if take <= 0:
             continue
         r = p.copy()
@@ -723,6 +735,44 @@ def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9
         r[donor] -= take
         out.append(r)
     return out
+
+
+#: the masses a float64 re-check moves into a position's receiver: a ladder fine enough that the
+#: first-order gain of repairing a tie at a near-tie of q (|ΔC| ≈ (q_a − q_b)·|φ'|·d, against a
+#: second-order cost ∝ d²) shows on consecutive rungs
+FINE_STEPS = tuple(10.0 ** (-e / 2) for e in range(24, 5, -1))
+#: rounding allowed per unit of Σ q_k (|L(r, k)| + |L(p, k)|) over the labels whose loss changed
+ROUNDING_ULPS = 64 * np.finfo(np.float64).eps
+
+
+def rival_margins(loss: Loss, p: np.ndarray, rivals: Sequence[np.ndarray], q: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """C_q(r) − C_q(p) for every rival r, as Σ_k q_k (L(r, k) − L(p, k)), and a bound on its
+    rounding: :data:`ROUNDING_ULPS` per unit of Σ_k q_k (|L(r, k)| + |L(p, k)|) over the labels
+    whose loss changed. Labels whose loss did not change contribute exactly 0, so for a loss of
+    p_y the margin carries the rounding of two labels (weighted by their q) instead of that of two
+    whole values of C_q, and no cancellation between them. Float64; p and the rivals hold logits
+    (log-probabilities) for a loss of logits. A rival whose loss is not finite where p's is gets
+    margin +inf."""
+    if not len(rivals):
+        return np.zeros(0), np.zeros(0)
+    V = loss_vectors(loss, np.vstack([p[None], np.asarray(rivals)]), logits=loss.input == "logits")
+    base, R = V[0], V[1:]
+    weight = np.where(q > 0, q, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        D = np.where(q > 0, R - base, 0.0)
+        margins = (weight * D).sum(1)
+        rounding = ROUNDING_ULPS * (weight * np.where(D != 0, np.abs(R) + np.abs(base), 0.0)).sum(1)
+    bad = ~np.isfinite(margins)
+    return np.where(bad, np.inf, margins), np.where(bad, 0.0, rounding)
+
+
+def descends(margins: np.ndarray, rounding: np.ndarray) -> bool:
+    """Whether rivals on a ladder of growing moves show a first-order descent: two consecutive
+    rungs better than p beyond their rounding, the larger move gaining at least 1.5 times as
+    much (a gain ∝ the move; rounding noise does not grow with the move)."""
+    gain = np.where(margins < -rounding, -margins, 0.0)
+    return bool(np.any((gain[:-1] > 0) & (gain[1:] >= 1.5 * gain[:-1])))
 
 
 def conditional_value(loss: Loss, p: np.ndarray, q: np.ndarray) -> float:

@@ -41,6 +41,11 @@ __all__ = ["Loss", "Pieces", "Pred", "with_eps_softmax"]
 # several makes it general (the sum is no longer normalised)
 _STRUCTURE_RANK = {"pointwise": 0, "argmax_pointwise": 1, "normalised": 2, "general": 3}
 
+#: at most this many (point, label, class) entries are computed at once by a broadcasting loss in
+#: :meth:`Loss.vectors` (≈ 128 MB of float64), so that K = 100 with thousands of points stays
+#: within a few hundred MB
+CHUNK_ENTRIES = 2**24
+
 
 @dataclass(frozen=True)
 class Pieces:
@@ -156,6 +161,30 @@ class Loss:
 
     def value(self, xp: ArrayNamespace, pred: Pred, y: Any) -> Any:
         raise NotImplementedError
+
+    def vectors(self, x: np.ndarray, *, logits: bool = False) -> np.ndarray:
+        """(n, K): L(x_i, k) for every row x_i of ``x`` (n, K) float64 and every label k, unvalidated
+        (what minimisers evaluate; :func:`theory.minimise.loss_vectors`). ``x`` holds logits when
+        ``logits`` or the loss is defined on logits.
+
+        A loss that broadcasts (:attr:`broadcasts`) sees each point once against all K labels, in
+        chunks of rows; any other loss (a user's function) is called once per label on the points
+        themselves, so nothing of size K² per point is ever built. Composites override this to
+        share work between labels (ε-softmax is computed once, not once per label)."""
+        n, K = x.shape
+        call = self.from_logits if (logits or self.input == "logits") else self
+        if not self.broadcasts:
+            by_label = np.empty((K, n))  # one contiguous row per label, transposed at the end
+            for k in range(K):
+                by_label[k] = call(x, np.full(n, k), validate=False)
+            return np.ascontiguousarray(by_label.T)
+        out = np.empty((n, K))
+        rows = max(1, CHUNK_ENTRIES // (K * K))
+        for start in range(0, n, rows):
+            part = x[start:start + rows]
+            out[start:start + rows] = call(part[:, None, :], np.broadcast_to(np.arange(K), (len(part), K)),
+                                           validate=False)
+        return out
 
     # -- evaluation ---------------------------------------------------------------------------
     def __call__(self, x: Any, y: Any, *, validate: bool = True) -> np.ndarray:
@@ -326,6 +355,14 @@ class EpsWrapped(Loss):
         pe = eps_softmax(pred.p, m, clamp=c, xp=xp, validate=False)
         return self.inner.value(xp, Pred.from_probs(xp, pe), y)
 
+    def vectors(self, x, *, logits=False):
+        if logits:  # (ε-softmax wraps losses of probabilities; logits are softmaxed first)
+            return super().vectors(x, logits=True)
+        m, c = self.params["m"], self.params["clamp"]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            pe = np.asarray(eps_softmax(x, m, clamp=c, xp=NUMPY, validate=False), dtype=np.float64)
+        return self.inner.vectors(pe)
+
 
 @dataclass(frozen=True, repr=False)
 class WeightedSum(Loss):
@@ -384,6 +421,15 @@ class WeightedSum(Loss):
             total = total + xp.const(w) * loss.value(xp, pred, y)
         return total
 
+    def vectors(self, x, *, logits=False):
+        if logits or self.input == "logits" or self.broadcasts:
+            return super().vectors(x, logits=logits)
+        total = 0.0
+        with np.errstate(invalid="ignore", over="ignore"):
+            for w, loss in self.terms:
+                total = total + w * loss.vectors(x)
+        return total
+
 
 @dataclass(frozen=True, repr=False)
 class Named(Loss):
@@ -409,6 +455,9 @@ class Named(Loss):
 
     def value(self, xp, pred, y):
         return self.inner.value(xp, pred, y)
+
+    def vectors(self, x, *, logits=False):
+        return self.inner.vectors(x, logits=logits)
 
 
 def with_eps_softmax(loss: Any, m: float, *, clamp: float = 1e-8) -> Loss:

@@ -19,7 +19,8 @@ the loss's declared structure (see :mod:`theory.losses._core`); ``Minimum.method
                           an interior search are compared with the lower bound α min q + inf rest,
                           exact when it is met and otherwise with a certified gap
                           (:mod:`._normalised`).
-``multi-start search``    not certified: pairwise mass-transfer descent from many starts
+``multi-start search``    not certified: descent along pairwise mass transfers and
+                          projected/exponentiated-gradient arcs from many starts
                           (:mod:`._search`); every other loss (MSE-like couplings, user losses).
 
 Losses defined on logits are minimised over logits in a box with multi-start L-BFGS-B (not
@@ -65,7 +66,7 @@ class Solver(str, Enum):
     KKT = "KKT bisection (convex separable)"
     REGIONS = "region enumeration"
     BOUNDARY = "boundary enumeration"
-    MULTISTART = "multi-start pairwise search"
+    MULTISTART = "multi-start simplex descent"
     LOGITS = "multi-start L-BFGS-B over logits"
 
     @property
