@@ -182,3 +182,16 @@ def test_rival_margins_resolve_moves_far_below_the_rounding_of_the_risk(case):
     assert np.all(np.abs(margins - exact) <= rounding + 4 * np.finfo(float).eps * np.abs(moved).sum(1))
     changed = (np.abs(moved) > 0).any(0)
     assert np.all(rounding <= ROUNDING_ULPS * 2 * q[changed].sum())
+
+
+def test_sce_ties_two_tiny_classes_at_rces_clamp():
+    """SCE = 0.1·CE + RCE: below RCE's clamp c only CE's log pulls a class up, above it RCE's slope
+    A(1 − q_k) pushes it down, so both tiny classes sit exactly at c, tied. A search stops within
+    its resolution of that kink (here with the two in q's order), which read All-k; the re-check
+    must find the tie, at c, and confirm it."""
+    q = np.array([1 - 7.06872589e-08 - 1.67826377e-08, 7.06872589e-08, 1.67826377e-08])
+    row = classify(losses.get("sce"), 3, budget=B, n=1, pinned=[q])
+    assert row.strict.holds == (True, False), row.strict.failures
+    f = row.strict.confirmed(2)
+    assert f.why == "tie"
+    np.testing.assert_allclose(f.p_star[1:], 1e-8, rtol=1e-9)

@@ -204,3 +204,26 @@ def test_claim_workers_share_the_cpus_without_overriding_the_user(monkeypatch):
         assert os.environ["MKL_NUM_THREADS"] == "7"
     assert "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ
     assert os.environ["MKL_NUM_THREADS"] == "7"
+
+
+def test_exact_risks_along_moves_in_rational_arithmetic():
+    """Points moved along an integer direction stay exactly on the simplex: the difference with the
+    base risk is exact to 50 digits even for a move of 1e-18 (a float point p + 1e-18 would not
+    even move the 0.5 coordinate)."""
+    from theory import losses
+    from theory.verify.exact import exact_conditional_risk, exact_risks_along
+
+    ce = losses.get("ce")
+    p, q = np.array([0.5, 0.25, 0.25]), np.array([0.2, 0.5, 0.3])
+    base = exact_conditional_risk(ce, p, q)
+    (moved,) = exact_risks_along(ce, p, q, np.array([1, -1, 0]), [1e-18])
+    d = sp.Rational(1e-18)
+    expected = -sp.Rational(0.2) * sp.log(sp.Rational(1, 2) + d) - sp.Rational(0.5) * sp.log(sp.Rational(1, 4) - d) \
+        - sp.Rational(0.3) * sp.log(sp.Rational(1, 4))
+    assert abs(moved - sp.N(expected, 60)) < 1e-45
+    # to first order (q_1/p_1 − q_0/p_0)·d = 1.6e-18, resolved although C_q ≈ 1.25
+    assert abs(float(moved - base) - 1.6e-18) < 1e-30
+    with pytest.raises(ValueError, match="integers summing to 0"):
+        exact_risks_along(ce, p, q, np.array([1, 0, 0]), [1e-3])
+    with pytest.raises(ValueError, match="leaves the simplex"):
+        exact_risks_along(ce, p, q, np.array([1, -1, 0]), [0.3])

@@ -528,6 +528,8 @@ def classify(loss: Loss, K: int, *, budget, n: int | None = None, pinned: Sequen
     gap = best.certificate.get("gap")
     gap = None if gap is None else float(np.max(gap))
     checker = _Rechecker(loss, best, gap, seed)
+    if best.method is Solver.MULTISTART:
+        s_fail = sorted(s_fail + _kink_probes(q, best, s_ok, checker), key=lambda f: f.k)
     strict = _confirm(Notion.STRICT, K, s_fail, checker)
     prediction = _confirm(Notion.PREDICTION, 2, p_fail, checker)
     where = domain or ("logits" if loss.input == "logits" else "probabilities on the simplex")
@@ -535,6 +537,25 @@ def classify(loss: Loss, K: int, *, budget, n: int | None = None, pinned: Sequen
         loss=loss.name, params=dict(params if params is not None else loss.params), K=int(K), domain=where,
         n_posteriors=len(q), strict=strict, prediction=prediction, method=best.method, exact=bool(best.exact),
         gap=gap, q=q)
+
+
+def _kink_probes(q: np.ndarray, best: Minimum, ok: np.ndarray, checker: _Rechecker) -> list[Failure]:
+    """Ties at a kink that a search stopped short of: at every position k that holds, the two
+    classes across it within :data:`SNAP_REL` of each other (a search ends within its resolution
+    of a tie at a clamp, in either order) are probed by :meth:`_Rechecker.kink_tie`; each tie it
+    shows becomes a candidate failure at the tied point."""
+    out = []
+    order = np.argsort(-q, axis=1, kind="stable")
+    for i, kk in zip(*np.nonzero(ok)):
+        k = int(kk) + 1
+        pa, pb = best.p[i, order[i, k - 1]], best.p[i, order[i, k]]
+        if min(pa, pb) <= 0 or abs(pa - pb) > SNAP_REL * max(pa, pb):
+            continue
+        probe = Failure(k, q[i], best.p[i], float(best.value[i]), "order", minimiser=best.p[i])
+        kink = checker.kink_tie(probe)
+        if kink is not None:
+            out.append(Failure(k, q[i], kink[0], kink[1], "tie", minimiser=best.p[i]))
+    return out
 
 
 #: how many candidate failures per position the re-check tries before calling it undecided
@@ -559,7 +580,9 @@ def _confirm(notion: Notion, K: int, failures: list[Failure], checker: _Rechecke
             continue
         state: bool | None = True
         for f in cands[:MAX_TRIES]:
-            status, how = checker(f)
+            status, how, *tied_point = checker(f)
+            if tied_point:  # confirmed as a tie at a kink next to the candidate: the tied point is the witness
+                f = replace(f, p_star=tied_point[0], why="tie", value=checker.value(tied_point[0], f.q))
             kept.append(replace(f, recheck=status, how=how))
             if status == "confirmed":
                 state = False
@@ -587,6 +610,7 @@ class _Rechecker:
     def __init__(self, loss: Loss, best: Minimum, gap: float | None, seed: int):
         self.loss, self.best, self.gap, self.seed = loss, best, gap, seed
         self._second: dict[bytes, Minimum] = {}
+        self._exact: dict[tuple[bytes, bytes], Any] = {}  # 50-digit C_q at points a kink probe moves from
         self.exact_ok = loss.input == "probs" and _has_sympy(loss)
 
     def _plain(self, loss: Loss, p: np.ndarray, q: np.ndarray) -> float:
@@ -613,7 +637,9 @@ class _Rechecker:
             return True
         return self.gap is not None and self.gap <= 1e-6 * (1 + abs(value))
 
-    def __call__(self, f: Failure) -> tuple[str, str]:
+    def __call__(self, f: Failure) -> tuple:
+        """(status, what was done), and for a failure confirmed as a tie at a kink next to the
+        candidate (:meth:`kink_tie`) a third item: the tied point, which becomes the witness."""
         digits = "50-digit" if self.exact_ok else "float64"
         tol = 1e-13 * (1 + abs(f.value)) if self.exact_ok else 1e-10 * (1 + abs(f.value))
         if f.why == "region":  # another argmax region reaches the Bayes region's value
@@ -666,7 +692,8 @@ class _Rechecker:
                                  f"{rivals_text}")
         resolution = 1e-9 * (1 + abs(base))  # what a float search resolves in C_q
         largest = max(values) - base if values else np.inf  # the rival with the largest move
-        if f.why != "tie" and largest <= resolution:
+        kink = self.kink_tie(f)
+        if f.why != "tie" and largest <= resolution and kink is None:
             return "undecided", (f"{digits}: the minimiser is not certified and the rivals repairing position {f.k} "
                                  f"differ from it by at most {largest:.3g}, below what a search resolves "
                                  f"({resolution:.2g})")
@@ -680,6 +707,9 @@ class _Rechecker:
         fails = (bool(not strict_topk(points(self.loss, second), f.q[None], logits=logits)[0, f.k - 1])
                  if f.k < len(f.q) else True)
         v2 = float(second.value[0])
+        if kink is not None and v2 >= kink[1] - tol:
+            return "confirmed", (f"{digits}: {kink[2]}; the minimiser is not certified, and a second search ({where}) "
+                                 f"finds nothing lower (C_q = {v2:.12g})"), kink[0]
         if not fails and v2 < base - tol:
             return "dismissed", (f"{digits}: a second search ({where}) finds a strictly better point (C_q = {v2:.12g} < "
                                  f"{base:.12g}) where position {f.k} holds: not a minimiser")
@@ -698,6 +728,122 @@ class _Rechecker:
                              f"({where}) {'does not reproduce the failure' if not fails else 'finds a lower value'}")
 
 
+    def along(self, p: np.ndarray, direction: np.ndarray, amounts: np.ndarray, q: np.ndarray, *,
+              exact: bool) -> tuple[np.ndarray, np.ndarray]:
+        """C_q(p + a·direction) − C_q(p) for each amount a and a bound on its rounding: in exact
+        rational arithmetic at 50 digits where ``exact`` and the loss has a sympy path (values
+        finite), else in float64 by :func:`rival_margins`. ``direction`` holds small integers
+        summing to 0."""
+        if exact and self.exact_ok:
+            from theory.verify.exact import exact_conditional_risk, exact_risks_along
+
+            try:
+                key = (p.tobytes(), q.tobytes())
+                if key not in self._exact:
+                    self._exact[key] = exact_conditional_risk(self.loss, p, q)
+                base = self._exact[key]
+                vals = exact_risks_along(self.loss, p, q, direction, amounts)
+            except (ValueError, TypeError, ZeroDivisionError, NotImplementedError):
+                vals = None
+            if vals is not None and base.is_finite and all(v.is_finite for v in vals):
+                return (np.array([float(v - base) for v in vals]),
+                        np.full(len(vals), EXACT_ROUNDING * (1 + abs(float(base)))))
+        return rival_margins(self.loss, p, [p + a * direction for a in np.atleast_1d(amounts)], q)
+
+    def kink_tie(self, f: Failure) -> tuple[np.ndarray, float, str] | None:
+        """A tie at a kink of C_q next to a candidate that a search left nearly tied or misordered
+        across position k (as at a clamp, where a search stops within its resolution of the tie).
+
+        The two classes on either side of position k (receiver a and donor b, as in
+        :func:`repairs`), when within :data:`SNAP_REL` of each other, are set equal; their common
+        level is refined by golden section along e_a + e_b − 2·e_t (t the largest class, the
+        slack); at that point every move of mass between a and b, either way, from
+        TIE_REL·p_a/4 up to p_a/2 must cost at first order (:func:`ascends`): along that line the
+        minimum then ties a and b to within :data:`TIE_REL`, which a smooth near-tie of q (a gain
+        at first order one way) cannot show. The tied point must also be no worse than the
+        candidate. Returns (the tied point, its C_q, what was seen), or None. At 50 digits where
+        the loss has a sympy path; first a float64 screen: a first-order gain in float64 already
+        shows a smooth near-tie (most of them), and the golden section costs tens of evaluations."""
+        p, q = f.p_star, f.q
+        if self.loss.input == "logits" or self.best.method is Solver.BOUNDARY or not 0 < f.k < len(q):
+            return None
+        a, b = _pair(p, q, f.k)
+        if min(p[a], p[b]) <= 0 or abs(p[a] - p[b]) > SNAP_REL * max(p[a], p[b]):
+            return None
+        return None if self._smooth_in_float(f) else self._kink_tie(f, exact=self.exact_ok)
+
+    def _smooth_in_float(self, f: Failure) -> bool:
+        """Whether moving mass between the two classes (set equal) gains at first order one way in
+        float64 (:func:`descends`): a smooth near-tie, no kink."""
+        a, b = _pair(f.p_star, f.q, f.k)
+        s = f.p_star.copy()
+        s[a] = s[b] = 0.5 * (s[a] + s[b])
+        moves = np.array([d for d in FINE_STEPS if d <= s[a] / 2])
+        for src, dst in ((b, a), (a, b)):
+            step = np.zeros(len(s), dtype=np.int64)
+            step[dst], step[src] = 1, -1
+            if descends(*self.along(s, step, moves, f.q, exact=False)):
+                return True
+        return False
+
+    def _kink_tie(self, f: Failure, *, exact: bool) -> tuple[np.ndarray, float, str] | None:
+        p, q = f.p_star, f.q
+        a, b = _pair(p, q, f.k)
+        t = int(np.argmax(np.where(np.isin(np.arange(len(p)), [a, b]), -np.inf, p)))
+        s = p.copy()
+        s[a] = s[b] = 0.5 * (p[a] + p[b])
+        level = np.zeros(len(p), dtype=np.int64)
+        level[[a, b]], level[t] = 1, -2
+        span = min(SNAP_REL * s[a], s[a] / 2, s[t] / 4)
+        u = _golden(lambda x: self.along(s, level, [x], q, exact=exact)[0][0], -span, span, tol=TIE_REL * s[a] / 8)
+        tied_point = s + u * level
+        value = self.value(tied_point, q)
+        if value > self.value(p, q) + 64 * np.finfo(float).eps * (1 + abs(value)):
+            return None  # worse than the candidate beyond float rounding
+        smallest = TIE_REL * tied_point[a] / 4
+        moves = smallest * 10.0 ** np.arange(int(np.log10(tied_point[a] / 2 / smallest)) + 1)
+        seen = []
+        for src, dst in ((b, a), (a, b)):
+            step = np.zeros(len(q), dtype=np.int64)
+            step[dst], step[src] = 1, -1
+            m, r = self.along(tied_point, step, moves, q, exact=exact)
+            if not ascends(m, r, moves):
+                return None
+            seen.append(float(m[0]))
+        return tied_point, value, (
+            f"classes {a} and {b} set equal and their level refined (golden section) give C_q = {value:.12g}, no worse "
+            f"than the candidate; moving mass between them either way costs at first order for every move from "
+            f"{moves[0]:.2g} to {moves[-1]:.2g} (a kink: {seen[0]:.3g} and {seen[1]:.3g} at the smallest), so along that "
+            f"line the minimum ties them to within {TIE_REL:g}")
+
+
+def _pair(p: np.ndarray, q: np.ndarray, k: int) -> tuple[int, int]:
+    """The two classes across position k that a repair moves mass between (see :func:`repairs`):
+    q's top-k class that p ranks lowest, and the class outside it that p ranks highest."""
+    order = np.argsort(-q, kind="stable")
+    top, rest = order[:k], order[k:]
+    return int(top[np.argmin(p[top])]), int(rest[np.argmax(p[rest])])
+
+
+def _golden(h, lo: float, hi: float, *, tol: float) -> float:
+    """The minimiser of a unimodal h on [lo, hi] by golden-section search, to within ``tol``;
+    0 (the starting point) unless a point strictly better than h(0) was found."""
+    r = (np.sqrt(5) - 1) / 2
+    x1, x2 = hi - r * (hi - lo), lo + r * (hi - lo)
+    f1, f2 = h(x1), h(x2)
+    while hi - lo > tol:
+        if f1 <= f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - r * (hi - lo)
+            f1 = h(x1)
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + r * (hi - lo)
+            f2 = h(x2)
+    x, fx = (x1, f1) if f1 <= f2 else (x2, f2)
+    return x if fx < 0 else 0.0
+
+
 def _has_sympy(loss: Loss) -> bool:
     from theory.losses import CallableLoss
 
@@ -712,10 +858,7 @@ def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9
     most half of the donor's mass).
     For a logit loss (``logits``: p holds log-probabilities) the receiver's logit rises and the
     donor's falls by each step."""
-    order = np.argsort(-q, kind="stable")
-    top, rest = order[:k], order[k:]
-    receiver = top[np.argmin(p[top])]
-    donor = rest[np.argmax(p[rest])]
+    receiver, donor = _pair(p, q, k)
     out = []
     if logits:
         for d in steps:
@@ -743,6 +886,11 @@ def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9
 FINE_STEPS = tuple(10.0 ** (-e / 2) for e in range(24, 5, -1))
 #: rounding allowed per unit of Σ q_k (|L(r, k)| + |L(p, k)|) over the labels whose loss changed
 ROUNDING_ULPS = 64 * np.finfo(np.float64).eps
+#: rounding allowed per unit of C_q in a difference of two 50-digit values at points moved in exact
+#: rational arithmetic (theory.verify.exact.exact_risks_along)
+EXACT_ROUNDING = 1e-40
+#: two coordinates this close (relative) may be a tie a search did not resolve (:meth:`_Rechecker.kink_tie`)
+SNAP_REL = 1e-3
 
 
 def rival_margins(loss: Loss, p: np.ndarray, rivals: Sequence[np.ndarray], q: np.ndarray
@@ -765,6 +913,16 @@ def rival_margins(loss: Loss, p: np.ndarray, rivals: Sequence[np.ndarray], q: np
         rounding = ROUNDING_ULPS * (weight * np.where(D != 0, np.abs(R) + np.abs(base), 0.0)).sum(1)
     bad = ~np.isfinite(margins)
     return np.where(bad, np.inf, margins), np.where(bad, 0.0, rounding)
+
+
+def ascends(margins: np.ndarray, rounding: np.ndarray, moves: np.ndarray) -> bool:
+    """Whether rivals on a ladder of growing ``moves`` all cost more than their rounding, at first
+    order from the smallest moves on (a kink): over the three smallest rungs the margin grows
+    like the move, not like its square (ratio at most (Δmove)^1.5). A smooth minimum within the
+    smallest move of p grows like the square."""
+    if len(margins) < 3 or not np.all(margins > rounding):
+        return False
+    return bool(np.all(margins[1:3] / margins[:2] <= (moves[1:3] / moves[:2]) ** 1.5))
 
 
 def descends(margins: np.ndarray, rounding: np.ndarray) -> bool:

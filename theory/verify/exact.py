@@ -15,7 +15,8 @@ import sympy as sp
 
 from theory.losses import Loss
 
-__all__ = ["DIGITS", "exact_conditional_risk", "exact_loss_vector", "exact_point", "exact_risk", "rational"]
+__all__ = ["DIGITS", "exact_conditional_risk", "exact_loss_vector", "exact_point", "exact_risk", "exact_risks_along",
+           "rational"]
 
 DIGITS = 50
 
@@ -53,10 +54,34 @@ def _argmax(values: list[sp.Rational]) -> int:
 
 def exact_loss_vector(loss: Loss, p: Any, *, digits: int = DIGITS) -> list[sp.Float]:
     """(L(p, k))_k evaluated from the loss's sympy path at the exact rational point, to ``digits``."""
-    point = exact_point(p)
-    t = _argmax(point)
-    values = loss.sympy(len(point), t=t, symbols=point)
+    return _vector_at(loss, exact_point(p), digits)
+
+
+def _vector_at(loss: Loss, point: list[sp.Rational], digits: int) -> list[sp.Float]:
+    values = loss.sympy(len(point), t=_argmax(point), symbols=point)
     return [sp.N(v, digits) for v in values]
+
+
+def exact_risks_along(loss: Loss, p: Any, q: Any, direction: Any, amounts: Any, *,
+                      digits: int = DIGITS) -> list[sp.Float]:
+    """C_q at the exact point of ``p`` (:func:`exact_point`) moved by each of ``amounts`` (floats,
+    read exactly) along ``direction`` (a vector of small integers summing to 0), in exact rational
+    arithmetic: the moved points stay exactly on the simplex, so their differences with
+    ``exact_conditional_risk(loss, p, q)`` carry no rounding of the points (``digits`` significant
+    digits each)."""
+    base = exact_point(p)
+    qs = [sp.Rational(float(v)) for v in np.asarray(q, dtype=np.float64)]
+    steps = [int(v) for v in np.asarray(direction)]
+    if sum(steps) != 0 or any(v != d for v, d in zip(steps, np.asarray(direction))):
+        raise ValueError(f"direction must be integers summing to 0, got {np.asarray(direction).tolist()}")
+
+    def risk(point):
+        if any(v < 0 for v in point):
+            raise ValueError("a move leaves the simplex")
+        return sp.N(sum(qk * v for qk, v in zip(qs, _vector_at(loss, point, digits))), digits)
+
+    moved = [[b + sp.Rational(float(a)) * d for b, d in zip(base, steps)] for a in np.atleast_1d(amounts)]
+    return [risk(point) for point in moved]
 
 
 def exact_conditional_risk(loss: Loss, p: Any, q: Any, *, digits: int = DIGITS) -> sp.Float:
