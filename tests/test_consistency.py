@@ -195,3 +195,14 @@ def test_sce_ties_two_tiny_classes_at_rces_clamp():
     f = row.strict.confirmed(2)
     assert f.why == "tie"
     np.testing.assert_allclose(f.p_star[1:], 1e-8, rtol=1e-9)
+
+
+def test_a_search_tie_between_two_tiny_classes_is_dismissed_by_exact_moves():
+    """NLNL's minimiser is p* = q (separable and convex), but a search that keeps ties can end with
+    two tiny classes of q tied at their mean. Splitting them gains ~1e-18 in C_q, below any float
+    comparison; rivals moved in exact rational arithmetic and evaluated at 50 digits show the
+    first-order gain, so the tie is dismissed and position 3 holds (it was undecided)."""
+    q = np.array([6.58182122e-01, 3.41817860e-01, 1.29363177e-08, 4.31210589e-09])
+    q = q / q.sum()
+    row = classify(losses.get("nlnl"), 4, budget=B, n=1, pinned=[q])
+    assert row.strict.holds == (True, True, True), row.strict.failures

@@ -668,17 +668,18 @@ class _Rechecker:
                 return "dismissed", (f"{digits}: the tied point is worse than the minimiser ({base:.12g} > "
                                      f"{reference:.12g}): not a minimiser")
         logits = self.loss.input == "logits"
-        if self.exact_ok or self.best.method is Solver.BOUNDARY:  # 50 digits, or boundary limits
+        if self.certified(base) or self.best.method is Solver.BOUNDARY:  # values compared (boundary limits)
             rivals = repairs(f.point, f.q, f.k, logits=logits)
             margins = np.array([self.value(r, f.q) - base for r in rivals])
             better = bool(np.any(margins < -tol))
-        else:  # float64: differences of loss vectors, on a fine ladder of moves
-            rivals = repairs(f.point, f.q, f.k, steps=FINE_STEPS, logits=logits)
-            margins, rounding = rival_margins(self.loss, f.point, rivals, f.q)
+        else:  # a search's point: a fine ladder of moves, as exact differences (50 digits) or of loss vectors
+            direction, amounts = repair_move(f.point, f.q, f.k, FINE_STEPS, logits=logits)
+            margins, rounding = self.along(f.point, direction, amounts, f.q, exact=True)
             # a first-order gain, and the best rival ordered at position k: a δ-off point of a
             # minimiser that is itself misordered gains at first order too, but stays misordered
+            best_rival = f.point + amounts[int(np.argmin(margins))] * direction if len(amounts) else f.point
             better = descends(margins, rounding) and bool(
-                strict_topk(rivals[int(np.argmin(margins))][None], f.q[None], logits=logits)[0, f.k - 1])
+                strict_topk(best_rival[None], f.q[None], logits=logits)[0, f.k - 1])
         margin = float(margins.min()) if len(margins) else np.inf
         if better:
             return "dismissed", (f"{digits}: a rival repairing position {f.k} is better by {-margin:.3g} and ordered "
@@ -852,37 +853,35 @@ def _has_sympy(loss: Loss) -> bool:
 
 def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9, 1e-6, 1e-3), *,
             logits: bool = False) -> list[np.ndarray]:
-    """Points that repair position ``k`` of ``p`` against q and nothing else: a little mass moved
-    into the class of q's top-k set that p ranks lowest (the "receiver"), taken from the class
-    outside the top-k set that p ranks highest, or from p's largest entry when that one is 0 (at
-    most half of the donor's mass).
-    For a logit loss (``logits``: p holds log-probabilities) the receiver's logit rises and the
-    donor's falls by each step."""
+    """Points that repair position ``k`` of ``p`` against q and nothing else (:func:`repair_move`):
+    p moved by each amount along the repair direction."""
+    direction, amounts = repair_move(p, q, k, steps, logits=logits)
+    return [p + a * direction for a in amounts]
+
+
+def repair_move(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float], *, logits: bool = False
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(direction, amounts) of the moves that repair position ``k`` of ``p`` against q and nothing
+    else: mass moved into the class of q's top-k set that p ranks lowest (the "receiver"), taken
+    from the class outside the top-k set that p ranks highest, or from p's largest entry when that
+    one is 0, by each of ``steps`` but at most half of the donor's mass. For a logit loss
+    (``logits``: p holds log-probabilities) the receiver's logit rises and the donor's falls by each
+    step. ``direction`` is e_receiver − e_donor (integers)."""
     receiver, donor = _pair(p, q, k)
-    out = []
-    if logits:
-        for d in steps:
-            r = p.copy()
-            r[receiver] += d
-            r[donor] -= d
-            out.append(r)
-        return out
-    if p[donor] <= 0:
+    if not logits and p[donor] <= 0:
         donor = int(np.argmax(np.where(np.arange(len(p)) == receiver, -np.inf, p)))
-    for d in steps:
-        take = min(d, p[donor] / 2)  # the donor keeps some mass: zeroing it would leave the open simplex
-        if take <= 0:
-            continue
-        r = p.copy()
-        r[receiver] += take
-        r[donor] -= take
-        out.append(r)
-    return out
+    direction = np.zeros(len(p), dtype=np.int64)
+    direction[receiver], direction[donor] = 1, -1
+    amounts = np.asarray(steps, dtype=np.float64)
+    if not logits:  # the donor keeps some mass: zeroing it would leave the open simplex
+        amounts = np.minimum(amounts, p[donor] / 2)
+        amounts = amounts[amounts > 0]
+    return direction, amounts
 
 
-#: the masses a float64 re-check moves into a position's receiver: a ladder fine enough that the
-#: first-order gain of repairing a tie at a near-tie of q (|ΔC| ≈ (q_a − q_b)·|φ'|·d, against a
-#: second-order cost ∝ d²) shows on consecutive rungs
+#: the masses the re-check of a search's point moves into a position's receiver: a ladder fine
+#: enough that the first-order gain of repairing a tie at a near-tie of q (|ΔC| ≈ (q_a − q_b)·|φ'|·d,
+#: against a second-order cost ∝ d²) shows on consecutive rungs
 FINE_STEPS = tuple(10.0 ** (-e / 2) for e in range(24, 5, -1))
 #: rounding allowed per unit of Σ q_k (|L(r, k)| + |L(p, k)|) over the labels whose loss changed
 ROUNDING_ULPS = 64 * np.finfo(np.float64).eps
