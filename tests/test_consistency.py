@@ -206,3 +206,14 @@ def test_a_search_tie_between_two_tiny_classes_is_dismissed_by_exact_moves():
     q = q / q.sum()
     row = classify(losses.get("nlnl"), 4, budget=B, n=1, pinned=[q])
     assert row.strict.holds == (True, True, True), row.strict.failures
+
+
+def test_the_table_shows_a_witness_with_its_tiny_entries():
+    """A witness whose q has entries of 1e-8 must not read q = [0.0, 1.0, 0.0] (rounded to 6
+    decimals): entries keep six significant digits."""
+    from proofs_check.claims.consistency import TableRow, markdown
+
+    q = np.array([1 - 7.06872589e-08 - 1.67826377e-08, 7.06872589e-08, 1.67826377e-08])
+    row = classify(losses.get("sce"), 3, budget=B, n=1, pinned=[q])
+    text = markdown([TableRow("sce", {}, "", {3: row})])
+    assert "7.06873e-08" in text and "1e-08" in text and "0.0," not in text

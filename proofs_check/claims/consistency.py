@@ -16,6 +16,7 @@ import sympy as sp
 from proofs_check.claims._common import k_text
 from proofs_check.claims._registry import claim
 from theory import losses
+from theory._format import vector
 from theory.consistency import ConsistencyRow, Grade, Notion, classify
 from theory.minimise import minimise_conditional_risk
 from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
@@ -90,7 +91,7 @@ def markdown(rows: list[TableRow]) -> str:
         for K, c in r.by_K.items():
             f = next((f for f in c.strict.failures if f.recheck == "confirmed"), None)
             if f is not None:
-                wit = f"K={K}, top-{f.k} ({f.why}): q={np.round(f.q, 6).tolist()} → p*={np.round(f.p_star, 6).tolist()}"
+                wit = f"K={K}, top-{f.k} ({f.why}): q={vector(f.q, digits=6)} → p*={vector(f.p_star, digits=6)}"
                 break
         params = ", ".join(f"{k}={v}" for k, v in r.params.items()) or "defaults"
         cert = "" if first.exact else " (not certified)"
