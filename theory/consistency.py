@@ -545,12 +545,8 @@ def _kink_probes(q: np.ndarray, best: Minimum, ok: np.ndarray, checker: _Recheck
     of a tie at a clamp, in either order) are probed by :meth:`_Rechecker.kink_tie`; each tie it
     shows becomes a candidate failure at the tied point."""
     out = []
-    order = np.argsort(-q, axis=1, kind="stable")
     for i, kk in zip(*np.nonzero(ok)):
         k = int(kk) + 1
-        pa, pb = best.p[i, order[i, k - 1]], best.p[i, order[i, k]]
-        if min(pa, pb) <= 0 or abs(pa - pb) > SNAP_REL * max(pa, pb):
-            continue
         probe = Failure(k, q[i], best.p[i], float(best.value[i]), "order", minimiser=best.p[i])
         kink = checker.kink_tie(probe)
         if kink is not None:
@@ -580,9 +576,10 @@ def _confirm(notion: Notion, K: int, failures: list[Failure], checker: _Rechecke
             continue
         state: bool | None = True
         for f in cands[:MAX_TRIES]:
-            status, how, *tied_point = checker(f)
-            if tied_point:  # confirmed as a tie at a kink next to the candidate: the tied point is the witness
-                f = replace(f, p_star=tied_point[0], why="tie", value=checker.value(tied_point[0], f.q))
+            status, how, *tied = checker(f)
+            if tied:  # confirmed as a tie at a kink next to the candidate: the tied point is the witness
+                point, value = tied[0]
+                f = replace(f, p_star=point, why="tie", value=value)
             kept.append(replace(f, recheck=status, how=how))
             if status == "confirmed":
                 state = False
@@ -639,7 +636,7 @@ class _Rechecker:
 
     def __call__(self, f: Failure) -> tuple:
         """(status, what was done), and for a failure confirmed as a tie at a kink next to the
-        candidate (:meth:`kink_tie`) a third item: the tied point, which becomes the witness."""
+        candidate (:meth:`kink_tie`) a third item: (the tied point, its C_q), which becomes the witness."""
         digits = "50-digit" if self.exact_ok else "float64"
         tol = 1e-13 * (1 + abs(f.value)) if self.exact_ok else 1e-10 * (1 + abs(f.value))
         if f.why == "region":  # another argmax region reaches the Bayes region's value
@@ -684,15 +681,14 @@ class _Rechecker:
         if better:
             return "dismissed", (f"{digits}: a rival repairing position {f.k} is better by {-margin:.3g} and ordered "
                                  "there: not a minimiser")
-        values = list(base + margins)
-        rivals_text = (f"no rival repairing only position {f.k} is better (smallest margin {margin:.3g})" if values
-                       else "no rival can repair this position")
+        rivals_text = (f"no rival repairing only position {f.k} is better (smallest margin {margin:.3g})"
+                       if len(margins) else "no rival can repair this position")
         if self.certified(base):
             cert = "exact" if self.best.exact else f"certified to within {self.gap:.2g}"
             return "confirmed", (f"{digits}: C_q(p*) = {base:.12g}, minimiser {cert} ({self.best.method.value}); "
                                  f"{rivals_text}")
         resolution = 1e-9 * (1 + abs(base))  # what a float search resolves in C_q
-        largest = max(values) - base if values else np.inf  # the rival with the largest move
+        largest = float(margins.max()) if len(margins) else np.inf  # the rival with the largest move
         kink = self.kink_tie(f)
         if f.why != "tie" and largest <= resolution and kink is None:
             return "undecided", (f"{digits}: the minimiser is not certified and the rivals repairing position {f.k} "
@@ -710,7 +706,7 @@ class _Rechecker:
         v2 = float(second.value[0])
         if kink is not None and v2 >= kink[1] - tol:
             return "confirmed", (f"{digits}: {kink[2]}; the minimiser is not certified, and a second search ({where}) "
-                                 f"finds nothing lower (C_q = {v2:.12g})"), kink[0]
+                                 f"finds nothing lower (C_q = {v2:.12g})"), kink[:2]
         if not fails and v2 < base - tol:
             return "dismissed", (f"{digits}: a second search ({where}) finds a strictly better point (C_q = {v2:.12g} < "
                                  f"{base:.12g}) where position {f.k} holds: not a minimiser")
@@ -727,7 +723,6 @@ class _Rechecker:
                                  f"finds nothing lower ({v2:.12g})")
         return "undecided", (f"{digits}: {rivals_text}, but the minimiser is not certified and a second search "
                              f"({where}) {'does not reproduce the failure' if not fails else 'finds a lower value'}")
-
 
     def along(self, p: np.ndarray, direction: np.ndarray, amounts: np.ndarray, q: np.ndarray, *,
               exact: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -764,35 +759,26 @@ class _Rechecker:
         at first order one way) cannot show. The tied point must also be no worse than the
         candidate. Returns (the tied point, its C_q, what was seen), or None. At 50 digits where
         the loss has a sympy path; first a float64 screen: a first-order gain in float64 already
-        shows a smooth near-tie (most of them), and the golden section costs tens of evaluations."""
+        shows a smooth near-tie (most of them: :func:`descends` one way), and the golden section costs
+        tens of evaluations."""
         p, q = f.p_star, f.q
         if self.loss.input == "logits" or self.best.method is Solver.BOUNDARY or not 0 < f.k < len(q):
             return None
         a, b = _pair(p, q, f.k)
         if min(p[a], p[b]) <= 0 or abs(p[a] - p[b]) > SNAP_REL * max(p[a], p[b]):
             return None
-        return None if self._smooth_in_float(f) else self._kink_tie(f, exact=self.exact_ok)
-
-    def _smooth_in_float(self, f: Failure) -> bool:
-        """Whether moving mass between the two classes (set equal) gains at first order one way in
-        float64 (:func:`descends`): a smooth near-tie, no kink."""
-        a, b = _pair(f.p_star, f.q, f.k)
-        s = f.p_star.copy()
-        s[a] = s[b] = 0.5 * (s[a] + s[b])
-        moves = np.array([d for d in FINE_STEPS if d <= s[a] / 2])
-        for src, dst in ((b, a), (a, b)):
-            step = np.zeros(len(s), dtype=np.int64)
-            step[dst], step[src] = 1, -1
-            if descends(*self.along(s, step, moves, f.q, exact=False)):
-                return True
-        return False
-
-    def _kink_tie(self, f: Failure, *, exact: bool) -> tuple[np.ndarray, float, str] | None:
-        p, q = f.p_star, f.q
-        a, b = _pair(p, q, f.k)
-        t = int(np.argmax(np.where(np.isin(np.arange(len(p)), [a, b]), -np.inf, p)))
         s = p.copy()
         s[a] = s[b] = 0.5 * (p[a] + p[b])
+        moves = np.array([d for d in FINE_STEPS if d <= s[a] / 2])
+        for src, dst in ((b, a), (a, b)):  # the float64 screen
+            if descends(*self.along(s, transfer(len(q), src, dst), moves, q, exact=False)):
+                return None
+        return self._kink_tie(p, s, a, b, q, exact=self.exact_ok)
+
+    def _kink_tie(self, p: np.ndarray, s: np.ndarray, a: int, b: int, q: np.ndarray, *, exact: bool
+                  ) -> tuple[np.ndarray, float, str] | None:
+        """:meth:`kink_tie` from the candidate ``p`` and ``s``, p with classes a and b set equal."""
+        t = int(np.argmax(np.where(np.isin(np.arange(len(p)), [a, b]), -np.inf, p)))
         level = np.zeros(len(p), dtype=np.int64)
         level[[a, b]], level[t] = 1, -2
         span = min(SNAP_REL * s[a], s[a] / 2, s[t] / 4)
@@ -805,9 +791,7 @@ class _Rechecker:
         moves = smallest * 10.0 ** np.arange(int(np.log10(tied_point[a] / 2 / smallest)) + 1)
         seen = []
         for src, dst in ((b, a), (a, b)):
-            step = np.zeros(len(q), dtype=np.int64)
-            step[dst], step[src] = 1, -1
-            m, r = self.along(tied_point, step, moves, q, exact=exact)
+            m, r = self.along(tied_point, transfer(len(q), src, dst), moves, q, exact=exact)
             if not ascends(m, r, moves):
                 return None
             seen.append(float(m[0]))
@@ -870,13 +854,19 @@ def repair_move(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float], *,
     receiver, donor = _pair(p, q, k)
     if not logits and p[donor] <= 0:
         donor = int(np.argmax(np.where(np.arange(len(p)) == receiver, -np.inf, p)))
-    direction = np.zeros(len(p), dtype=np.int64)
-    direction[receiver], direction[donor] = 1, -1
+    direction = transfer(len(p), donor, receiver)
     amounts = np.asarray(steps, dtype=np.float64)
     if not logits:  # the donor keeps some mass: zeroing it would leave the open simplex
         amounts = np.minimum(amounts, p[donor] / 2)
         amounts = amounts[amounts > 0]
     return direction, amounts
+
+
+def transfer(K: int, src: int, dst: int) -> np.ndarray:
+    """e_dst − e_src as integers: the direction that moves mass from class ``src`` to ``dst``."""
+    direction = np.zeros(K, dtype=np.int64)
+    direction[dst], direction[src] = 1, -1
+    return direction
 
 
 #: the masses the re-check of a search's point moves into a position's receiver: a ladder fine

@@ -62,6 +62,11 @@ def _vector_at(loss: Loss, point: list[sp.Rational], digits: int) -> list[sp.Flo
     return [sp.N(v, digits) for v in values]
 
 
+def _risk_at(loss: Loss, point: list[sp.Rational], q: Any, digits: int) -> sp.Float:
+    qs = [sp.Rational(float(v)) for v in np.asarray(q, dtype=np.float64)]
+    return sp.N(sum(qk * v for qk, v in zip(qs, _vector_at(loss, point, digits))), digits)
+
+
 def exact_risks_along(loss: Loss, p: Any, q: Any, direction: Any, amounts: Any, *,
                       digits: int = DIGITS) -> list[sp.Float]:
     """C_q at the exact point of ``p`` (:func:`exact_point`) moved by each of ``amounts`` (floats,
@@ -70,25 +75,18 @@ def exact_risks_along(loss: Loss, p: Any, q: Any, direction: Any, amounts: Any, 
     ``exact_conditional_risk(loss, p, q)`` carry no rounding of the points (``digits`` significant
     digits each)."""
     base = exact_point(p)
-    qs = [sp.Rational(float(v)) for v in np.asarray(q, dtype=np.float64)]
     steps = [int(v) for v in np.asarray(direction)]
     if sum(steps) != 0 or any(v != d for v, d in zip(steps, np.asarray(direction))):
         raise ValueError(f"direction must be integers summing to 0, got {np.asarray(direction).tolist()}")
-
-    def risk(point):
-        if any(v < 0 for v in point):
-            raise ValueError("a move leaves the simplex")
-        return sp.N(sum(qk * v for qk, v in zip(qs, _vector_at(loss, point, digits))), digits)
-
     moved = [[b + sp.Rational(float(a)) * d for b, d in zip(base, steps)] for a in np.atleast_1d(amounts)]
-    return [risk(point) for point in moved]
+    if any(v < 0 for point in moved for v in point):
+        raise ValueError("a move leaves the simplex")
+    return [_risk_at(loss, point, q, digits) for point in moved]
 
 
 def exact_conditional_risk(loss: Loss, p: Any, q: Any, *, digits: int = DIGITS) -> sp.Float:
     """Σ_k q_k L(p, k) with q read exactly, at ``digits`` significant digits."""
-    vec = exact_loss_vector(loss, p, digits=digits)
-    qs = [sp.Rational(float(v)) for v in np.asarray(q, dtype=np.float64)]
-    return sp.N(sum(qk * v for qk, v in zip(qs, vec)), digits)
+    return _risk_at(loss, exact_point(p), q, digits)
 
 
 def exact_risk(loss: Loss, px: Any, posterior: Any, P: Any, *, digits: int = DIGITS) -> sp.Float:
