@@ -148,7 +148,9 @@ class ConsistencyRow:
     """Both notions for one loss at one K, over ``n_posteriors`` sampled posteriors.
 
     ``domain`` says what the minimisers range over (the simplex, or for a logit loss the logits
-    and which score map the loss applies); ``method``/``exact``/``gap`` how they were found.
+    and which score map the loss applies); ``method``/``exact`` how the minimisers were found and
+    ``gap`` the largest of their stated value errors (:attr:`Minimum.value_error`; None when a
+    search's error is not bounded).
     """
 
     loss: str
@@ -525,8 +527,8 @@ def classify(loss: Loss, K: int, *, budget, n: int | None = None, pinned: Sequen
     best = minimise_conditional_risk(loss, q, seed=seed, n_random=LOGIT_STARTS if loss.input == "logits" else 8)
     s_ok, s_fail = _strict(loss, q, best)
     p_ok, p_fail = _prediction(loss, q, best, seed)
-    gap = best.certificate.get("gap")
-    gap = None if gap is None else float(np.max(gap))
+    gap = float(np.max(best.value_error))
+    gap = gap if np.isfinite(gap) else None
     checker = _Rechecker(loss, best, gap, seed)
     if best.method is Solver.MULTISTART:
         s_fail = sorted(s_fail + _kink_probes(q, best, s_ok, checker), key=lambda f: f.k)

@@ -113,17 +113,12 @@ def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400, n_poli
     res = search(lambda P: np.nan_to_num(loss_sums(L, P), nan=-np.inf), K, rng=rng, n=n, n_polish=n_polish,
                  hypothesis_examples=0, floor=floor)
     c2 = float(res.score)
-    c1_outer = c1 - K * _gap(low) if low.exact else -np.inf
+    c1_outer = c1 - K * float(low.value_error) if low.exact else -np.inf
     c2_outer = _monotone_outer_bound(L, K)
     how = (f"C₁ = K·min C_uniform by {low.method.value}{'' if low.exact else ' (not certified)'}; C₂ by search over "
            f"{res.n_evaluated} points (a lower estimate of the supremum)"
            + ("; C₂ ≤ φ_top(1/K) + (K−1)·φ_other(0) (non-increasing profiles)" if np.isfinite(c2_outer) else ""))
     return SumRange(K, c1, c2, bool(low.exact), False, c1_outer, max(c2_outer, c2), how, low.p, res.point)
-
-
-def _gap(m: Minimum) -> float:
-    gap = m.certificate.get("gap")
-    return float(np.max(gap)) if gap is not None and np.size(gap) else 0.0
 
 
 def _monotone_outer_bound(L: Loss, K: int) -> float:
@@ -201,8 +196,12 @@ class ExcessRow:
 
     ``family`` groups rows of one loss family across m; ``stated_bound`` is the bound the caller
     states for this row (Lemma A's, the CE_ε band's, …) when it has one, ``stated`` names it.
-    ``minimiser_gap`` bounds how far the minimisers' conditional risks are from optimal
-    (certified gaps; 0 for exact closed forms; None when not certified).
+    ``minimiser_gap`` is E_x of the noisy minimisers' stated value errors
+    (:attr:`theory.minimise.Minimum.value_error`), a bound on R^η(f̂_η) − min R^η; +inf when a
+    minimiser's error is not bounded. For such near-minimisers Theorem B's argument gives
+    excess ≤ bound + minimiser_gap/(1 − ηK/(K−1)) (see :meth:`slack`), and R(f̂) ≥ R(f*) only
+    lowers the computed excess. ``clean_gap`` is the same for the clean minimisers: the computed
+    excess can be negative by at most that much.
     """
 
     loss: str
@@ -219,7 +218,8 @@ class ExcessRow:
     argmax_changes: int
     method: Solver
     exact: bool
-    minimiser_gap: float | None
+    minimiser_gap: float
+    clean_gap: float
     s_clean: float
     s_noisy: float
     c1: float
@@ -239,6 +239,13 @@ class ExcessRow:
     def problem_instance(self) -> FiniteProblem:
         """The finite problem of this row, rebuilt from its seed."""
         return sweep_problem(self.K, self.n_x, self.seed, self.problem, deterministic=self.deterministic)
+
+    def slack(self) -> float:
+        """What the found minimisers' errors allow the excess above a symmetric-noise bound:
+        minimiser_gap/(1 − ηK/(K−1)) (0 for exact minimisers up to rounding; +inf unbounded)."""
+        if self.rate is None:
+            raise ValueError(f"the slack is defined for symmetric noise, this row has {self.noise.label}")
+        return self.minimiser_gap / (1 - self.rate * self.K / (self.K - 1))
 
     def with_bound(self, value: float, stated: str) -> ExcessRow:
         return replace(self, stated_bound=float(value), stated=stated)
@@ -314,12 +321,15 @@ def excess_sweep(
             S1 = (px * V1.sum(-1)).sum(-1)
             # the minimiser does not depend on the posterior at all (the sweep's posteriors differ)
             vacuous = bool(np.abs(Pm - Pm[0]).max() <= 1e-9 and np.abs(Q - Q[0]).max() > 1e-6)
-            gap = _gap(best) if best.exact else None
+            # E_x of the noisy minimisers' value errors: R^η(f̂_η) − min R^η <= this
+            noisy_gap = (px * best.value_error[n0:].reshape(noisy.shape[:-1])).sum(-1)  # (E, P)
+            clean_gap = (px * best.value_error[:n0].reshape(post.shape[:-1])).sum(-1)  # (P,)
             rng_ = ranges(L, K, uniform) if ranges is not None else None
             sums = V.sum(-1)
             if rng_ is not None:
                 slack = 1e-9 * (1 + max(abs(rng_.c1), abs(rng_.c2)))
-                consistent = bool(sums.min() >= rng_.c1 - slack - K * (gap or 0) and sums.max() <= rng_.c2 + slack)
+                c1_low = rng_.c1 - K * float(uniform.value_error)  # C₁ = K·C_uniform at the found minimum
+                consistent = bool(sums.min() >= c1_low - slack and sums.max() <= rng_.c2 + slack)
             for e, setting in enumerate(settings):
                 for i in range(n_p):
                     inst = rb = None
@@ -331,7 +341,8 @@ def excess_sweep(
                         loss=L.name, family=family or L.name, K=K, m=float(m), noise=setting, problem=i, seed=seed,
                         n_x=n_x, deterministic=deterministic, excess=float(excess[e, i]),
                         zero_one_excess=float(zo_noisy[e, i] - zo_clean[i]), argmax_changes=int(changes[e, i]),
-                        method=best.method, exact=bool(best.exact), minimiser_gap=gap, s_clean=float(S0[i]),
+                        method=best.method, exact=bool(best.exact), minimiser_gap=float(noisy_gap[e, i]),
+                        clean_gap=float(clean_gap[i]),                        s_clean=float(S0[i]),
                         s_noisy=float(S1[e, i]),
                         c1=np.nan if rng_ is None else rng_.c1, c2=np.nan if rng_ is None else rng_.c2,
                         range_exact=bool(rng_ is not None and rng_.c1_exact and rng_.c2_exact),

@@ -7,13 +7,14 @@ the loss's declared structure (see :mod:`theory.losses._core`); ``Minimum.method
 ``vertex enumeration``    exact: a pointwise loss φ(p_y) with φ concave (or linear) makes C_q
                           concave, and a concave function on a polytope attains its minimum at
                           a vertex; all K vertices are evaluated.
-``KKT bisection``         exact to the bisection tolerance: a pointwise loss with φ convex makes
-                          C_q convex and separable; the KKT conditions q_k φ'(p_k) = μ (p_k > 0),
-                          q_k φ'(0) >= μ (p_k = 0) are solved by bisection on μ.
-``region enumeration``    exact up to a grid interpolation error of second order: pointwise and
-                          argmax-pointwise losses that are convex between declared breaks (the
-                          ε-losses, GCE with its clamp); every argmax region and monotone piece
-                          pattern is a convex sub-problem (:mod:`._regions`).
+``KKT bisection``         exact: a pointwise loss with φ convex makes C_q convex and separable;
+                          the KKT conditions q_k φ'(p_k) = −μ (p_k > 0), q_k φ'(0) >= −μ
+                          (p_k = 0) are solved by bisection on μ.
+``region enumeration``    exact: pointwise and argmax-pointwise losses that are convex between
+                          declared breaks (the ε-losses, GCE with its clamp); every argmax region
+                          and monotone piece pattern is a convex sub-problem, solved on a grid
+                          (:mod:`._regions`), the best polished on its KKT conditions
+                          (:mod:`._polish`).
 ``boundary enumeration``  losses α·N + rest with N normalised (NCE, NFL and their sums): the
                           infimum may lie on the boundary, where N is 0/0; boundary limits and
                           an interior search are compared with the lower bound α min q + inf rest,
@@ -25,6 +26,11 @@ the loss's declared structure (see :mod:`theory.losses._core`); ``Minimum.method
 
 Losses defined on logits are minimised over logits in a box with multi-start L-BFGS-B (not
 certified).
+
+"Exact" is never taken on trust: every result states ``Minimum.value_error``, a bound on
+value − inf C_q from a certified lower bound of the infimum (weak duality on each piece pattern
+for KKT and region enumeration, :mod:`._dual`; the boundary limits' bound; the exact parts of a
+sum for a search) plus a float64 allowance, and +inf where nothing bounds it.
 
 Risks need the loss vector (L(p*, k))_k of the minimiser, which ``Minimum.losses`` holds: where
 the minimiser is a boundary limit (normalised losses) it is the limit along the stated path,
@@ -38,7 +44,7 @@ such a tie from region t is not reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -46,6 +52,7 @@ import numpy as np
 
 from theory._validation import check_probs
 from theory.losses._core import Atom, Loss, Named, WeightedSum
+from theory.minimise._dual import pattern_lower_bounds, separable_lower_bound
 from theory.minimise._normalised import minimise_normalised, split_normalised
 from theory.minimise._polish import invert_slope, polish, profiles, root_decreasing
 from theory.minimise._regions import NotPiecewiseConvex, region_candidates
@@ -85,6 +92,11 @@ class Minimum:
     value : (n,) the minimal conditional risk Σ_k q_k losses_k.
     losses : (n, K) the loss vector (L(p, k))_k at the minimiser (its limit for boundary limits).
     method : how the minimum was found; ``exact`` whether that establishes global optimality.
+    value_error : (n,) a bound on value − inf C_q: certified by a lower bound of the infimum
+        (weak duality per argmax region, boundary limits, exact parts of a sum; see
+        :mod:`._dual`) plus a float64 rounding allowance; +inf where nothing bounds it (a search
+        without a lower bound, losses of logits). Locations are not bounded: a flat or tied
+        minimum has many minimisers, and only the value is what risks are made of.
     certificate : method-specific evidence (lower bounds and gaps, patterns, starts at the best).
     logits : (n, K) for losses defined on logits.
     """
@@ -96,6 +108,7 @@ class Minimum:
     certificate: dict[str, Any] = field(default_factory=dict)
     logits: np.ndarray | None = None
     losses: np.ndarray | None = None
+    value_error: np.ndarray | None = None
 
     def take(self, idx) -> Minimum:
         """The minima of the rows ``idx`` (an index array or a slice), with the certificate's
@@ -103,16 +116,17 @@ class Minimum:
         n = len(self.p)
         cert = {k: (v[idx] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n else v)
                 for k, v in self.certificate.items()}
-        return Minimum(self.p[idx], self.value[idx], self.method, self.exact, cert,
-                       None if self.logits is None else self.logits[idx],
-                       None if self.losses is None else self.losses[idx])
+        def pick(a):
+            return None if a is None else a[idx]
+        return Minimum(self.p[idx], self.value[idx], self.method, self.exact, cert, pick(self.logits),
+                       pick(self.losses), pick(self.value_error))
 
     def __getitem__(self, i: int) -> Minimum:
         """The minimum of one row of q."""
         def pick(a):
             return (None if a is None else a[i])
         return Minimum(self.p[i], self.value[i], self.method, self.exact, self.certificate,
-                       pick(self.logits), pick(self.losses))
+                       pick(self.logits), pick(self.losses), pick(self.value_error))
 
 
 def _base(loss: Loss) -> Loss:
@@ -187,7 +201,8 @@ def minimise_conditional_risk(
     elif method == "closed_form":
         base = _base(loss)
         p = base.bayes(q2, **base.params)
-        result = Minimum(p, conditional_risk(loss, p, q2), Solver.CLOSED_FORM, True, {})
+        value = conditional_risk(loss, p, q2)
+        result = Minimum(p, value, Solver.CLOSED_FORM, True, {}, value_error=_rounding(value))
     elif method == "vertices":
         result = _vertices(loss, q2)
     elif method == "kkt":
@@ -196,16 +211,18 @@ def minimise_conditional_risk(
         result = _by_regions(loss, q2, **options)
     elif method == "boundary":
         p, value, vec, exact, cert = minimise_normalised(loss, q2, minimise_conditional_risk, **options)
-        result = Minimum(p, value, Solver.BOUNDARY, exact, cert, losses=vec)
+        lower = cert.get("lower_bound")
+        error = _rounding(value) + (value - lower if lower is not None else np.inf)
+        result = Minimum(p, value, Solver.BOUNDARY, exact, cert, losses=vec, value_error=error)
     else:
         p, value, agree, n_starts = search(loss, q2, **options)
-        result = Minimum(p, value, Solver.MULTISTART, False,
-                         {"starts": n_starts, "starts_at_best": agree, **options, **_sum_bound(loss, q2, value)})
+        result = _searched(loss, q2, p, value, {"starts": n_starts, "starts_at_best": agree, **options})
+    if result.value_error is None:  # nothing bounds the error of a search over logits
+        result = replace(result, value_error=np.full(len(q2), np.inf))
     if result.losses is None:
         vec = loss_vectors(loss, result.logits if result.logits is not None else result.p,
                            logits=result.logits is not None)
-        result = Minimum(result.p, result.value, result.method, result.exact, result.certificate,
-                         result.logits, vec)
+        result = replace(result, losses=vec)
     return result[0] if squeeze else result
 
 
@@ -217,8 +234,8 @@ def _vertices(loss: Loss, q: np.ndarray) -> Minimum:
     eye = np.eye(K)
     values = np.stack([conditional_risk(loss, np.broadcast_to(eye[j], q.shape), q) for j in range(K)], axis=1)
     best = np.argmin(values, axis=1)
-    return Minimum(eye[best], values[np.arange(len(q)), best], Solver.VERTICES, True,
-                   {"vertex_values": values})
+    value = values[np.arange(len(q)), best]
+    return Minimum(eye[best], value, Solver.VERTICES, True, {"vertex_values": values}, value_error=_rounding(value))
 
 
 def _kkt(loss: Loss, q: np.ndarray) -> Minimum:
@@ -237,14 +254,35 @@ def _kkt(loss: Loss, q: np.ndarray) -> Minimum:
     p = coords(log_mu, np.arange(n))
     residual = p.sum(1) - 1.0
     p = p / p.sum(1, keepdims=True)
-    return Minimum(p, conditional_risk(loss, p, q), Solver.KKT, True,
-                   {"log_multiplier": log_mu, "sum_residual": residual,
-                    "derivatives": "sympy (exact)" if prof.exact else "central differences"})
+    value = conditional_risk(loss, p, q)
+    lower = separable_lower_bound(prof, q, p, log_mu)
+    return Minimum(p, value, Solver.KKT, True,
+                   {"log_multiplier": log_mu, "sum_residual": residual, "lower_bound": lower,
+                    "derivatives": "sympy (exact)" if prof.exact else "central differences"},
+                   value_error=_error(value, lower))
+
+
+def _rounding(value: np.ndarray) -> np.ndarray:
+    """The float64 allowance of an attained value computed as a sum of K terms."""
+    return 64 * np.finfo(float).eps * (1.0 + np.abs(value))
+
+
+def _error(value: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """value − inf C_q bounded through a certified lower bound of the infimum."""
+    return np.maximum(value - lower, 0.0) + _rounding(value)
+
+
+def _searched(loss: Loss, q: np.ndarray, p: np.ndarray, value: np.ndarray, cert: dict[str, Any]) -> Minimum:
+    """A search result, with a certified error where the loss is a sum of exactly solvable terms."""
+    bound = _sum_bound(loss, q, value)
+    error = _error(value, bound["lower_bound"]) if bound else np.full(len(q), np.inf)
+    return Minimum(p, value, Solver.MULTISTART, False, {**cert, **bound}, value_error=error)
 
 
 def _sum_bound(loss: Loss, q: np.ndarray, value: np.ndarray) -> dict[str, Any]:
     """For a weighted sum whose terms all have exact minimisers, Σ_i w_i inf C_q^{(i)} <= C_q:
-    a lower bound, and so a certified gap for a search result (empty dict otherwise)."""
+    a lower bound (each term's infimum taken as its value less its stated error), and so a
+    certified gap for a search result (empty dict otherwise)."""
     while isinstance(loss, Named):
         loss = loss.inner
     if not isinstance(loss, WeightedSum) or len(loss.terms) < 2:
@@ -258,7 +296,7 @@ def _sum_bound(loss: Loss, q: np.ndarray, value: np.ndarray) -> dict[str, Any]:
             part = minimise_conditional_risk(term, q)
             if not part.exact:
                 return {}
-            lower = lower + w * part.value
+            lower = lower + w * (part.value - part.value_error)
     return {"lower_bound": lower, "gap": value - lower}
 
 
@@ -268,8 +306,7 @@ def _by_regions(loss: Loss, q: np.ndarray, *, seed: int, n_random: int, iteratio
         P, surrogate, info = region_candidates(loss, q)
     except NotPiecewiseConvex as err:
         p, value, agree, n_starts = search(loss, q, seed=seed, n_random=n_random, iterations=iterations)
-        return Minimum(p, value, Solver.MULTISTART, False,
-                       {"starts": n_starts, "starts_at_best": agree, "regions_refused": str(err)})
+        return _searched(loss, q, p, value, {"starts": n_starts, "starts_at_best": agree, "regions_refused": str(err)})
     C = P.shape[1]
     exact_values = conditional_risk(loss, P.reshape(-1, K), np.repeat(q, C, axis=0)).reshape(n, C)
     exact_values = np.where(np.isfinite(surrogate), exact_values, np.inf)  # infeasible patterns
@@ -308,6 +345,12 @@ def _by_regions(loss: Loss, q: np.ndarray, *, seed: int, n_random: int, iteratio
     tol = 1e-9 * np.maximum(1.0, np.abs(value))
     near = (exact_values <= value[:, None] + tol[:, None]) & (np.abs(P - p[:, None, :]).max(-1) > 1e-6)
     near_optimal = [(i, P[i, near[i]]) for i in np.flatnonzero(near.any(1))]
+    # the stated error: a certified lower bound of every region's infimum (weak duality on each
+    # piece pattern, with multipliers read off the pattern's candidate and the polished point)
+    prof = profiles(loss, K)
+    region_lower = pattern_lower_bounds(prof, q, P, info, p)
+    lower = region_lower.min(1)
     info.update(polish_gain=before - value, region_values=region_values, region_points=region_points,
-                near_optimal=near_optimal, **polish_info)
-    return Minimum(p, value, Solver.REGIONS, True, info)
+                near_optimal=near_optimal, region_lower_bounds=region_lower, lower_bound=lower,
+                derivatives="sympy (exact)" if prof.exact else "central differences", **polish_info)
+    return Minimum(p, value, Solver.REGIONS, True, info, value_error=_error(value, lower))

@@ -64,7 +64,7 @@ def minimise_normalised(loss: Loss, q: np.ndarray, minimise: Callable, *, seed: 
     if rest is not None:
         full = minimise(rest, q)
         rest_exact, rest_method = full.exact, full.method
-        lower = lower + full.value
+        lower = lower + full.value - full.value_error  # inf C^rest >= its found value less its error
     order = np.argsort(q, axis=1, kind="stable")
     value = np.full(n, np.inf)
     p = np.zeros((n, K))

@@ -280,7 +280,8 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
     q_top = q[rows, t]
     safe_q = np.where(q > 0, q, 1.0)
 
-    def solve_for(group):
+    def solve_for(group, active):
+        """(u, s, ok) of the rows ``active`` (an index array) with the top groups ``group``."""
         free = ~group & ~at_break
         n_group = group.sum(1)
         q_tied = np.where(group & ~eye[t], q, 0.0)
@@ -327,22 +328,35 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
 
         with np.errstate(all="ignore"):
             guess = np.log(np.maximum(-q_top * prof.dtop(np.clip(s0, s_lo, s_hi)), 1e-300))
-        log_mu, ok = root_decreasing(total, n, dF=slope, x0=guess)
-        u, s = solve(np.exp(log_mu), rows)
-        return u, s, free, ok
+        log_mu, ok = root_decreasing(lambda x, r: total(x, active[r]), len(active),
+                                     dF=lambda x, r: slope(x, active[r]), x0=guess[active])
+        u, s = solve(np.exp(log_mu), active)
+        return u, s, ok
 
     group = eye[t].copy()
+    u, s, ok = np.zeros((n, K)), np.zeros(n), np.zeros(n, dtype=bool)
+    active = rows  # rows whose group changed since their last solve
     for _ in range(K):
-        u, s, free, ok = solve_for(group)
-        over = free & (q > 0) & (u >= s[:, None] * (1 - 1e-12))
+        u[active], s[active], ok[active] = solve_for(group, active)
+        free = ~group[active] & ~at_break[active]
+        qa = q[active]
+        over = free & (qa > 0) & (u[active] >= s[active, None] * (1 - 1e-12))
         # no root (the total jumps over 1): a coordinate held at the cap 1/2 of the non-top
         # coordinates wants more mass than it may have outside the top group
-        residual = u.sum(1) + group.sum(1) * s + fixed_mass - 1.0
-        stuck = (np.abs(residual) > 1e-9)[:, None] & free & (q > 0) & (u >= 0.5 * (1 - 1e-12))
+        residual = u[active].sum(1) + group[active].sum(1) * s[active] + fixed_mass[active] - 1.0
+        stuck = (np.abs(residual) > 1e-9)[:, None] & free & (qa > 0) & (u[active] >= 0.5 * (1 - 1e-12))
         over |= stuck
-        if not over.any():
+        join = over.any(1)
+        if not join.any():
             break
-        group |= over
+        # one class per row joins, the violator of largest q: minimisers order the non-top
+        # classes like q, so it belongs to the final group, while the others may only violate
+        # because the group is still too small (adding them all at once ties classes the exact
+        # conditions keep below the top)
+        first = np.argmax(np.where(over, qa, -np.inf), axis=1)
+        group[active[join], first[join]] = True
+        active = active[join]
+    free = ~group & ~at_break
     new = np.where(free, u, np.where(at_break, P, 0.0))
     new = np.where(group, s[:, None], new)
     # a tied class of lower index would take the argmax (first index wins): keep it a few ulps

@@ -275,6 +275,10 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     P[rr, t_idx] = s + shift + np.maximum(residual, 0.0)
     np.put_along_axis(P, k_idx, p_o, axis=1)
     value = np.where(feasible, value, np.inf)
-    return P.reshape(n, C, K), value.reshape(n, C), {"patterns": C, "grid": int(other.u.size),
-                                                     "max_projection": float(np.abs(np.where(feasible, residual, 0)).max()),
-                                                     "breaks_top": pieces.top, "breaks_other": pieces.other}
+    piece = np.full((R, K), -1)  # each coordinate's piece of φ_other; −1 for the top
+    np.put_along_axis(piece, k_idx, po, axis=1)
+    return P.reshape(n, C, K), value.reshape(n, C), {
+        "patterns": C, "grid": int(other.u.size),
+        "max_projection": float(np.abs(np.where(feasible, residual, 0)).max()),
+        "breaks_top": pieces.top, "breaks_other": pieces.other,
+        "pattern_top": t_idx.reshape(n, C), "pattern_top_piece": jt.reshape(n, C), "pattern_pieces": piece.reshape(n, C, K)}
