@@ -97,7 +97,7 @@ def _gradient_arcs(P: np.ndarray, g: np.ndarray, scales: np.ndarray) -> np.ndarr
 
 def _candidates(P: np.ndarray, g: np.ndarray, eye: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """Points reached by moving mass along five kinds of direction, each with a geometric
-    ladder of amounts (B, C, K):
+    ladder of amounts, and two joins of the tie group (B, C, K):
 
     1. pairwise: from the support coordinate with the largest slope to the vertex with the
        smallest;
@@ -111,7 +111,7 @@ def _candidates(P: np.ndarray, g: np.ndarray, eye: np.ndarray, steps: np.ndarray
     """
     B, K = P.shape
     rows = np.arange(B)
-    group = P >= P.max(1, keepdims=True) - 1e-15
+    group = P >= P.max(1, keepdims=True) * (1 - 64 * np.finfo(float).eps)  # ties kept a few ulps apart
     slope = np.where(np.isfinite(g), g, np.inf)
     # the support coordinate whose growth helps least gives mass; the best other vertex takes it
     away = np.argmax(np.where(P > 0, np.where(np.isfinite(g), g, -np.inf), -np.inf), axis=1)
@@ -145,6 +145,21 @@ def _candidates(P: np.ndarray, g: np.ndarray, eye: np.ndarray, steps: np.ndarray
     for k in targets.T:
         cands.append(P[:, None, :] + amount[..., None] * (eye[k] - eye[away])[:, None, :])
     cands.append(_gradient_arcs(P, g, steps[::2]))
+    # 6. joins: the largest coordinate outside the tie group, and the one of smallest slope, are
+    #    levelled with the group (their mass and the group's spread equally). Argmax losses jump
+    #    where a class overtakes the top, so no small step reaches a larger tie group; the top
+    #    stays the argmax (tied classes of lower index a few ulps below it, as ties are kept
+    #    everywhere in this package: the first index wins a tie).
+    level = np.where(group, P, 0.0).sum(1)
+    top = np.argmax(P, axis=1)
+    below = np.arange(K)[None, :] < top[:, None]
+    for k in (np.argmax(np.where(group, -np.inf, P), axis=1), to_out):
+        joined = group | eye[k].astype(bool)
+        mass = level + np.where(group[rows, k], 0.0, P[rows, k])
+        share = mass / joined.sum(1)
+        point = np.where(joined, np.where(below, share[:, None] * (1 - 8 * np.finfo(float).eps), share[:, None]), P)
+        point[rows, top] += mass - np.where(joined, point, 0.0).sum(1)
+        cands.append(point[:, None, :])
     return np.clip(np.concatenate(cands, axis=1), 0.0, None)
 
 
@@ -203,7 +218,7 @@ def _n_candidates(K: int) -> int:
     """Candidates per row and step (:func:`_candidates`): three pairwise ladders, the coarse moves
     to min(K, WIDE) vertices and the two gradient arcs."""
     n = len(LADDER)
-    return 3 * n + min(K, WIDE) * len(LADDER[::3]) + 2 * len(LADDER[::2])
+    return 3 * n + min(K, WIDE) * len(LADDER[::3]) + 2 * len(LADDER[::2]) + 2
 
 
 def _step(loss, P, Q, f, active, face, idx, eye, steps, rtol, K) -> None:
