@@ -112,3 +112,18 @@ def test_excess_rows_report_the_zero_one_excess_and_vacuity():
     assert not any(r.vacuous for r in rows)
     flat = losses.pointwise("flat", lambda xp, u: 0 * u + 1.0, curvature="linear")
     assert all(r.vacuous for r in excess_sweep(lambda m: flat, Ks=(3,), n_problems=2, seed=2))
+
+
+def test_the_unbounded_claim_is_decided_by_its_rows(monkeypatch):
+    """The statement differs at K = 2 (CE_ε's excess vanishes as m grows) and K ≥ 3 (it does
+    not); the verdict follows the computed rows, per K. Were every excess to count as vanished,
+    K = 3 would contradict the statement, and the second method would confirm it."""
+    from proofs_check.claims import symmetric_noise
+
+    result = claims.get("theorem_b.unbounded").run("default", seed=0)
+    assert result.verdict is Verdict.NOT_REFUTED
+    floors = {K: d["max_excess"][-1] for K, d in result.data["m_dependence"].items()}
+    assert floors[2] <= symmetric_noise.VANISHED < floors[3]
+    monkeypatch.setattr(symmetric_noise, "VANISHED", 1.0)
+    contradicted = claims.get("theorem_b.unbounded").run("default", seed=0)
+    assert contradicted.verdict is Verdict.REFUTED and contradicted.witness.inputs["K"] == 3

@@ -219,35 +219,52 @@ def root_decreasing(F, n: int, lo: float = -80.0, hi: float = 80.0, *, dF=None,
                     x0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the root of a decreasing function in [lo, hi]: ``F(x, rows)`` evaluates it for
     the rows ``rows`` (an index array) at x (len(rows),), so that rows already solved cost
-    nothing. Safeguarded Newton when ``dF`` (same signature) is given (from ``x0``), bisection
-    otherwise and whenever a Newton step leaves the bracket (robust where F has flat pieces and
-    jumps). Returns (root, bracketed), to 1e-13 in x."""
+    nothing. Safeguarded Newton when ``dF`` (same signature) is given (from ``x0``); where a
+    Newton step leaves the bracket (F' understated where coordinates sit at the ends of their
+    pieces, F with flat pieces and jumps), regula falsi with the Illinois rule (the end kept twice
+    has its value halved), and bisection every third such step, so the bracket always shrinks.
+    Returns (root, bracketed), to 1e-13 in x."""
     every = np.arange(n)
     a, b = np.full(n, lo), np.full(n, hi)
-    ok = (F(a, every) >= 0) & (F(b, every) <= 0)
+    fa, fb = F(a, every), F(b, every)
+    ok = (fa >= 0) & (fb <= 0)
     x = np.clip(x0, lo, hi).astype(np.float64) if (x0 is not None and dF is not None) else 0.5 * (a + b)
     done = ~ok
+    kept = np.zeros(n)  # +k: the left end was moved k times in a row; −k: the right end
+    fallbacks = np.zeros(n, dtype=np.int64)
     for _ in range(int(np.ceil(np.log2((hi - lo) / 1e-13))) + 8):
         idx = np.flatnonzero(~done)
         if idx.size == 0:
             break
-        xi, ai, bi = x[idx], a[idx], b[idx]
+        xi, ai, bi, fai, fbi = x[idx], a[idx], b[idx], fa[idx], fb[idx]
         fx = F(xi, idx)
         right = fx > 0  # the root is to the right of x
-        ai = np.where(right, xi, ai)
-        bi = np.where(right, bi, xi)
+        ai, fai = np.where(right, xi, ai), np.where(right, fx, fai)
+        bi, fbi = np.where(right, bi, xi), np.where(right, fbi, fx)
+        streak = np.where(right, np.maximum(kept[idx], 0) + 1, np.minimum(kept[idx], 0) - 1)
+        fbi = np.where(streak >= 2, 0.5 * fbi, fbi)  # Illinois: the stale end's value is halved
+        fai = np.where(streak <= -2, 0.5 * fai, fai)
         stop = (np.abs(fx) <= 4e-16) | (bi - ai <= 1e-13)
+        with np.errstate(all="ignore"):
+            falsi = ai + fai * (bi - ai) / (fai - fbi)
+        falsi_ok = np.isfinite(falsi) & (falsi > ai) & (falsi < bi) & (fallbacks[idx] % 3 != 2)
+        fallback = np.where(falsi_ok, falsi, 0.5 * (ai + bi))
         if dF is not None:
             with np.errstate(all="ignore"):
                 step = xi - fx / dF(xi, idx)
             inside = np.isfinite(step) & (step > ai) & (step < bi)
-            new = np.where(inside, step, 0.5 * (ai + bi))
-            # a vanishing Newton step ends the search only where the total is met to rounding
+            new = np.where(inside, step, fallback)
+            # a vanishing Newton step ends the search where the total is met (not at a jump, where
+            # F' is huge but F is not small): to 1e-9, as an ill-conditioned coordinate (a top
+            # profile of slope ~1/(1+m)) leaves F a rounding floor far above 1e-13, and the
+            # callers' values are second order in the residual (and their errors are stated)
             stop = stop | (inside & (np.abs(step - xi) <= 1e-14 * np.maximum(1.0, np.abs(xi)))
-                           & (np.abs(fx) <= 1e-13))
+                           & (np.abs(fx) <= 1e-9))
         else:
-            new = 0.5 * (ai + bi)
-        a[idx], b[idx] = ai, bi
+            inside = np.zeros(idx.size, dtype=bool)
+            new = fallback
+        fallbacks[idx] += ~inside
+        a[idx], b[idx], fa[idx], fb[idx], kept[idx] = ai, bi, fai, fbi, streak
         x[idx] = np.where(stop, xi, new)
         done[idx] = stop
     return x, ok
