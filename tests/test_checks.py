@@ -248,6 +248,21 @@ def test_a_violation_of_a_normalised_sum_is_rechecked_where_its_infimum_lies():
     assert detail["second"]["excess"] > r.data["tolerance"]
 
 
+def test_the_recheck_recomputes_the_risks_of_the_violating_rows_own_minimisers():
+    """The primary side of a re-check is the sweep's own minimisers (carried by the row), their
+    risks recomputed at 50 digits: the same excess as the row to float precision; the second side
+    is an independent search."""
+    r = check_loss("gce", num_classes=3, checks=["check_noise_tolerant_symmetric"])["check_noise_tolerant_symmetric"]
+    assert r.status is Status.FAILED and r.witness.confirmed
+    rows = r.data["rows"]
+    worst = max(rows, key=lambda row: row.excess)
+    detail = r.data["witness_detail"]
+    assert worst.minimisers is not None
+    np.testing.assert_array_equal(detail["primary"]["noisy_minimiser"], worst.minimisers[1].p)
+    assert abs(detail["primary"]["excess"] - worst.excess) <= 1e-12 * (1 + abs(worst.excess))
+    assert detail["second"]["method"] == "multi-start simplex descent"
+
+
 def test_eps_softmax_closes_the_band_of_ce():
     r = check_loss("ce", num_classes=K, checks=["check_eps_softmax"])["check_eps_softmax"]
     assert r.status is Status.PASSED

@@ -201,7 +201,9 @@ class ExcessRow:
     minimiser's error is not bounded. For such near-minimisers Theorem B's argument gives
     excess ≤ bound + minimiser_gap/(1 − ηK/(K−1)) (see :meth:`slack`), and R(f̂) ≥ R(f*) only
     lowers the computed excess. ``clean_gap`` is the same for the clean minimisers: the computed
-    excess can be negative by at most that much.
+    excess can be negative by at most that much. ``minimisers`` holds the (clean, noisy)
+    :class:`Minimum` of the row's problem, x by x: a re-check recomputes risks from the very
+    minimisers that gave the row (not kept by :meth:`to_dict`).
     """
 
     loss: str
@@ -231,6 +233,7 @@ class ExcessRow:
     vacuous: bool
     stated_bound: float | None = None
     stated: str = ""
+    minimisers: tuple[Minimum, Minimum] | None = field(default=None, repr=False, compare=False)
 
     @property
     def rate(self) -> float | None:
@@ -251,7 +254,7 @@ class ExcessRow:
         return replace(self, stated_bound=float(value), stated=stated)
 
     def to_dict(self) -> dict:
-        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "minimisers"}
         out["noise"] = self.noise.to_dict()
         out["method"] = self.method.value
         return out
@@ -330,8 +333,11 @@ def excess_sweep(
                 slack = 1e-9 * (1 + max(abs(rng_.c1), abs(rng_.c2)))
                 c1_low = rng_.c1 - K * float(uniform.value_error)  # C₁ = K·C_uniform at the found minimum
                 consistent = bool(sums.min() >= c1_low - slack and sums.max() <= rng_.c2 + slack)
+            X = post.shape[1]
             for e, setting in enumerate(settings):
                 for i in range(n_p):
+                    clean_rows = np.arange(i * X, (i + 1) * X)
+                    noisy_rows = n0 + (e * n_p + i) * X + np.arange(X)
                     inst = rb = None
                     if rng_ is not None and setting.kind is NoiseKind.SYMMETRIC:
                         ratio = setting.rate / ((K - 1) - K * setting.rate)
@@ -347,7 +353,8 @@ def excess_sweep(
                         c1=np.nan if rng_ is None else rng_.c1, c2=np.nan if rng_ is None else rng_.c2,
                         range_exact=bool(rng_ is not None and rng_.c1_exact and rng_.c2_exact),
                         range_consistent=True if rng_ is None else consistent,
-                        instance_bound=inst, range_bound=rb, vacuous=vacuous))
+                        instance_bound=inst, range_bound=rb, vacuous=vacuous,
+                        minimisers=(best.take(clean_rows), best.take(noisy_rows))))
             done += 1
             if progress is not None:
                 progress(done, total)
