@@ -455,3 +455,17 @@ def test_a_bad_logit_search_box_is_refused_naming_what_was_seen(box):
 def test_rce_refuses_a_label_clamp_outside_0_1(label_clamp):
     with pytest.raises(ValueError, match=r"label_clamp must lie in \(0, 1\], got"):
         losses.get("rce", label_clamp=label_clamp)(np.array([[0.5, 0.3, 0.2]]), np.array([0]))
+
+
+def test_the_theory_cli_reports_each_minimisers_stated_error(tmp_path):
+    import json
+
+    from theory.__main__ import main
+
+    out = tmp_path / "rows.json"
+    assert main(["--losses", "ce,gce,sce,nlnl", "-K", "3", "--n-x", "3", "--json", str(out)]) == 0
+    rows = {r["loss"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["ce"]["method"] == "closed form" and rows["ce"]["value_error"] <= 1e-12
+    assert rows["gce"]["value_error"] <= 1e-9
+    assert rows["sce"]["value_error"] > 0  # a search bounded only through its terms' minima
+    assert rows["nlnl"]["value_error"] is None  # a search with nothing to bound it

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                      "same_argmax": same, "method": clean.method, "exact": clean.exact,
                      "value_error": gap if np.isfinite(gap) else None, "seconds": dt})
         print(f"{name:12s} {rows[-1]['bayes_risk']:10.4f} {excess:14.3e} {str(same):>11s} {dt:7.2f}  "
-              f"{clean.method}{_evidence(clean)}")
+              f"{clean.method.value}{_evidence(clean)}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"K": args.K, "n_x": args.n_x, "rate": args.rate, "seed": args.seed, "rows": rows}, fh, indent=2)
