@@ -469,3 +469,15 @@ def test_the_theory_cli_reports_each_minimisers_stated_error(tmp_path):
     assert rows["gce"]["value_error"] <= 1e-9
     assert rows["sce"]["value_error"] > 0  # a search bounded only through its terms' minima
     assert rows["nlnl"]["value_error"] is None  # a search with nothing to bound it
+
+
+def test_a_loss_without_a_sympy_path_states_the_error_of_its_differenced_slopes():
+    """The dual bound's tangents need φ'. Without a sympy path it comes from central differences,
+    and the stated error widens by their allowed error instead of claiming rounding-level
+    certainty; it still bounds the distance to the grid's best value."""
+    L = losses.pointwise("square_numpy_only", lambda xp, u: np.square(np.asarray(1 - u, dtype=float)),
+                         curvature="convex")
+    res = minimise_conditional_risk(L, Q)
+    assert res.certificate["derivatives"] == "central differences"
+    assert np.all(res.value_error > 1e-9)  # not the rounding-level error of an exact slope
+    assert np.all(res.value - res.value_error <= _brute(L, Q))

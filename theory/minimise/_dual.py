@@ -24,9 +24,10 @@ reading point, bisection where that does not converge). The minimum over the sim
 minimum over patterns, and a found value minus that is a certified bound on the value's error.
 
 What the certificate rests on: the declared convexity of each piece (checked on a grid by the
-region enumeration), the derivative φ' (the loss's own sympy path; central differences for
-losses without one, which the result says), and float64 arithmetic, for which an allowance of
-64 ulps of the magnitudes of the terms is added.
+region enumeration), the derivative φ' (the loss's own sympy path; for losses without one,
+central differences, whose relative error is taken as at most DIFFERENCE_RTOL = 1e-5 and
+subtracted as |q φ'|·width, which the result's ``derivatives`` entry says), and float64
+arithmetic, for which an allowance of 64 ulps of the magnitudes of the terms is added.
 
 A convex separable loss (the KKT method) is the special case of one pattern without order
 constraints: p_k ∈ [0, 1] and the single multiplier μ.
@@ -48,14 +49,21 @@ _INSETS = (1e-13, 1e-10, 1e-7, 1e-4, 1e-2)
 #: coordinates below this count as 0 when reading multipliers (searches leave denormal-sized mass)
 _ZERO = 1e-200
 _NEWTON_STEPS = 4
+#: the relative error allowed for φ' by central differences (losses without a sympy path)
+DIFFERENCE_RTOL = 1e-5
+
+
+def _slope_rtol(prof: Profiles) -> float:
+    return 0.0 if prof.exact else DIFFERENCE_RTOL
 
 
 def _coordinate_lower(f, d, dd, q: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                      x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                      x0: np.ndarray, slope_rtol: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Per element: a lower bound on min_{u ∈ [lo, hi]} q·f(u) + c·u for f convex on [lo, hi],
     and the magnitude of the terms it was computed from (for the rounding allowance). The
     tangent point is the stationary point, by Newton from ``x0``; elements with q = 0 have the
-    exact minimum min(c·lo, c·hi)."""
+    exact minimum min(c·lo, c·hi). ``slope_rtol``: the relative error of φ' (0 for the sympy
+    path), by which the tangent is lowered further."""
     q_pos = q > 0
     safe_q = np.where(q_pos, q, 1.0)
     width = hi - lo
@@ -78,7 +86,8 @@ def _coordinate_lower(f, d, dd, q: np.ndarray, c: np.ndarray, lo: np.ndarray, hi
             xi = np.clip(x, lo + width * inset, hi - width * inset)
             fx = f(xi)
             g = q * d(xi) + c
-            tangent = q * fx + c * xi + np.minimum(g * (lo - xi), g * (hi - xi))
+            tangent = (q * fx + c * xi + np.minimum(g * (lo - xi), g * (hi - xi))
+                       - slope_rtol * np.abs(q * d(xi)) * width)
             fill = ~np.isfinite(lower) & np.isfinite(tangent)
             lower = np.where(fill, tangent, lower)
             size = np.where(fill, np.abs(q * fx) + np.abs(c * xi) + np.abs(g) * width, size)
@@ -98,7 +107,8 @@ def separable_lower_bound(prof: Profiles, q: np.ndarray, p: np.ndarray, log_mu: 
     rounding allowance."""
     mu = np.exp(np.asarray(log_mu, dtype=np.float64))
     c = np.broadcast_to(mu[:, None], q.shape)
-    low, size = _coordinate_lower(prof.other, prof.dother, prof.ddother, q, c, np.zeros(q.shape), np.ones(q.shape), p)
+    low, size = _coordinate_lower(prof.other, prof.dother, prof.ddother, q, c, np.zeros(q.shape), np.ones(q.shape), p,
+                                  _slope_rtol(prof))
     return low.sum(1) - mu - _allowance(size.sum(1), np.abs(mu))
 
 
@@ -156,8 +166,9 @@ def _pattern_bound(prof: Profiles, q: np.ndarray, p: np.ndarray, t: np.ndarray, 
     best = np.full(n, -np.inf)
     for mu, lam in _multipliers(prof, q, p, t, lo, hi):
         low_t, size_t = _coordinate_lower(prof.top, prof.dtop, prof.ddtop, q_top, mu - lam.sum(1), top_lo, top_hi,
-                                          p[rows, t])
-        low_o, size_o = _coordinate_lower(prof.other, prof.dother, prof.ddother, q_other, mu[:, None] + lam, lo, hi, p)
+                                          p[rows, t], _slope_rtol(prof))
+        low_o, size_o = _coordinate_lower(prof.other, prof.dother, prof.ddother, q_other, mu[:, None] + lam, lo, hi, p,
+                                          _slope_rtol(prof))
         low_o = np.where(top_mask, 0.0, low_o)
         size_o = np.where(top_mask, 0.0, size_o)
         best = np.maximum(best, low_t + low_o.sum(1) - mu - _allowance(size_t, size_o.sum(1), np.abs(mu)))
