@@ -93,8 +93,8 @@ class Minimum:
     losses : (n, K) the loss vector (L(p, k))_k at the minimiser (its limit for boundary limits).
     method : how the minimum was found; ``exact`` whether that establishes global optimality.
     value_error : (n,) a bound on value − inf C_q: certified by a lower bound of the infimum
-        (weak duality per argmax region, boundary limits, exact parts of a sum; see
-        :mod:`._dual`) plus a float64 rounding allowance; +inf where nothing bounds it (a search
+        (weak duality per piece pattern of each argmax region, boundary limits, exact parts of
+        a sum; see :mod:`._dual`) plus a float64 rounding allowance; +inf where nothing bounds it (a search
         without a lower bound, losses of logits). Locations are not bounded: a flat or tied
         minimum has many minimisers, and only the value is what risks are made of.
     certificate : method-specific evidence (lower bounds and gaps, patterns, starts at the best).
@@ -212,7 +212,7 @@ def minimise_conditional_risk(
     elif method == "boundary":
         p, value, vec, exact, cert = minimise_normalised(loss, q2, minimise_conditional_risk, **options)
         lower = cert.get("lower_bound")
-        error = _rounding(value) + (value - lower if lower is not None else np.inf)
+        error = _error(value, lower) if lower is not None else np.full(len(q2), np.inf)
         result = Minimum(p, value, Solver.BOUNDARY, exact, cert, losses=vec, value_error=error)
     else:
         p, value, agree, n_starts = search(loss, q2, **options)
