@@ -481,3 +481,22 @@ def test_a_loss_without_a_sympy_path_states_the_error_of_its_differenced_slopes(
     assert res.certificate["derivatives"] == "central differences"
     assert np.all(res.value_error > 1e-9)  # not the rounding-level error of an exact slope
     assert np.all(res.value - res.value_error <= _brute(L, Q))
+
+
+def test_a_loss_that_reads_k_is_not_bounded_with_its_k_2_symbolic_profile():
+    """The symbolic profiles are built at K = 2. A pointwise loss whose shape depends on K,
+    φ(u) = (1 − u)² + (K − 2)(1 − u), has φ = (1 − u)² there but not at K = 3: its profiles come
+    from the loss at K (central differences), and the stated error still bounds the grid's best."""
+    @losses.register("user_k_shaped", formula="(1 − p_y)² + (K − 2)(1 − p_y)", structure="pointwise",
+                     curvature="convex", replace=True)
+    def k_shaped(xp, pred, y):
+        u = pred.py(y)
+        return (1 - u) ** 2 + (pred.K - 2) * (1 - u)
+
+    from theory.minimise._polish import profiles
+
+    L = losses.get("user_k_shaped")
+    assert profiles(L, 2).exact and not profiles(L, 3).exact
+    res = minimise_conditional_risk(L, Q)
+    assert np.all(res.value - res.value_error <= _brute(L, Q))
+    assert np.all(res.value <= _brute(L, Q) + 1e-9)

@@ -27,16 +27,32 @@ _ITER = 60
 
 
 class Profiles:
-    """φ_top, φ_other and their derivatives, vectorised; ``exact`` when from the sympy path."""
+    """φ_top, φ_other and their derivatives, vectorised; ``exact`` when from the sympy path.
+
+    The symbolic profiles are built at K = 2 (an argmax-pointwise loss's φ depends on p_y and
+    the argmax only); they are used only where they agree with the loss itself at the requested
+    K (a loss that reads K, say, does not), else central differences of the loss at K."""
 
     def __init__(self, loss: Loss, K: int):
         self.K = K
         self.exact = False
         try:
             self._from_sympy(loss)
+            self._agrees_with(loss, K)
             self.exact = True
         except Exception:  # noqa: BLE001  (no usable symbolic path: central differences)
             self._from_differences(loss, K)
+
+    def _agrees_with(self, loss: Loss, K: int) -> None:
+        from theory.minimise._regions import _profile
+
+        top, other = _profile(loss, K)
+        u_top = np.linspace(1.0 / K, 1.0, 9)[1:-1]
+        u_other = np.array([1e-9, 1e-4, 0.01, 0.1, 0.25, 0.4])
+        for mine, theirs, u in ((self.top, top, u_top), (self.other, other, u_other)):
+            a, b = mine(u), theirs(u)
+            if not np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True):
+                raise ValueError(f"the K = 2 symbolic profile differs from the loss at K = {K}")
 
     def _from_sympy(self, loss: Loss) -> None:
         funcs, values = _symbolic_profile(loss)
