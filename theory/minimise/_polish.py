@@ -44,6 +44,19 @@ class Profiles:
             self._from_differences(loss, K)
 
     def _agrees_with(self, loss: Loss, K: int) -> None:
+        key = (_structure_key(loss), K)
+        if key not in _AGREES:
+            if len(_AGREES) >= 256:
+                _AGREES.pop(next(iter(_AGREES)))
+            try:
+                self._compare(loss, K)
+                _AGREES[key] = True
+            except ValueError:
+                _AGREES[key] = False
+        if not _AGREES[key]:
+            raise ValueError(f"the K = 2 symbolic profile differs from the loss at K = {K}")
+
+    def _compare(self, loss: Loss, K: int) -> None:
         from theory.minimise._regions import _profile
 
         top, other = _profile(loss, K)
@@ -114,10 +127,16 @@ def _symbolic_profile(loss: Loss):
 #: lambdified templates by their structure (node types, names, formulas, parameter names); the
 #: key holds the formula functions themselves, so a key never matches another function's profile
 _TEMPLATES: dict[tuple, tuple] = {}
+#: whether a loss's K = 2 symbolic profile agrees with the loss at K, by (structure key, K)
+_AGREES: dict[tuple, bool] = {}
+
+
+def _structure_key(loss: Loss) -> tuple:
+    return tuple((type(n), n.name, n.input, repr(n.params), getattr(n, "fn", None)) for n in loss.walk())
 
 
 def _lambdified(loss: Loss):
-    key = tuple((type(n), n.name, n.input, repr(n.params), getattr(n, "fn", None)) for n in loss.walk())
+    key = _structure_key(loss)
     if key not in _TEMPLATES:
         if len(_TEMPLATES) >= 64:
             _TEMPLATES.pop(next(iter(_TEMPLATES)))
