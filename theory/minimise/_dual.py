@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from theory.minimise._polish import Profiles, invert_slope
+from theory.minimise._regions import piece_bounds, piece_index
 
 __all__ = ["pattern_lower_bounds", "separable_lower_bound"]
 
@@ -183,8 +184,8 @@ def pattern_lower_bounds(prof: Profiles, q: np.ndarray, points: np.ndarray, info
     the patterns holding it, off the polished minimiser ``best`` (n, K): a minimiser that ties
     classes with its top lies in the closure of each tied class's region."""
     n, C, K = points.shape
-    b_top = np.array([1.0 / K, *[b for b in info["breaks_top"] if 1.0 / K < b < 1.0], 1.0])
-    b_other = np.array([0.0, *[b for b in info["breaks_other"] if 0.0 < b < 0.5], 0.5])
+    b_top = piece_bounds(1.0 / K, 1.0, info["breaks_top"])
+    b_other = piece_bounds(0.0, 0.5, info["breaks_other"])
     t = info["pattern_top"].reshape(-1)
     piece = info["pattern_pieces"].reshape(-1, K)
     jt = info["pattern_top_piece"].reshape(-1)
@@ -195,8 +196,8 @@ def pattern_lower_bounds(prof: Profiles, q: np.ndarray, points: np.ndarray, info
     bounds = _pattern_bound(prof, Q, points.reshape(-1, K), t, lo, hi, top_lo, top_hi).reshape(n, C)
     # the polished minimiser's own multipliers, on its pattern in the region of each class tied
     # with its top (where that pattern is one of the enumerated)
-    piece_of = np.clip(np.searchsorted(b_other, best, side="right") - 1, 0, len(b_other) - 2)
-    top_piece = np.clip(np.searchsorted(b_top, best, side="right") - 1, 0, len(b_top) - 2)
+    piece_of = piece_index(b_other, best)
+    top_piece = piece_index(b_top, best)
     at_top = best >= best.max(1, keepdims=True) * (1 - 1e-9)
     for r in range(K):
         own = np.where(np.arange(K) == r, -1, piece_of)

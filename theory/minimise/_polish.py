@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from theory.losses._core import Loss
+from theory.minimise._regions import _profile, piece_bounds, piece_index
 
 __all__ = ["Profiles", "invert_slope", "profiles"]
 
@@ -48,24 +49,16 @@ class Profiles:
         if key not in _AGREES:
             if len(_AGREES) >= 256:
                 _AGREES.pop(next(iter(_AGREES)))
-            try:
-                self._compare(loss, K)
-                _AGREES[key] = True
-            except ValueError:
-                _AGREES[key] = False
+            _AGREES[key] = self._matches(loss, K)
         if not _AGREES[key]:
             raise ValueError(f"the K = 2 symbolic profile differs from the loss at K = {K}")
 
-    def _compare(self, loss: Loss, K: int) -> None:
-        from theory.minimise._regions import _profile
-
+    def _matches(self, loss: Loss, K: int) -> bool:
         top, other = _profile(loss, K)
         u_top = np.linspace(1.0 / K, 1.0, 9)[1:-1]
         u_other = np.array([1e-9, 1e-4, 0.01, 0.1, 0.25, 0.4])
-        for mine, theirs, u in ((self.top, top, u_top), (self.other, other, u_other)):
-            a, b = mine(u), theirs(u)
-            if not np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True):
-                raise ValueError(f"the K = 2 symbolic profile differs from the loss at K = {K}")
+        return all(np.allclose(mine(u), theirs(u), rtol=1e-9, atol=1e-12, equal_nan=True)
+                   for mine, theirs, u in ((self.top, top, u_top), (self.other, other, u_other)))
 
     def _from_sympy(self, loss: Loss) -> None:
         funcs, values = _symbolic_profile(loss)
@@ -77,8 +70,6 @@ class Profiles:
                 raise ValueError("the symbolic profile is not finite inside (0, 1)")
 
     def _from_differences(self, loss: Loss, K: int) -> None:
-        from theory.minimise._regions import _profile
-
         top, other = _profile(loss, K)
         self.f_top, self.f_other = top, other
 
@@ -319,14 +310,14 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
     eye = np.eye(K, dtype=bool)
     t = np.argmax(P, axis=1)
     s0 = P[rows, t]
-    b_other = np.array(sorted({0.0, 0.5, *[b for b in breaks_other if 0 < b < 0.5]}))
+    b_other = piece_bounds(0.0, 0.5, breaks_other)
     # a coordinate exactly at a break solves on the piece above it (its solution clips to the
     # break when it wants to go lower): breaks are not fixed, the exact conditions decide
     at_break = np.zeros((n, K), dtype=bool)
-    idx = np.clip(np.searchsorted(b_other, P, side="right") - 1, 0, len(b_other) - 2)
+    idx = piece_index(b_other, P)
     lo_k, hi_k = b_other[idx], b_other[idx + 1]
-    b_top = np.array(sorted({1.0 / K, 1.0, *[b for b in breaks_top if 1.0 / K < b < 1.0]}))
-    jt = np.clip(np.searchsorted(b_top, s0, side="right") - 1, 0, len(b_top) - 2)
+    b_top = piece_bounds(1.0 / K, 1.0, breaks_top)
+    jt = piece_index(b_top, s0)
     s_lo0, s_hi0 = b_top[jt], b_top[jt + 1]
     fixed_mass = np.where(at_break, P, 0.0).sum(1)
     q_top = q[rows, t]

@@ -85,6 +85,17 @@ class _Table:
         return out
 
 
+def piece_bounds(lo: float, hi: float, breaks) -> np.ndarray:
+    """[lo, the breaks inside (lo, hi) in increasing order, hi]: the ends of a profile's convex
+    pieces on [lo, hi] (φ_top on [1/K, 1], φ_other on [0, 1/2])."""
+    return np.array([lo, *sorted({float(b) for b in breaks if lo < b < hi}), hi])
+
+
+def piece_index(bounds: np.ndarray, x) -> np.ndarray:
+    """The piece of ``bounds`` holding each x (a point at a break belongs to the piece above it)."""
+    return np.clip(np.searchsorted(bounds, x, side="right") - 1, 0, len(bounds) - 2)
+
+
 def _grid(lo: float, hi: float, breaks: tuple[float, ...], points: int) -> np.ndarray:
     # geometric towards 0 (φ may blow up there) and towards each break, uniform elsewhere
     u = [np.linspace(lo, hi, points)]
@@ -127,7 +138,7 @@ def _table(phi, lo: float, hi: float, breaks: tuple[float, ...], points: int, wh
         if not drop.any():
             break
         u, f, protected = u[~drop], f[~drop], protected[~drop]
-    bounds = np.array([lo, *breaks, hi])
+    bounds = piece_bounds(lo, hi, breaks)
     idx = np.searchsorted(u, bounds)
     start, stop = idx[:-1], idx[1:]
     for j in range(len(start)):
