@@ -160,24 +160,30 @@ def _tolerance(row: ExcessRow) -> float:
     return _rounding(row) + row.slack()
 
 
+def recomputed_excess(make_loss: Callable[[float], Loss], row: ExcessRow, **options) -> tuple[str, float]:
+    """(method, excess) of a row recomputed with minimisers found with ``options`` (see
+    :func:`minimise_conditional_risk`) and the risks at 50 digits (float64 where the loss has no
+    exact path)."""
+    prob = row.problem_instance()
+    L = make_loss(row.m)
+    clean = minimise_conditional_risk(L, prob.posterior, **options)
+    noisy = minimise_conditional_risk(L, prob.noisy(row.noise.T).posterior, **options)
+    try:
+        excess = float(exact_risk(L, prob.px, prob.posterior, noisy.p) - exact_risk(L, prob.px, prob.posterior, clean.p))
+    except (ValueError, TypeError, ZeroDivisionError, NotImplementedError):
+        excess = prob.risk(L, noisy) - prob.risk(L, clean)
+    return clean.method.value, excess
+
+
 def recheck_row(make_loss: Callable[[float], Loss], row: ExcessRow, bound: float, outer_bound: float,
                 seed: int) -> Witness:
     """Recompute a violating row with minimisers from two methods (the primary, exact one and a
     multi-start search with another seed), its risks at 50 digits, and compare with the bound
     from the range's certified outer ends (an underestimated range cannot fake a violation)."""
-    prob = row.problem_instance()
-    L = make_loss(row.m)
-    noisy_post = prob.noisy(row.noise.T).posterior
-    inputs = {"loss": L.name, "K": row.K, "m": row.m, "noise": row.noise.label, "problem": row.problem, "seed": row.seed}
-    found = []
-    for kw in ({"seed": seed}, {"method": "multistart", "seed": seed + 1, "n_random": 24}):
-        clean = minimise_conditional_risk(L, prob.posterior, **kw)
-        noisy = minimise_conditional_risk(L, noisy_post, **kw)
-        try:
-            excess = float(exact_risk(L, prob.px, prob.posterior, noisy.p) - exact_risk(L, prob.px, prob.posterior, clean.p))
-        except (ValueError, TypeError, ZeroDivisionError, NotImplementedError):
-            excess = prob.risk(L, noisy) - prob.risk(L, clean)
-        found.append((clean.method.value, excess))
+    inputs = {"loss": row.loss, "K": row.K, "m": row.m, "noise": row.noise.label, "problem": row.problem,
+              "seed": row.seed}
+    found = [recomputed_excess(make_loss, row, seed=seed),
+             recomputed_excess(make_loss, row, method="multistart", seed=seed + 1, n_random=24)]
     limit = outer_bound + _tolerance(row)
     text = "; ".join(f"{m}: excess {e:.9g}" for m, e in found)
     if all(e > limit for _, e in found):
@@ -380,20 +386,6 @@ def _check_ce_eps(ctx: Context):
 VANISHED = 1e-9
 
 
-def _second_excess(make_loss: Callable[[float], Loss], row: ExcessRow, seed: int) -> float:
-    """A row's excess from minimisers of a second method (multi-start search, another seed) and
-    risks at 50 digits: an independent recomputation of a measured excess."""
-    prob = row.problem_instance()
-    L = make_loss(row.m)
-    clean = minimise_conditional_risk(L, prob.posterior, method="multistart", seed=seed + 1, n_random=24)
-    noisy = minimise_conditional_risk(L, prob.noisy(row.noise.T).posterior, method="multistart", seed=seed + 1,
-                                      n_random=24)
-    try:
-        return float(exact_risk(L, prob.px, prob.posterior, noisy.p) - exact_risk(L, prob.px, prob.posterior, clean.p))
-    except (ValueError, TypeError, ZeroDivisionError, NotImplementedError):
-        return prob.risk(L, noisy) - prob.risk(L, clean)
-
-
 @claim("theorem_b.unbounded", "Without a bounded sum the excess does not vanish",
        "CE and CE_ε without its clamp have unbounded Σ_k L, so Theorem B gives no bound; their measured excess risk "
        "under symmetric noise is positive, and for K ≥ 3 the excess of CE_ε does not tend to 0 as m → ∞. At K = 2 it "
@@ -424,7 +416,7 @@ def _check_unbounded(ctx: Context):
                            f"{'vanishes' if vanishes else 'does not vanish'} as m grows", covers=f"K = {K}, {covers}",
                            data=d))
         if vanishes != expected_vanish and witness is None:
-            second = _second_excess(make, worst, budget.seed)
+            _, second = recomputed_excess(make, worst, method="multistart", seed=budget.seed + 1, n_random=24)
             agrees = (second <= VANISHED) == vanishes
             witness = Witness({"loss": "ce_eps (clamp 0)", "K": K, "m": worst.m, "noise": worst.noise.label,
                                "problem": worst.problem, "seed": worst.seed},
