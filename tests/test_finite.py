@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from theory import finite, losses, noise
+from theory.consistency import posteriors
 from theory.losses._core import Atom
 from theory.minimise import available_methods, conditional_risk, minimise_conditional_risk
-from theory.minimise._regions import _profile, _table
+from theory.minimise._regions import _interp_with_slope, _multiplier_solve, _profile, _table, region_candidates
 from theory.strategies import finite_problems, noise_rates, simplex_points
 
 
@@ -108,6 +109,94 @@ def test_declared_pieces_are_convex_and_phi_other_is_non_increasing(name, K, m):
     _table(other, 0.0, 0.5, L.pieces.other, 4097, "φ_other")
     u = np.linspace(0, 0.5, 2001)
     assert np.all(np.diff(other(u)) <= 1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=2, max_size=30), st.lists(st.floats(-1.0, 8.0), min_size=1, max_size=40))
+@example([0, 0, 0, 3, 3, 5], [0.0, 3.0, 3.0, 1.5, -1.0, 9.0])
+def test_the_piecewise_linear_inverse_does_not_depend_on_the_batch(steps, x):
+    """Each abscissa's value and slope are the same alone as in any batch (np.interp's search
+    starts from the previous element's index, so at a repeated abscissa it does not), and agree
+    with np.interp where the abscissae do not repeat."""
+    xp = np.cumsum(np.array(steps, dtype=float))  # non-decreasing, with repeats
+    fp = np.arange(xp.size, dtype=float) ** 1.5
+    x = np.array(x)
+    u, du = _interp_with_slope(x, xp, fp)
+    for i in range(x.size):
+        alone = _interp_with_slope(x[i:i + 1], xp, fp)
+        assert alone[0][0] == u[i] and alone[1][0] == du[i]
+    assert np.all(np.diff(u[np.argsort(x, kind="stable")]) >= 0)  # non-decreasing in x
+    distinct = ~np.isin(x, xp[:-1][np.diff(xp) == 0])
+    np.testing.assert_allclose(u[distinct], np.interp(x[distinct], xp, fp), rtol=1e-13, atol=1e-13)
+
+
+def _bisected_coordinates(other, s, po, lo_k, hi_k, qo, steps=400):
+    """The non-top coordinates of region enumeration by plain bisection on asinh(μ/1e-30),
+    400 steps, then linear interpolation between the bracket's ends: an independent reference."""
+    cap, target = np.minimum(hi_k, s[:, None]), 1.0 - s
+    q_pos = qo > 0
+
+    def coords(mu):
+        with np.errstate(invalid="ignore"):
+            r = np.where(q_pos, mu[:, None] / np.where(q_pos, qo, 1.0), (np.sign(mu) * np.inf)[:, None])
+        r = np.where(np.isnan(r), 0.0, r)
+        return np.minimum(np.maximum(other.argmin_linear(r, po)[0], lo_k), cap)
+
+    scale, end = 1e-30, np.arcsinh(np.sinh(50.0) / 1e-30)
+    a, b = np.full(s.size, -end), np.full(s.size, end)
+    for _ in range(steps):
+        mid = 0.5 * (a + b)
+        short = coords(scale * np.sinh(mid)).sum(1) < target
+        a, b = np.where(short, mid, a), np.where(short, b, mid)
+    p_a, p_b = coords(scale * np.sinh(a)), coords(scale * np.sinh(b))
+    gap = p_b.sum(1) - p_a.sum(1)
+    lam = np.clip(np.where(gap > 0, (target - p_a.sum(1)) / np.where(gap > 0, gap, 1.0), 0.0), 0.0, 1.0)
+    return p_a + lam[:, None] * (p_b - p_a)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from([("fl_eps", {}), ("ce_eps", {"m": 1e4}), ("ce_eps+mae", {}), ("gce", {}),
+                        ("ce_eps+mae", {"clamp": 0.0}), ("ce", {})]),
+       st.sampled_from([2, 3, 10]), st.integers(0, 2**32 - 1))
+@example(("ce_eps+mae", {}), 3, 3)  # a linear (MAE) piece: the sum jumps
+@example(("fl_eps", {}), 10, 10)  # a flat clamp: the sum jumps at μ = 0
+def test_the_multiplier_search_meets_the_sum_and_agrees_with_plain_bisection(case, K, seed):
+    """Newton with break probing ends where a 400-step bisection ends (to rounding), meets
+    Σ p_k = 1 − s wherever that is feasible, and keeps every coordinate in its piece and cap;
+    on posteriors with tiny (1e-9·) and zero entries and random piece patterns."""
+    name, params = case
+    L = losses.get(name, **params)
+    other = _table(_profile(L, K)[1], 0.0, 0.5, L.pieces.other, 4097, "φ_other")
+    rng = np.random.default_rng(seed)
+    q = rng.dirichlet(np.full(K, 0.3), size=200)
+    q[rng.random(q.shape) < 0.1] *= 1e-9
+    q[rng.random(q.shape) < 0.05] = 0.0
+    qo = -np.sort(-q, axis=1)[:, 1:]
+    po = np.sort(rng.integers(0, other.n_pieces, size=qo.shape), axis=1)[:, ::-1]
+    lo_k, hi_k = other.bounds[po], other.bounds[po + 1]
+    s = rng.uniform(np.maximum(1.0 / K, lo_k.max(1)), 1.0)
+    q_pos = qo > 0
+    p, _ = _multiplier_solve(other, s, np.zeros(s.size), po, lo_k, hi_k, qo, q_pos, np.where(q_pos, qo, 1.0))
+    cap = np.minimum(hi_k, s[:, None])
+    assert np.all((p >= lo_k) & (p <= cap))
+    feasible = (cap.sum(1) >= 1 - s) & (lo_k.sum(1) <= 1 - s)
+    assert np.abs(p.sum(1) - (1 - s))[feasible].max(initial=0.0) <= 1e-12
+    np.testing.assert_allclose(p, _bisected_coordinates(other, s, po, lo_k, hi_k, qo), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, K", [("ce_eps+mae", 3), ("fl_eps", 3), ("gce", 4)])
+def test_region_candidates_do_not_depend_on_the_other_posteriors_of_the_batch(name, K):
+    """A posterior's candidates are the same alone as in a batch. They were not: np.interp's
+    search starts from the previous element's index, so on a table whose abscissae repeat or
+    (by rounding) dip, its answer depends on the neighbours; CE_ε+MAE's surrogate value at
+    q = (0.443, 0.557, 1.3e-7) moved by 2.3e-7 with the batch."""
+    L = losses.get(name)
+    q = posteriors(K, 30, np.random.default_rng(K))  # with near-ties and tiny entries
+    P, value, _ = region_candidates(L, q)
+    for i in range(len(q)):
+        P_i, value_i, _ = region_candidates(L, q[i:i + 1])
+        np.testing.assert_allclose(value_i[0], value[i], rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(P_i[0], P[i], rtol=0, atol=1e-9)
 
 
 def test_region_enumeration_refuses_a_loss_whose_declared_pieces_are_wrong():

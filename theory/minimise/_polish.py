@@ -323,6 +323,18 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
     q_top = q[rows, t]
     safe_q = np.where(q > 0, q, 1.0)
 
+    # Newton's start for the multiplier: μ = −q_k φ_other'(p_k) at the candidate's coordinates
+    # strictly inside their pieces (their median), else μ = −q_t φ_top'(s) (often far off: an
+    # ε-loss's top profile has slope ~1/(1+m) and its s sits at a piece's end)
+    with np.errstate(all="ignore"):
+        inside = (P > lo_k * (1 + 1e-9)) & (P < hi_k * (1 - 1e-9)) & (q > 0) & ~eye[t]
+        mu_k = np.where(inside, -q * prof.dother(np.where(inside, P, 0.25)), np.nan)
+        log_mu = np.log(np.where(mu_k > 0, mu_k, np.nan))
+        some = np.isfinite(log_mu).any(1)  # np.nanmedian warns on a row without any
+        from_others = np.full(n, np.nan)
+        from_others[some] = np.nanmedian(log_mu[some], axis=1)
+        from_top = np.log(np.maximum(-q_top * prof.dtop(np.clip(s0, s_lo0, s_hi0)), 1e-300))
+
     def solve_for(group, active):
         """(u, s, ok) of the rows ``active`` (an index array) with the top groups ``group``."""
         free = ~group & ~at_break
@@ -369,8 +381,7 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
                 ds = np.where((s > s_lo[r]) & (s < s_hi[r]), -1.0 / curve, 0.0)
             return mu * (du + n_group[r] * ds)
 
-        with np.errstate(all="ignore"):
-            guess = np.log(np.maximum(-q_top * prof.dtop(np.clip(s0, s_lo, s_hi)), 1e-300))
+        guess = np.where(np.isfinite(from_others), from_others, from_top)
         log_mu, ok = root_decreasing(lambda x, r: total(x, active[r]), len(active),
                                      dF=lambda x, r: slope(x, active[r]), x0=guess[active])
         u, s = solve(np.exp(log_mu), active)

@@ -13,8 +13,11 @@ ordering only *monotone* piece assignments need enumerating: C(K−1+B, B) of th
 
 Each convex sub-problem is solved exactly for the piecewise-linear interpolant φ̂ of φ on a grid
 that contains every break (geometric towards 0 and towards each break): golden section on the
-convex value V(s), and for each s a bisection on the multiplier μ of Σ_{k≠t} p_k = 1 − s, where
-each coordinate takes the grid point at which the secant slopes of q_k φ̂ cross μ, capped at s.
+convex value V(s), and for each s a root search on the multiplier μ of Σ_{k≠t} p_k = 1 − s, where
+each coordinate takes the point at which the slope of q_k φ̂ (interpolated between the secant
+slopes) crosses μ, capped at s. The sum is piecewise linear in μ with known breaks, so a
+safeguarded Newton search lands on its root (see :func:`_multiplier_solve`), started at the
+multiplier of the golden section's previous point.
 The interpolation error is second order in the grid spacing; the winning point is then
 re-evaluated with the loss itself and polished by the local search of :mod:`._search`.
 """
@@ -55,34 +58,89 @@ class _Table:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.interp(x, self.u, self.f)
 
-    def argmin_linear(self, r: np.ndarray, piece: np.ndarray) -> np.ndarray:
-        """Per element: the point of its piece minimising φ(u) − r·u, i.e. where φ' = r.
+    def argmin_linear(self, r: np.ndarray, piece: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per element: the point u of its piece minimising φ(u) − r·u, i.e. where φ' = r, and
+        du/dr there.
 
         φ' is interpolated linearly between the secant slopes, each taken at its interval's
         midpoint (second-order accurate); below the first slope the piece's left end is optimal,
-        above the last its right end.
+        above the last its right end. u is piecewise linear in r; du/dr is the slope of the
+        linear piece holding r (0 beyond the ends and on a jump of a flat stretch of φ').
         """
         if self.n_pieces == 1:
-            xp, fp = self._inverse[0]
-            return np.interp(r, xp, fp)
-        out = np.empty(r.shape)
+            return _interp_with_slope(r, *self._inverse[0])
+        u, du = np.empty(r.shape), np.empty(r.shape)
         for j, (xp, fp) in enumerate(self._inverse):
             mask = piece == j
             if mask.any():
-                out[mask] = np.interp(r[mask], xp, fp)
-        return out
+                u[mask], du[mask] = _interp_with_slope(r[mask], xp, fp)
+        return u, du
 
     @cached_property
     def _inverse(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per piece, the interpolation table of φ'^{-1}: slopes (at interval midpoints) → u."""
+        """Per piece, the interpolation table of φ'^{-1}: slopes (at interval midpoints) → u.
+        The slopes are made non-decreasing (they are, up to the rounding noise the convexity
+        check allows), so that the table is a function; a linear piece (see
+        :attr:`linear_slopes`) is one jump, from its left end to its right end at its slope."""
         out = []
-        for j in range(self.n_pieces):
+        for j, c in enumerate(self.linear_slopes):
             a, b = self.start[j], self.stop[j]
-            slopes = self.d[a:b]
+            if np.isfinite(c):
+                out.append((np.array([c, c]), self.u[[a, b]]))
+                continue
+            slopes = np.maximum.accumulate(self.d[a:b])
             mids = 0.5 * (self.u[a:b] + self.u[a + 1:b + 1])
             out.append((np.concatenate([slopes[:1], slopes, slopes[-1:]]),
                         np.concatenate([self.u[a:a + 1], mids, self.u[b:b + 1]])))
         return out
+
+    def slope_reaching(self, u: np.ndarray, piece: np.ndarray) -> np.ndarray:
+        """Per element, the r at which φ̂'^{-1}(r) on its piece reaches u (u inside the piece):
+        the kink where a coordinate capped at u stops moving."""
+        out = np.empty(u.shape)
+        for j, (xp, fp) in enumerate(self._inverse):
+            mask = piece == j
+            if mask.any():
+                out[mask] = np.interp(u[mask], fp, xp)
+        return out
+
+    def slope_range(self, piece: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per element, the r below which φ̂'^{-1}(r) is its piece's left end, and the r above
+        which it is its right end."""
+        first = np.array([xp[0] for xp, _ in self._inverse])
+        last = np.array([xp[-1] for xp, _ in self._inverse])
+        return first[piece], last[piece]
+
+    @cached_property
+    def linear_slopes(self) -> np.ndarray:
+        """Per piece, its slope where φ is linear on it (its secant slopes agree to 1e-6
+        relative: a clamp's flat stretch, MAE's part of CE_ε + MAE), else NaN. There
+        φ(u) − r·u is minimised at the piece's left end for r below the slope and at its right
+        end above it: φ'^{-1} jumps."""
+        out = np.full(self.n_pieces, np.nan)
+        for j in range(self.n_pieces):
+            d = self.d[self.start[j]:self.stop[j]]
+            centre = float(np.median(d))
+            if d.max() - d.min() <= 1e-6 * (1.0 + abs(centre)):
+                out[j] = centre
+        return out
+
+
+def _interp_with_slope(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The linear interpolant of (xp, fp) at x (xp non-decreasing; constant beyond the ends) and
+    the slope of its linear piece holding each x (0 beyond the ends).
+
+    Written out rather than np.interp: where xp repeats a value (a jump of the interpolant),
+    np.interp's search starts from the previous element's index, so the value it returns at a
+    repeated abscissa depends on the other elements of the batch. Here each x takes the piece
+    [xp[i−1], xp[i]) of the right-sided search, whatever the batch."""
+    i = np.minimum(np.maximum(np.searchsorted(xp, x, side="right"), 1), xp.size - 1)
+    x0, dx, f0 = xp[i - 1], xp[i] - xp[i - 1], fp[i - 1]
+    inside = (x > xp[0]) & (x < xp[-1])  # then xp[i − 1] <= x < xp[i], so dx > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(inside, (fp[i] - f0) / np.where(inside, dx, 1.0), 0.0)
+        u = np.where(inside, f0 + slope * (x - x0), np.where(x <= xp[0], fp[0], fp[-1]))
+    return u, slope
 
 
 def piece_bounds(lo: float, hi: float, breaks) -> np.ndarray:
@@ -150,6 +208,150 @@ def _table(phi, lo: float, hi: float, breaks: tuple[float, ...], points: int, wh
                 "declares it convex between its breaks"
             )
     return _Table(u, f, d, bounds, start, stop)
+
+
+_MU_RANGE = np.sinh(50.0)  # the multiplier's bracket is [−_MU_RANGE, _MU_RANGE]
+# Brackets are bisected and measured in asinh(μ / _MU_SCALE): geometric in |μ| above the scale,
+# as the multipliers' scales q_k·φ̂' span many decades when the q_k do
+_MU_SCALE = 1e-30
+_RESOLUTION = 100.0 / 2.0**44  # the bracket width at which a row is interpolated: relative in μ
+_MAX_STEPS = 200  # > 3 × 46 + probes: every third step at the latest bisects
+_BREAK_OFFSET = 1e-13  # a jump or kink at μ_b is probed at μ_b(1 ± _BREAK_OFFSET) (± 1e-200 at 0)
+_EPS = np.finfo(float).eps
+
+
+def _multiplier_solve(other: _Table, s, guess, po, lo_k, hi_k, qo, q_pos, safe_qo):
+    """Per row, the non-top coordinates p_k(μ) = clip(φ̂'^{-1}(μ/q_k), lo_k, min(hi_k, s)) whose
+    sum is 1 − s, and the multiplier μ. Returns (p (R, K−1), μ (R,)).
+
+    g(μ) = Σ_k p_k(μ) − (1 − s) is non-decreasing and piecewise linear. Its breaks are known: it
+    jumps where a coordinate lies on a linear piece of φ̂ (at μ = slope·q_k; a class with q_k = 0
+    at μ = 0), and has a kink where a coordinate leaves its lower end or reaches its cap. Each
+    row keeps a bracket (g < 0 at its lower end, g >= 0 at its upper end; both are multipliers
+    actually evaluated, so it holds whatever the rounding of the transcendental functions that
+    produced them) and takes Newton steps from ``guess``; a step that leaves the bracket, or that
+    follows two steps in a row that did not halve |g|, is replaced by bisection in
+    asinh(μ / _MU_SCALE). A step that would cross a break probes the break's two sides first and
+    goes on by Newton from the side next to the root. A row ends
+    - where |g| is rounding: Newton lands there once it reaches the root's linear piece;
+    - where g crosses 0 between the two sides of a break: a jump is split between the jumping
+      coordinates linearly (a kink, to within _BREAK_OFFSET relative in μ);
+    - when its bracket is narrower than _RESOLUTION (next to a class of tiny q the root may fall
+      between two floats): interpolated linearly between the bracket's ends."""
+    R, n_other = qo.shape
+    cap = np.minimum(hi_k, s[:, None])
+    target = 1.0 - s
+    tolerance = 8 * _EPS * (n_other + 1)
+    first, last = other.slope_range(po)
+    reach_cap = np.where(cap < hi_k, other.slope_reaching(cap, po), last)
+    with np.errstate(invalid="ignore"):
+        breaks = np.concatenate([np.where(q_pos, other.linear_slopes[po] * qo, 0.0),  # jumps
+                                 np.where(q_pos, first * qo, np.nan),  # leaving the lower end
+                                 np.where(q_pos, reach_cap * qo, np.nan)], axis=1)  # at the cap
+    breaks = np.where(np.isfinite(breaks), breaks, np.nan)
+    all_positive = bool(q_pos.all())
+
+    def coords(mu, r):
+        """p (len(r), K−1) at the multipliers mu for the rows r, and dg/dμ."""
+        ratio = mu[:, None] / safe_qo[r]
+        if not all_positive:  # a class with q = 0: ±inf (the piece's ends), 0 at μ = 0
+            with np.errstate(invalid="ignore"):
+                ratio = np.where(q_pos[r], ratio, (np.sign(mu) * np.inf)[:, None])
+            ratio = np.where(np.isnan(ratio), 0.0, ratio)
+        u, du = other.argmin_linear(ratio, po[r])
+        p = np.minimum(np.maximum(u, lo_k[r]), cap[r])
+        moving = q_pos[r] & (u > lo_k[r]) & (u < cap[r])
+        return p, np.where(moving, du / safe_qo[r], 0.0).sum(1)
+
+    def width(a, b):
+        return np.arcsinh(b / _MU_SCALE) - np.arcsinh(a / _MU_SCALE)
+
+    def midpoint(a, b):
+        return _MU_SCALE * np.sinh(0.5 * (np.arcsinh(a / _MU_SCALE) + np.arcsinh(b / _MU_SCALE)))
+
+    lo, hi = np.full(R, -_MU_RANGE), np.full(R, _MU_RANGE)
+    p_lo, p_hi = np.full((R, n_other), np.nan), np.full((R, n_other), np.nan)  # p at lo, hi
+    mu = np.clip(guess, -_MU_RANGE, _MU_RANGE)
+    p = np.empty((R, n_other))
+    stalls = np.zeros(R, dtype=np.int64)  # steps in a row that did not halve |g|
+    residual = np.full(R, np.inf)
+
+    def record(r, x, p_x, g):
+        """Narrow the brackets of the rows r with the evaluations (x, p_x, g)."""
+        raise_lo = (g < 0) & (x > lo[r])
+        lower_hi = (g >= 0) & (x < hi[r])
+        lo[r] = np.where(raise_lo, x, lo[r])
+        hi[r] = np.where(lower_hi, x, hi[r])
+        p_lo[r] = np.where(raise_lo[:, None], p_x, p_lo[r])
+        p_hi[r] = np.where(lower_hi[:, None], p_x, p_hi[r])
+
+    def interpolate(r):
+        """p of the rows r between their bracket's ends, where g crosses 0, linearly."""
+        if r.size == 0:
+            return
+        for ends, at in ((lo, p_lo), (hi, p_hi)):
+            missing = r[np.isnan(at[r, 0])]
+            if missing.size:
+                at[missing] = coords(ends[missing], missing)[0]
+        a, b = p_lo[r], p_hi[r]
+        s_a, s_b = a.sum(1), b.sum(1)
+        gap = s_b - s_a
+        lam = np.clip(np.where(gap > 0, (target[r] - s_a) / np.where(gap > 0, gap, 1.0), 0.0), 0.0, 1.0)
+        p[r] = a + lam[:, None] * (b - a)
+        mu[r] = lo[r] + lam * (hi[r] - lo[r])
+
+    active = np.arange(R)
+    for _ in range(_MAX_STEPS):
+        x = mu[active]
+        p_x, slope = coords(x, active)
+        g = p_x.sum(1) - target[active]
+        p[active] = p_x
+        record(active, x, p_x, g)
+        # |g| within rounding: of the sum, or of g's change over a few floats around x
+        solved = np.abs(g) <= tolerance + 4 * np.abs(slope) * np.spacing(np.abs(x))
+        la, ha = lo[active], hi[active]
+        stalls[active] = np.where(np.abs(g) <= 0.5 * residual[active], 0, stalls[active] + 1)
+        residual[active] = np.abs(g)
+        with np.errstate(all="ignore"):
+            step = x - g / slope
+        newton = np.isfinite(step) & (step > la) & (step < ha) & (stalls[active] < 2)
+        stalls[active] = np.where(newton, stalls[active], 0)
+        nxt = np.where(newton, step, midpoint(la, ha))
+
+        # the break nearest x between x and the next point, inside the bracket: probe it
+        at_break = np.zeros(active.size, dtype=bool)
+        B = breaks[active]
+        with np.errstate(invalid="ignore"):
+            crossing = ((B >= np.maximum(np.minimum(x, nxt), la)[:, None])
+                        & (B <= np.minimum(np.maximum(x, nxt), ha)[:, None]) & ~solved[:, None])
+        probe = np.flatnonzero(crossing.any(1))
+        if probe.size:
+            r = active[probe]
+            nearest = np.argmin(np.where(crossing[probe], np.abs(B[probe] - x[probe, None]), np.inf), axis=1)
+            at = B[probe, nearest]
+            offset = _BREAK_OFFSET * np.abs(at) + 1e-200
+            below, above = at - offset, at + offset
+            p_below, slope_below = coords(below, r)
+            p_above, slope_above = coords(above, r)
+            g_below, g_above = p_below.sum(1) - target[r], p_above.sum(1) - target[r]
+            record(r, below, p_below, g_below)
+            record(r, above, p_above, g_above)
+            at_break[probe] = (lo[r] >= below) & (hi[r] <= above)
+            with np.errstate(all="ignore"):
+                nxt[probe] = np.where(g_below >= 0, below - g_below / slope_below,
+                                      above - g_above / slope_above)
+            la, ha = lo[active], hi[active]
+            nxt = np.where(np.isfinite(nxt) & (nxt > la) & (nxt < ha), nxt, midpoint(la, ha))
+
+        narrow = ~solved & ~at_break & (width(la, ha) <= _RESOLUTION)
+        interpolate(active[at_break | narrow])
+        done = solved | at_break | narrow
+        mu[active] = np.where(done, mu[active], nxt)
+        active = active[~done]
+        if active.size == 0:
+            return p, mu
+    interpolate(active)
+    return p, mu
 
 
 def _profile(loss: Loss, K: int):
@@ -227,35 +429,18 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     q_pos = qo > 0
     safe_qo = np.where(q_pos, qo, 1.0)
 
-    def inner(s):
-        """Optimal non-top coordinates for top value s (R,) and the surrogate value."""
-        cap = np.minimum(hi_k, s[:, None])
-        target = 1.0 - s
-
-        def coords(mu):
-            with np.errstate(invalid="ignore"):
-                r = np.where(q_pos, mu[:, None] / safe_qo, (np.sign(mu) * np.inf)[:, None])
-            r = np.where(np.isnan(r), 0.0, r)  # μ = 0 for a class with q = 0; ±inf interpolate to the ends
-            return np.minimum(np.maximum(other.argmin_linear(r, po), lo_k), cap)
-
-        lo_mu, hi_mu = np.full(R, -50.0), np.full(R, 50.0)  # bisection on asinh(μ)
-        for _ in range(44):
-            mid = 0.5 * (lo_mu + hi_mu)
-            small = coords(np.sinh(mid)).sum(1) < target
-            lo_mu = np.where(small, mid, lo_mu)
-            hi_mu = np.where(small, hi_mu, mid)
-        p_lo, p_hi = coords(np.sinh(lo_mu)), coords(np.sinh(hi_mu))
-        s_lo_, s_hi_ = p_lo.sum(1), p_hi.sum(1)
-        gap = s_hi_ - s_lo_
-        lam = np.where(gap > 0, (target - s_lo_) / np.where(gap > 0, gap, 1.0), 0.0)
-        p = p_lo + np.clip(lam, 0.0, 1.0)[:, None] * (p_hi - p_lo)
+    def inner(s, guess):
+        """Optimal non-top coordinates for top value s (R,), the surrogate value and
+        the multiplier μ (Newton's start: ``guess``)."""
+        p, x = _multiplier_solve(other, s, guess, po, lo_k, hi_k, qo, q_pos, safe_qo)
         value = qt * top(s) + np.where(qo > 0, qo * other(p), 0.0).sum(1)
-        return p, value
+        return p, value, x
 
-    # golden section on the convex V(s)
+    # golden section on the convex V(s); each point's multiplier starts Newton at its neighbour's
     a, b = s_lo.copy(), s_hi.copy()
     x1, x2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-    f1, f2 = inner(x1)[1], inner(x2)[1]
+    _, f1, m1 = inner(x1, np.zeros(R))
+    _, f2, m2 = inner(x2, m1)
     for _ in range(40):
         left = f1 <= f2
         b = np.where(left, x2, b)
@@ -263,11 +448,12 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
         x2n = np.where(left, x1, a + _GOLDEN * (b - a))
         x1n = np.where(left, b - _GOLDEN * (b - a), x2)
         new = np.where(left, x1n, x2n)
-        fn = inner(new)[1]
+        _, fn, mn = inner(new, np.where(left, m1, m2))
         f1, f2 = np.where(left, fn, f2), np.where(left, f1, fn)
+        m1, m2 = np.where(left, mn, m2), np.where(left, m1, mn)
         x1, x2 = x1n, x2n
     s = 0.5 * (a + b)
-    p_o, value = inner(s)
+    p_o, value, _ = inner(s, 0.5 * (m1 + m2))
     # a coordinate k < t tied with the top would make k the argmax (first index wins): the region
     # value is then only approached, so move it a few ulps below s (and that mass to the top)
     tied = (p_o >= s[:, None] * (1 - 4 * np.finfo(float).eps)) & (k_idx < t_idx[:, None])
