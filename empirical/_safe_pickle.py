@@ -16,7 +16,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UnsafePickleError", "loads", "load_file", "load_torch_zip"]
+__all__ = ["DataFileError", "UnsafePickleError", "loads", "load_file", "load_torch_zip"]
+
+# Upper bounds on what a data file may make this process read: the largest real file is
+# CIFAR-100's training batch (~155 MB); the CIFAR-N label files are 2.4 MB and 1 MB.
+MAX_FILE_BYTES = 512 * 2**20
+MAX_LABEL_FILE_BYTES = 64 * 2**20
 
 # (module, name) pairs that rebuild numpy arrays and scalars; numpy 2 moved numpy.core to
 # numpy._core, and files written by either version name one of the two.
@@ -32,7 +37,12 @@ _ALLOWED = {
 }
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class DataFileError(ValueError):
+    """A data file that cannot be read as what it should be (truncated, corrupt, too large, or
+    holding the wrong thing); the message names the file."""
+
+
+class UnsafePickleError(pickle.UnpicklingError, DataFileError):
     """The pickle names a global outside the numpy allow-list (it could execute code)."""
 
 
@@ -63,26 +73,60 @@ def loads(data: bytes, *, encoding: str = "ASCII") -> Any:
     return _NumpyOnlyUnpickler(io.BytesIO(data), encoding=encoding).load()
 
 
-def load_file(path: str | Path, *, encoding: str = "ASCII") -> Any:
-    """:func:`loads` on the contents of ``path``."""
-    return loads(Path(path).read_bytes(), encoding=encoding)
+def _read_pickle(data: bytes, path: Path, encoding: str) -> Any:
+    """:func:`loads`, its failures re-raised naming ``path``."""
+    try:
+        return loads(data, encoding=encoding)
+    except UnsafePickleError as err:
+        raise UnsafePickleError(f"{path}: {err}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, MemoryError, RecursionError) as err:
+        raise DataFileError(
+            f"{path} is not a readable pickle ({type(err).__name__}: {err}); it may be truncated or "
+            "corrupt: delete it and fetch it again") from err
 
 
-def load_torch_zip(path: str | Path) -> Any:
+def load_file(path: str | Path, *, encoding: str = "ASCII", max_bytes: int = MAX_FILE_BYTES) -> Any:
+    """:func:`loads` on the contents of ``path``, refusing a file over ``max_bytes``; every
+    failure is a :class:`DataFileError` naming the file."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DataFileError(f"{path} is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB a data file may have")
+    if size == 0:
+        raise DataFileError(f"{path} is empty: delete it and fetch it again")
+    return _read_pickle(path.read_bytes(), path, encoding)
+
+
+def load_torch_zip(path: str | Path, *, max_bytes: int = MAX_LABEL_FILE_BYTES) -> Any:
     """The payload of a torch zip-format file (``torch.save``) whose content is numpy data.
 
     Raises
     ------
-    ValueError
-        When ``path`` is not a zip archive with exactly one ``*/data.pkl`` member.
+    DataFileError
+        When ``path`` is not a zip archive with exactly one ``*/data.pkl`` member, that member
+        inflates past ``max_bytes``, or it is not a readable pickle.
     UnsafePickleError
         When the payload names anything but numpy reconstruction globals.
     """
     path = Path(path)
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a torch zip-format file (expected a zip archive holding */data.pkl)")
-    with zipfile.ZipFile(path) as archive:
-        members = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-        if len(members) != 1:
-            raise ValueError(f"{path}: expected one '<name>/data.pkl' member, found {members or 'none'}")
-        return loads(archive.read(members[0]), encoding="latin1")
+        raise DataFileError(f"{path} is not a torch zip-format file (expected a zip archive holding */data.pkl)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [i for i in archive.infolist() if i.filename.endswith("/data.pkl") and i.filename.count("/") == 1]
+            if len(members) != 1:
+                raise DataFileError(f"{path}: expected one '<name>/data.pkl' member, "
+                                    f"found {[i.filename for i in members] or 'none'}")
+            member = members[0]
+            if member.file_size > max_bytes:
+                raise DataFileError(f"{path}: {member.filename} inflates to {member.file_size / 2**20:.0f} MiB, over the "
+                                    f"{max_bytes / 2**20:.0f} MiB a label file may have")
+            with archive.open(member) as fh:  # the header's size may lie: read at most the bound
+                data = fh.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise DataFileError(f"{path}: {member.filename} inflates past the {max_bytes / 2**20:.0f} MiB a label "
+                                    "file may have")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError) as err:
+        raise DataFileError(f"{path} is not a readable zip archive ({type(err).__name__}: {err})") from err
+    return _read_pickle(data, path, "latin1")

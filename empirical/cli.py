@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from theory._cli import add_debug_flag, check_output_file, check_output_folder, guarded
+
 __all__ = ["main"]
 
 
@@ -90,6 +92,7 @@ def _cmd_run(args) -> int:
     from empirical.config import RunConfig
     from empirical.run import run_one
 
+    check_output_folder(args.out)
     base = RunConfig(dataset=args.dataset, noise=args.noise, method=args.method,
                      params=tuple(sorted(dict(args.param).items())), **_overrides(args))
     env = _env(args)
@@ -119,6 +122,7 @@ def _cmd_sweep(args) -> int:
     if not args.grid:
         print("sweep needs --grid NAME (see --list)", file=sys.stderr)
         return 2
+    check_output_folder(args.out)
     configs = grid(args.grid).configs(**_overrides(args))
     slurm = {k: v for k, v in (("slurm_partition", args.partition), ("timeout_min", args.timeout_min),
                                ("gpus_per_node", args.gpus_per_node), ("cluster", args.cluster)) if v is not None}
@@ -138,6 +142,8 @@ def _cmd_table(args) -> int:
     from empirical.table import accuracy_table, risk_table
     from theory.verify import write_json
 
+    if args.json:
+        check_output_file(args.json)
     results = load_results(args.folder)
     _print_tables(results, risk=args.risk)
     if args.json:
@@ -163,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_seeds, default=[123], help="comma-separated, default 123")
     _override_args(run)
     _environment_args(run)
+    add_debug_flag(run)
     run.set_defaults(func=_cmd_run)
 
     sweep = sub.add_parser("sweep", help="run a named grid (skips finished runs; resumable)")
@@ -177,20 +184,18 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-wait", action="store_true", help="slurm: submit and return")
     _override_args(sweep)
     _environment_args(sweep)
+    add_debug_flag(sweep)
     sweep.set_defaults(func=_cmd_sweep)
 
     table = sub.add_parser("table", help="mean ± std per method × noise setting from a results folder")
     table.add_argument("folder")
     table.add_argument("--risk", action="store_true", help="also the risk-vs-bound tables")
     table.add_argument("--json", help="write both tables as JSON to this path")
+    add_debug_flag(table)
     table.set_defaults(func=_cmd_table)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return guarded(f"python -m empirical {args.command}", lambda: args.func(args), debug=args.debug)

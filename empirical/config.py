@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -51,12 +52,18 @@ PROTOCOLS = {
 }
 
 
-def _positive(name: str, value: Any, kind: type = int) -> None:
+def _number(name: str, value: Any, *, integer: bool, above: float, strict: bool = True, below: float | None = None) -> None:
+    """None (the protocol's value), or a finite number (an integer where ``integer``) above
+    ``above`` (strictly where ``strict``) and below ``below``."""
     if value is None:
         return
-    ok = not isinstance(value, bool) and isinstance(value, (int, float) if kind is float else int)
-    if not ok or value <= 0:
-        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
+    kind = "integer" if integer else "number"
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    inside = ok and math.isfinite(value) and (value > above if strict else value >= above) and (
+        below is None or value < below)
+    if not inside:
+        bounds = f"{'>' if strict else '>='} {above:g}" + (f" and < {below:g}" if below is not None else "")
+        raise ValueError(f"{name} must be a finite {kind} {bounds}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -104,10 +111,16 @@ class RunConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         for name in ("epochs", "batch_size", "train_per_class"):
-            _positive(name, getattr(self, name))
+            _number(name, getattr(self, name), integer=True, above=0)
         for name in ("lr", "grad_clip"):
-            _positive(name, getattr(self, name), float)
-        losses.spec(self.method)  # unknown method: the registry's error names the known ones
+            _number(name, getattr(self, name), integer=False, above=0)
+        _number("weight_decay", self.weight_decay, integer=False, above=0, strict=False)
+        _number("momentum", self.momentum, integer=False, above=0, strict=False, below=1)
+        _number("crop_pad", self.crop_pad, integer=True, above=0, strict=False)
+        _number("rotate_deg", self.rotate_deg, integer=False, above=0, strict=False)
+        # an unknown method or parameter, or a value outside its domain: the registry's error
+        # names the loss, the parameter and the value
+        losses.spec(self.method).check(dict(self.params))
 
     @property
     def noise_spec(self) -> NoiseSpec:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from empirical._safe_pickle import load_file, load_torch_zip
+from empirical._safe_pickle import MAX_LABEL_FILE_BYTES, DataFileError, load_file, load_torch_zip
 from theory import noise as tnoise
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "NoiseSpec",
     "NoisyData",
     "apply_noise",
+    "available",
     "download",
     "load_images",
     "load_noisy",
@@ -125,18 +126,69 @@ class ImageData:
                                  f"got [{y.min()}, {y.max()}]")
 
 
-def _read_batches(folder: Path, files: tuple[str, ...], label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _describe_value(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    if isinstance(value, list):
+        return f"a list of {len(value)} (first {type(value[0]).__name__ if value else 'none'})"
+    return f"a {type(value).__name__}"
+
+
+def integer_labels(value, where: str, *, n: int | None, num_classes: int) -> np.ndarray:
+    """Labels as stored in a data file: a 1-D integer array or a flat list of integers (never a
+    nested list, which ``np.asarray`` would expand: a few hundred bytes of pickle can ask for
+    gigabytes that way), of length ``n`` where given, in [0, num_classes). Floats are refused,
+    not truncated. ``where`` names the file and key for the message."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or not np.issubdtype(value.dtype, np.integer):
+            raise DataFileError(f"{where} must be a 1-D array of integer class labels, got {_describe_value(value)}")
+        labels = value.astype(np.int64, copy=False)
+    elif isinstance(value, list):
+        bad = next((v for v in value if isinstance(v, bool) or not isinstance(v, (int, np.integer))), None)
+        if bad is not None:
+            raise DataFileError(f"{where} must hold integer class labels, got {type(bad).__name__} {bad!r}")
+        labels = np.array(value, dtype=np.int64)
+    else:
+        raise DataFileError(f"{where} must be a 1-D array or a list of integer class labels, got {_describe_value(value)}")
+    if n is not None and labels.shape != (n,):
+        raise DataFileError(f"{where} must hold {n} labels (one per image), got {labels.shape[0]}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(labels.min() if labels.min() < 0 else labels.max())
+        raise DataFileError(f"{where} labels must lie in [0, {num_classes - 1}], got {bad}")
+    return labels
+
+
+def _pixels(value, where: str) -> np.ndarray:
+    """CIFAR's b'data': (N, 3072) integers in [0, 255], CHW-flattened; uint8 as stored, other
+    integer dtypes when every value fits. Floats (images scaled to [0, 1]) and NaN are refused,
+    not cast: a cast would turn them into black or arbitrary bytes."""
+    if not isinstance(value, np.ndarray) or value.ndim != 2 or value.shape[1] != 3072:
+        raise DataFileError(f"{where} must be an (N, 3072) array of uint8 pixels, got {_describe_value(value)}")
+    if value.dtype == np.uint8:
+        return value
+    if not np.issubdtype(value.dtype, np.integer):
+        raise DataFileError(f"{where} must hold uint8 pixels in [0, 255], got dtype {value.dtype}"
+                            + (f" with values in [{np.nanmin(value):g}, {np.nanmax(value):g}]" if value.size and
+                               np.issubdtype(value.dtype, np.floating) and np.isfinite(value).any() else ""))
+    lo, hi = (int(value.min()), int(value.max())) if value.size else (0, 0)
+    if lo < 0 or hi > 255:
+        raise DataFileError(f"{where} must hold pixels in [0, 255], got dtype {value.dtype} with values in [{lo}, {hi}]")
+    return value.astype(np.uint8)
+
+
+def _read_batches(folder: Path, files: tuple[str, ...], label_key: bytes, num_classes: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for name in files:
-        batch = load_file(folder / name, encoding="bytes")
+        path = folder / name
+        batch = load_file(path, encoding="bytes")
         if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
-            raise ValueError(f"{folder / name} is not a CIFAR python batch (expected a dict with "
-                             f"b'data' and {label_key!r}, got keys {sorted(batch)[:6] if isinstance(batch, dict) else type(batch).__name__})")
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
-        if data.ndim != 2 or data.shape[1] != 3072:
-            raise ValueError(f"{folder / name}: b'data' must be (N, 3072) uint8, got {data.shape}")
+            raise DataFileError(f"{path} is not a CIFAR python batch (expected a dict with "
+                                f"b'data' and {label_key!r}, got keys {sorted(batch)[:6] if isinstance(batch, dict) else type(batch).__name__})")
+        data = _pixels(batch[b"data"], f"{path}, key b'data',")
+        labels = integer_labels(batch[label_key], f"{path}, key {label_key!r},", n=data.shape[0], num_classes=num_classes)
         xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        ys.append(labels)
     return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys)
 
 
@@ -145,6 +197,11 @@ def _find_folder(root: Path, source: _Source) -> Path | None:
         if all((candidate / f).is_file() for f in source.train_files + source.test_files):
             return candidate
     return None
+
+
+def available(name: str, data_dir: str | os.PathLike) -> bool:
+    """Whether ``data_dir`` holds ``name``'s files in a layout :func:`load_images` reads."""
+    return name == "synthetic" or _find_folder(Path(data_dir).expanduser(), SOURCES[name]) is not None
 
 
 def load_images(name: str, data_dir: str | os.PathLike | None = None, *, download_missing: bool = True,
@@ -175,8 +232,8 @@ def load_images(name: str, data_dir: str | os.PathLike | None = None, *, downloa
                 raise DataNotFoundError(_missing_message(name, root))
             download(name, root)
             folder = root / source.folder
-        train_x, train_y = _read_batches(folder, source.train_files, source.label_key)
-        test_x, test_y = _read_batches(folder, source.test_files, source.label_key)
+        train_x, train_y = _read_batches(folder, source.train_files, source.label_key, source.num_classes)
+        test_x, test_y = _read_batches(folder, source.test_files, source.label_key, source.num_classes)
         data = ImageData(name, source.num_classes, train_x, train_y, test_x, test_y, *STATS[name])
     if train_per_class is not None:
         data = _train_subset(data, _subset_index(data.train_y, data.num_classes, train_per_class))
@@ -426,10 +483,17 @@ def _label_file(label_dir, name: str, subfolder: str, what: str) -> Path:
 def _instance_labels(dataset: str, rate: float, label_dir) -> np.ndarray:
     name = f"{dataset}_dependent_{rate:g}.json"
     path = _label_file(label_dir, name, "instance-dependent", f"instance-dependent noise {rate:g}")
-    labels = json.loads(path.read_text())
-    if not isinstance(labels, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
-        raise ValueError(f"{path} must hold a JSON list of integer labels")
-    return np.asarray(labels, dtype=np.int64)
+    size = path.stat().st_size
+    if size > MAX_LABEL_FILE_BYTES:
+        raise DataFileError(f"{path} is {size / 2**20:.0f} MiB, over the {MAX_LABEL_FILE_BYTES / 2**20:.0f} MiB "
+                            "a label file may have")
+    try:
+        labels = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path} is not valid JSON ({err}); it may be truncated: fetch it again") from err
+    if not isinstance(labels, list):
+        raise DataFileError(f"{path} must hold a JSON list of integer labels, got a {type(labels).__name__}")
+    return integer_labels(labels, str(path), n=None, num_classes=SOURCES[dataset].num_classes)
 
 
 def _human_labels(dataset: str, variant: str, label_dir, y_clean: np.ndarray) -> np.ndarray:
@@ -441,11 +505,12 @@ def _human_labels(dataset: str, variant: str, label_dir, y_clean: np.ndarray) ->
     key = HUMAN_KEYS[dataset][variant]
     if not isinstance(payload, dict) or key not in payload or "clean_label" not in payload:
         raise ValueError(f"{path} must hold a dict with 'clean_label' and {key!r}")
-    clean = np.asarray(payload["clean_label"], dtype=np.int64)
+    K = SOURCES[dataset].num_classes
+    clean = integer_labels(payload["clean_label"], f"{path}, key 'clean_label',", n=None, num_classes=K)
     if clean.shape != y_clean.shape or not np.array_equal(clean, y_clean):
         raise ValueError(f"{path}'s clean_label does not match the training labels index by index; "
                          f"CIFAR-N files need the full training set in original order")
-    return np.asarray(payload[key], dtype=np.int64)
+    return integer_labels(payload[key], f"{path}, key {key!r},", n=y_clean.shape[0], num_classes=K)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,12 +9,14 @@ unfinished run keeps its checkpoint in ``<out>/.checkpoints/`` and resumes from 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 
 import torch
 
+from empirical._claims import RunClaimed, claim
 from empirical.config import RunConfig
 from empirical.data import load_noisy
 from empirical.models import count_parameters
@@ -29,7 +32,8 @@ from empirical.risk import measure
 from empirical.train import DeviceData, predict, train
 from theory.verify import write_json
 
-__all__ = ["SCHEMA", "Environment", "load_results", "provenance", "read_result", "result_path", "run_one"]
+__all__ = ["SCHEMA", "Environment", "InvalidResult", "RunClaimed", "load_results", "noise_warnings", "provenance", "read_result",
+           "result_path", "run_one", "validate_result"]
 
 SCHEMA = 1
 _FINAL_STATUSES = ("finished", "diverged")
@@ -54,7 +58,10 @@ class Environment:
     def torch_device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        device = torch.device(self.device)
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N (a torch device), got {self.device!r}") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {self.device!r} requested but torch sees no CUDA device "
                                f"(torch {torch.__version__}); use --device cpu")
@@ -95,32 +102,113 @@ def provenance(device: torch.device) -> dict[str, Any]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {"package_version": package, "git_commit": _git_commit(), "torch": torch.__version__,
             "python": platform.python_version(), "host": socket.gethostname(), "device": str(device),
-            "device_name": name, "cpu_threads": torch.get_num_threads()}
+            "device_name": name, "cpu_threads": torch.get_num_threads(), "pid": os.getpid(),
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
+
+
+def noise_warnings(kind: str, rate: float, num_classes: int) -> list[str]:
+    """What a reader of the run must know about its noise setting: a symmetric rate at or above
+    (K−1)/K, where the noisy label no longer carries the clean class (it is uniform at
+    (K−1)/K and leans away from it beyond) and Theorem B's bound does not apply."""
+    limit = (num_classes - 1) / num_classes
+    if kind == "symmetric" and rate >= limit:
+        return [f"symmetric noise rate {rate:g} >= (K-1)/K = {limit:.4g} for K = {num_classes}: the noisy label "
+                "no longer carries the clean class, and Theorem B's bound does not apply (it needs a rate below "
+                "(K-1)/K)"]
+    return []
 
 
 def result_path(out: str | os.PathLike, cfg: RunConfig) -> Path:
     return Path(out) / f"{cfg.run_id}.json"
 
 
+class InvalidResult(ValueError):
+    """A file that claims to be a finished result (this schema, a final status) but does not
+    hold one; the message names the file and what is wrong with it."""
+
+
+def _accuracy(value: Any) -> bool:
+    """A test accuracy as written: a number in [0, 1], or "nan" (a run that diverged before its
+    first evaluation)."""
+    if value == "nan":
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+
+
+def validate_result(data: Any, path: str | os.PathLike) -> dict:
+    """``data``, a result read from ``path``, when it is one: every field a reader uses has its
+    type, the file is named after the run id, and the id is the one of the stored config (so a
+    copied, renamed or edited file is not taken for a run). Raises :class:`InvalidResult`."""
+    path = Path(path)
+    problems = []
+    fields = {"id": str, "config": dict, "final": dict, "history": list, "data": dict, "seeds": dict,
+              "provenance": dict, "timings": dict}
+    for key, kind in fields.items():
+        if not isinstance(data.get(key), kind):
+            problems.append(f"{key!r} must be a {kind.__name__}, got {type(data.get(key)).__name__}")
+    if not problems:
+        final = data["final"]
+        for key in ("test_acc_last", "test_acc_best"):
+            if not _accuracy(final.get(key)):
+                problems.append(f"final.{key} must be an accuracy in [0, 1], got {final.get(key)!r}")
+        if not isinstance(data["data"].get("num_classes"), int):
+            problems.append(f"data.num_classes must be an integer, got {data['data'].get('num_classes')!r}")
+        if not (data.get("risk") is None or isinstance(data.get("risk"), dict)):
+            problems.append(f"'risk' must be a dict or null, got {type(data.get('risk')).__name__}")
+        if path.stem != data["id"]:
+            problems.append(f"the file is named {path.name!r} but holds run {data['id']!r} (a copy?)")
+        else:
+            try:
+                expected = RunConfig.from_dict(data["config"]).run_id
+            except (TypeError, ValueError, KeyError) as err:
+                problems.append(f"its config is not a run config ({err})")
+            else:
+                if expected != data["id"]:
+                    problems.append(f"its config has run id {expected!r}, not {data['id']!r} (an edited file?)")
+    if problems:
+        raise InvalidResult(f"{path} is not a valid result: " + "; ".join(problems))
+    return data
+
+
 def read_result(path: str | os.PathLike) -> dict | None:
-    """The result at ``path`` when it is a complete result file of this schema, else None."""
+    """The result at ``path``: None when there is none (no file, a partial or foreign file, a
+    run not finished), the validated result when it claims to be finished and is, and
+    :class:`InvalidResult` when it claims to be finished and is not."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("status") not in _FINAL_STATUSES:
         return None
-    return data
+    return validate_result(data, path)
 
 
-def load_results(folder: str | os.PathLike) -> list[dict]:
-    """Every complete result file in ``folder`` (not recursive), sorted by run id."""
+def load_results(folder: str | os.PathLike, *, on_invalid: Any = None) -> list[dict]:
+    """Every valid finished result in ``folder`` (not recursive), sorted by run id. A file that
+    claims to be one and is not is skipped, with a warning naming it (or ``on_invalid(error)``)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"results folder {folder} does not exist; produce it with "
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"results folder {folder} {what}; produce it with "
                                 f"python -m empirical run ... --out {folder} or python -m empirical sweep --out {folder}")
-    found = (read_result(p) for p in sorted(folder.glob("*.json")))
-    return [r for r in found if r is not None]
+    found = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            record = read_result(p)
+        except InvalidResult as err:
+            (on_invalid or (lambda e: warnings.warn(f"skipped: {e}", stacklevel=3)))(err)
+            continue
+        if record is not None:
+            found.append(record)
+    return found
+
+
+def _set_aside(path: Path, why: str) -> Path:
+    """Rename ``path`` to a name no reader takes for a result, keeping it; returns the new path."""
+    aside = path.with_name(f"{path.name}.invalid-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
+    os.replace(path, aside)
+    warnings.warn(f"{why}; moved it to {aside.name} and training the run again", stacklevel=3)
+    return aside
 
 
 def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environment = Environment()) -> dict:
@@ -129,21 +217,64 @@ def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environme
     An existing complete result for the same config is returned as is (nothing is retrained).
     """
     cfg = cfg.resolved()
-    path = result_path(out, cfg) if out is not None else None
-    if path is not None and (done := read_result(path)) is not None:
+    env.torch_device()  # a bad device fails before anything is claimed or written
+    if out is None:
+        return _train_and_record(cfg, None, env)
+    path = result_path(out, cfg)
+    if (done := _finished(path, cfg)) is not None:
         return done
+    with claim(path.parent, cfg.run_id) as held:  # RunClaimed when another live process trains it
+        if held.took_over:
+            warnings.warn(f"{cfg.run_id}: {held.took_over}", stacklevel=2)
+        if (done := _finished(path, cfg)) is not None:  # finished by the previous claimant
+            return done
+        _remove_temporaries(path, cfg)
+        return _train_and_record(cfg, path, env)
+
+
+def _checkpoint_path(path: Path, cfg: RunConfig) -> Path:
+    return path.parent / ".checkpoints" / f"{cfg.run_id}.pt"
+
+
+def _finished(path: Path, cfg: RunConfig) -> dict | None:
+    """The valid result at ``path`` (its leftover checkpoint removed), else None; an invalid
+    one is set aside."""
+    try:
+        done = read_result(path)
+    except InvalidResult as err:
+        _set_aside(path, str(err))
+        return None
+    if done is not None:
+        with contextlib.suppress(FileNotFoundError):  # a kill between the result and the cleanup
+            _checkpoint_path(path, cfg).unlink()
+    return done
+
+
+def _remove_temporaries(path: Path, cfg: RunConfig) -> None:
+    """The run's temporary files left by a killed writer (the caller holds the run's claim, so
+    no live process writes them)."""
+    for stale in [*_checkpoint_path(path, cfg).parent.glob(f"{cfg.run_id}.pt.*.tmp"),
+                  *path.parent.glob(f".{path.name}.*.tmp")]:
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+
+
+def _train_and_record(cfg: RunConfig, path: Path | None, env: Environment) -> dict:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     device = env.torch_device()
     spec = cfg.noise_spec
     data = load_noisy(cfg.dataset, spec, seed=cfg.seed, data_dir=env.data_dir, label_dir=env.label_dir,
                       download_missing=env.download, train_per_class=cfg.train_per_class)
+    notes = noise_warnings(spec.kind, spec.rate, data.num_classes)
+    for note in notes:
+        warnings.warn(f"{cfg.run_id}: {note}", stacklevel=2)
     on_device = DeviceData.from_noisy(data, device)
     t_data = time.perf_counter() - t0
 
     checkpoint = None
     if path is not None:
-        checkpoint = path.parent / ".checkpoints" / f"{cfg.run_id}.pt"
+        checkpoint = _checkpoint_path(path, cfg)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
     result = train(cfg, on_device, progress=env.progress, checkpoint=checkpoint,
                    checkpoint_every_s=env.checkpoint_every_s)
@@ -181,6 +312,7 @@ def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environme
                   "epochs_run": len(result.history)},
         "history": result.history,
         "risk": risk,
+        "warnings": notes,
     }
     if path is not None:
         write_json(path, record)

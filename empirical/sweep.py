@@ -18,15 +18,16 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from empirical.config import RunConfig
-from empirical.run import Environment, read_result, result_path, run_one
+from empirical.run import Environment, InvalidResult, RunClaimed, read_result, result_path, run_one
 
-__all__ = ["GRIDS", "Grid", "grid", "pending", "run_sweep"]
+__all__ = ["GRIDS", "Grid", "check_inputs", "grid", "pending", "run_sweep"]
 
 PAPER_METHODS = ("ce", "fl", "gce", "nlnl", "sce", "nce+mae", "nce+rce", "nfl+rce", "nce+aul", "nce+agce",
                  "nce+ael", "ldr_kl", "ce+lc", "ce_eps+mae", "fl_eps+mae")
@@ -105,12 +106,31 @@ def pending(configs: Iterable[RunConfig], out: str | os.PathLike) -> list[RunCon
         if cfg.run_id in seen:
             continue
         seen.add(cfg.run_id)
-        if read_result(result_path(out, cfg)) is None:
+        try:
+            done = read_result(result_path(out, cfg))
+        except InvalidResult:  # the run sets the file aside and trains again
+            done = None
+        if done is None:
             todo.append(cfg)
     return todo
 
 
 FAILED = "FAILED"
+CLAIMED = "skipped, claimed by another process"
+
+
+def check_inputs(configs: Sequence[RunConfig], env: Environment) -> None:
+    """Fail once, up front, where every run of a dataset would fail the same way: a CIFAR run
+    without a data directory, or with one that lacks the files while downloads are off."""
+    from empirical.data import DataNotFoundError, available
+
+    for dataset in sorted({c.dataset for c in configs} - {"synthetic"}):
+        n = sum(c.dataset == dataset for c in configs)
+        if env.data_dir is None:
+            raise ValueError(f"{dataset} needs a data directory (--data-dir); {n} pending run(s) of the sweep use it")
+        if not env.download and not available(dataset, env.data_dir):
+            raise DataNotFoundError(f"{dataset} is not in {env.data_dir} and downloads are off (--no-download); "
+                                    f"{n} pending run(s) of the sweep need it")
 
 
 def _run_task(cfg_dict: dict, out: str, env: Environment) -> str:
@@ -118,6 +138,8 @@ def _run_task(cfg_dict: dict, out: str, env: Environment) -> str:
     cfg = RunConfig.from_dict(cfg_dict)
     try:
         record = run_one(cfg, out, env)
+    except RunClaimed as err:  # another sweep trains it: not a failure, and not done twice
+        return f"{cfg.run_id}: {CLAIMED} ({err})"
     except Exception as err:  # noqa: BLE001 - reported per run; the sweep continues
         return f"{cfg.run_id}: {FAILED} ({type(err).__name__}: {err})"
     return f"{record['id']}: {record['status']}, last test acc {record['final']['test_acc_last']:.4f}"
@@ -143,6 +165,7 @@ def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Envi
     log(f"{len(configs)} runs in the sweep, {len(configs) - len(todo)} already finished, {len(todo)} to run")
     if not todo:
         return []
+    check_inputs(todo, env)
     if executor == "slurm":
         return _run_slurm(todo, out, env, dict(slurm or {}), wait, log)
     if executor != "local":
@@ -165,11 +188,15 @@ def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Envi
 
 
 def _run_slurm(todo: list[RunConfig], out: str, env: Environment, params: dict, wait: bool, log) -> list[str]:
+    cluster = params.pop("cluster", None)
+    if cluster in (None, "slurm") and shutil.which("sbatch") is None:
+        # submitit would fall back to its local executor and start every run on this machine at once
+        raise ValueError(f"the slurm executor needs SLURM, but sbatch is not on PATH here; run the {len(todo)} "
+                         "pending runs on this machine with --executor local (--jobs N for N at once)")
     try:
         import submitit
     except ImportError as err:
         raise ImportError("the slurm executor needs submitit: pip install -e '.[slurm]'") from err
-    cluster = params.pop("cluster", None)
     executor = submitit.AutoExecutor(folder=Path(out) / ".submitit", cluster=cluster)
     defaults = {"timeout_min": 240, "slurm_array_parallelism": 64} if cluster in (None, "slurm") else {}
     executor.update_parameters(**{**defaults, **params})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,9 +101,46 @@ def predict(model: torch.nn.Module, images: torch.Tensor, mean, std, *, batch_si
 
 
 def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # a name no other process writes
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def execution_settings(device) -> dict:
+    """What changes a run's numbers besides its config: CPU threads (reductions split
+    differently), deterministic algorithms, the device. A checkpoint is resumed only under the
+    settings it was written with."""
+    return {"threads": torch.get_num_threads(), "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "device": str(torch.device(device))}
+
+
+def _set_aside(path: Path, why: str) -> None:
+    aside = path.with_name(f"{path.name}.{why.split(':')[0].replace(' ', '-')}-{time.strftime('%Y%m%dT%H%M%S')}")
+    os.replace(path, aside)
+    warnings.warn(f"checkpoint {path}: {why}; moved it to {aside.name} and training the run from its start",
+                  stacklevel=3)
+
+
+def _load_checkpoint(path: Path, cfg: RunConfig, device) -> dict | None:
+    """The checkpoint at ``path`` when it is one of ``cfg`` written under the current execution
+    settings; otherwise None, the file set aside (kept, never loaded again) with a warning."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        keys = {"config", "model", "optimizer", "schedule", "loader", "history", "train_seconds"}
+        if not isinstance(state, dict) or not keys <= set(state):
+            raise ValueError(f"missing {sorted(keys - set(state)) if isinstance(state, dict) else 'everything'}")
+    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is set aside, the run restarts
+        _set_aside(path, f"corrupt: cannot be read ({type(err).__name__}: {str(err)[:200]})")
+        return None
+    if state["config"] != cfg.to_dict():
+        _set_aside(path, "foreign: written for another config")
+        return None
+    settings = execution_settings(device)
+    if state.get("settings") != settings:
+        _set_aside(path, f"settings: written under {state.get('settings')}, resumed under {settings} (the result "
+                         "would match neither)")
+        return None
+    return state
 
 
 @dataclass
@@ -156,16 +194,15 @@ def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoin
                           augment=cfg.augment, seed=cfg.seed, channels_last=cfg.channels_last)
     result = TrainResult(model)
     start_epoch = 0
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        if state["config"] == cfg.to_dict():
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
-            loader.load_state_dict(state["loader"])
-            result.history = state["history"]
-            result.train_seconds = state["train_seconds"]
-            start_epoch = result.resumed_from_epoch = len(result.history)
+    state = _load_checkpoint(checkpoint, cfg, device) if checkpoint is not None and checkpoint.exists() else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        loader.load_state_dict(state["loader"])
+        result.history = state["history"]
+        result.train_seconds = state["train_seconds"]
+        start_epoch = result.resumed_from_epoch = len(result.history)
 
     bar = None
     if progress:
@@ -212,7 +249,8 @@ def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoin
         if checkpoint is not None and epoch + 1 < cfg.epochs and time.monotonic() - last_save >= checkpoint_every_s:
             _save_atomic({"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "schedule": schedule.state_dict(), "loader": loader.state_dict(),
-                          "history": result.history, "train_seconds": result.train_seconds}, checkpoint)
+                          "history": result.history, "train_seconds": result.train_seconds,
+                          "settings": execution_settings(device)}, checkpoint)
             last_save = time.monotonic()
         if on_epoch is not None:
             on_epoch(record)

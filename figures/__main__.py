@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from figures import FIGURES, Context, MissingInput, get
+from theory._cli import add_debug_flag, guarded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", help="shared data folder (default: ../shared/data when it exists)")
     parser.add_argument("--jobs", type=int, default=None, help="processes for the claims (default: min(2, CPUs))")
     parser.add_argument("--list", action="store_true", help="list the figures and exit")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
+    return guarded(parser.prog, lambda: _run(parser, args), debug=args.debug)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.list:
         for f in FIGURES.values():
             print(f"{f.name:22s} {'[results] ' if f.from_results else ''}{f.title}")
@@ -29,6 +35,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err.args[0]))
     from proofs_check.report import default_jobs
 
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    for option, folder in (("--results", args.results), ("--shared", args.shared)):
+        if folder is not None and not Path(folder).is_dir():
+            seen = "a file" if Path(folder).exists() else "nothing"
+            raise NotADirectoryError(f"{option} must be an existing folder, got {folder!r} ({seen} there)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out must be a folder (made when missing), got the file {args.out!r}")
     results = args.results or ("results" if Path("results").is_dir() else None)
     ctx = Context(Path(args.out), results=Path(results) if results else None,
                   shared=Path(args.shared) if args.shared else None, jobs=args.jobs or default_jobs())

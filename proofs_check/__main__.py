@@ -14,6 +14,7 @@ from pathlib import Path
 
 from proofs_check import claims
 from proofs_check.report import as_expected, default_jobs, render, run_all
+from theory._cli import add_debug_flag, check_output_file, guarded
 from theory.verify import Status, write_json
 
 
@@ -26,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of every numeric search (default 0)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: min(2, CPUs))")
     parser.add_argument("--list", action="store_true", help="list the claim ids and exit")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
+    return guarded(parser.prog, lambda: _run(parser, args), debug=args.debug)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.list:
         for c in claims.all_claims():
             print(f"{c.id:36s} {c.title}")
@@ -37,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         ids = [claims.get(i).id for i in args.claim] if args.claim else claims.ids()
     except KeyError as err:
         parser.error(str(err.args[0]))
+    if args.json:
+        check_output_file(args.json)
     budget = "thorough" if args.thorough else "default"
     start = time.perf_counter()
 

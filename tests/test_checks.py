@@ -516,7 +516,7 @@ def test_verdicts_state_the_K_they_cover(K_):
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: losses.get("ldr_kl", scores="bogus")(np.zeros((1, 3)), np.array([0])), "scores must be one of"),
+    (lambda: losses.get("ldr_kl", scores="bogus")(np.zeros((1, 3)), np.array([0])), "parameter 'scores' must be one of 'normalised_softplus', 'raw', got 'bogus'"),
     (lambda: losses.from_callable(_mae, time_limit=-1), "time_limit must be a positive number"),
     (lambda: losses.from_callable(_mae, backend="jax"), "backend must be one of"),
     (lambda: losses.with_eps_softmax(3, 1.0), "needs a Loss or a function"),

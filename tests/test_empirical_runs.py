@@ -32,8 +32,15 @@ def _tiny_grid():
     (dict(dataset="mnist"), "dataset must be one of"),
     (dict(precision="fp16"), "precision must be one of"),
     (dict(seed=-1), "seed must be a non-negative integer"),
-    (dict(epochs=0), "epochs must be a positive int"),
-    (dict(lr=-0.1), "lr must be a positive float"),
+    (dict(epochs=0), "epochs must be a finite integer > 0, got 0"),
+    (dict(epochs=2.5), "epochs must be a finite integer > 0, got 2.5"),
+    (dict(lr=-0.1), "lr must be a finite number > 0, got -0.1"),
+    (dict(lr=float("nan")), "lr must be a finite number > 0, got nan"),
+    (dict(lr=float("inf")), "lr must be a finite number > 0, got inf"),
+    (dict(weight_decay=float("nan")), "weight_decay must be a finite number >= 0, got nan"),
+    (dict(weight_decay=-1e-4), "weight_decay must be a finite number >= 0, got -0.0001"),
+    (dict(momentum=1.0), "momentum must be a finite number >= 0 and < 1, got 1.0"),
+    (dict(method="gce", params={"q": -1.0}), r"loss 'gce' parameter 'q' must be a finite real number in \(0, 1\], got -1.0"),
     (dict(noise="symmetric:2"), r"rate must be a number in \[0, 1\)"),
     (dict(model="vgg"), "model must be one of"),
 ])
@@ -186,11 +193,32 @@ def test_cli_run_table_and_errors(tmp_path, capsys):
         main(["run", "--seeds", "a,b"])
 
 
-def test_a_failing_run_is_reported_and_the_sweep_goes_on(tmp_path):
-    good = _tiny_grid()[0]
-    bad = RunConfig(dataset="cifar10", method="ce", **TINY)  # no CIFAR files in tmp_path, no download
-    env = Environment(device="cpu", data_dir=str(tmp_path / "nodata"), download=False)
-    lines = S.run_sweep([bad, good], tmp_path / "out", env=env, log=lambda s: None)
+def test_a_failing_run_is_reported_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    good, bad = _tiny_grid()[:2]
+    real = S.run_one
+
+    def run_one(cfg, out, env):
+        if cfg.run_id == bad.run_id:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(cfg, out, env)
+
+    monkeypatch.setattr(S, "run_one", run_one)
+    lines = S.run_sweep([bad, good], tmp_path / "out", env=ENV, log=lambda s: None)
     assert [S.FAILED in line for line in lines] == [True, False]
-    assert "DataNotFoundError" in lines[0] and "cifar-10-batches-py" in lines[0]
+    assert "RuntimeError: CUDA error" in lines[0]
     assert S.pending([bad, good], tmp_path / "out") == [bad.resolved()]
+
+
+def test_a_sweep_without_its_data_fails_once_up_front(tmp_path, capsys):
+    runs = [RunConfig(dataset="cifar10", method=m, **TINY) for m in ("ce", "gce", "sce")]
+    with pytest.raises(ValueError, match="cifar10 needs a data directory .*3 pending run"):
+        S.run_sweep(runs, tmp_path / "out", env=Environment(device="cpu"), log=lambda s: None)
+    env = Environment(device="cpu", data_dir=str(tmp_path / "nodata"), download=False)
+    with pytest.raises(FileNotFoundError, match="cifar10 is not in .*nodata and downloads are off"):
+        S.run_sweep(runs, tmp_path / "out", env=env, log=lambda s: None)
+    assert main(["sweep", "--grid", "sym08-cifar10", "--out", str(tmp_path / "out"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("needs a data directory") == 1 and "Traceback" not in err
+    assert not list((tmp_path / "out").glob("*.json"))
+
+

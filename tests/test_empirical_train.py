@@ -192,13 +192,65 @@ def test_checkpoint_resume_reproduces_the_uninterrupted_run(tmp_path):
         assert torch.equal(p, q)
 
 
-def test_checkpoint_of_another_config_is_ignored(tmp_path):
+def _checkpoint_after_one_epoch(cfg, data, path):
+    class Stop(Exception):
+        pass
+
+    def stop(record):
+        raise Stop
+
+    with pytest.raises(Stop):
+        train(cfg, data, checkpoint=path, checkpoint_every_s=0, on_epoch=stop)
+    assert path.exists()
+
+
+def _straight(cfg, data):
+    return strip(train(cfg, data).history)
+
+
+@pytest.mark.parametrize("damage, kind", [
+    (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "corrupt"),  # truncated by a kill
+    (lambda p: p.write_bytes(b"garbage, not a zip"), "corrupt"),
+    (lambda p: p.write_bytes(b""), "corrupt"),
+    (lambda p: torch.save({"model": {}}, p), "corrupt"),  # a zip of the wrong content
+])
+def test_an_unreadable_checkpoint_is_set_aside_and_the_run_restarts_saying_so(damage, kind, tmp_path):
     cfg = _cfg(epochs=2)
     data = _data(cfg)
     ckpt = tmp_path / "run.pt"
-    train(cfg, data, checkpoint=ckpt, checkpoint_every_s=0, on_epoch=lambda r: None)
-    other = train(dataclasses.replace(cfg, lr=0.01), data, checkpoint=ckpt)
+    _checkpoint_after_one_epoch(cfg, data, ckpt)
+    damage(ckpt)
+    with pytest.warns(UserWarning, match=rf"checkpoint {ckpt}: {kind}: .*moved it to run.pt.{kind}-.*from its start"):
+        result = train(cfg, data, checkpoint=ckpt)
+    assert result.resumed_from_epoch == 0 and strip(result.history) == _straight(cfg, data)
+    assert len(list(tmp_path.glob(f"run.pt.{kind}-*"))) == 1  # kept, not deleted
+
+
+def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path):
+    cfg = _cfg(epochs=2)
+    data = _data(cfg)
+    ckpt = tmp_path / "run.pt"
+    _checkpoint_after_one_epoch(cfg, data, ckpt)
+    with pytest.warns(UserWarning, match="foreign: written for another config"):
+        other = train(dataclasses.replace(cfg, lr=0.01), data, checkpoint=ckpt)
     assert other.resumed_from_epoch == 0 and len(other.history) == 2
+
+
+def test_a_checkpoint_is_not_resumed_under_another_thread_count(tmp_path):
+    """CPU reductions split by thread count: 1 and 2 threads give different numbers, so a run
+    resumed across them would match neither; it restarts under the current settings."""
+    cfg = _cfg(epochs=2)
+    data = _data(cfg)
+    ckpt = tmp_path / "run.pt"
+    threads = torch.get_num_threads()
+    _checkpoint_after_one_epoch(cfg, data, ckpt)
+    torch.set_num_threads(threads + 1)
+    try:
+        with pytest.warns(UserWarning, match=f"settings: written under .*'threads': {threads}.*'threads': {threads + 1}"):
+            result = train(cfg, data, checkpoint=ckpt)
+        assert result.resumed_from_epoch == 0 and strip(result.history) == _straight(cfg, data)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_divergence_stops_the_run_and_says_why():

@@ -179,7 +179,9 @@ def test_missing_results_name_the_command(tmp_path):
 def test_cli_builds_one_figure_and_lists_skips(tmp_path, capsys):
     assert main(["one_hot_error", "--out", str(tmp_path)]) == 0
     assert _is_png(tmp_path / "one_hot_error.png")
-    assert main(["accuracy_table", "--out", str(tmp_path), "--results", str(tmp_path / "none")]) == 0
+    assert main(["accuracy_table", "--out", str(tmp_path), "--results", str(tmp_path / "none")]) == 2  # a typo
+    (tmp_path / "empty").mkdir()
+    assert main(["accuracy_table", "--out", str(tmp_path), "--results", str(tmp_path / "empty")]) == 0  # skipped
     assert not (tmp_path / "accuracy_table.md").exists()
     with pytest.raises(SystemExit):
         main(["nope"])

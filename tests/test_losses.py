@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import sympy
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from theory import losses
 from theory.losses import paper_defaults, paper_table_rows
+from theory.losses._domains import Interval
 from theory.strategies import simplex_points
 
 torch = pytest.importorskip("torch")
@@ -240,6 +241,69 @@ def test_unknown_names_and_parameters_are_refused():
         losses.get("gce", qq=0.5)
     with pytest.raises(ValueError, match="weight must be finite and >= 0"):
         -1.0 * losses.get("ce")
+
+
+# parameters whose values a registered loss validates itself rather than through a domain
+_UNDECLARED = {("nlnl", "weights")}
+
+
+def test_every_parameter_of_every_registered_loss_has_a_declared_domain():
+    for name in losses.names():
+        spec = losses.spec(name)
+        missing = set(spec.defaults) - set(spec.domains) - {p for n, p in _UNDECLARED if n == name}
+        assert not missing, f"{name} declares no domain for {sorted(missing)}"
+
+
+def test_every_paper_hyper_parameter_lies_in_its_declared_domain():
+    for row in paper_table_rows():
+        losses.get(row["method"], **row["params"])  # raises when a table entry leaves its domain
+
+
+def _outside(domain):
+    """Values outside an Interval: beyond each finite end (and the end itself where it is open),
+    non-finite numbers, and a string."""
+    values = [float("nan"), float("inf"), -float("inf"), "0.5"]
+    if np.isfinite(domain.lo):
+        values += [domain.lo - 1.0, np.nextafter(domain.lo, -np.inf)] + ([domain.lo] if domain.lo_open else [])
+    if np.isfinite(domain.hi):
+        values += [domain.hi + 1.0, np.nextafter(domain.hi, np.inf)] + ([domain.hi] if domain.hi_open else [])
+    return values
+
+
+_INTERVAL_PARAMS = [(n, k) for n in losses.names() for k, d in losses.spec(n).domains.items()
+                    if isinstance(d, Interval)]
+
+
+@pytest.mark.parametrize("name, param", _INTERVAL_PARAMS)
+def test_a_parameter_outside_its_domain_is_refused_naming_the_loss_the_parameter_and_the_value(name, param):
+    domain = losses.spec(name).domains[param]
+    for value in _outside(domain):
+        with pytest.raises((TypeError, ValueError)) as info:
+            losses.get(name, **{param: value})
+        message = str(info.value)
+        assert f"loss {name!r} parameter {param!r}" in message and str(domain) in message
+        assert repr(value) in message or repr(value)[:40] in message
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_INTERVAL_PARAMS), st.floats(0.0, 1.0, exclude_max=True))
+@example(("gce", "q"), 0.0)
+@example(("aul", "a"), 0.0)
+def test_a_parameter_inside_its_domain_builds_a_loss_with_finite_values(case, u):
+    """Any value inside a domain (its closed ends and points between; an unbounded interval up
+    to 10 past its end, beyond which powers like (a + 1)^q leave float range) gives a loss whose
+    values on interior points are finite."""
+    name, param = case
+    domain = losses.spec(name).domains[param]
+    lo = domain.lo if np.isfinite(domain.lo) else -10.0
+    hi = domain.hi if np.isfinite(domain.hi) else lo + 10.0
+    value = lo + (hi - lo) * u ** 3  # denser towards lo, where the interesting ends are
+    if not domain.contains(value):
+        value = lo + (hi - lo) * 0.5
+    L = losses.get(name, **{param: value})
+    p = np.array([[0.5, 0.3, 0.2], [0.2, 0.2, 0.6]])
+    x = np.log(p) if L.input == "logits" else p
+    assert np.all(np.isfinite(L(x, np.array([0, 2]))))
 
 
 def test_users_can_register_a_loss_and_wrap_it_with_eps_softmax():

@@ -116,3 +116,59 @@ def test_sympy_needs_the_region_for_symbolic_points_and_is_exact_given_it():
 def test_bad_inputs_name_expected_and_seen(p, m, match):
     with pytest.raises(ValueError, match=match):
         eps_softmax(p, m)
+
+
+_P = np.array([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"t": 5}, ValueError, r"t must index a class in \[0, 2\], got 5"),
+        ({"t": -1}, ValueError, r"t must index a class in \[0, 2\], got -1"),
+        ({"t": 1.5}, TypeError, "t must be an integer argmax index .* got float 1.5"),
+        ({"t": np.array([0.0, 1.0])}, TypeError, "t must be an integer argmax index"),
+        ({"t": np.array([0, 1, 1])}, ValueError, r"batch shape \(2,\) of p, got shape \(3,\)"),
+        ({"t": 1}, ValueError, r"largest entry of its row of p .* got t=1 where p is 0.3 < max 0.5"),
+        ({"t": np.array([0, 2])}, ValueError, r"got t=2 where p is 0.3 < max 0.6 \(row \(1,\)\)"),
+        ({"clamp": float("nan")}, ValueError, r"clamp must be a finite real number in \[0, 1\), got nan"),
+        ({"clamp": 2.0}, ValueError, r"clamp must be .* got 2.0"),
+        ({"clamp": -1e-8}, ValueError, r"clamp must be .* got -1e-08"),
+        ({"clamp": "1e-8"}, TypeError, "clamp must be a finite real number .* got str"),
+    ],
+)
+def test_a_stated_argmax_or_clamp_is_checked_saying_what_was_seen(kwargs, error, match):
+    """A wrong t used to give rows that no longer sum to 1, clamp=NaN all NaN: now refused."""
+    with pytest.raises(error, match=match):
+        eps_softmax(_P, 3.0, **kwargs)
+
+
+@given(st.integers(2, 6).flatmap(lambda K: st.lists(simplex_points(K), min_size=1, max_size=5)))
+def test_stating_the_argmax_of_each_row_gives_what_computing_it_gives(rows):
+    p = np.array(rows)
+    t = np.argmax(p, axis=-1)
+    np.testing.assert_array_equal(eps_softmax(p, 7.0, t=t), eps_softmax(p, 7.0))
+    tied = np.flatnonzero((p == p.max(-1, keepdims=True)).sum(-1) > 1)
+    for i in tied:  # any largest entry of a tied row is an accepted argmax
+        other = np.flatnonzero(p[i] == p[i].max())[-1]
+        out = eps_softmax(p[i], 7.0, t=other)
+        assert out[other] == pytest.approx((p[i, other] + 7.0) / 8.0) and out.sum() == pytest.approx(1.0)
+
+
+def test_torch_inputs_are_checked_like_numpy_ones():
+    torch = pytest.importorskip("torch")
+    p = torch.tensor(_P)
+    with pytest.raises(ValueError, match=r"got t=2 where p is 0.3 < max 0.6"):
+        eps_softmax(p, 3.0, t=torch.tensor([0, 2]))
+    with pytest.raises(TypeError, match="dtype torch.float32"):
+        eps_softmax(p, 3.0, t=torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match=">= 0"):
+        eps_softmax(torch.tensor([[1.2, -0.2]]), 3.0)
+    criterion = losses.get("ce_eps+mae").torch()
+    logits = torch.zeros(2, 3)
+    logits[1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"logits must be finite, got nan at index \(1, 2\)"):
+        criterion(logits, torch.tensor([0, 1]))
+    logits[1, 2] = float("inf")
+    with pytest.raises(ValueError, match=r"logits must be finite, got inf at index \(1, 2\)"):
+        criterion(logits, torch.tensor([0, 1]))

@@ -8,13 +8,14 @@ noisy labels, whether f*_η predicts like f* everywhere, and how the minimiser w
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 import numpy as np
 
 from theory import finite, losses, noise
+from theory._cli import add_debug_flag, check_output_file, guarded
+from theory.verify.io import write_json
 
 # The paper's headline losses, their plain counterparts and one normalised loss; 'all' runs
 # every registered loss of probabilities.
@@ -35,19 +36,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--losses", default=",".join(DEFAULT_LOSSES),
                         help="comma-separated loss names, or 'all' (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
+    return guarded(parser.prog, lambda: _run(args), debug=args.debug)
 
-    prob = finite.random_problem(K=args.K, n_x=args.n_x, seed=args.seed)
-    T = noise.symmetric(args.K, args.rate)
-    noisy = prob.noisy(T)
+
+def _run(args) -> int:
+    if args.n_x < 1:
+        raise ValueError(f"--n-x must be a number of points >= 1, got {args.n_x}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    T = noise.symmetric(args.K, args.rate)  # checks K and the rate
     names = ([n for n in losses.names() if losses.get(n).input == "probs"] if args.losses == "all"
-             else args.losses.split(","))
+             else [n.strip() for n in args.losses.split(",") if n.strip()])
+    if not names:
+        raise ValueError(f"--losses names no loss, got {args.losses!r}")
+    chosen = [losses.get(name) for name in names]  # unknown names fail here, before any work
+    logits = [name for name, L in zip(names, chosen) if L.input != "probs"]
+    if logits:
+        raise ValueError(f"--losses takes losses of probabilities (the table minimises over the simplex); "
+                         f"{', '.join(logits)} {'takes' if len(logits) == 1 else 'take'} logits")
+    if args.json:
+        check_output_file(args.json)
+    prob = finite.random_problem(K=args.K, n_x=args.n_x, seed=args.seed)
+    noisy = prob.noisy(T)
     rows = []
     print(f"Finite problem: K={args.K}, |X|={args.n_x}, seed={args.seed}; symmetric noise η={args.rate}"
           f" (tolerance needs η < {(args.K - 1) / args.K:.3f})")
     print(f"{'loss':12s} {'R(f*)':>10s} {'R(f*_η)-R(f*)':>14s} {'same argmax':>11s} {'time s':>7s}  minimiser")
-    for name in names:
-        L = losses.get(name)
+    for name, L in zip(names, chosen):
         t0 = time.perf_counter()
         clean, dirty = prob.minimiser(L), noisy.minimiser(L)
         excess = prob.risk(L, dirty) - prob.risk(L, clean)
@@ -60,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:12s} {rows[-1]['bayes_risk']:10.4f} {excess:14.3e} {str(same):>11s} {dt:7.2f}  "
               f"{clean.method.value}{_evidence(clean)}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"K": args.K, "n_x": args.n_x, "rate": args.rate, "seed": args.seed, "rows": rows}, fh, indent=2)
+        write_json(args.json, {"K": args.K, "n_x": args.n_x, "rate": args.rate, "seed": args.seed, "rows": rows})
         print(f"wrote {args.json}")
     return 0
 

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "check_argmax_index",
+    "check_clamp",
     "check_labels",
     "check_nonneg_scalar",
     "check_num_classes",
@@ -52,6 +54,41 @@ def check_nonneg_scalar(value: Any, name: str) -> float:
     v = float(value)
     if not np.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}")
+    return v
+
+
+def check_argmax_index(t: Any, p: np.ndarray | None, K: int, batch: tuple[int, ...], name: str = "t") -> np.ndarray:
+    """An integer index (or array of them, of the batch shape ``batch`` or a scalar for every
+    row) in [0, K) that picks a largest entry of its row of ``p`` (numeric p; None: symbolic)."""
+    arr = np.asarray(t)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer argmax index (or an array of them), got {describe(t)}")
+    if arr.shape not in ((), tuple(batch)):
+        raise ValueError(f"{name} must be a scalar or have the batch shape {tuple(batch)} of p, got shape {arr.shape}")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= K:
+            raise ValueError(f"{name} must index a class in [0, {K - 1}], got {lo if lo < 0 else hi}")
+    if p is not None and p.size:
+        at_t = np.take_along_axis(p, np.broadcast_to(arr, batch)[..., None], axis=-1)[..., 0]
+        below = at_t < p.max(axis=-1)
+        if below.any():
+            idx = tuple(int(i) for i in np.argwhere(below)[0]) if below.ndim else ()
+            raise ValueError(
+                f"{name} must index a largest entry of its row of p (the argmax), got {name}="
+                f"{int(np.broadcast_to(arr, batch)[idx])} where p is {float(at_t[idx]):.6g} < max "
+                f"{float(p.max(axis=-1)[idx]):.6g} (row {idx})"
+            )
+    return arr.astype(np.int64, copy=False)
+
+
+def check_clamp(value: Any, name: str = "clamp") -> float:
+    """A floor for probabilities: a finite number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite real number in [0, 1), got {describe(value)}")
+    v = float(value)
+    if not (np.isfinite(v) and 0.0 <= v < 1.0):
+        raise ValueError(f"{name} must be a finite real number in [0, 1), got {value!r}")
     return v
 
 

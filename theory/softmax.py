@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from theory._validation import check_probs
+from theory._validation import check_argmax_index, check_clamp, check_probs
 from theory._xp import ArrayNamespace, namespace_of
 
 __all__ = ["eps_softmax", "one_hot_error"]
@@ -35,6 +35,27 @@ def _as_array(p: Any) -> Any:
     if hasattr(p, "shape"):  # numpy arrays and torch tensors pass through
         return p
     return np.asarray(p)
+
+
+def _is_symbolic(x: Any) -> bool:
+    return type(x).__module__.startswith("sympy")
+
+
+def _check_t(t: Any, p: Any, xp: ArrayNamespace) -> Any:
+    """A stated argmax, checked: integers in [0, K), of p's batch shape (or one for every row),
+    indexing a largest entry of each row where p is numeric."""
+    K, batch = int(p.shape[-1]), tuple(int(n) for n in p.shape[:-1])
+    if xp.name == "sympy":
+        return int(check_argmax_index(t, None, K, ()))
+    if xp.name == "torch":
+        torch = xp._torch
+        if not torch.is_tensor(t):
+            t = torch.as_tensor(check_argmax_index(t, None, K, batch), device=p.device)
+        elif t.is_floating_point() or t.dtype == torch.bool:
+            raise TypeError(f"t must be an integer argmax index (or a tensor of them), got a tensor of dtype {t.dtype}")
+        check_argmax_index(t.detach().cpu().numpy(), p.detach().cpu().numpy(), K, batch)
+        return t
+    return check_argmax_index(t, np.asarray(p), K, batch)
 
 
 def eps_softmax(
@@ -55,12 +76,13 @@ def eps_softmax(
         sympy Matrix of sympy expressions for a single symbolic point).
     m : float >= 0 (or a sympy expression)
         Mixing weight; ε = 1/(1+m) is the one-hot error scale (P2).
-    clamp : float, optional
+    clamp : float in [0, 1), optional
         If given, the result is clamped from below at this constant, as the ε-losses do before
         taking logs (the paper's c = 1e-8). ``None`` returns the unclamped p_ε.
     t : int or integer array (...), optional
         The argmax index. Computed from ``p`` when omitted; required for symbolic ``p`` whose
-        ordering sympy cannot decide.
+        ordering sympy cannot decide. With ``validate``, a stated ``t`` must be an integer in
+        [0, K) (one for every row, or one per row) that indexes a largest entry of its row.
     xp : ArrayNamespace, optional
         Force a namespace; inferred from ``p`` otherwise.
     validate : bool
@@ -77,6 +99,10 @@ def eps_softmax(
     if validate:
         p = xp.check_probs(p)
     m = xp.check_scalar(m, "m")
+    if clamp is not None and not _is_symbolic(clamp):
+        clamp = check_clamp(clamp)
+    if t is not None and validate:
+        t = _check_t(t, p, xp)
     xp = xp.with_argmax(t)  # a symbolic point needs its argmax stated; numeric ones compute it
     if t is None:
         t = xp.argmax(p, axis=-1)

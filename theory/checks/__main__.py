@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from theory import losses
+from theory._cli import add_debug_flag, check_output_file, message
 from theory.checks import check_loss, check_names, describe_checks
 from theory.verify import Budget, write_json
 
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON (atomically)")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.list:
         for c in describe_checks():
@@ -90,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.loss is None:
         parser.error("a LOSS is required (module:function, file.py:function or a registered name)")
     try:
+        if args.json:
+            check_output_file(args.json)
         params = {k: _value(v) for k, v in _pairs(args.param, "--param").items()}
         loss = load(args.loss, params)
         expected = _pairs(args.expect_fail, "--expect-fail")
@@ -103,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
                             expected_failures=expected, checks=args.checks, backend=args.backend,
                             name=args.loss if ":" in args.loss else None, time_limit=args.time_limit,
                             cli_target=shell)
-    except (ImportError, AttributeError, FileNotFoundError, KeyError, TypeError, ValueError, SyntaxError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        parser.exit(2, f"python -m theory.checks: error: {message}\n")
+    except (ImportError, AttributeError, OSError, KeyError, TypeError, ValueError, SyntaxError) as err:
+        if args.debug:
+            raise
+        parser.exit(2, f"python -m theory.checks: error: {message(err)}\n")
     print(report)
     if args.json:
         print(f"report written to {write_json(args.json, report.to_dict())}")

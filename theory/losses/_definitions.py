@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from theory.losses._core import with_eps_softmax
+from theory.losses._domains import CLAMP, NON_NEGATIVE, POSITIVE, WEIGHT, Interval, OneOf
 from theory.losses._registry import get, register, register_composite
 
 # ----------------------------------------------------------------------------------------------
@@ -64,6 +65,7 @@ def cross_entropy(xp, pred, y):
     structure="pointwise",
     curvature=_convex_if("gamma", 0.0, 1.0, None),
     aliases=("focal",),
+    domains={"gamma": NON_NEGATIVE},
 )
 def focal(xp, pred, y, *, gamma=0.5):
     py = pred.py(y)
@@ -78,6 +80,7 @@ def focal(xp, pred, y, *, gamma=0.5):
     conventions="scale 2 by default; NCE+MAE / NFL+MAE use scale 1 as the reference does",
     structure="pointwise",
     curvature="linear",
+    domains={"scale": POSITIVE},
 )
 def mean_absolute_error(xp, pred, y, *, scale=2.0):
     return scale * (1 - pred.py(y))
@@ -107,6 +110,7 @@ def mean_squared_error(xp, pred, y):
     # (and minimised exactly by KKT) only when the clamp is off; otherwise convex in two pieces.
     curvature=lambda params: "convex" if 0 < params["q"] <= 1 and params["clamp"] == 0 else None,
     breaks=lambda params: (params["clamp"],) if 0 < params["q"] <= 1 else None,
+    domains={"q": Interval(0.0, 1.0, lo_open=True), "clamp": CLAMP},  # q ∈ (0, 1] as in the GCE paper
 )
 def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-8):
     return (1 - xp.maximum(pred.py(y), clamp) ** q) / q
@@ -122,10 +126,9 @@ def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-8):
     "(the label's own term is p̃_y·log 1 = 0 for c_y ≤ 1), O(K) per label, to within A·K·ε_machine of the "
     "reference's sum; c_y must lie in (0, 1]",
     bayes=_bayes_rce,
+    domains={"clamp": CLAMP, "label_clamp": Interval(0.0, 1.0, lo_open=True)},
 )
 def reverse_ce(xp, pred, y, *, clamp=1e-8, label_clamp=1e-4):
-    if not 0 < label_clamp <= 1:
-        raise ValueError(f"rce label_clamp must lie in (0, 1], got {label_clamp!r}")
     p = xp.maximum(pred.p, clamp)
     others = xp.sum(p, axis=-1) - xp.take(p, y, axis=-1)  # Σ_{k≠y} max(p_k, c)
     return -xp.log(xp.asarray(label_clamp, like=p)) * others
@@ -152,6 +155,7 @@ def normalized_ce(xp, pred, y):
     conventions="only the modulating factors (1 − p)^γ are detached, as in the reference; the log p_k of the "
     "normaliser carry gradient",
     structure="normalised",
+    domains={"gamma": NON_NEGATIVE},
 )
 def normalized_focal(xp, pred, y, *, gamma=0.5):
     p, logp = pred.p, pred.logp
@@ -168,6 +172,7 @@ def normalized_focal(xp, pred, y, *, gamma=0.5):
     source="Zhou et al., ICCV 2021 (asymmetric loss functions); a = 6, q = 1.5 (CIFAR-10)",
     structure="pointwise",
     curvature=lambda params: "concave" if params["q"] >= 1 else "convex",
+    domains={"a": POSITIVE, "q": POSITIVE},
 )
 def asymmetric_gce(xp, pred, y, *, a=6.0, q=1.5):
     return ((a + 1) ** q - (a + pred.py(y)) ** q) / q
@@ -181,6 +186,7 @@ def asymmetric_gce(xp, pred, y, *, a=6.0, q=1.5):
     conventions="written for any K (the reference hard-codes K = 10 and crashes on CIFAR-100)",
     structure="pointwise",
     curvature=lambda params: "convex" if params["q"] >= 1 else "concave",
+    domains={"a": Interval(1.0, lo_open=True), "q": POSITIVE},  # a > 1 keeps a − p_y > 0
 )
 def asymmetric_unhinged(xp, pred, y, *, a=6.3, q=1.5):
     return ((a - pred.py(y)) ** q - (a - 1) ** q) / q
@@ -193,6 +199,7 @@ def asymmetric_unhinged(xp, pred, y, *, a=6.3, q=1.5):
     source="Zhou et al., ICCV 2021; a = 5 (CIFAR-10)",
     structure="pointwise",
     curvature="convex",
+    domains={"a": POSITIVE},
 )
 def asymmetric_exponential(xp, pred, y, *, a=5.0):
     return xp.exp(-pred.py(y) / a)
@@ -212,10 +219,9 @@ LDR_SCORES = ("normalised_softplus", "raw")
     "label; the score map is the parameter 'scores'",
     input="logits",
     aliases=("ldr-kl",),
+    domains={"theta": NON_NEGATIVE, "lam": POSITIVE, "scores": OneOf(LDR_SCORES)},
 )
 def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
-    if scores not in LDR_SCORES:
-        raise ValueError(f"ldr_kl scores must be one of {LDR_SCORES}, got {scores!r}")
     if scores == "raw":
         fh = pred.z
     else:
@@ -236,6 +242,7 @@ def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
     "gradient flows through the norm",
     input="logits",
     aliases=("ce_lc", "logitclip"),
+    domains={"delta": POSITIVE},
 )
 def ce_logit_clip(xp, pred, y, *, delta=1.0):
     z = pred.z
@@ -253,6 +260,7 @@ def ce_logit_clip(xp, pred, y, *, delta=1.0):
     "sampled loss −w_y log clamp(1 − p_ȳ, c); finite everywhere (the reference returns NaN on "
     "modern torch); class weights w default to 1; the sum over k ≠ y is evaluated as the full sum less the "
     "label's term (O(K) per label, absolute rounding ≤ K·ε·(−log c))",
+    domains={"clamp": Interval(0.0, 1.0, lo_open=True, hi_open=True)},
 )
 def negative_learning(xp, pred, y, *, clamp=1e-5, weights=None):
     p = pred.p
@@ -275,44 +283,53 @@ register_composite(
     "sce",
     lambda alpha=0.1, beta=1.0: alpha * get("ce") + beta * get("rce"),
     formula="α·CE + β·RCE", source="Wang et al., ICCV 2019; (α, β) = (0.1, 1) on CIFAR-10",
+    domains={"alpha": WEIGHT, "beta": WEIGHT},
 )
 register_composite(
     "nce+rce", lambda alpha=1.0, beta=1.0: alpha * get("nce") + beta * get("rce"),
     formula="α·NCE + β·RCE", source="Ma et al., ICML 2020 (active-passive losses)",
+    domains={"alpha": WEIGHT, "beta": WEIGHT},
 )
 register_composite(
     "nce+mae", lambda alpha=1.0, beta=1.0: alpha * get("nce") + beta * get("mae", scale=1.0),
     formula="α·NCE + β·(1 − p_y)", source="Ma et al., ICML 2020",
     conventions="MAE without the factor 2, as the reference implements it",
+    domains={"alpha": WEIGHT, "beta": WEIGHT},
 )
 register_composite(
     "nfl+rce", lambda alpha=1.0, beta=1.0, gamma=0.5: alpha * get("nfl", gamma=gamma) + beta * get("rce"),
     formula="α·NFL + β·RCE", source="Ma et al., ICML 2020",
+    domains={"alpha": WEIGHT, "beta": WEIGHT, "gamma": NON_NEGATIVE},
 )
 register_composite(
     "nfl+mae", lambda alpha=1.0, beta=1.0, gamma=0.5: alpha * get("nfl", gamma=gamma) + beta * get("mae", scale=1.0),
     formula="α·NFL + β·(1 − p_y)", source="Ma et al., ICML 2020",
     conventions="MAE without the factor 2, as the reference implements it",
+    domains={"alpha": WEIGHT, "beta": WEIGHT, "gamma": NON_NEGATIVE},
 )
 register_composite(
     "nce+agce",
     lambda alpha=1.0, beta=4.0, a=6.0, q=1.5: alpha * get("nce") + beta * get("agce", a=a, q=q),
     formula="α·NCE + β·AGCE", source="Zhou et al., ICCV 2021; (α, β, a, q) = (1, 4, 6, 1.5) on CIFAR-10",
+    domains={"alpha": WEIGHT, "beta": WEIGHT, "a": POSITIVE, "q": POSITIVE},
 )
 register_composite(
     "nce+aul",
     lambda alpha=1.0, beta=4.0, a=6.3, q=1.5: alpha * get("nce") + beta * get("aul", a=a, q=q),
     formula="α·NCE + β·AUL", source="Zhou et al., ICCV 2021; (α, β, a, q) = (1, 4, 6.3, 1.5) on CIFAR-10",
+    domains={"alpha": WEIGHT, "beta": WEIGHT, "a": Interval(1.0, lo_open=True), "q": POSITIVE},
 )
 register_composite(
     "nce+ael",
     lambda alpha=1.0, beta=4.0, a=5.0: alpha * get("nce") + beta * get("ael", a=a),
     formula="α·NCE + β·AEL", source="Zhou et al., ICCV 2021; (α, β, a) = (1, 4, 5) on CIFAR-10",
+    domains={"alpha": WEIGHT, "beta": WEIGHT, "a": POSITIVE},
 )
 register_composite(
     "ce+mae", lambda alpha=1.0, beta=1.0: alpha * get("ce") + beta * get("mae"),
     formula="α·CE + β·2(1 − p_y)",
     source="plain combination; equals CE_ε+MAE at m = 0 (the paper's m-ablation baseline)",
+    domains={"alpha": WEIGHT, "beta": WEIGHT},
 )
 _EPS_CONVENTIONS = (
     "p_ε = (p + m·e_t)/(1 + m), t = argmax p (first index on ties), clamped from below at c = 1e-8 "
@@ -323,6 +340,7 @@ register_composite(
     lambda m=1e5, clamp=1e-8: with_eps_softmax(get("ce"), m, clamp=clamp),
     formula="−log max(p_ε(y), c)", source="ε-softmax paper (NeurIPS 2024), reference code",
     conventions=_EPS_CONVENTIONS, aliases=("ce_ε",),
+    domains={"m": NON_NEGATIVE, "clamp": CLAMP},
 )
 register_composite(
     "fl_eps",
@@ -330,6 +348,7 @@ register_composite(
     formula="−(1 − sg(max(p_ε(y), c)))^γ log max(p_ε(y), c), γ = 0.1",
     source="ε-softmax paper (NeurIPS 2024), reference code",
     conventions=_EPS_CONVENTIONS + "; the focal factor is detached",
+    domains={"m": NON_NEGATIVE, "gamma": NON_NEGATIVE, "clamp": CLAMP},
 )
 register_composite(
     "ce_eps+mae",
@@ -339,6 +358,7 @@ register_composite(
     formula="α·CE_ε + β·2(1 − p_y)",
     source="ε-softmax paper (NeurIPS 2024); defaults are the CIFAR-10 symmetric row",
     conventions=_EPS_CONVENTIONS + "; MAE on the plain softmax, scale 2",
+    domains={"alpha": WEIGHT, "beta": WEIGHT, "m": NON_NEGATIVE, "clamp": CLAMP},
 )
 register_composite(
     "fl_eps+mae",
@@ -348,4 +368,5 @@ register_composite(
     formula="α·FL_ε + β·2(1 − p_y)",
     source="ε-softmax paper (NeurIPS 2024); defaults are the CIFAR-10 symmetric row",
     conventions=_EPS_CONVENTIONS + "; MAE on the plain softmax, scale 2; focal factor detached",
+    domains={"alpha": WEIGHT, "beta": WEIGHT, "m": NON_NEGATIVE, "gamma": NON_NEGATIVE, "clamp": CLAMP},
 )

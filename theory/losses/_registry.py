@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from theory.losses._core import Atom, Loss
+from theory.losses._domains import Interval, OneOf
 
 __all__ = ["LossSpec", "get", "names", "pointwise", "register", "register_composite", "spec"]
 
@@ -24,6 +25,8 @@ class LossSpec:
     formula : the per-example formula as implemented.
     source : where the formula and defaults come from.
     conventions : scales, clamps, detached factors and other choices a reader must know.
+    domains : the values each parameter may take (:mod:`theory.losses._domains`); a parameter
+        without one (a user's loss) is passed through unchecked.
     """
 
     name: str
@@ -33,14 +36,30 @@ class LossSpec:
     source: str
     conventions: str = ""
     aliases: tuple[str, ...] = field(default=())
+    domains: Mapping[str, Interval | OneOf] = field(default_factory=dict)
 
-    def build(self, **params: Any) -> Loss:
+    def __post_init__(self):
+        undeclared = sorted(set(self.domains) - set(self.defaults))
+        if undeclared:
+            raise ValueError(f"loss {self.name!r} declares domains for unknown parameter(s) {undeclared}")
+        for k, domain in self.domains.items():  # the defaults must lie in their own domains
+            domain.check(self.defaults[k], f"the default of loss {self.name!r} parameter {k!r}")
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        """TypeError for an unknown parameter or a value of the wrong type, ValueError for a
+        value outside its declared domain; each names the loss, the parameter and the value."""
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             accepted = ", ".join(self.defaults) or "none"
             raise TypeError(f"loss {self.name!r} got unknown parameter(s) {unknown}; accepted: {accepted}")
-        merged = {**self.defaults, **params}
-        return self.factory(**merged)
+        for k, value in params.items():
+            if k in self.domains:
+                self.domains[k].check(value, f"loss {self.name!r} parameter {k!r}")
+
+    def build(self, **params: Any) -> Loss:
+        """The loss with ``params`` over the defaults, checked first (see :meth:`check`)."""
+        self.check(params)
+        return self.factory(**{**self.defaults, **params})
 
 
 _REGISTRY: dict[str, LossSpec] = {}
@@ -78,6 +97,7 @@ def register(
     aliases: tuple[str, ...] = (),
     replace: bool = False,
     broadcasts: bool = False,
+    domains: Mapping[str, Interval | OneOf] | None = None,
 ):
     """Register a loss written once as ``fn(xp, pred, y, **params)``; usable as a decorator.
 
@@ -93,7 +113,9 @@ def register(
     ``broadcasts=True`` declares that ``fn`` broadcasts probabilities (..., 1, K) against labels
     (..., K) (true when it uses only the namespace's elementwise operations and ``take``/``sum``
     along the last axis; see :attr:`theory.losses.Loss.broadcasts`): loss vectors then cost one
-    evaluation instead of K.
+    evaluation instead of K. ``domains`` maps parameters to the values they may take
+    (:class:`~theory.losses._domains.Interval`, :class:`~theory.losses._domains.OneOf`): every
+    build checks them.
     """
     if input not in ("probs", "logits"):
         raise ValueError(f"input must be 'probs' or 'logits', got {input!r}")
@@ -130,7 +152,7 @@ def register(
 
         _add(
             LossSpec(name=_normalise(name), factory=factory, defaults=defaults, formula=formula,
-                     source=source, conventions=conventions, aliases=aliases),
+                     source=source, conventions=conventions, aliases=aliases, domains=dict(domains or {})),
             replace=replace,
         )
         return f
@@ -176,8 +198,10 @@ def register_composite(
     conventions: str = "",
     aliases: tuple[str, ...] = (),
     replace: bool = False,
+    domains: Mapping[str, Interval | OneOf] | None = None,
 ) -> LossSpec:
-    """Register a loss composed from registered ones; ``factory``'s keyword defaults are its parameters."""
+    """Register a loss composed from registered ones; ``factory``'s keyword defaults are its
+    parameters, ``domains`` the values they may take (see :func:`register`)."""
     defaults = {
         p.name: p.default
         for p in inspect.signature(factory).parameters.values()
@@ -190,7 +214,7 @@ def register_composite(
 
     return _add(
         LossSpec(name=key, factory=build, defaults=defaults, formula=formula, source=source,
-                 conventions=conventions, aliases=aliases),
+                 conventions=conventions, aliases=aliases, domains=dict(domains or {})),
         replace=replace,
     )
 

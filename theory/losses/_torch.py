@@ -15,8 +15,8 @@ def make_criterion(loss, *, reduction: str = "mean", validate: bool = True):
     class LossCriterion(torch.nn.Module):
         """``crit(logits (N, K), target (N,) int) -> loss``; gradients through the loss formula.
 
-        ``validate`` checks shapes and the label range (one device sync per call); turn it off
-        in a trainer's hot loop once inputs are known to be right.
+        ``validate`` checks shapes, finiteness of the logits and the label range (device syncs
+        per call); turn it off in a trainer's hot loop once inputs are known to be right.
         """
 
         def __init__(self):
@@ -43,6 +43,11 @@ def make_criterion(loss, *, reduction: str = "mean", validate: bool = True):
             raise TypeError(f"logits must be a floating-point tensor, got {type(logits).__name__}")
         if logits.ndim < 1 or logits.shape[-1] < 2:
             raise ValueError(f"logits must have shape (..., K) with K >= 2, got {tuple(logits.shape)}")
+        with torch.no_grad():
+            finite = torch.isfinite(logits)
+            if not bool(finite.all()):
+                idx = tuple(int(i) for i in torch.nonzero(~finite)[0])
+                raise ValueError(f"logits must be finite, got {float(logits[idx])} at index {idx}")
         if not torch.is_tensor(target) or target.is_floating_point() or target.dtype == torch.bool:
             raise TypeError(f"target must be an integer tensor of class labels, got {getattr(target, 'dtype', type(target))}")
         if tuple(target.shape) != tuple(logits.shape[:-1]):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["jsonable", "write_json"]
+__all__ = ["current_umask", "jsonable", "write_json"]
 
 
 def jsonable(x: Any) -> Any:
@@ -44,15 +44,33 @@ def jsonable(x: Any) -> Any:
     return str(x)
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux), else
+    by setting and restoring it."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
     """Write ``jsonable(payload)`` to ``path`` atomically (a temporary file in the same folder,
     then a rename), creating the folder; returns the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    # a hidden name derived from the target, so a writer that holds the target can find and
+    # remove what a killed one left
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(jsonable(payload), fh, indent=1)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it 0600: give it the usual mode
         os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
