@@ -144,8 +144,9 @@ def integer_labels(value, where: str, *, n: int | None, num_classes: int) -> np.
             raise DataFileError(f"{where} must be a 1-D array of integer class labels, got {_describe_value(value)}")
         labels = value.astype(np.int64, copy=False)
     elif isinstance(value, list):
-        bad = next((v for v in value if isinstance(v, bool) or not isinstance(v, (int, np.integer))), None)
-        if bad is not None:
+        kinds = set(map(type, value))  # one pass in C; a nested list shows up here as `list`
+        if not all(issubclass(k, (int, np.integer)) and k is not bool for k in kinds):
+            bad = next(v for v in value if isinstance(v, bool) or not isinstance(v, (int, np.integer)))
             raise DataFileError(f"{where} must hold integer class labels, got {type(bad).__name__} {bad!r}")
         labels = np.array(value, dtype=np.int64)
     else:
