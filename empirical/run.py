@@ -33,7 +33,7 @@ from empirical.train import DeviceData, predict, train
 from theory.verify import write_json
 
 __all__ = ["SCHEMA", "Environment", "InvalidResult", "RunClaimed", "load_results", "noise_warnings", "provenance", "read_result",
-           "result_path", "run_one", "validate_result"]
+           "checkpoint_path", "result_path", "run_one", "validate_result"]
 
 SCHEMA = 1
 _FINAL_STATUSES = ("finished", "diverged")
@@ -232,7 +232,8 @@ def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environme
         return _train_and_record(cfg, path, env)
 
 
-def _checkpoint_path(path: Path, cfg: RunConfig) -> Path:
+def checkpoint_path(path: Path, cfg: RunConfig) -> Path:
+    """Where the run whose result goes to ``path`` keeps its checkpoint."""
     return path.parent / ".checkpoints" / f"{cfg.run_id}.pt"
 
 
@@ -246,14 +247,14 @@ def _finished(path: Path, cfg: RunConfig) -> dict | None:
         return None
     if done is not None:
         with contextlib.suppress(FileNotFoundError):  # a kill between the result and the cleanup
-            _checkpoint_path(path, cfg).unlink()
+            checkpoint_path(path, cfg).unlink()
     return done
 
 
 def _remove_temporaries(path: Path, cfg: RunConfig) -> None:
     """The run's temporary files left by a killed writer (the caller holds the run's claim, so
     no live process writes them)."""
-    for stale in [*_checkpoint_path(path, cfg).parent.glob(f"{cfg.run_id}.pt.*.tmp"),
+    for stale in [*checkpoint_path(path, cfg).parent.glob(f"{cfg.run_id}.pt.*.tmp"),
                   *path.parent.glob(f".{path.name}.*.tmp")]:
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
@@ -274,7 +275,7 @@ def _train_and_record(cfg: RunConfig, path: Path | None, env: Environment) -> di
 
     checkpoint = None
     if path is not None:
-        checkpoint = _checkpoint_path(path, cfg)
+        checkpoint = checkpoint_path(path, cfg)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
     result = train(cfg, on_device, progress=env.progress, checkpoint=checkpoint,
                    checkpoint_every_s=env.checkpoint_every_s)

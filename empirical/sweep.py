@@ -16,6 +16,7 @@ Executors
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from empirical.config import RunConfig
-from empirical.run import Environment, InvalidResult, RunClaimed, read_result, result_path, run_one
+from empirical.run import Environment, InvalidResult, RunClaimed, checkpoint_path, read_result, result_path, run_one
 
 __all__ = ["GRIDS", "Grid", "check_inputs", "grid", "pending", "run_sweep"]
 
@@ -99,7 +100,8 @@ def grid(name: str) -> Grid:
 
 
 def pending(configs: Iterable[RunConfig], out: str | os.PathLike) -> list[RunConfig]:
-    """The configs without a complete result file in ``out`` (duplicates removed, order kept)."""
+    """The configs without a valid finished result in ``out`` (duplicates removed, order kept);
+    a finished run's leftover checkpoint (a kill between its result and the cleanup) is removed."""
     seen, todo = set(), []
     for cfg in configs:
         cfg = cfg.resolved()
@@ -112,6 +114,9 @@ def pending(configs: Iterable[RunConfig], out: str | os.PathLike) -> list[RunCon
             done = None
         if done is None:
             todo.append(cfg)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                checkpoint_path(result_path(out, cfg), cfg).unlink()
     return todo
 
 

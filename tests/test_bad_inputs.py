@@ -380,3 +380,52 @@ def test_written_results_follow_the_umask(umask, mode, tmp_path):
         os.umask(old)
     assert path.stat().st_mode & 0o777 == mode
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Public Python entry points
+
+
+def _api_cases():
+    from empirical.config import RunConfig
+    from empirical.data import NoiseSpec
+    from theory import eps_softmax, finite, losses, noise, one_hot_error
+    from theory.checks import check_loss
+
+    p = np.array([[0.5, 0.3, 0.2]])
+    return [
+        (lambda: finite.random_problem(K=3, n_x=0, seed=0), ValueError, "n_x must be a positive integer, got 0"),
+        (lambda: finite.random_problem(K=3, n_x=2, seed=-1), ValueError, "seed must be a non-negative integer or a numpy Generator, got -1"),
+        (lambda: finite.random_problem(K=2.5, n_x=2, seed=0), ValueError, "got 2.5"),
+        (lambda: noise.symmetric(1, 0.2), ValueError, "got 1"),
+        (lambda: noise.symmetric(3, float("nan")), ValueError, "got nan"),
+        (lambda: noise.pairs(3, 0.2, [(0, 5)]), ValueError, "pair (0, 5)"),
+        (lambda: noise.sample(np.array([0, 1, 2]), 2 * noise.symmetric(3, 0.2), seed=0), ValueError, "summing to 2"),
+        (lambda: one_hot_error(p, 1.0, norm="l3"), ValueError, "got 'l3'"),
+        (lambda: one_hot_error(p, -1.0), ValueError, "got -1.0"),
+        (lambda: eps_softmax(p, 1.0, t=3), ValueError, "got 3"),
+        (lambda: check_loss("mae", num_classes=1), ValueError, "got 1"),
+        (lambda: check_loss("mae", num_classes=3, checks=["nope"]), ValueError, "'nope'"),
+        (lambda: losses.get("ce")(p, np.array([3])), ValueError, "got 3"),
+        (lambda: losses.get("ce")(p, np.array([0.5])), TypeError, "dtype float64"),
+        (lambda: losses.get("ce").from_logits(np.array([[np.nan, 0.0]]), np.array([0])), ValueError, "finite"),
+        (lambda: losses.get("gce", q=2.0), ValueError, "in (0, 1], got 2.0"),
+        (lambda: losses.get("ce_eps", m=float("inf")), ValueError, "got inf"),
+        (lambda: losses.with_eps_softmax(losses.get("ce"), 1.0, clamp=2.0), ValueError, "got 2.0"),
+        (lambda: NoiseSpec.parse("symmetric:1.5"), ValueError, "1.5"),
+        (lambda: NoiseSpec.parse("instance:0.3"), ValueError, "0.3"),
+        (lambda: RunConfig(momentum=-0.5), ValueError, "got -0.5"),
+        (lambda: RunConfig(method="sce", params={"alpha": -1.0}), ValueError, "parameter 'alpha' must be a finite real number in [0, ∞), got -1.0"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(22))
+def test_a_public_entry_point_refuses_bad_input_naming_the_value(index):
+    call, error, text = _api_cases()[index]
+    with pytest.raises(error) as info:
+        call()
+    assert text in str(info.value)
+
+
+def test_the_api_case_list_is_complete():
+    assert len(_api_cases()) == 22

@@ -130,3 +130,15 @@ def test_a_killed_run_is_resumed_by_the_next_process_and_ends_as_the_uninterrupt
     assert resumed["final"] == straight["final"]
     assert not checkpoint.exists() and not list(checkpoint.parent.glob("*.tmp"))
     assert result_path(out, cfg).exists() and not (out / ".locks" / f"{cfg.run_id}.lock").exists()
+
+
+def test_a_finished_runs_leftover_checkpoint_is_removed_by_the_next_sweep(tmp_path):
+    from empirical import sweep as S
+    from empirical.run import checkpoint_path
+
+    cfg = RunConfig(method="ce", epochs=1, **TINY)
+    out = tmp_path / "res"
+    run_one(cfg, out, Environment(device="cpu"))
+    leftover = checkpoint_path(result_path(out, cfg), cfg)
+    leftover.write_bytes(b"a checkpoint a kill left behind")
+    assert S.pending([cfg], out) == [] and not leftover.exists()

@@ -123,6 +123,9 @@ def random_problem(K: int, n_x: int, *, seed, concentration: float = 1.0,
         raise ValueError(f"n_x must be a positive integer, got {n_x!r}")
     if not (np.isfinite(concentration) and concentration > 0):
         raise ValueError(f"concentration must be a positive number, got {concentration!r}")
+    if not isinstance(seed, np.random.Generator) and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     px = rng.dirichlet(np.ones(n_x))
     if deterministic:
