@@ -122,6 +122,7 @@ def pending(configs: Iterable[RunConfig], out: str | os.PathLike) -> list[RunCon
 
 FAILED = "FAILED"
 CLAIMED = "skipped, claimed by another process"
+DONE_ELSEWHERE = "skipped, finished by another process"
 
 
 def check_inputs(configs: Sequence[RunConfig], env: Environment) -> None:
@@ -147,6 +148,8 @@ def _run_task(cfg_dict: dict, out: str, env: Environment) -> str:
         return f"{cfg.run_id}: {CLAIMED} ({err})"
     except Exception as err:  # noqa: BLE001 - reported per run; the sweep continues
         return f"{cfg.run_id}: {FAILED} ({type(err).__name__}: {err})"
+    if record["provenance"].get("pid") != os.getpid():  # finished by another process meanwhile
+        return f"{record['id']}: {DONE_ELSEWHERE}"
     return f"{record['id']}: {record['status']}, last test acc {record['final']['test_acc_last']:.4f}"
 
 

@@ -76,13 +76,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _claims_report(ctx: Context) -> bool:
     """Run every claim (shared with the figures), write claims.md / claims.json, print the table."""
     from proofs_check import claims
-    from proofs_check.report import as_expected, render
+    from proofs_check.report import as_expected, render, render_markdown
 
     t0 = time.perf_counter()
     ctx.prefetch(claims.ids())
     results = [ctx.claims[i] for i in claims.ids()]
     table = render(results)
-    ctx.write_text("claims.md", table + "\n")
+    ctx.write_text("claims.md", render_markdown(results))
     ctx.write_json("claims.json", {"results": [r.to_dict() for r in results]})
     print(table)
     ok = as_expected(results)

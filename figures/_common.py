@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from theory.verify import write_json  # noqa: E402
+from theory.verify.io import write_text  # noqa: E402
 
 __all__ = ["Context", "Figure", "MissingInput", "Output", "plt"]
 
@@ -119,11 +120,7 @@ class Context:
         return path
 
     def write_text(self, name: str, text: str) -> Path:
-        path = self.out / name
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        return path
+        return write_text(self.out / name, text)
 
     def write_json(self, name: str, payload: Any) -> Path:
         return write_json(self.out / name, payload)

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 from proofs_check import claims
-from proofs_check.report import as_expected, default_jobs, render, run_all
+from proofs_check.report import as_expected, default_jobs, render, render_markdown, run_all
 from theory._cli import add_debug_flag, check_output_file, guarded
 from theory.verify import Status, write_json
+from theory.verify.io import write_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claim", action="append", metavar="ID",
                         help="run only this claim (an id or a unique prefix; repeatable)")
     parser.add_argument("--json", metavar="PATH", type=Path, help="also write the results as JSON")
+    parser.add_argument("--markdown", metavar="PATH", type=Path,
+                        help="also write the report as Markdown (every statement, verdict and evidence in full)")
     parser.add_argument("--thorough", action="store_true", help="a larger search budget (no time limit)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every numeric search (default 0)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: min(2, CPUs))")
@@ -43,8 +46,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         ids = [claims.get(i).id for i in args.claim] if args.claim else claims.ids()
     except KeyError as err:
         parser.error(str(err.args[0]))
-    if args.json:
-        check_output_file(args.json)
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path:
+            check_output_file(path, option)
     budget = "thorough" if args.thorough else "default"
     start = time.perf_counter()
 
@@ -62,6 +66,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                    "results": [r.to_dict() for r in results]}
         write_json(args.json, payload)
         print(f"results written to {args.json}")
+    if args.markdown:
+        write_text(args.markdown, render_markdown(results))
+        print(f"report written to {args.markdown}")
     return 0 if as_expected(results) else 1
 
 

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from theory.verify import Result, Status
 from theory.verify.report import render as _render
+from theory.verify.report import render_markdown as _render_markdown
 from theory.verify.runner import default_jobs, run_claims
 
-__all__ = ["as_expected", "default_jobs", "render", "run_all"]
+__all__ = ["as_expected", "default_jobs", "render", "render_markdown", "run_all"]
 
 
 def run_all(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: int = 1,
@@ -22,6 +23,11 @@ def run_all(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: int
 def render(results: list[Result]) -> str:
     """The claims report: the table, then findings, inconclusive results and errors."""
     return _render(results, header="The paper's claims (proofs_check)")
+
+
+def render_markdown(results: list[Result]) -> str:
+    """The claims report as Markdown: every statement, verdict and piece of evidence in full."""
+    return _render_markdown(results, title="The paper's claims (proofs_check)")
 
 
 def as_expected(results: list[Result]) -> bool:

@@ -80,9 +80,12 @@ def test_two_sweeps_on_one_folder_train_every_run_once(tmp_path):
                               text=True, env=env) for _ in range(2)]
     outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outputs]
-    trained = [line.split(":")[0] for o, _ in outputs for line in o.splitlines() if ": finished" in line]
+    # a sweep prints "<id>: finished, ..." for the runs it trained itself, and says "skipped" for
+    # a run claimed, or finished, by the other one meanwhile
+    trained = [line.split(":")[0] for o, _ in outputs for line in o.splitlines() if ": finished," in line]
     results = load_results(out)
     assert len(results) == 8 and sorted(trained) == sorted(r["id"] for r in results)  # each once
+    assert {r["provenance"]["pid"] for r in results} <= {p.pid for p in procs}
     assert not any("FAILED" in o for o, _ in outputs)
     assert not list((out / ".locks").glob("*.lock")) and not list((out / ".checkpoints").iterdir())
 

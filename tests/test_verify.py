@@ -227,3 +227,26 @@ def test_exact_risks_along_moves_in_rational_arithmetic():
         exact_risks_along(ce, p, q, np.array([1, 0, 0]), [1e-3])
     with pytest.raises(ValueError, match="leaves the simplex"):
         exact_risks_along(ce, p, q, np.array([1, -1, 0]), [0.3])
+
+
+def test_the_markdown_report_holds_every_statement_verdict_and_witness_in_full(tmp_path):
+    from proofs_check.report import render_markdown, run_all
+    from theory.verify.report import _anchor
+
+    results = run_all(["eps_softmax.simplex", "consistency.ce_eps_mae_order"], jobs=1, progress=False)
+    text = render_markdown(results)
+    rows = [line for line in text.splitlines() if line.startswith("| [")]
+    assert len(rows) == len(results)
+    for r, row in zip(results, rows):
+        assert row.replace("\\|", "").count("|") == 4  # three cells, pipes inside escaped
+        assert " ".join(r.verdict_text.split()).replace("|", "\\|") in row  # the verdict, not cut
+        assert f"## {r.check}" in text and f"(#{_anchor(r.check)})" in row
+        assert f"**Statement.** {r.statement}" in text
+        for e in r.evidence:
+            assert e.summary in text
+    witnessed = [r for r in results if r.witness is not None]
+    assert witnessed and all(r.witness.recheck in text and r.finding in text for r in witnessed)
+    from proofs_check.__main__ import main
+
+    assert main(["--claim", "eps_softmax.simplex", "--markdown", str(tmp_path / "c.md"), "--jobs", "1"]) == 0
+    assert "**Statement.**" in (tmp_path / "c.md").read_text()

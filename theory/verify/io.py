@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["current_umask", "jsonable", "write_json"]
+__all__ = ["current_umask", "jsonable", "write_json", "write_text"]
 
 
 def jsonable(x: Any) -> Any:
@@ -59,9 +59,9 @@ def current_umask() -> int:
     return mask
 
 
-def write_json(path: str | os.PathLike, payload: Any) -> Path:
-    """Write ``jsonable(payload)`` to ``path`` atomically (a temporary file in the same folder,
-    then a rename), creating the folder; returns the path."""
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then a
+    rename), creating the folder, with the mode the umask gives; returns the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # a hidden name derived from the target, so a writer that holds the target can find and
@@ -69,10 +69,15 @@ def write_json(path: str | os.PathLike, payload: Any) -> Path:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(jsonable(payload), fh, indent=1)
+            fh.write(text)
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it 0600: give it the usual mode
         os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
         raise
     return target
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    """Write ``jsonable(payload)`` to ``path`` atomically (see :func:`write_text`)."""
+    return write_text(path, json.dumps(jsonable(payload), indent=1))

@@ -10,7 +10,7 @@ from theory.verify.evidence import Verdict, short
 from theory.verify.io import jsonable
 from theory.verify.runner import Result, Status, _clip
 
-__all__ = ["Report"]
+__all__ = ["Report", "render", "render_markdown"]
 
 
 @dataclass(frozen=True)
@@ -118,3 +118,59 @@ def _reproduce_lines(r: Result) -> list[str]:
     if r.reproduce.shell:
         lines.append(f"  reproduce (shell):  {r.reproduce.shell}")
     return lines
+
+
+def _cell(text: str) -> str:
+    """Text for one Markdown table cell: pipes escaped, lines joined."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _anchor(check: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in check.lower())
+
+
+def render_markdown(results: Sequence[Result], *, title: str = "") -> str:
+    """The report as Markdown a reader can follow: a summary table (check, status, the verdict
+    with its scope, in full) linking to one section per result with its statement, the verdict
+    of each part, every piece of evidence, the witness and its re-check, the finding, the
+    reproduce lines and, for an error or an expected failure, the reason. Nothing is cut."""
+    out = [f"# {title}", ""] if title else []
+    counts = {k: len(v) for k, v in _by_status(results).items() if v}
+    verdicts = {v.value: sum(r.verdict is v for r in results) for v in Verdict}
+    out += [f"{len(results)} results: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + "; verdicts: "
+            + ", ".join(f"{n} {k}" for k, n in verdicts.items() if n)
+            + f" (check time {sum(r.seconds for r in results):.1f} s).", "",
+            "| check | status | verdict |", "|---|---|---|"]
+    out += [f"| [{r.check}](#{_anchor(r.check)}) | {r.status.value} | {_cell(r.verdict_text)} |" for r in results]
+    for r in results:
+        out += ["", f"## {r.check}", "", f"**Statement.** {r.statement}", "",
+                f"**Status:** {r.status.value}. **Verdict:** {r.verdict_text}. ({r.seconds:.1f} s; {r.origin}; "
+                f"{r.reference}; methods: {', '.join(r.methods)})"]
+        if r.parts:
+            out += ["", "**Parts of the verdict.**", ""]
+            out += [f"- *{p.word}* — {p.scope} ({p.how})" for p in r.parts]
+        if r.evidence:
+            out += ["", "**Evidence.**", ""]
+            out += [f"- *{e.kind.value}{', cross-check' if e.cross_check else ''}* — {e.summary}"
+                    + (f" (covers: {e.covers})" if e.covers else "") for e in r.evidence]
+        if r.witness is not None:
+            w = r.witness
+            out += ["", "**Witness.**", "", f"- inputs: `{short(w.inputs)}`", f"- observed: {w.observed}",
+                    f"- expected: {w.expected}", f"- re-check ({w.status.value}): {w.recheck}"]
+        if r.finding:
+            out += ["", f"**Finding.** {r.finding}"]
+        if r.reason and r.status is Status.XFAIL and r.reason != r.finding:
+            out += ["", f"**Expected failure, because:** {r.reason}"]
+        if r.status is Status.ERROR:
+            out += ["", "**Error** (a bug in the check, not a verdict):", "", "```", r.reason.rstrip(), "```"]
+        elif r.status is Status.INCONCLUSIVE:
+            out += ["", f"**Inconclusive:** {r.message}"]
+        if r.reproduce is not None and (r.reproduce.python or r.reproduce.shell or r.reproduce.why):
+            out += ["", "**Reproduce.**", ""]
+            if r.reproduce.python:
+                out.append(f"- Python: `{r.reproduce.python}`")
+            elif r.reproduce.why:
+                out.append(f"- Python: {r.reproduce.why}")
+            if r.reproduce.shell:
+                out.append(f"- shell: `{r.reproduce.shell}`")
+    return "\n".join(out) + "\n"
