@@ -75,8 +75,9 @@ def _print_tables(results: list[dict], risk: bool) -> None:
     if not results:
         print("no complete results")
         return
-    print("\nLast-epoch clean test accuracy (%), mean ± std over seeds:\n")
-    print(accuracy_table(results).markdown("test_acc_last", scale=100))
+    table = accuracy_table(results)
+    print(f"\nLast-epoch clean test accuracy (%), {table.spread_caption('test_acc_last')}:\n")
+    print(table.markdown("test_acc_last", scale=100))
     if risk:
         table = risk_table(results)
         for metric, what in (("clean_risk", "clean training risk"), ("noisy_risk", "noisy training risk"),

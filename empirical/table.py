@@ -39,15 +39,17 @@ class Cell:
 
     @property
     def std(self) -> float:
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+        """The sample standard deviation; NaN for one run, where there is none."""
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else math.nan
 
     def format(self, scale: float = 1.0, digits: int = 2) -> str:
         if not self.values:
             return "–"
-        return f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f} (n={self.n})"
+        spread = f"{self.std * scale:.{digits}f}" if self.n > 1 else "–"  # never "± 0.00" for one run
+        return f"{self.mean * scale:.{digits}f} ± {spread} (n={self.n})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std, "n": self.n, "values": list(self.values)}
+        return {"mean": self.mean, "std": self.std if self.n > 1 else None, "n": self.n, "values": list(self.values)}
 
 
 @dataclass
@@ -58,6 +60,13 @@ class Table:
     rows: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     cells: dict[tuple[str, str], dict[str, Cell]] = field(default_factory=dict)
+
+    def spread_caption(self, metric: str) -> str:
+        """What a cell of ``metric`` shows: "mean ± sample std over seeds" only where some cell
+        has more than one run."""
+        if any(c.get(metric, Cell(())).n > 1 for c in self.cells.values()):
+            return "mean ± sample std over seeds (n = number of seeds; – where n = 1)"
+        return "one seed per cell (n = 1: no std)"
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "rows": self.rows, "columns": self.columns,

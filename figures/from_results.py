@@ -106,7 +106,7 @@ def build_table(ctx: Context) -> Output:
 
     table = accuracy_table(ctx.require_results(TABLE))
     md = table.markdown("test_acc_last", scale=100)
-    header = "Last-epoch clean test accuracy (%), mean ± sample std over seeds (n = number of seeds)\n\n"
+    header = f"Last-epoch clean test accuracy (%), {table.spread_caption('test_acc_last')}\n\n"
     paths = [ctx.write_text("accuracy_table.md", header + md + "\n"), ctx.write_json("accuracy_table.json", table.to_dict())]
     return Output(paths, table.to_dict())
 

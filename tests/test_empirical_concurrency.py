@@ -73,6 +73,7 @@ _SWEEP = [sys.executable, "-m", "empirical", "sweep", "--grid", "smoke", "--epoc
           "--train-per-class", "20", "--device", "cpu", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_two_sweeps_on_one_folder_train_every_run_once(tmp_path):
     out = tmp_path / "res"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -109,6 +110,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_resumed_by_the_next_process_and_ends_as_the_uninterrupted_one(tmp_path, one_thread):
     cfg = RunConfig(noise="symmetric:0.4", method="ce_eps+mae", epochs=40, **TINY)
     out = tmp_path / "res"

@@ -231,6 +231,7 @@ def test_bad_noise_settings_are_rejected(text, match):
         D.NoiseSpec.parse(text)
 
 
+@pytest.mark.slow
 @given(rate=st.sampled_from([0.0, 0.2, 0.4, 0.8]), seed=st.integers(0, 2**31))
 def test_symmetric_noise_keeps_clean_labels_beside_noisy_and_hits_the_rate(rate, seed):
     data = D.load_noisy("synthetic", f"symmetric:{rate}", seed=seed)

@@ -100,6 +100,7 @@ def test_incomplete_or_foreign_files_are_not_results(tmp_path):
 # Sweeps
 
 
+@pytest.mark.slow
 def test_sweep_skips_finished_runs_and_redoes_lost_ones(tmp_path):
     configs = _tiny_grid()
     lines = S.run_sweep(configs, tmp_path, env=ENV, log=lambda s: None)
@@ -114,6 +115,7 @@ def test_sweep_skips_finished_runs_and_redoes_lost_ones(tmp_path):
     assert S.pending(configs, tmp_path) == []
 
 
+@pytest.mark.slow
 def test_sweep_with_two_local_workers(tmp_path):
     configs = _tiny_grid()[:2]
     S.run_sweep(configs, tmp_path, env=ENV, jobs=2, log=lambda s: None)
@@ -158,7 +160,10 @@ def test_accuracy_table_means_stds_and_counts():
     cell = table.cells[("cifar10 ce_eps+mae", "symmetric:0.8")]["test_acc_last"]
     assert cell.n == 3 and cell.mean == pytest.approx(0.6) and cell.std == pytest.approx(0.1)
     assert table.columns == ["clean", "symmetric:0.8"]
-    assert Cell((0.4,)).std == 0.0
+    assert np.isnan(Cell((0.4,)).std) and Cell((0.4,)).format(100) == "40.00 ± – (n=1)"  # never "± 0.00"
+    assert Cell((0.4,)).to_dict()["std"] is None
+    assert table.spread_caption("test_acc_last").startswith("mean ± sample std")
+    assert accuracy_table(runs[3:]).spread_caption("test_acc_last") == "one seed per cell (n = 1: no std)"
 
 
 def test_a_varying_hyperparameter_gets_its_own_rows():

@@ -143,6 +143,7 @@ def _data(cfg):
     return DeviceData.from_noisy(load_noisy(cfg.dataset, cfg.noise, seed=cfg.seed, train_per_class=cfg.train_per_class), "cpu")
 
 
+@pytest.mark.slow
 def test_training_learns_and_follows_the_cosine_schedule():
     cfg = _cfg(epochs=4, model="small")
     result = train(cfg, _data(cfg))
@@ -162,6 +163,7 @@ def test_noisy_training_records_memorisation_against_both_label_sets():
     assert all(r["train_acc_noisy"] != r["train_acc_clean"] for r in result.history)
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_different_seed_different_run():
     cfg = _cfg()
     a, b = train(cfg, _data(cfg)), train(cfg, _data(cfg))

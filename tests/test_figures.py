@@ -99,6 +99,7 @@ def test_cifar10n_matrices_from_the_shared_file(shared_data):
         assert np.all(np.diag(T) > T.max(1) - 1e-12)  # the diagonal dominates every row
 
 
+@pytest.mark.slow
 def test_every_theory_figure_builds(ctx):
     for fig in figures.FIGURES.values():
         if fig.from_results:
@@ -108,6 +109,7 @@ def test_every_theory_figure_builds(ctx):
         assert pngs and all(_is_png(p) for p in pngs), fig.name
 
 
+@pytest.mark.slow  # shares the module's main-job context (16 s)
 def test_theorem_b_rows_never_exceed_their_bound(ctx):
     data = theorem_b.compute(ctx)
     assert data["rows"] and data["violations"] == 0
@@ -119,6 +121,7 @@ def test_theorem_b_rows_never_exceed_their_bound(ctx):
         assert d["top_bound"][-1] < d["top_bound"][0]  # O(1/(1+m))
 
 
+@pytest.mark.slow  # shares the module's main-job context (16 s)
 def test_consistency_figure_covers_every_loss_and_minimisers_are_right(ctx):
     data = consistency.compute(ctx)
     assert set(losses.names()) <= {r.loss for r in data["rows"]}
@@ -150,6 +153,7 @@ def results(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_result_figures_build_with_means_over_seeds(results, tmp_path):
     ctx = Context(tmp_path, results=results)
     curves = figures.get("accuracy_curves").build(ctx)

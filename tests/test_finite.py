@@ -83,6 +83,7 @@ def test_the_method_follows_the_declared_structure(name, method):
     assert minimise_conditional_risk(losses.get(name), Q).method == method
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, params", [
     ("ce_eps", {"m": 10.0}), ("ce_eps", {"m": 1e3}), ("ce_eps", {"m": 0.0}), ("fl_eps", {"m": 1e2}),
     ("ce_eps+mae", {"m": 1e4}), ("ce_eps+mae", {"alpha": 1.0, "beta": 1.0, "m": 1e6}),
@@ -237,6 +238,7 @@ EPS_FAMILIES = {
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(st.sampled_from(sorted(EPS_FAMILIES)), st.sampled_from([0.0, 1.0, 1e3, 1e5, 2e7, 1e10]),
        st.integers(2, 4).flatmap(lambda K: st.tuples(simplex_points(K), st.integers(0, 2**31 - 1))))
@@ -282,6 +284,7 @@ def test_the_polish_ties_only_the_classes_the_exact_conditions_tie():
     assert res.value_error[0] <= 1e-10
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(st.integers(3, 6).flatmap(lambda K: simplex_points(K, min_coordinate=0.02)), st.sampled_from([0.3, 0.7, 1.0]))
 def test_gce_minimiser_and_value_against_the_closed_form(q, r):
@@ -302,6 +305,7 @@ def test_gce_minimiser_and_value_against_the_closed_form(q, r):
     assert res.value - res.value_error <= best
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("K", [3, 10])
 @pytest.mark.parametrize("name", ["ce_eps", "fl_eps"])
 def test_the_search_reaches_the_tie_minimisers_of_argmax_losses(name, K):

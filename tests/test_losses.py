@@ -364,3 +364,32 @@ def test_pointwise_builds_a_loss_of_p_y_and_rejects_bad_arguments():
         losses.pointwise("bad", 3.0)
     with pytest.raises(ValueError, match="curvature must be"):
         losses.pointwise("bad", lambda xp, u: u, curvature="wavy")
+
+
+def _readme_block(after: str) -> str:
+    """The first ```python block of the README after the line containing ``after``."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("```python", text.index(after)) + len("```python")
+    return text[start:text.index("```", start)]
+
+
+def test_the_readme_torch_training_loop_runs_and_learns():
+    torch.manual_seed(0)
+    x = torch.randn(256, 5)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()  # 3 classes
+    model = torch.nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    loader = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)] * 20
+    before = (model(x).argmax(1) == y).float().mean()
+    exec(_readme_block("in your own PyTorch training loop"),
+         {"loader": loader, "model": model, "optimizer": optimizer})
+    assert (model(x).argmax(1) == y).float().mean() > max(0.7, before + 0.2)  # it learns (chance: ~0.4)
+
+
+def test_the_readme_parametrize_with_checks_example_collects_one_test_per_check():
+    namespace = {"my_loss": lambda p, y: (1 - p[np.arange(len(y)), y]) ** 1.5}
+    exec(_readme_block("In a test suite"), namespace)
+    marks = [m for m in namespace["test_my_loss"].pytestmark if m.name == "parametrize"]
+    assert marks and len(marks[0].args[1]) >= 10  # one parameter set per check

@@ -16,9 +16,13 @@ from theory.excess import SumRange, excess_sweep, sum_range
 from theory.verify import Kind, StepKind, Verdict
 from theory.verify.exact import exact_conditional_risk, exact_point
 
+SLOW_CLAIMS = {"consistency.table", "asymmetric.tolerance", "theorem_b.ce_eps", "theorem_b.unbounded",
+               "theorem_b.lipschitz_eps"}  # 4-15 s each on 2 cores
+
 
 @pytest.mark.claims
-@pytest.mark.parametrize("claim_id", claims.ids())
+@pytest.mark.parametrize("claim_id", [pytest.param(i, marks=pytest.mark.slow) if i in SLOW_CLAIMS else i
+                                      for i in claims.ids()])
 def test_claim_reaches_its_expected_verdict_with_evidence(claim_id):
     claim = claims.get(claim_id)
     result = claim.run("default", seed=0)
@@ -114,6 +118,7 @@ def test_excess_rows_report_the_zero_one_excess_and_vacuity():
     assert all(r.vacuous for r in excess_sweep(lambda m: flat, Ks=(3,), n_problems=2, seed=2))
 
 
+@pytest.mark.slow
 def test_the_unbounded_claim_is_decided_by_its_rows(monkeypatch):
     """The statement differs at K = 2 (CE_ε's excess vanishes as m grows) and K ≥ 3 (it does
     not); the verdict follows the computed rows, per K. Were every excess to count as vanished,

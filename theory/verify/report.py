@@ -107,17 +107,23 @@ def _by_status(results: Sequence[Result]) -> dict[str, list[str]]:
     return out
 
 
-def _reproduce_lines(r: Result) -> list[str]:
+def _reproduce(r: Result) -> list[tuple[str, str, bool]]:
+    """(where, what, is it code) for each way to reproduce ``r``: a Python statement (or why
+    there is none) and a shell command."""
     if r.reproduce is None:
         return []
-    lines = []
+    out = []
     if r.reproduce.python:
-        lines.append(f"  reproduce (Python): {r.reproduce.python}")
+        out.append(("Python", r.reproduce.python, True))
     elif r.reproduce.why:
-        lines.append(f"  reproduce (Python): {r.reproduce.why}")
+        out.append(("Python", r.reproduce.why, False))
     if r.reproduce.shell:
-        lines.append(f"  reproduce (shell):  {r.reproduce.shell}")
-    return lines
+        out.append(("shell", r.reproduce.shell, True))
+    return out
+
+
+def _reproduce_lines(r: Result) -> list[str]:
+    return [f"  reproduce ({where}):{' ' * (7 - len(where))}{what}" for where, what, _ in _reproduce(r)]
 
 
 def _cell(text: str) -> str:
@@ -165,12 +171,7 @@ def render_markdown(results: Sequence[Result], *, title: str = "") -> str:
             out += ["", "**Error** (a bug in the check, not a verdict):", "", "```", r.reason.rstrip(), "```"]
         elif r.status is Status.INCONCLUSIVE:
             out += ["", f"**Inconclusive:** {r.message}"]
-        if r.reproduce is not None and (r.reproduce.python or r.reproduce.shell or r.reproduce.why):
+        if ways := _reproduce(r):
             out += ["", "**Reproduce.**", ""]
-            if r.reproduce.python:
-                out.append(f"- Python: `{r.reproduce.python}`")
-            elif r.reproduce.why:
-                out.append(f"- Python: {r.reproduce.why}")
-            if r.reproduce.shell:
-                out.append(f"- shell: `{r.reproduce.shell}`")
+            out += [f"- {where}: " + (f"`{what}`" if code else what) for where, what, code in ways]
     return "\n".join(out) + "\n"
