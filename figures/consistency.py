@@ -74,6 +74,13 @@ def build(ctx: Context) -> Output:
     ax.set_yticks(range(len(rows)), [r.label for r in rows], fontsize=7)
     ax.grid(False)
     ax.set_title("Consistency of the registered losses in two notions (faded: undecided positions)")
+    key = [plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.ALL_K), label="All-k consistent"),
+           plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.TOP1_ONLY),
+                         label="consistent for some k only (top-1, top-1 only, top-k for k ∈ …)"),
+           plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.NOT_TOP1), label="not even top-1"),
+           plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.TOP1_ONLY), alpha=0.5, label="faded: some positions undecided")]
+    ax.legend(handles=key, loc="upper center", bbox_to_anchor=(0.5, -0.6 / (0.28 * len(rows) + 1.2)), ncol=4,
+              fontsize=7, frameon=False)
     table_png = ctx.save(fig, "consistency_table")
 
     fig, axes = plt.subplots(1, len(data["simplex"]), figsize=(3.2 * len(data["simplex"]), 3.2))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from figures._common import Context, Figure, MissingInput, Output, plt
 
@@ -59,6 +60,7 @@ def build_curves(ctx: Context) -> Output:
             ax.plot(epochs, mean, color=color, lw=1.4, label=f"{'no m' if m == 'none' else 'm=' + m} (n={d['n']} seeds)")
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, lw=0)
         ax.set(title=title, xlabel="epoch", ylabel="clean test accuracy (%)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are integers
         ax.legend(fontsize=7)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")

@@ -15,6 +15,7 @@ from theory import losses
 
 K = 10
 ALPHA, BETA, M = 0.01, 5.0, 1e5
+FLOOR = 1e-12  # where exact zeros are drawn on the log axis
 LOSSES = {"CE": ("ce", {}), "MAE": ("mae", {}), "CE_ε": ("ce_eps", {"m": M}),
           "CE_ε+MAE": ("ce_eps+mae", {"alpha": ALPHA, "beta": BETA, "m": M})}
 
@@ -52,8 +53,16 @@ def build(ctx: Context) -> Output:
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4), sharey=True)
     for ax, (regime, d) in zip(axes, data["regimes"].items()):
         for i, (label, w) in enumerate(d["w"].items()):
-            ax.semilogy(d["p_y"], np.maximum(w, 1e-12), color=f"C{i}", lw=1.6, label=label,
-                        ls="--" if label == "CE_ε" and regime == "y≠t" else "-")
+            # CE and CE_ε coincide (w = 1) where y ≠ t above the clamp: CE wide and pale beneath,
+            # CE_ε dashed on top, so that both stay visible
+            style = {"lw": 4.0, "alpha": 0.45, "zorder": 1} if label == "CE" else {"lw": 1.6, "zorder": 3}
+            ax.semilogy(d["p_y"], np.maximum(w, FLOOR), color=f"C{i}", label=label,
+                        ls="--" if label == "CE_ε" and regime == "y≠t" else "-", **style)
+        if any(min(w) <= 0 for w in d["w"].values()):
+            ax.axhline(FLOOR, color="0.5", lw=0.8, ls=":")
+            ax.annotate("w = 0 exactly (CE_ε below its clamp; drawn at 1e-12)", xy=(0.03, FLOOR),
+                        xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points",
+                        fontsize=6.5, color="0.3", va="bottom")
         ax.set(xlabel="p_y (softmax probability of the label)", title=f"{regime}" + (" (label is the argmax)" if regime == "y=t" else " (another class is the argmax)"))
     axes[0].set_ylabel("gradient weight w, ∇_z L = w (p − e_y)")
     axes[0].legend(title=f"α={ALPHA}, β={BETA}, m={M:g}")

@@ -8,6 +8,7 @@ matrices of its aggre, rand1 and worst label sets (read with the restricted unpi
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from figures._common import Context, Figure, Output, plt
 from theory import noise
@@ -43,6 +44,8 @@ def build(ctx: Context) -> Output:
         T = np.asarray(T)
         im = ax.imshow(T, cmap="viridis", vmin=0, vmax=1)
         ax.set(title=title, xlabel="noisy label j", ylabel="clean label i")
+        for axis in (ax.xaxis, ax.yaxis):  # classes are integers
+            axis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(False)
         if T.shape[0] <= 10:
             for (i, j), v in np.ndenumerate(T):

@@ -220,3 +220,73 @@ def test_a_claim_that_fails_to_run_fails_its_figure_not_the_build(tmp_path, monk
     with pytest.raises(RuntimeError, match="(?s)consistency.table failed to run.*ZeroDivisionError"):
         figures.get("consistency").build(ctx)
     assert one_hot_error.FIGURE.build(ctx).paths  # other figures still build
+
+
+class _Capture(Context):
+    """A context that keeps each figure it saves, to inspect what the reader sees."""
+
+    def __init__(self, base: Context):
+        super().__init__(base.out, jobs=1)
+        self.claims = base.claims  # the claim results already computed are shared
+        self.figures = {}
+
+    def save(self, fig, name):
+        self.figures[name] = fig
+        return super().save(fig, name)
+
+
+def _integer_ticks(axis) -> bool:
+    lo, hi = sorted(axis.get_view_interval())  # an image's y axis runs downwards
+    ticks = [t for t in axis.get_ticklocs() if lo <= t <= hi]
+    return bool(ticks) and all(float(t).is_integer() for t in ticks)
+
+
+def test_class_axes_have_integer_ticks(tmp_path):
+    from figures import transition_heatmaps
+
+    cap = _Capture(Context(tmp_path, jobs=1))
+    transition_heatmaps.FIGURE.build(cap)
+    axes = [ax for ax in cap.figures["transition_heatmaps"].axes if ax.get_xlabel() == "noisy label j"]
+    assert len(axes) >= 3 and all(_integer_ticks(ax.xaxis) and _integer_ticks(ax.yaxis) for ax in axes)
+
+
+def test_ce_is_not_hidden_under_ce_eps_and_exact_zeros_are_labelled(tmp_path):
+    from figures import gradient_weight
+
+    cap = _Capture(Context(tmp_path, jobs=1))
+    gradient_weight.FIGURE.build(cap)
+    right = cap.figures["gradient_weight"].axes[1]
+    lines = {line.get_label(): line for line in right.get_lines()}
+    ce, ce_eps = lines["CE"], lines["CE_ε"]
+    assert ce.get_zorder() < ce_eps.get_zorder() and ce.get_linewidth() > ce_eps.get_linewidth()
+    assert ce_eps.get_linestyle() == "--"  # the wide CE shows on both sides of the dashes
+    assert any("= 0 exactly" in t.get_text() for t in right.texts)
+
+
+@pytest.mark.slow  # shares the module's main-job context
+def test_theorem_b_marks_exact_zeros_and_pairs_each_bound_with_its_loss(ctx):
+    from figures import theorem_b
+
+    cap = _Capture(ctx)
+    theorem_b.FIGURE.build(cap)
+    fig = cap.figures["theorem_b"]
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    log_panels = [ax for ax in panels if ax.get_yscale() == "log"]
+    assert len(log_panels) == 3 and all(any("= 0 exactly" in t.get_text() for t in ax.texts) for ax in log_panels)
+    d = next(ax for ax in panels if ax.get_title().startswith("(d)"))
+    labels = [line.get_label() for line in d.get_lines()]
+    for holds in [lab for lab in labels if "(condition holds)" in lab and "outside" not in lab]:
+        assert f"{holds.split(' (')[0]}: its O(1/(1+m)) bound" in labels
+    b = next(ax for ax in panels if ax.get_title().startswith("(b)"))
+    assert b.get_legend() is None and any(a.get_ylabel().startswith("log₁₀ m") for a in fig.axes)  # a colour bar
+
+
+@pytest.mark.slow  # shares the module's main-job context
+def test_the_consistency_chart_has_a_colour_key(ctx):
+    from figures import consistency
+
+    cap = _Capture(ctx)
+    consistency.FIGURE.build(cap)
+    legend = cap.figures["consistency_table"].axes[0].get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts[0] == "All-k consistent" and "not even top-1" in texts and any("undecided" in t for t in texts)
