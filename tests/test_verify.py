@@ -241,6 +241,7 @@ def test_the_markdown_report_holds_every_statement_verdict_and_witness_in_full(t
         assert row.replace("\\|", "").count("|") == 4  # three cells, pipes inside escaped
         assert " ".join(r.verdict_text.split()).replace("|", "\\|") in row  # the verdict, not cut
         assert f"## {r.check}" in text and f"(#{_anchor(r.check)})" in row
+        assert f'<a id="{_anchor(r.check)}"></a>' in text  # the link's target exists
         assert f"**Statement.** {r.statement}" in text
         for e in r.evidence:
             assert e.summary in text

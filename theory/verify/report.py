@@ -132,6 +132,8 @@ def _cell(text: str) -> str:
 
 
 def _anchor(check: str) -> str:
+    """The id of a result's section (stated explicitly before its heading, as renderers derive
+    heading ids differently)."""
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in check.lower())
 
 
@@ -149,7 +151,7 @@ def render_markdown(results: Sequence[Result], *, title: str = "") -> str:
             "| check | status | verdict |", "|---|---|---|"]
     out += [f"| [{r.check}](#{_anchor(r.check)}) | {r.status.value} | {_cell(r.verdict_text)} |" for r in results]
     for r in results:
-        out += ["", f"## {r.check}", "", f"**Statement.** {r.statement}", "",
+        out += ["", f'<a id="{_anchor(r.check)}"></a>', "", f"## {r.check}", "", f"**Statement.** {r.statement}", "",
                 f"**Status:** {r.status.value}. **Verdict:** {r.verdict_text}. ({r.seconds:.1f} s; {r.origin}; "
                 f"{r.reference}; methods: {', '.join(r.methods)})"]
         if r.parts:
