@@ -307,7 +307,9 @@ def test_measure_gives_theorem_b_from_the_observed_range_and_the_identity():
 def _record(run_id, noise, seed, clean_risk, c1=1.0, c2=2.0, method="ce", m=None):
     params = {} if m is None else {"m": m}
     return {"id": run_id, "status": "finished",
-            "config": {"dataset": "cifar10", "noise": noise, "method": method, "params": params, "seed": seed},
+            "config": {"dataset": "cifar10", "noise": noise, "method": method, "params": params, "seed": seed,
+                       "model": "cnn8", "epochs": 120},
+            "data": {"n_train": 50000},
             "final": {"test_acc_last": 0.5, "test_acc_best": 0.6},
             "risk": {"K": 10, "c1": c1, "c2": c2, "test": {"clean_risk": clean_risk},
                      "train": {"clean_risk": clean_risk, "noisy_risk": 2 * clean_risk},
@@ -322,6 +324,35 @@ def test_paired_excess_pairs_only_identical_configs():
     row = rows[0]
     assert row["excess_test"] == pytest.approx(0.2)
     assert row["bound"] == pytest.approx(symmetric_noise_bound(0.4, 10, 0.5, 3.0))
+
+
+def test_the_risk_table_and_the_figure_print_the_same_bound_beside_the_same_excess(tmp_path):
+    """They printed 0.035 and 0.27 for the same runs: the table used the noisy run's own sum
+    range, the figure the pair's. Both now read paired_excess."""
+    from empirical.table import risk_table
+    from figures._common import Context
+    from figures.from_results import build_risk
+
+    runs = [_record("a", "clean", 1, 0.3, c1=0.1, c2=9.0, method="ce_eps+mae", m=10.0),
+            _record("b", "symmetric:0.4", 1, 0.5, c1=0.5, c2=3.0, method="ce_eps+mae", m=10.0)]
+    cell = risk_table(runs).cells[("cifar10 ce_eps+mae", "symmetric:0.4")]
+    pair = paired_excess(runs)[0]
+    assert cell["bound"].mean == pair["bound"] == pytest.approx(symmetric_noise_bound(0.4, 10, 0.1, 9.0))
+    assert cell["excess_test"].mean == pytest.approx(pair["excess_test"])
+    ctx = Context(tmp_path)
+    ctx.require_results = lambda *_: runs
+    saved, save = {}, ctx.save
+
+    def keep_texts(fig, name):
+        saved[name] = [t.get_text() for t in fig.texts]
+        return save(fig, name)
+
+    ctx.save = keep_texts
+    drawn = next(iter(build_risk(ctx).data.values()))
+    caption = " ".join(saved["risk_vs_bound"])  # the figure says what each curve is
+    assert "Theorem B for the risk minimisers" in caption and "cnn8, 120 epochs, n = 50,000" in caption
+    assert drawn["bound_mean"] == [cell["bound"].mean] and drawn["excess_mean"] == [cell["excess_test"].mean]
+    assert "bound" not in risk_table(runs).cells[("cifar10 ce_eps+mae", "clean")]  # no excess, no bound
 
 
 def test_predict_is_deterministic_and_in_eval_mode():
