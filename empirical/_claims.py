@@ -66,9 +66,9 @@ def _stale(path: Path, holder: dict | None) -> str | None:
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return "gone"
-    if holder is None:  # unreadable: a claimant killed while writing it, or garbage
+    if holder is None or not isinstance(holder.get("pid"), int):  # a claimant killed while writing it, or garbage
         return "unreadable" if age > 5.0 else None
-    if holder.get("host") == socket.gethostname() and not pid_alive(int(holder.get("pid", -1))):
+    if holder.get("host") == socket.gethostname() and not pid_alive(holder["pid"]):
         return f"its process {holder.get('pid')} on this host no longer exists"
     if age > STALE_AFTER_S:
         return f"no heartbeat for {age:.0f} s"

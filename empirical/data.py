@@ -148,7 +148,10 @@ def integer_labels(value, where: str, *, n: int | None, num_classes: int) -> np.
         if not all(issubclass(k, (int, np.integer)) and k is not bool for k in kinds):
             bad = next(v for v in value if isinstance(v, bool) or not isinstance(v, (int, np.integer)))
             raise DataFileError(f"{where} must hold integer class labels, got {type(bad).__name__} {bad!r}")
-        labels = np.array(value, dtype=np.int64)
+        try:
+            labels = np.array(value, dtype=np.int64)
+        except OverflowError:
+            raise DataFileError(f"{where} must hold class labels, got an integer beyond 64 bits") from None
     else:
         raise DataFileError(f"{where} must be a 1-D array or a list of integer class labels, got {_describe_value(value)}")
     if n is not None and labels.shape != (n,):

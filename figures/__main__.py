@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", help="shared data folder (default: ../shared/data when it exists)")
     parser.add_argument("--jobs", type=int, default=None, help="processes for the claims (default: min(2, CPUs))")
     parser.add_argument("--list", action="store_true", help="list the figures and exit")
+    parser.add_argument("--results-only", action="store_true",
+                        help="only the figures built from a results folder (no claims are run)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     return guarded(parser.prog, lambda: _run(parser, args), debug=args.debug)
@@ -29,8 +31,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         for f in FIGURES.values():
             print(f"{f.name:22s} {'[results] ' if f.from_results else ''}{f.title}")
         return 0
+    if args.results_only and args.names:
+        raise ValueError(f"--results-only builds the figures from results; name figures or pass it, not both "
+                         f"(got {', '.join(args.names)})")
     try:
-        chosen = [get(n) for n in args.names] if args.names else list(FIGURES.values())
+        chosen = ([f for f in FIGURES.values() if f.from_results] if args.results_only
+                  else [get(n) for n in args.names] if args.names else list(FIGURES.values()))
     except KeyError as err:
         parser.error(str(err.args[0]))
     from proofs_check.report import default_jobs
@@ -49,7 +55,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                   shared=Path(args.shared) if args.shared else None, jobs=args.jobs or default_jobs())
     start = time.perf_counter()
     ok = True
-    if not args.names:
+    if args.results_only and ctx.results is None:
+        raise FileNotFoundError("--results-only needs a results folder: pass --results DIR (or run where results/ is)")
+    if not args.names and not args.results_only:
         ok = _claims_report(ctx)
     else:
         ctx.prefetch([c for f in chosen for c in f.claims])

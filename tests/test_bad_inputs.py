@@ -158,6 +158,7 @@ BATCH_CORRUPTIONS = {
     "images as a nested list": (lambda b: {**b, b"data": _nested_list_bomb()}, "must be an (N, 3072) array of uint8 pixels, got a list"),
     "float labels": (lambda b: {**b, b"labels": [v + 0.7 for v in b[b"labels"]]}, "must hold integer class labels, got float 0.7"),
     "labels out of range": (lambda b: {**b, b"labels": [10] * 20}, "labels must lie in [0, 9], got 10"),
+    "labels beyond 64 bits": (lambda b: {**b, b"labels": [2**70] * 20}, "got an integer beyond 64 bits"),
     "too few labels": (lambda b: {**b, b"labels": b[b"labels"][:5]}, "must hold 20 labels (one per image), got 5"),
     "labels as a nested list": (lambda b: {**b, b"labels": _nested_list_bomb()}, "must hold integer class labels, got list"),
     "no labels key": (lambda b: {b"data": b[b"data"]}, "is not a CIFAR python batch"),

@@ -45,6 +45,7 @@ def test_a_live_claim_is_refused_naming_its_holder_and_released_on_exit(tmp_path
     ({"host": socket.gethostname(), "pid": None}, 0.0, "its process .* on this host no longer exists"),
     ({"host": "another-node", "pid": 1}, C.STALE_AFTER_S + 60, "no heartbeat for"),
     (None, 60.0, "unreadable"),
+    ({"host": socket.gethostname(), "pid": "not a pid"}, 60.0, "unreadable"),
 ])
 def test_a_stale_claim_is_taken_over_saying_why(holder, age, why, tmp_path):
     locks = tmp_path / ".locks"
@@ -53,7 +54,7 @@ def test_a_stale_claim_is_taken_over_saying_why(holder, age, why, tmp_path):
     if holder is None:
         path.write_text("{trunc")
     else:
-        path.write_text(json.dumps({**holder, "pid": holder["pid"] or _dead_pid(), "token": "x"}))
+        path.write_text(json.dumps({**holder, "pid": holder["pid"] or _dead_pid(), "token": "x"}))  # a str stays
     os.utime(path, (time.time() - age, time.time() - age))
     held = C.claim(tmp_path, "run-a")
     assert held.took_over is not None and __import__("re").search(why, held.took_over)

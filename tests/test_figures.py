@@ -290,3 +290,17 @@ def test_the_consistency_chart_has_a_colour_key(ctx):
     legend = cap.figures["consistency_table"].axes[0].get_legend()
     texts = [t.get_text() for t in legend.get_texts()]
     assert texts[0] == "All-k consistent" and "not even top-1" in texts and any("undecided" in t for t in texts)
+
+
+@pytest.mark.slow  # the module's tiny training runs
+def test_results_only_builds_the_results_figures_without_running_a_claim(results, tmp_path, monkeypatch):
+    import figures._common as common
+
+    def no_claims(self, ids):
+        assert not list(ids), f"--results-only ran claims {ids}"
+
+    monkeypatch.setattr(common.Context, "prefetch", no_claims)
+    assert main(["--results-only", "--results", str(results), "--out", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} >= {"accuracy_curves.png", "risk_vs_bound.png", "accuracy_table.md"}
+    assert not (tmp_path / "claims.md").exists()
+    assert main(["--results-only", "one_hot_error", "--out", str(tmp_path)]) == 2
