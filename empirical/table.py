@@ -117,7 +117,7 @@ def _collect(results: list[dict], title: str, metrics: dict[str, Any]) -> Table:
         key = (labels[r["id"]], r["config"]["noise"])
         for name, get in metrics.items():
             v = get(r)
-            if v is not None:
+            if v is not None and not math.isnan(float(v)):  # "nan": a run that diverged before any value
                 values[key][name].append(float(v))
     table = Table(title)
     table.rows = sorted({k[0] for k in values})
@@ -128,7 +128,8 @@ def _collect(results: list[dict], title: str, metrics: dict[str, Any]) -> Table:
 
 def accuracy_table(results: Iterable[dict]) -> Table:
     """Last-epoch (``test_acc_last``) and best (``test_acc_best``) clean test accuracy per method
-    × noise. Diverged runs count as what they are: their last recorded accuracy."""
+    × noise. Diverged runs count as what they are: their last recorded accuracy; one that
+    diverged before its first evaluation has none, and is not in the cell's n."""
     results = list(results)
     return _collect(results, "method", {
         "test_acc_last": lambda r: r["final"]["test_acc_last"],

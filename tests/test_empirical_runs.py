@@ -166,6 +166,13 @@ def test_accuracy_table_means_stds_and_counts():
     assert accuracy_table(runs[3:]).spread_caption("test_acc_last") == "one seed per cell (n = 1: no std)"
 
 
+def test_a_run_that_diverged_before_any_evaluation_is_not_averaged_in():
+    runs = [_result("a", "symmetric:0.8", 123, 0.5), _result("b", "symmetric:0.8", 124, 0.7)]
+    runs.append({**_result("c", "symmetric:0.8", 125, 0.0), "final": {"test_acc_last": "nan", "test_acc_best": "nan"}})
+    cell = accuracy_table(runs).cells[("cifar10 ce_eps+mae", "symmetric:0.8")]["test_acc_last"]
+    assert cell.n == 2 and cell.mean == pytest.approx(0.6)
+
+
 def test_a_varying_hyperparameter_gets_its_own_rows():
     runs = [_result(f"m{m}", "clean", 123, 0.5, m=m) for m in (1.0, 100.0)]
     table = accuracy_table(runs)
