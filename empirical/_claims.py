@@ -119,7 +119,8 @@ def claim(folder: str | os.PathLike, run_id: str) -> Claim:
             holder = _read(path)
             why = _stale(path, holder)
             if why is None:
-                who = f"process {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}" if holder else "another process"
+                who = (f"process {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
+                       if holder else "another process")
                 raise RunClaimed(f"run {run_id} is being trained by {who} (claim {path})") from None
             aside = path.with_name(f"{path.name}.stale-{me['token']}")
             try:

@@ -92,7 +92,8 @@ def load_file(path: str | Path, *, encoding: str = "ASCII", max_bytes: int = MAX
     path = Path(path)
     size = path.stat().st_size
     if size > max_bytes:
-        raise DataFileError(f"{path} is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB a data file may have")
+        raise DataFileError(f"{path} is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB "
+                            "a data file may have")
     if size == 0:
         raise DataFileError(f"{path} is empty: delete it and fetch it again")
     return _read_pickle(path.read_bytes(), path, encoding)
@@ -120,7 +121,8 @@ def load_torch_zip(path: str | Path, *, max_bytes: int = MAX_LABEL_FILE_BYTES) -
                                     f"found {[i.filename for i in members] or 'none'}")
             member = members[0]
             if member.file_size > max_bytes:
-                raise DataFileError(f"{path}: {member.filename} inflates to {member.file_size / 2**20:.0f} MiB, over the "
+                raise DataFileError(f"{path}: {member.filename} inflates to {member.file_size / 2**20:.0f} MiB, "
+                                    "over the "
                                     f"{max_bytes / 2**20:.0f} MiB a label file may have")
             with archive.open(member) as fh:  # the header's size may lie: read at most the bound
                 data = fh.read(max_bytes + 1)

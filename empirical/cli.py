@@ -83,7 +83,8 @@ def _print_tables(results: list[dict], risk: bool) -> None:
         for metric, what in (("clean_risk", "clean training risk"), ("noisy_risk", "noisy training risk"),
                              ("c1", "observed C₁ = min Σ_k L"), ("c2", "observed C₂ = max Σ_k L"),
                              ("excess_test", "measured excess clean test risk vs the clean-label twin"),
-                             ("bound", "Theorem B's bound beside it: η(C₂ − C₁)/((K−1) − Kη) with [C₁, C₂] the "
+                             ("bound", "Theorem B's bound beside it: η(C₂ − C₁)/((K−1) − Kη) with [C₁, C₂] "
+                                       "the "
                                        "observed range of Σ_k L over the noisy run and its twin (the figure's bound; "
                                        "the theorem speaks of risk minimisers, not trained networks)")):
             if any(metric in cell for cell in table.cells.values()):

@@ -52,7 +52,8 @@ PROTOCOLS = {
 }
 
 
-def _number(name: str, value: Any, *, integer: bool, above: float, strict: bool = True, below: float | None = None) -> None:
+def _number(name: str, value: Any, *, integer: bool, above: float, strict: bool = True,
+            below: float | None = None) -> None:
     """None (the protocol's value), or a finite number (an integer where ``integer``) above
     ``above`` (strictly where ``strict``) and below ``below``."""
     if value is None:

@@ -153,7 +153,8 @@ def integer_labels(value, where: str, *, n: int | None, num_classes: int) -> np.
         except OverflowError:
             raise DataFileError(f"{where} must hold class labels, got an integer beyond 64 bits") from None
     else:
-        raise DataFileError(f"{where} must be a 1-D array or a list of integer class labels, got {_describe_value(value)}")
+        raise DataFileError(f"{where} must be a 1-D array or a list of integer class labels, "
+                            f"got {_describe_value(value)}")
     if n is not None and labels.shape != (n,):
         raise DataFileError(f"{where} must hold {n} labels (one per image), got {labels.shape[0]}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
@@ -176,7 +177,8 @@ def _pixels(value, where: str) -> np.ndarray:
                                np.issubdtype(value.dtype, np.floating) and np.isfinite(value).any() else ""))
     lo, hi = (int(value.min()), int(value.max())) if value.size else (0, 0)
     if lo < 0 or hi > 255:
-        raise DataFileError(f"{where} must hold pixels in [0, 255], got dtype {value.dtype} with values in [{lo}, {hi}]")
+        raise DataFileError(f"{where} must hold pixels in [0, 255], got dtype {value.dtype} "
+                            f"with values in [{lo}, {hi}]")
     return value.astype(np.uint8)
 
 
@@ -190,7 +192,8 @@ def _read_batches(folder: Path, files: tuple[str, ...], label_key: bytes, num_cl
             raise DataFileError(f"{path} is not a CIFAR python batch (expected a dict with "
                                 f"b'data' and {label_key!r}, got keys {sorted(batch)[:6] if isinstance(batch, dict) else type(batch).__name__})")
         data = _pixels(batch[b"data"], f"{path}, key b'data',")
-        labels = integer_labels(batch[label_key], f"{path}, key {label_key!r},", n=data.shape[0], num_classes=num_classes)
+        labels = integer_labels(batch[label_key], f"{path}, key {label_key!r},", n=data.shape[0],
+                                num_classes=num_classes)
         xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         ys.append(labels)
     return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys)

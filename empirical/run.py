@@ -32,8 +32,8 @@ from empirical.risk import measure
 from empirical.train import DeviceData, predict, train
 from theory.verify import write_json
 
-__all__ = ["SCHEMA", "Environment", "InvalidResult", "RunClaimed", "load_results", "noise_warnings", "provenance", "read_result",
-           "checkpoint_path", "result_path", "run_one", "validate_result"]
+__all__ = ["SCHEMA", "Environment", "InvalidResult", "RunClaimed", "checkpoint_path", "load_results", "noise_warnings",
+           "provenance", "read_result", "result_path", "run_one", "validate_result"]
 
 SCHEMA = 1
 _FINAL_STATUSES = ("finished", "diverged")
@@ -61,7 +61,8 @@ class Environment:
         try:
             device = torch.device(self.device)
         except RuntimeError:
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N (a torch device), got {self.device!r}") from None
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N (a torch device), "
+                             f"got {self.device!r}") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {self.device!r} requested but torch sees no CUDA device "
                                f"(torch {torch.__version__}); use --device cpu")

@@ -78,7 +78,8 @@ def build(ctx: Context) -> Output:
            plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.TOP1_ONLY),
                          label="consistent for some k only (top-1, top-1 only, top-k for k ∈ …)"),
            plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.NOT_TOP1), label="not even top-1"),
-           plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.TOP1_ONLY), alpha=0.5, label="faded: some positions undecided")]
+           plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.TOP1_ONLY), alpha=0.5,
+                         label="faded: some positions undecided")]
     ax.legend(handles=key, loc="upper center", bbox_to_anchor=(0.5, -0.6 / (0.28 * len(rows) + 1.2)), ncol=4,
               fontsize=7, frameon=False)
     table_png = ctx.save(fig, "consistency_table")

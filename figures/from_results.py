@@ -103,8 +103,9 @@ def build_risk(ctx: Context) -> Output:
     trained = sorted({(by_id[r["noisy_run"]]["config"]["model"], by_id[r["noisy_run"]]["config"]["epochs"],
                        by_id[r["noisy_run"]]["data"]["n_train"]) for r in rows})
     measured = "; ".join(f"{model}, {epochs} epochs, n = {n:,} training images" for model, epochs, n in trained)
-    fig.text(0.02, -0.01, "Bound: Theorem B for the risk minimisers under symmetric noise, with [C₁, C₂] the observed\n"
-             "range of Σ_k L over each noisy run and its clean twin (not over all predictors). Measured: trained\n"
+    fig.text(0.02, -0.01, "Bound: Theorem B for the risk minimisers under symmetric noise, with [C₁, C₂] the "
+             "observed\nrange of Σ_k L over each noisy run and its clean twin (not over all predictors). "
+             "Measured: trained\n"
              f"networks ({measured}), not minimisers: they may exceed it.",
              va="top", fontsize=6.5, color="0.25")
     ax.set(xlabel="m (m = 0 or no m drawn at 0.1)", ylabel="excess clean test risk R(f_η) − R(f_clean)",
