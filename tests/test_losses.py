@@ -270,12 +270,28 @@ def _outside(domain):
     return values
 
 
-@pytest.mark.xfail(strict=True, reason="known defect, to fix: ldr_kl's O(K) closed form "
-                   "θ + λ[log(1 − (1 − e^{−θ/λ}) s_y) − log s_y − log K] is −inf once e^{−θ/λ} and 1 − s_y both "
-                   "round away (λ < θ/37); a leave-one-out log-sum-exp that keeps O(K) and the symbolic path is needed")
-def test_ldr_kl_stays_finite_for_a_small_lambda():
-    z = np.log(np.array([[0.5, 0.3, 0.2], [0.2, 0.2, 0.6]]))
-    assert np.all(np.isfinite(losses.get("ldr_kl", lam=0.00244140625)(z, np.array([0, 2]))))
+def _ldr_kl_direct(z, y, theta, lam):
+    """LDR-KL as defined: λ·log[(1/K) Σ_k exp((θ·1[k≠y] + f̂_k − f̂_y)/λ)], a max-shifted sum."""
+    f = np.logaddexp(0.0, z)
+    fh = f / f.mean(1, keepdims=True)
+    margin = theta * (1 - np.eye(z.shape[1])[y]) + fh - fh[np.arange(len(y)), y][:, None]
+    top = (margin / lam).max(1, keepdims=True)
+    return lam * (top[:, 0] + np.log(np.exp(margin / lam - top).sum(1)) - np.log(z.shape[1]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-5.0, 2.0), st.sampled_from([2, 3, 10, 100]), st.integers(0, 2**32 - 1))
+@example(np.log10(0.00244140625), 3, 0)  # −inf before: e^{−θ/λ} and 1 − s_y both rounded away
+@example(np.log10(0.1 / np.log(1e3)), 10, 1)  # at the switch between the two forms
+def test_ldr_kl_equals_its_definition_for_every_lambda(log_lam, K, seed):
+    lam = 10.0**log_lam
+    rng = np.random.default_rng(seed)
+    z, y = 3 * rng.normal(size=(40, K)), rng.integers(0, K, 40)
+    L = losses.get("ldr_kl", lam=lam)
+    ref = _ldr_kl_direct(z, y, 0.1, lam)
+    np.testing.assert_allclose(L(z, y), ref, rtol=1e-12, atol=1e-12 * lam)
+    vectors = L.vectors(z)  # every label at once, as the minimisers evaluate it
+    np.testing.assert_allclose(vectors[np.arange(40), y], ref, rtol=1e-12, atol=1e-12 * lam)
 
 
 _INTERVAL_PARAMS = [(n, k) for n in losses.names() for k, d in losses.spec(n).domains.items()
@@ -305,8 +321,6 @@ def test_a_parameter_inside_its_domain_builds_a_loss_with_finite_values(case, u)
     domain = losses.spec(name).domains[param]
     lo = domain.lo if np.isfinite(domain.lo) else -10.0
     hi = domain.hi if np.isfinite(domain.hi) else lo + 10.0
-    if (name, param) == ("ldr_kl", "lam"):
-        lo = 0.1 / 30  # λ < θ/37 is a known defect: see the xfail below
     value = lo + (hi - lo) * u ** 3  # denser towards lo, where the interesting ends are
     if not domain.contains(value):
         value = lo + (hi - lo) * 0.5

@@ -206,6 +206,7 @@ def asymmetric_exponential(xp, pred, y, *, a=5.0):
 
 
 LDR_SCORES = ("normalised_softplus", "raw")
+_LDR_DIRECT = float(np.log(1e3))  # θ/λ up to which LDR-KL's closed form is used as written
 
 
 @register(
@@ -215,8 +216,9 @@ LDR_SCORES = ("normalised_softplus", "raw")
             "(scores='normalised_softplus', the reference) or f̂ = z (scores='raw', the LDR paper's unconstrained scores)",
     source="Zhu, Ying, Yang, ICML 2023 (label distributionally robust losses); θ = 0.1, λ = 10",
     conventions="defined on logits; computed as θ + λ[log(1 − (1 − e^{−θ/λ}) s_y) − log s_y − log K] with "
-    "s = softmax(f̂/λ) (the same sum: e^{θ/λ}Σ_k e^{f̂_k/λ} less the label's own surplus), stable and O(K) per "
-    "label; the score map is the parameter 'scores'",
+    "s = softmax(f̂/λ) (the same sum: e^{θ/λ}Σ_k e^{f̂_k/λ} less the label's own surplus), O(K) per label; for "
+    "θ/λ > log 1000 the last factor in logs, with 1 − s_y summed over the other classes for a row's dominant "
+    "class, so that it stays finite for every λ > 0; the score map is the parameter 'scores'",
     input="logits",
     aliases=("ldr-kl",),
     domains={"theta": NON_NEGATIVE, "lam": POSITIVE, "scores": OneOf(LDR_SCORES)},
@@ -228,9 +230,19 @@ def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
         f = xp.softplus(pred.z)
         fh = f / xp.expand(xp.mean(f, axis=-1), axis=-1)
     # Σ_k exp((θ·1[k≠y] + f̂_k − f̂_y)/λ) = e^{θ/λ} Σ_k e^{(f̂_k − f̂_y)/λ} · (1 − (1 − e^{−θ/λ}) s_y), s = softmax(f̂/λ)
-    log_s = xp.take(xp.log_softmax(fh / lam, axis=-1), y, axis=-1)
-    surplus = 1 - xp.exp(xp.asarray(-theta / lam, like=fh))
-    return theta + lam * (xp.log(1 - surplus * xp.exp(log_s)) - log_s - np.log(fh.shape[-1]))
+    log_s_all = xp.log_softmax(fh / lam, axis=-1)
+    log_s = xp.take(log_s_all, y, axis=-1)
+    if theta / lam <= _LDR_DIRECT:  # e^{−θ/λ} >= 1e-3: the last factor is >= 1e-3·s_y, no cancellation
+        surplus = 1 - xp.exp(xp.asarray(-theta / lam, like=fh))
+        return theta + lam * (xp.log(1 - surplus * xp.exp(log_s)) - log_s - np.log(fh.shape[-1]))
+    # A small λ: e^{−θ/λ} and 1 − s_y both round away for a row's dominant class (−inf). In logs,
+    # log(e^{−θ/λ} s_y + (1 − s_y)), with log(1 − s_y) summed over the other classes where s_y > 1/2.
+    dominant = xp.exp(log_s_all) > 0.5
+    log_rest = xp.logsumexp(xp.where(dominant, log_s_all - np.inf, log_s_all), axis=-1)  # log Σ of the others
+    log_others = xp.where(log_s > np.log(0.5), log_rest + 0 * log_s, xp.log(xp.maximum(1 - xp.exp(log_s), 0.5)))
+    a, b = log_s - theta / lam, log_others
+    top = xp.maximum(a, b)
+    return theta + lam * (top + xp.log(xp.exp(a - top) + xp.exp(b - top)) - log_s - np.log(fh.shape[-1]))
 
 
 @register(
