@@ -29,7 +29,7 @@ from empirical.config import RunConfig
 from empirical.data import load_noisy
 from empirical.models import count_parameters
 from empirical.risk import measure
-from empirical.train import DeviceData, predict, train
+from empirical.train import DeviceData, predict, set_aside, train
 from theory.verify import write_json
 
 __all__ = ["SCHEMA", "Environment", "InvalidResult", "RunClaimed", "checkpoint_path", "load_results", "noise_warnings",
@@ -184,9 +184,9 @@ def read_result(path: str | os.PathLike) -> dict | None:
     return validate_result(data, path)
 
 
-def load_results(folder: str | os.PathLike, *, on_invalid: Any = None) -> list[dict]:
+def load_results(folder: str | os.PathLike) -> list[dict]:
     """Every valid finished result in ``folder`` (not recursive), sorted by run id. A file that
-    claims to be one and is not is skipped, with a warning naming it (or ``on_invalid(error)``)."""
+    claims to be one and is not is skipped, with a warning naming it."""
     folder = Path(folder)
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
@@ -197,19 +197,11 @@ def load_results(folder: str | os.PathLike, *, on_invalid: Any = None) -> list[d
         try:
             record = read_result(p)
         except InvalidResult as err:
-            (on_invalid or (lambda e: warnings.warn(f"skipped: {e}", stacklevel=3)))(err)
+            warnings.warn(f"skipped: {err}", stacklevel=2)
             continue
         if record is not None:
             found.append(record)
     return found
-
-
-def _set_aside(path: Path, why: str) -> Path:
-    """Rename ``path`` to a name no reader takes for a result, keeping it; returns the new path."""
-    aside = path.with_name(f"{path.name}.invalid-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
-    os.replace(path, aside)
-    warnings.warn(f"{why}; moved it to {aside.name} and training the run again", stacklevel=3)
-    return aside
 
 
 def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environment = Environment()) -> dict:
@@ -244,7 +236,7 @@ def _finished(path: Path, cfg: RunConfig) -> dict | None:
     try:
         done = read_result(path)
     except InvalidResult as err:
-        _set_aside(path, str(err))
+        set_aside(path, "invalid", str(err), "training the run again")
         return None
     if done is not None:
         with contextlib.suppress(FileNotFoundError):  # a kill between the result and the cleanup

@@ -114,11 +114,17 @@ def execution_settings(device) -> dict:
             "device": str(torch.device(device))}
 
 
-def _set_aside(path: Path, why: str) -> None:
-    aside = path.with_name(f"{path.name}.{why.split(':')[0].replace(' ', '-')}-{time.strftime('%Y%m%dT%H%M%S')}")
+def set_aside(path: Path, kind: str, why: str, then: str) -> Path:
+    """Keep ``path`` under ``<name>.<kind>-<UTC time>``, a name no reader takes for what it was,
+    and warn ``"<why>; moved it to <new name> and <then>"``; returns the new path."""
+    aside = path.with_name(f"{path.name}.{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
     os.replace(path, aside)
-    warnings.warn(f"checkpoint {path}: {why}; moved it to {aside.name} and training the run from its start",
-                  stacklevel=3)
+    warnings.warn(f"{why}; moved it to {aside.name} and {then}", stacklevel=3)
+    return aside
+
+
+def _restart(path: Path, kind: str, why: str) -> None:
+    set_aside(path, kind, f"checkpoint {path}: {kind}: {why}", "training the run from its start")
 
 
 def _load_checkpoint(path: Path, cfg: RunConfig, device) -> dict | None:
@@ -130,14 +136,14 @@ def _load_checkpoint(path: Path, cfg: RunConfig, device) -> dict | None:
         if not isinstance(state, dict) or not keys <= set(state):
             raise ValueError(f"missing {sorted(keys - set(state)) if isinstance(state, dict) else 'everything'}")
     except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is set aside, the run restarts
-        _set_aside(path, f"corrupt: cannot be read ({type(err).__name__}: {str(err)[:200]})")
+        _restart(path, "corrupt", f"cannot be read ({type(err).__name__}: {str(err)[:200]})")
         return None
     if state["config"] != cfg.to_dict():
-        _set_aside(path, "foreign: written for another config")
+        _restart(path, "foreign", "written for another config")
         return None
     settings = execution_settings(device)
     if state.get("settings") != settings:
-        _set_aside(path, f"settings: written under {state.get('settings')}, resumed under {settings} (the result "
+        _restart(path, "settings", f"written under {state.get('settings')}, resumed under {settings} (the result "
                          "would match neither)")
         return None
     return state
