@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from theory._validation import check_argmax_index, check_clamp, check_probs
-from theory._xp import ArrayNamespace, namespace_of
+from theory._xp import ArrayNamespace, _is_symbolic, namespace_of
 
 __all__ = ["eps_softmax", "one_hot_error"]
 
@@ -35,10 +35,6 @@ def _as_array(p: Any) -> Any:
     if hasattr(p, "shape"):  # numpy arrays and torch tensors pass through
         return p
     return np.asarray(p)
-
-
-def _is_symbolic(x: Any) -> bool:
-    return type(x).__module__.startswith("sympy")
 
 
 def _check_t(t: Any, p: Any, xp: ArrayNamespace) -> Any:
