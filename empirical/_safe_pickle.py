@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DataFileError", "UnsafePickleError", "loads", "load_file", "load_torch_zip"]
+__all__ = ["DataFileError", "UnsafePickleError", "check_size", "loads", "load_file", "load_torch_zip"]
 
 # Upper bounds on what a data file may make this process read: the largest real file is
 # CIFAR-100's training batch (~155 MB); the CIFAR-N label files are 2.4 MB and 1 MB.
@@ -90,13 +90,17 @@ def load_file(path: str | Path, *, encoding: str = "ASCII", max_bytes: int = MAX
     """:func:`loads` on the contents of ``path``, refusing a file over ``max_bytes``; every
     failure is a :class:`DataFileError` naming the file."""
     path = Path(path)
+    check_size(path, max_bytes, "data file")
+    return _read_pickle(path.read_bytes(), path, encoding)
+
+
+def check_size(path: Path, max_bytes: int, what: str) -> None:
+    """A :class:`DataFileError` naming ``path`` when it is empty or over ``max_bytes``."""
     size = path.stat().st_size
     if size > max_bytes:
-        raise DataFileError(f"{path} is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB "
-                            "a data file may have")
+        raise DataFileError(f"{path} is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB a {what} may have")
     if size == 0:
         raise DataFileError(f"{path} is empty: delete it and fetch it again")
-    return _read_pickle(path.read_bytes(), path, encoding)
 
 
 def load_torch_zip(path: str | Path, *, max_bytes: int = MAX_LABEL_FILE_BYTES) -> Any:
@@ -122,8 +126,7 @@ def load_torch_zip(path: str | Path, *, max_bytes: int = MAX_LABEL_FILE_BYTES) -
             member = members[0]
             if member.file_size > max_bytes:
                 raise DataFileError(f"{path}: {member.filename} inflates to {member.file_size / 2**20:.0f} MiB, "
-                                    "over the "
-                                    f"{max_bytes / 2**20:.0f} MiB a label file may have")
+                                    f"over the {max_bytes / 2**20:.0f} MiB a label file may have")
             with archive.open(member) as fh:  # the header's size may lie: read at most the bound
                 data = fh.read(max_bytes + 1)
             if len(data) > max_bytes:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from empirical._safe_pickle import MAX_LABEL_FILE_BYTES, DataFileError, load_file, load_torch_zip
+from empirical._safe_pickle import MAX_LABEL_FILE_BYTES, DataFileError, check_size, load_file, load_torch_zip
 from theory import noise as tnoise
 
 __all__ = [
@@ -490,10 +490,7 @@ def _label_file(label_dir, name: str, subfolder: str, what: str) -> Path:
 def _instance_labels(dataset: str, rate: float, label_dir) -> np.ndarray:
     name = f"{dataset}_dependent_{rate:g}.json"
     path = _label_file(label_dir, name, "instance-dependent", f"instance-dependent noise {rate:g}")
-    size = path.stat().st_size
-    if size > MAX_LABEL_FILE_BYTES:
-        raise DataFileError(f"{path} is {size / 2**20:.0f} MiB, over the {MAX_LABEL_FILE_BYTES / 2**20:.0f} MiB "
-                            "a label file may have")
+    check_size(path, MAX_LABEL_FILE_BYTES, "label file")
     try:
         labels = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
