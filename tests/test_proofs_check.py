@@ -50,7 +50,7 @@ def test_claim_ids_are_unique_and_cover_the_paper():
     assert len(ids) == len(set(ids))
     for prefix in ("eps_softmax.", "identities.m_zero", "identities.mae_symmetric", "lemma_a.bounded_sum",
                    "lemma_a.ce_eps_band", "gradients.", "symmetric_noise.risk_identity", "theorem_b.",
-                   "asymmetric.", "consistency."):
+                   "asymmetric.", "consistency.", "theorem_b.linear_class", "linear_class."):
         assert any(i.startswith(prefix) for i in ids), prefix
 
 
@@ -132,3 +132,22 @@ def test_the_unbounded_claim_is_decided_by_its_rows(monkeypatch):
     monkeypatch.setattr(symmetric_noise, "VANISHED", 1.0)
     contradicted = claims.get("theorem_b.unbounded").run("default", seed=0)
     assert contradicted.verdict is Verdict.REFUTED and contradicted.witness.inputs["K"] == 3
+
+
+@pytest.mark.slow
+def test_the_linear_class_claims_are_decided_by_their_rows(monkeypatch):
+    """The in-class checks can fail: with a range narrowed to a point, Theorem B's bound is 0 and
+    GCE's in-class excess exceeds it (its minimisers are not certified, so the verdict is
+    inconclusive, never refuted); in a class rich enough to fit every table (n_x = d + 1) the
+    Bayes argmax never moves, so the search for CE's moving argmax must come back empty."""
+    from dataclasses import replace
+
+    from proofs_check.claims import linear_class
+
+    real = linear_class.sum_range
+    monkeypatch.setattr(linear_class, "sum_range", lambda *a, **k: replace(real(*a, **k), c2=real(*a, **k).c1))
+    narrowed = claims.get("theorem_b.linear_class").run("default", seed=0)
+    assert narrowed.verdict is Verdict.INCONCLUSIVE and narrowed.witness.inputs["loss"] == "gce"
+    monkeypatch.setattr(linear_class, "SHAPE", {**linear_class.SHAPE, "n_x": 3})
+    rich = claims.get("linear_class.noise_moves_ce_argmax").run("default", seed=0)
+    assert rich.verdict is Verdict.INCONCLUSIVE and rich.data["tried"] == 60
