@@ -17,6 +17,7 @@ from figures import (
     gradient_weight,
     one_hot_error,
     theorem_b,
+    trained_vs_bound,
     transition_heatmaps,
 )
 from figures._common import Context, Figure, MissingInput, Output
@@ -25,7 +26,7 @@ __all__ = ["FIGURES", "Context", "Figure", "MissingInput", "Output", "get"]
 
 FIGURES: dict[str, Figure] = {f.name: f for f in (
     one_hot_error.FIGURE, band_width.FIGURE, theorem_b.FIGURE, consistency.FIGURE, gradient_weight.FIGURE,
-    transition_heatmaps.FIGURE, *from_results.FIGURES)}
+    transition_heatmaps.FIGURE, trained_vs_bound.FIGURE, *from_results.FIGURES)}
 
 
 def get(name: str) -> Figure:

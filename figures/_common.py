@@ -69,6 +69,7 @@ class Context:
     shared: Path | None = None
     jobs: int = 1
     claims: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)  # computed inputs several figures share
 
     def __post_init__(self):
         self.out = Path(self.out)

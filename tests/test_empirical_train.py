@@ -172,6 +172,7 @@ def test_same_seed_same_run_different_seed_different_run():
     assert strip(c.history) != strip(a.history)
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_reproduces_the_uninterrupted_run(tmp_path):
     cfg = _cfg(epochs=4)
     data = _data(cfg)
@@ -238,6 +239,7 @@ def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path):
     assert other.resumed_from_epoch == 0 and len(other.history) == 2
 
 
+@pytest.mark.slow
 def test_a_checkpoint_is_not_resumed_under_another_thread_count(tmp_path):
     """CPU reductions split by thread count: 1 and 2 threads give different numbers, so a run
     resumed across them would match neither; it restarts under the current settings."""

@@ -36,7 +36,16 @@ def ctx(tmp_path_factory):
     """One context for the module: claims run once (two processes) and are shared."""
     c = Context(tmp_path_factory.mktemp("figures"), jobs=2)
     c.prefetch([cid for f in figures.FIGURES.values() for cid in f.claims])
+    c.cache["exact"] = _quick_exact()  # the finite-X figure draws the small grid, not the main job's
     return c
+
+
+def _quick_exact():
+    try:
+        from empirical.exact import quick_grid, run_grid
+    except ImportError:
+        return None
+    return run_grid(quick_grid())
 
 
 def test_registry_covers_the_issue_and_names_are_unique():
@@ -102,7 +111,7 @@ def test_cifar10n_matrices_from_the_shared_file(shared_data):
 @pytest.mark.slow
 def test_every_theory_figure_builds(ctx):
     for fig in figures.FIGURES.values():
-        if fig.from_results:
+        if fig.from_results or (fig.name == "trained_vs_bound" and ctx.cache["exact"] is None):
             continue
         out = fig.build(ctx)
         pngs = [p for p in out.paths if p.suffix == ".png"]
@@ -304,3 +313,33 @@ def test_results_only_builds_the_results_figures_without_running_a_claim(results
     assert {p.name for p in tmp_path.iterdir()} >= {"accuracy_curves.png", "risk_vs_bound.png", "accuracy_table.md"}
     assert not (tmp_path / "claims.md").exists()
     assert main(["--results-only", "one_hot_error", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.slow
+def test_trained_vs_bound_reads_a_saved_result_and_draws_its_points(tmp_path):
+    pytest.importorskip("torch")
+    from empirical.exact import ExactResult
+    from figures import trained_vs_bound
+
+    result = _quick_exact()
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "exact.json").write_text(json.dumps(result.to_dict()))
+    ctx = Context(tmp_path / "out", results=results)  # nothing cached: the saved file is read, nothing trained
+    out = trained_vs_bound.FIGURE.build(ctx)
+    assert isinstance(ctx.cache["exact"], ExactResult) and ctx.cache["exact"] == result
+    assert _is_png(out.paths[0])
+    n_max = max(result.grid.ns)
+    for key, d in out.data["against_n"].items():
+        model, label = key.split(" | ")
+        sel = [p for p in result.points if p.model == model and p.label == label and p.n_train == n_max]
+        assert d["n"][-1] == n_max and d["seeds"][-1] == len(result.grid.seeds)
+        assert d["excess"][-1] == pytest.approx(np.mean([p.excess for p in sel]))
+        if d["bound"] is not None:
+            assert d["population"] <= d["bound"] + 1e-9
+    broken = {**result.to_dict(), "schema": 99}
+    (results / "exact.json").write_text(json.dumps(broken))
+    from empirical.records import RecordError
+
+    with pytest.raises(RecordError, match="schema 99"):
+        trained_vs_bound.FIGURE.build(Context(tmp_path / "out2", results=results))

@@ -185,6 +185,7 @@ def test_the_multiplier_search_meets_the_sum_and_agrees_with_plain_bisection(cas
     np.testing.assert_allclose(p, _bisected_coordinates(other, s, po, lo_k, hi_k, qo), rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, K", [("ce_eps+mae", 3), ("fl_eps", 3), ("gce", 4)])
 def test_region_candidates_do_not_depend_on_the_other_posteriors_of_the_batch(name, K):
     """A posterior's candidates are the same alone as in a batch. They were not: np.interp's

@@ -96,6 +96,7 @@ def test_a_restricted_class_is_worse_than_the_tabular_minimum():
     assert found.tabular_gap > 1e-3
 
 
+@pytest.mark.slow
 @settings(max_examples=8)
 @given(st.integers(0, 2**31 - 1), st.sampled_from([0.2, 0.5, 0.8]))
 @example(3, 0.5)
@@ -111,6 +112,7 @@ def test_maes_noisy_minimum_is_the_affine_image_of_its_clean_one(seed, frac):
     assert abs(row.excess) <= 1e-7 / a
 
 
+@pytest.mark.slow
 @settings(max_examples=6)
 @given(st.integers(0, 2**31 - 1), st.sampled_from(["mae", "gce", "ce_eps+mae"]))
 @example(3, "gce")

@@ -17,7 +17,7 @@ from theory.verify import Kind, StepKind, Verdict
 from theory.verify.exact import exact_conditional_risk, exact_point
 
 SLOW_CLAIMS = {"consistency.table", "asymmetric.tolerance", "theorem_b.ce_eps", "theorem_b.unbounded",
-               "theorem_b.lipschitz_eps"}  # 4-15 s each on 2 cores
+               "theorem_b.lipschitz_eps", "theorem_b.linear_class", "linear_class.noise_moves_ce_argmax"}  # 3-15 s each
 
 
 @pytest.mark.claims
