@@ -69,7 +69,7 @@ def _env(args):
                        download=not args.no_download, progress=not args.no_progress and sys.stderr.isatty())
 
 
-def _print_tables(results: list[dict], risk: bool) -> None:
+def _print_tables(results: list, risk: bool) -> None:
     from empirical.table import accuracy_table, risk_table
 
     if not results:
@@ -104,15 +104,15 @@ def _cmd_run(args) -> int:
     for seed in args.seeds:
         cfg = dataclasses.replace(base, seed=seed).resolved()
         record = run_one(cfg, args.out, env)
-        f = record["final"]
-        print(f"{record['id']}: {record['status']}{' (' + record['stop_reason'] + ')' if record['stop_reason'] else ''}; "
-              f"test acc last {100 * f['test_acc_last']:.2f} %, best {100 * f['test_acc_best']:.2f} % "
-              f"(epoch {f['best_epoch']}); {record['timings']['train_s']:.1f} s training on "
-              f"{record['provenance']['device_name']}")
+        f = record.final
+        print(f"{record.id}: {record.status}{' (' + record.stop_reason + ')' if record.stop_reason else ''}; "
+              f"test acc last {100 * f.test_acc_last:.2f} %, best {100 * f.test_acc_best:.2f} % "
+              f"(epoch {f.best_epoch}); {record.timings['train_s']:.1f} s training on "
+              f"{record.provenance['device_name']}")
         results.append(record)
     _print_tables(results, risk=True)
     print(f"\nresults: {Path(args.out).resolve()}")
-    return 0 if all(r["status"] == "finished" for r in results) else 1
+    return 0 if all(r.status == "finished" for r in results) else 1
 
 
 def _cmd_sweep(args) -> int:
@@ -133,7 +133,7 @@ def _cmd_sweep(args) -> int:
     lines = run_sweep(configs, args.out, env=_env(args), executor=args.executor, jobs=args.jobs, slurm=slurm,
                       wait=not args.no_wait)
     ids = {c.run_id for c in configs}
-    _print_tables([r for r in load_results(args.out) if r["id"] in ids], risk=False)
+    _print_tables([r for r in load_results(args.out) if r.id in ids], risk=False)
     print(f"\nresults: {Path(args.out).resolve()}")
     failed = [line for line in lines if FAILED in line]
     if failed:
@@ -173,7 +173,8 @@ def _cmd_exact(args) -> int:
     n_max = max(grid.ns)
     print(f"\nexcess at n = {n_max:,} against the clean-label twin (mean ± std over {len(grid.seeds)} seeds); "
           "population: the risk minimisers within the model's class; bound: Theorem B\n")
-    print("| model | loss | L excess | population | bound | 0-1 excess | population 0-1 |\n|---|---|---|---|---|---|---|")
+    print("| model | loss | L excess | population | bound | 0-1 excess | population 0-1 |")
+    print("|---|---|---|---|---|---|---|")
     for model in grid.models:
         for setting in grid.settings:
             sel = [p for p in result.points if p.model == model and p.label == setting.label and p.n_train == n_max]

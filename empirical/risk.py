@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from empirical.records import ExcessPoint
 from theory.excess import symmetric_noise_bound
 
 __all__ = ["loss_matrix", "measure", "paired_excess"]
@@ -90,39 +91,46 @@ def _bound(kind: str, eta: float, K: int, c1: float, c2: float) -> dict[str, Any
     return {"theorem_b": symmetric_noise_bound(eta, K, c1, c2), "eta": eta, "why": None}
 
 
-_PAIR_IGNORE = ("noise",)
+def _pair_key(config) -> str:
+    """Everything of a resolved config but its noise: two runs pair when these agree."""
+    return json.dumps({k: v for k, v in config.to_dict().items() if k != "noise"}, sort_keys=True, default=str)
 
 
-def _pair_key(config: dict) -> str:
-    return json.dumps({k: v for k, v in config.items() if k not in _PAIR_IGNORE}, sort_keys=True, default=str)
+def bound_covers(source: str) -> str:
+    """What the bound of a CIFAR pair covers (one text for the table and the figure)."""
+    return ("risk minimisers under symmetric noise, with [C₁, C₂] the observed range of Σ_k L over the noisy run "
+            f"and its clean twin on the {source} images (not over all predictors)")
 
 
-def paired_excess(results: Iterable[dict]) -> list[dict[str, Any]]:
+def paired_excess(results: Iterable) -> list[ExcessPoint]:
     """Measured excess clean risk of each symmetric-noise run against its clean-label twin.
 
     Two runs pair when their resolved configs agree in everything but the noise (same method,
-    hyper-parameters, seed, network and protocol). Each row: the run ids, η, m (when the loss
-    has one), the measured excess on the test set and on the clean training labels, and Theorem
-    B's bound from the union of both runs' observed sum ranges.
+    hyper-parameters, seed, network and protocol). Each :class:`~empirical.records.ExcessPoint`
+    holds the run ids, η, m (when the loss has one), the measured excess on the test set (1 −
+    accuracy for the 0-1 excess), and Theorem B's bound from the union of both runs' observed sum
+    ranges: the one bound the table and the figure print.
     """
-    results = [r for r in results if r.get("status") == "finished" and r.get("risk")]
-    clean = {_pair_key(r["config"]): r for r in results if r["config"]["noise"] == "clean"}
-    rows = []
+    results = [r for r in results if r.status == "finished" and r.risk is not None]
+    clean = {_pair_key(r.config): r for r in results if r.config.noise == "clean"}
+    points = []
     for r in results:
-        if not r["config"]["noise"].startswith("symmetric:"):
+        spec = r.config.noise_spec
+        if spec.kind != "symmetric":
             continue
-        twin = clean.get(_pair_key(r["config"]))
+        twin = clean.get(_pair_key(r.config))
         if twin is None:
             continue
-        a, b = r["risk"], twin["risk"]
-        eta, K = float(r["config"]["noise"].split(":")[1]), a["K"]
-        c1, c2 = min(a["c1"], b["c1"]), max(a["c2"], b["c2"])
-        rows.append({
-            "noisy_run": r["id"], "clean_run": twin["id"], "dataset": r["config"]["dataset"],
-            "method": r["config"]["method"], "params": r["config"]["params"], "seed": r["config"]["seed"],
-            "eta": eta, "m": r["config"]["params"].get("m"),
-            "excess_test": a["test"]["clean_risk"] - b["test"]["clean_risk"],
-            "excess_train": a["train"]["clean_risk"] - b["train"]["clean_risk"],
-            "c1": c1, "c2": c2, "bound": _bound("symmetric", eta, K, c1, c2)["theorem_b"],
-        })
-    return rows
+        a, b = r.risk, twin.risk
+        c1, c2 = min(a.c1, b.c1), max(a.c2, b.c2)
+        cfg = r.config
+        points.append(ExcessPoint(
+            source=cfg.dataset, task=f"{cfg.dataset} (test set)", model=cfg.model, method=cfg.method,
+            label=cfg.method, m=dict(cfg.params).get("m"), eta=spec.rate, seed=cfg.seed, n_train=r.n_train,
+            protocol=f"{cfg.epochs} epochs (batch {cfg.batch_size}, lr {cfg.lr:g})", exact=False,
+            excess=a.test.clean_risk - b.test.clean_risk, zero_one_excess=b.test.clean_acc - a.test.clean_acc,
+            population_excess=None, population_zero_one_excess=None,
+            bound=_bound("symmetric", spec.rate, a.K, c1, c2)["theorem_b"],
+            bound_covers=bound_covers("training and test"),
+            noisy_run=r.id, clean_run=twin.id))
+    return points

@@ -2,8 +2,9 @@
 
 A result file ``<out>/<run_id>.json`` holds the resolved config, the seeds, the package version,
 the git commit, the device, timings, per-epoch curves, last and best test accuracy, and the risk
-measurements of :mod:`empirical.risk`. It is written atomically (a temporary file, then a rename),
-so a reader never sees half a file and a sweep killed at any moment keeps every finished run. An
+measurements of :mod:`empirical.risk`; readers get it as a typed :class:`~empirical.records.RunResult`
+(validated, schema-versioned). It is written atomically (a temporary file, then a rename), so a
+reader never sees half a file and a sweep killed at any moment keeps every finished run. An
 unfinished run keeps its checkpoint in ``<out>/.checkpoints/`` and resumes from it.
 """
 
@@ -28,14 +29,16 @@ from empirical._claims import RunClaimed, claim
 from empirical.config import RunConfig
 from empirical.data import load_noisy
 from empirical.models import count_parameters
+from empirical.records import RUN_SCHEMA, InvalidResult, RunResult
 from empirical.risk import measure
 from empirical.train import DeviceData, predict, set_aside, train
 from theory.verify import write_json
+from theory.verify.io import jsonable
 
 __all__ = ["SCHEMA", "Environment", "InvalidResult", "RunClaimed", "checkpoint_path", "load_results", "noise_warnings",
            "provenance", "read_result", "result_path", "run_one", "validate_result"]
 
-SCHEMA = 1
+SCHEMA = RUN_SCHEMA  # the result file's version (empirical.records)
 _FINAL_STATUSES = ("finished", "diverged")
 
 
@@ -123,55 +126,13 @@ def result_path(out: str | os.PathLike, cfg: RunConfig) -> Path:
     return Path(out) / f"{cfg.run_id}.json"
 
 
-class InvalidResult(ValueError):
-    """A file that claims to be a finished result (this schema, a final status) but does not
-    hold one; the message names the file and what is wrong with it."""
+def validate_result(data: Any, path: str | os.PathLike) -> RunResult:
+    """``data``, read from ``path``, as a typed :class:`~empirical.records.RunResult` when it is
+    one (see :meth:`RunResult.from_dict`); :class:`InvalidResult` otherwise."""
+    return RunResult.from_dict(data, path)
 
 
-def _accuracy(value: Any) -> bool:
-    """A test accuracy as written: a number in [0, 1], or "nan" (a run that diverged before its
-    first evaluation)."""
-    if value == "nan":
-        return True
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
-
-
-def validate_result(data: Any, path: str | os.PathLike) -> dict:
-    """``data``, a result read from ``path``, when it is one: every field a reader uses has its
-    type, the file is named after the run id, and the id is the one of the stored config (so a
-    copied, renamed or edited file is not taken for a run). Raises :class:`InvalidResult`."""
-    path = Path(path)
-    problems = []
-    fields = {"id": str, "config": dict, "final": dict, "history": list, "data": dict, "seeds": dict,
-              "provenance": dict, "timings": dict}
-    for key, kind in fields.items():
-        if not isinstance(data.get(key), kind):
-            problems.append(f"{key!r} must be a {kind.__name__}, got {type(data.get(key)).__name__}")
-    if not problems:
-        final = data["final"]
-        for key in ("test_acc_last", "test_acc_best"):
-            if not _accuracy(final.get(key)):
-                problems.append(f"final.{key} must be an accuracy in [0, 1], got {final.get(key)!r}")
-        if not isinstance(data["data"].get("num_classes"), int):
-            problems.append(f"data.num_classes must be an integer, got {data['data'].get('num_classes')!r}")
-        if not (data.get("risk") is None or isinstance(data.get("risk"), dict)):
-            problems.append(f"'risk' must be a dict or null, got {type(data.get('risk')).__name__}")
-        if path.stem != data["id"]:
-            problems.append(f"the file is named {path.name!r} but holds run {data['id']!r} (a copy?)")
-        else:
-            try:
-                expected = RunConfig.from_dict(data["config"]).run_id
-            except (TypeError, ValueError, KeyError) as err:
-                problems.append(f"its config is not a run config ({err})")
-            else:
-                if expected != data["id"]:
-                    problems.append(f"its config has run id {expected!r}, not {data['id']!r} (an edited file?)")
-    if problems:
-        raise InvalidResult(f"{path} is not a valid result: " + "; ".join(problems))
-    return data
-
-
-def read_result(path: str | os.PathLike) -> dict | None:
+def read_result(path: str | os.PathLike) -> RunResult | None:
     """The result at ``path``: None when there is none (no file, a partial or foreign file, a
     run not finished), the validated result when it claims to be finished and is, and
     :class:`InvalidResult` when it claims to be finished and is not."""
@@ -184,7 +145,7 @@ def read_result(path: str | os.PathLike) -> dict | None:
     return validate_result(data, path)
 
 
-def load_results(folder: str | os.PathLike) -> list[dict]:
+def load_results(folder: str | os.PathLike) -> list[RunResult]:
     """Every valid finished result in ``folder`` (not recursive), sorted by run id. A file that
     claims to be one and is not is skipped, with a warning naming it."""
     folder = Path(folder)
@@ -204,8 +165,9 @@ def load_results(folder: str | os.PathLike) -> list[dict]:
     return found
 
 
-def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environment = Environment()) -> dict:
-    """Train ``cfg`` and return its result dict; with ``out``, write ``<out>/<run_id>.json``.
+def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environment = Environment()) -> RunResult:
+    """Train ``cfg`` and return its :class:`~empirical.records.RunResult`; with ``out``, write
+    ``<out>/<run_id>.json``.
 
     An existing complete result for the same config is returned as is (nothing is retrained).
     """
@@ -230,7 +192,7 @@ def checkpoint_path(path: Path, cfg: RunConfig) -> Path:
     return path.parent / ".checkpoints" / f"{cfg.run_id}.pt"
 
 
-def _finished(path: Path, cfg: RunConfig) -> dict | None:
+def _finished(path: Path, cfg: RunConfig) -> RunResult | None:
     """The valid result at ``path`` (its leftover checkpoint removed), else None; an invalid
     one is set aside."""
     try:
@@ -253,7 +215,7 @@ def _remove_temporaries(path: Path, cfg: RunConfig) -> None:
             stale.unlink()
 
 
-def _train_and_record(cfg: RunConfig, path: Path | None, env: Environment) -> dict:
+def _train_and_record(cfg: RunConfig, path: Path | None, env: Environment) -> RunResult:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     device = env.torch_device()
@@ -288,7 +250,7 @@ def _train_and_record(cfg: RunConfig, path: Path | None, env: Environment) -> di
     n_train = int(on_device.train_x.shape[0])
     epochs_run = len(result.history) - result.resumed_from_epoch
     record = {
-        "schema": SCHEMA,
+        "schema": RUN_SCHEMA,
         "id": cfg.run_id,
         "status": result.status,
         "stop_reason": result.stop_reason,
@@ -308,8 +270,9 @@ def _train_and_record(cfg: RunConfig, path: Path | None, env: Environment) -> di
         "risk": risk,
         "warnings": notes,
     }
+    typed = RunResult.from_dict(jsonable(record), path or Path(f"{cfg.run_id}.json"))  # what readers will see
     if path is not None:
         write_json(path, record)
         if checkpoint is not None and checkpoint.exists():
             checkpoint.unlink()
-    return record
+    return typed

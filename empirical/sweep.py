@@ -148,9 +148,9 @@ def _run_task(cfg_dict: dict, out: str, env: Environment) -> str:
         return f"{cfg.run_id}: {CLAIMED} ({err})"
     except Exception as err:  # noqa: BLE001 - reported per run; the sweep continues
         return f"{cfg.run_id}: {FAILED} ({type(err).__name__}: {err})"
-    if record["provenance"].get("pid") != os.getpid():  # finished by another process meanwhile
-        return f"{record['id']}: {DONE_ELSEWHERE}"
-    return f"{record['id']}: {record['status']}, last test acc {record['final']['test_acc_last']:.4f}"
+    if record.provenance.get("pid") != os.getpid():  # finished by another process meanwhile
+        return f"{record.id}: {DONE_ELSEWHERE}"
+    return f"{record.id}: {record.status}, last test acc {record.final.test_acc_last:.4f}"
 
 
 def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Environment | None = None,

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from empirical.records import RunResult
 from empirical.risk import paired_excess
 
 __all__ = ["Cell", "Table", "accuracy_table", "risk_table"]
@@ -88,12 +89,12 @@ def _noise_order(noise: str) -> tuple:
     return (order.index(kind) if kind in order else len(order), rest)
 
 
-def _labels(results: list[dict]) -> dict[str, str]:
+def _labels(results: list[RunResult]) -> dict[str, str]:
     """Row label per run id: dataset, method and the hyper-parameters that vary within a setting."""
     by_setting: dict[tuple, set] = defaultdict(set)
     for r in results:
-        c = r["config"]
-        by_setting[(c["dataset"], c["method"], c["noise"])].add(tuple(sorted(c["params"].items(), key=str)))
+        c = r.config
+        by_setting[(c.dataset, c.method, c.noise)].add(tuple(sorted(c.params, key=str)))
     varying: dict[tuple, set] = defaultdict(set)
     for (dataset, method, _), variants in by_setting.items():
         dicts = [dict(v) for v in variants]
@@ -102,19 +103,19 @@ def _labels(results: list[dict]) -> dict[str, str]:
                 varying[(dataset, method)].add(key)
     labels = {}
     for r in results:
-        c = r["config"]
-        keys = sorted(varying[(c["dataset"], c["method"])])
-        extra = " ".join(f"{k}={c['params'].get(k):g}" if isinstance(c["params"].get(k), (int, float))
-                         else f"{k}={c['params'].get(k)}" for k in keys)
-        labels[r["id"]] = f"{c['dataset']} {c['method']}" + (f" {extra}" if extra else "")
+        c, params = r.config, dict(r.config.params)
+        keys = sorted(varying[(c.dataset, c.method)])
+        extra = " ".join(f"{k}={params.get(k):g}" if isinstance(params.get(k), (int, float))
+                         else f"{k}={params.get(k)}" for k in keys)
+        labels[r.id] = f"{c.dataset} {c.method}" + (f" {extra}" if extra else "")
     return labels
 
 
-def _collect(results: list[dict], title: str, metrics: dict[str, Any]) -> Table:
+def _collect(results: list[RunResult], title: str, metrics: dict[str, Any]) -> Table:
     labels = _labels(results)
     values: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
-        key = (labels[r["id"]], r["config"]["noise"])
+        key = (labels[r.id], r.config.noise)
         for name, get in metrics.items():
             v = get(r)
             if v is not None and not math.isnan(float(v)):  # "nan": a run that diverged before any value
@@ -126,31 +127,31 @@ def _collect(results: list[dict], title: str, metrics: dict[str, Any]) -> Table:
     return table
 
 
-def accuracy_table(results: Iterable[dict]) -> Table:
+def accuracy_table(results: Iterable[RunResult]) -> Table:
     """Last-epoch (``test_acc_last``) and best (``test_acc_best``) clean test accuracy per method
     × noise. Diverged runs count as what they are: their last recorded accuracy; one that
     diverged before its first evaluation has none, and is not in the cell's n."""
     results = list(results)
     return _collect(results, "method", {
-        "test_acc_last": lambda r: r["final"]["test_acc_last"],
-        "test_acc_best": lambda r: r["final"]["test_acc_best"],
+        "test_acc_last": lambda r: r.final.test_acc_last,
+        "test_acc_best": lambda r: r.final.test_acc_best,
     })
 
 
-def risk_table(results: Iterable[dict]) -> Table:
+def risk_table(results: Iterable[RunResult]) -> Table:
     """Measured clean/noisy training risk and observed C₁/C₂ per method × noise (finished runs
     with risk measurements), and for each symmetric-noise run with a clean-label twin the
     measured excess clean test risk beside Theorem B's bound. Excess and bound both come from
     :func:`empirical.risk.paired_excess`, the one place the figure ``risk_vs_bound`` takes them
     from too: the bound is computed from the observed sum range of the noisy run and its twin
     together, so table and figure print the same number."""
-    results = [r for r in results if r.get("risk")]
-    pairs = {row["noisy_run"]: row for row in paired_excess(results)}
+    results = [r for r in results if r.risk is not None]
+    pairs = {p.noisy_run: p for p in paired_excess(results)}
     return _collect(results, "method", {
-        "clean_risk": lambda r: r["risk"]["train"]["clean_risk"],
-        "noisy_risk": lambda r: r["risk"]["train"]["noisy_risk"],
-        "c1": lambda r: r["risk"]["c1"],
-        "c2": lambda r: r["risk"]["c2"],
-        "excess_test": lambda r: pairs[r["id"]]["excess_test"] if r["id"] in pairs else None,
-        "bound": lambda r: pairs[r["id"]]["bound"] if r["id"] in pairs else None,
+        "clean_risk": lambda r: r.risk.train.clean_risk,
+        "noisy_risk": lambda r: r.risk.train.noisy_risk,
+        "c1": lambda r: r.risk.c1,
+        "c2": lambda r: r.risk.c2,
+        "excess_test": lambda r: pairs[r.id].excess if r.id in pairs else None,
+        "bound": lambda r: pairs[r.id].bound if r.id in pairs else None,
     })

@@ -101,7 +101,7 @@ class Context:
             raise RuntimeError(f"claim {claim_id} failed to run, so its figure cannot be built:\n{result.reason}")
         return result
 
-    def require_results(self, command: str) -> list[dict]:
+    def require_results(self, command: str) -> list:
         """The complete run results of the results folder, or :class:`MissingInput` naming ``command``."""
         from empirical.run import load_results
 

@@ -17,21 +17,23 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from figures._common import Context, Figure, MissingInput, Output, plt
+from figures._excess import excess_against_m
 
 FIGURE1 = "python -m empirical sweep --grid figure1 --data-dir DATA --out results"
 PAIRS = "python -m empirical sweep --grid sym08-cifar10 --data-dir DATA --out results"
 TABLE = "python -m empirical sweep --grid paper-cifar10 --data-dir DATA --out results"
 
 
-def _m(r: dict) -> float | None:
-    return r["config"]["params"].get("m")
+def _m(r) -> float | None:
+    return dict(r.config.params).get("m")
 
 
-def curves(results: list[dict]) -> dict:
+def curves(results: list) -> dict:
+    """Per (dataset, method, noise) and m: mean and sample std of the test accuracy per epoch."""
     groups: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))
     for r in results:
-        c = r["config"]
-        groups[(c["dataset"], c["method"], c["noise"])][_m(r)].append([h["test_acc"] for h in r["history"]])
+        c = r.config
+        groups[(c.dataset, c.method, c.noise)][_m(r)].append([h.test_acc for h in r.history])
     out = {}
     for (dataset, method, noise), by_m in sorted(groups.items(), key=str):
         lines = {}
@@ -70,44 +72,22 @@ def build_curves(ctx: Context) -> Output:
 
 def build_risk(ctx: Context) -> Output:
     from empirical.risk import paired_excess
-    from empirical.table import Cell
 
     results = ctx.require_results(PAIRS)
     rows = paired_excess(results)
     if not rows:
         raise MissingInput("no symmetric-noise run with a clean-label twin in the results", PAIRS)
-    groups: dict[str, list] = defaultdict(list)
-    for r in rows:
-        groups[f"{r['dataset']} {r['method']} η={r['eta']:g}"].append(r)
     fig, ax = plt.subplots(figsize=(6, 4))
-    data = {}
-    for i, (label, sel) in enumerate(sorted(groups.items())):
-        by_m = defaultdict(list)
-        for r in sel:
-            by_m[r["m"] if r["m"] is not None else 0.0].append(r)
-        ms = sorted(by_m)
-        x = np.maximum(ms, 0.1)
-        cells = [Cell(tuple(r["excess_test"] for r in by_m[m])) for m in ms]
-        excess, spread = [c.mean for c in cells], [c.std for c in cells]
-        bound = [Cell(tuple(r["bound"] for r in by_m[m])).mean for m in ms]
-        data[label] = {"m": ms, "excess_mean": excess, "excess_std": spread, "bound_mean": bound,
-                       "n": [len(by_m[m]) for m in ms]}
-        ax.errorbar(x, excess, yerr=spread, fmt="o-", color=f"C{i}", ms=4, capsize=2, label=f"{label}: measured")
-        ax.plot(x, bound, "s--", color=f"C{i}", ms=3, mfc="none", label=f"{label}: Theorem B (observed range)")
-    ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=1e-3)  # measured excess can be negative
+    data = excess_against_m(ax, rows, key=lambda p: f"{p.source} {p.method} η={p.eta:g}")
     values = [v for d in data.values() for v in d["excess_mean"] + d["bound_mean"] if np.isfinite(v)]
     ax.set_ylim(min(0.0, 3 * min(values)), 3 * max(max(values), 1e-3))
     several = any(n > 1 for d in data.values() for n in d["n"])
-    by_id = {r["id"]: r for r in results}
-    trained = sorted({(by_id[r["noisy_run"]]["config"]["model"], by_id[r["noisy_run"]]["config"]["epochs"],
-                       by_id[r["noisy_run"]]["data"]["n_train"]) for r in rows})
-    measured = "; ".join(f"{model}, {epochs} epochs, n = {n:,} training images" for model, epochs, n in trained)
-    fig.text(0.02, -0.01, "Bound: Theorem B for the risk minimisers under symmetric noise, with [C₁, C₂] the "
-             "observed\nrange of Σ_k L over each noisy run and its clean twin (not over all predictors). "
-             "Measured: trained\n"
-             f"networks ({measured}), not minimisers: they may exceed it.",
-             va="top", fontsize=6.5, color="0.25")
+    trained = sorted({(r.model, r.protocol, r.n_train) for r in rows})
+    measured = "; ".join(f"{model}, {protocol}, n = {n:,} training images" for model, protocol, n in trained)
+    covers = rows[0].bound_covers
+    fig.text(0.02, -0.01, f"Bound: Theorem B for the {covers}.\n"
+             f"Measured: trained networks ({measured}), not minimisers: they may exceed it.",
+             va="top", fontsize=6.5, color="0.25", wrap=True)
     ax.set(xlabel="m (m = 0 or no m drawn at 0.1)", ylabel="excess clean test risk R(f_η) − R(f_clean)",
            title="Measured excess risk vs the bound (paired runs, "
                  + ("mean ± std over seeds)" if several else "one seed each)"))

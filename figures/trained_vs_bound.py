@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from figures._common import Context, Figure, MissingInput, Output, plt
+from figures._excess import excess_against_m
 
 #: the losses drawn against n (one ε-loss at one m, so the panels stay readable)
 AGAINST_N = ("ce", "mae", "gce", "ce_eps+mae, alpha=0.01, beta=5 (m=1000)")
@@ -63,8 +64,8 @@ def _stats(values) -> tuple[float, float, int]:
 
 
 def summarise(points) -> dict:
-    """Per (model, loss label): against n, the mean ± std (sample, ddof = 1) of the excess and
-    0-1 excess, the population values; and per (model, family) against m at the largest n."""
+    """Per (model, loss label), against n: the mean ± std (sample, ddof = 1) of the excess and
+    0-1 excess, and the population values."""
     groups = defaultdict(list)
     for p in points:
         groups[(p.model, p.label, p.n_train)].append(p)
@@ -84,22 +85,7 @@ def summarise(points) -> dict:
         d["population_zero_one"] = sel[0].population_zero_one_excess
         d["bound"] = sel[0].bound
     n_max = max(p.n_train for p in points)
-    by_m: dict = defaultdict(lambda: {"m": [], "excess": [], "excess_std": [], "population": [], "bound": []})
-    for (model, _label, n), sel in sorted(groups.items(), key=lambda kv: (kv[0][0], sel_m(kv[1]))):
-        if n != n_max or sel[0].method not in AGAINST_M:
-            continue
-        d = by_m[f"{model} | {sel[0].method}"]
-        mean, std, _ = _stats([p.excess for p in sel])
-        d["m"].append(sel[0].m)
-        d["excess"].append(mean)
-        d["excess_std"].append(std)
-        d["population"].append(sel[0].population_excess)
-        d["bound"].append(sel[0].bound)
-    return {"against_n": dict(by_n), "against_m": dict(by_m), "n_max": n_max}
-
-
-def sel_m(sel) -> float:
-    return sel[0].m if sel[0].m is not None else -1.0
+    return {"against_n": dict(by_n), "n_max": n_max}
 
 
 def build(ctx: Context) -> Output:
@@ -126,20 +112,12 @@ def build(ctx: Context) -> Output:
                title=f"({'a' if model == 'linear' else 'b'}) {model} model; dashed: {cls}")
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.legend(fontsize=6)
-    for key, s in sorted(data["against_m"].items()):
-        model, family = key.split(" | ")
-        x = np.maximum(np.asarray(s["m"], dtype=float), 1.0)  # m = 0 drawn at 1
-        colour = COLOURS[family]
-        c.errorbar(x, s["excess"], yerr=np.nan_to_num(s["excess_std"]), fmt="o" + STYLES[model], ms=3, capsize=2,
-                   color=colour, label=f"{family}, {model}: trained")
-        c.plot(x, s["population"], "--", color=colour, lw=0.8, alpha=0.7 if model == "mlp" else 1.0,
-               label=f"{family}, {model}: population minimisers")
-        if all(v is not None for v in s["bound"]) and model == "linear":  # the bound is the same for every class
-            c.plot(x, s["bound"], "-", color=colour, lw=2.5, alpha=0.35, label=f"{family}: Theorem B bound")
-    c.set(xscale="log", xlabel="m (m = 0 drawn at 1)", ylabel="excess clean L-risk",
-          title=f"(c) against m at n = {data['n_max']:,}")
-    c.set_yscale("symlog", linthresh=1e-3)
-    c.legend(fontsize=6)
+    at_n_max = [p for p in points if p.n_train == data["n_max"] and p.method in AGAINST_M]
+    data["against_m"] = excess_against_m(c, at_n_max, key=lambda p: f"{p.method}, {p.model}", m_floor=1.0,
+                                         colour=lambda k: COLOURS[k.split(", ")[0]],
+                                         style=lambda k: STYLES[k.split(", ")[1]])
+    c.set(xlabel="m (m = 0 drawn at 1)", ylabel="excess clean L-risk", title=f"(c) against m at n = {data['n_max']:,}")
+    c.legend(fontsize=5.5)
     for label in AGAINST_N:
         for model, style in STYLES.items():
             s = data["against_n"].get(f"{model} | {label}")

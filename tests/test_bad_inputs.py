@@ -293,9 +293,13 @@ RESULT_DAMAGE = {
     "only schema and status": (lambda r: {"schema": 1, "status": "finished"}, "'id' must be a str"),
     "no config": (lambda r: {k: v for k, v in r.items() if k != "config"}, "'config' must be a dict"),
     "accuracy out of range": (lambda r: {**r, "final": {**r["final"], "test_acc_last": 7.5}},
-                              "final.test_acc_last must be an accuracy in [0, 1], got 7.5"),
+                              "final.test_acc_last must be a number in [0, 1], got 7.5"),
     "edited config": (lambda r: {**r, "config": {**r["config"], "lr": 0.5}}, "(an edited file?)"),
     "config with an unknown field": (lambda r: {**r, "config": {**r["config"], "colour": 1}}, "unknown RunConfig fields"),
+    "history entry with text": (lambda r: {**r, "history": [{**r["history"][0], "test_acc": "high"}]},
+                                "history[0].test_acc must be a number, got 'high'"),
+    "risk with a text range": (lambda r: {**r, "risk": {**r["risk"], "c1": "low"}},
+                               "risk.c1 must be a number, got 'low'"),
 }
 
 
@@ -367,7 +371,7 @@ def test_a_symmetric_rate_at_or_above_k_minus_1_over_k_is_warned_and_recorded(tm
     assert noise_warnings("symmetric", 0.9, 10) and noise_warnings("symmetric", 0.5, 2)
     with pytest.warns(UserWarning, match=r"symmetric noise rate 0.95 >= \(K-1\)/K = 0.9 for K = 10"):
         record = run_one(RunConfig(noise="symmetric:0.95", method="ce", **TINY), tmp_path, Environment(device="cpu"))
-    assert record["warnings"] == noise_warnings("symmetric", 0.95, 10)
+    assert list(record.warnings) == noise_warnings("symmetric", 0.95, 10)
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])

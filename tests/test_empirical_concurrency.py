@@ -4,6 +4,7 @@ uninterrupted run's."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -86,8 +87,8 @@ def test_two_sweeps_on_one_folder_train_every_run_once(tmp_path):
     # a run claimed, or finished, by the other one meanwhile
     trained = [line.split(":")[0] for o, _ in outputs for line in o.splitlines() if ": finished," in line]
     results = load_results(out)
-    assert len(results) == 8 and sorted(trained) == sorted(r["id"] for r in results)  # each once
-    assert {r["provenance"]["pid"] for r in results} <= {p.pid for p in procs}
+    assert len(results) == 8 and sorted(trained) == sorted(r.id for r in results)  # each once
+    assert {r.provenance["pid"] for r in results} <= {p.pid for p in procs}
     assert not any("FAILED" in o for o, _ in outputs)
     assert not list((out / ".locks").glob("*.lock")) and not list((out / ".checkpoints").iterdir())
 
@@ -126,14 +127,14 @@ def test_a_killed_run_is_resumed_by_the_next_process_and_ends_as_the_uninterrupt
     assert checkpoint.exists() and (out / ".locks" / f"{cfg.run_id}.lock").exists()
     with pytest.warns(UserWarning, match="took over a stale claim .*no longer exists"):
         resumed = run_one(cfg, out, Environment(device="cpu"))
-    assert resumed["timings"]["resumed_from_epoch"] > 0
+    assert resumed.timings["resumed_from_epoch"] > 0
     straight = run_one(cfg, tmp_path / "straight", Environment(device="cpu"))
 
     def strip(history):
-        return [{k: v for k, v in r.items() if "seconds" not in k} for r in history]
+        return [dataclasses.replace(e, train_seconds=0.0, seconds=0.0) for e in history]
 
-    assert strip(resumed["history"]) == strip(straight["history"])
-    assert resumed["final"] == straight["final"]
+    assert strip(resumed.history) == strip(straight.history)
+    assert resumed.final == straight.final
     assert not checkpoint.exists() and not list(checkpoint.parent.glob("*.tmp"))
     assert result_path(out, cfg).exists() and not (out / ".locks" / f"{cfg.run_id}.lock").exists()
 

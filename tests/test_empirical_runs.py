@@ -75,7 +75,7 @@ def test_run_writes_a_complete_result_file_and_does_not_retrain(tmp_path):
     record = run_one(cfg, tmp_path, ENV)
     path = result_path(tmp_path, cfg)
     on_disk = json.loads(path.read_text())
-    assert on_disk["id"] == record["id"] == path.stem
+    assert on_disk["id"] == record.id == path.stem
     assert on_disk["config"] == cfg.resolved().to_dict()
     assert on_disk["seeds"]["label_noise"] == cfg.seed
     assert on_disk["data"]["actual_noise_rate"] == pytest.approx(0.4)
@@ -84,7 +84,8 @@ def test_run_writes_a_complete_result_file_and_does_not_retrain(tmp_path):
     assert not list((tmp_path / ".checkpoints").iterdir())  # removed once the result is written
     mtime = path.stat().st_mtime_ns
     again = run_one(cfg, tmp_path, ENV)
-    assert again == on_disk and path.stat().st_mtime_ns == mtime
+    assert again == record and path.stat().st_mtime_ns == mtime  # read back, typed, equal
+    assert again.to_dict() == json.loads(path.read_text())  # the typed record is the file, field for field
 
 
 def test_incomplete_or_foreign_files_are_not_results(tmp_path):
@@ -119,14 +120,14 @@ def test_sweep_skips_finished_runs_and_redoes_lost_ones(tmp_path):
 def test_sweep_with_two_local_workers(tmp_path):
     configs = _tiny_grid()[:2]
     S.run_sweep(configs, tmp_path, env=ENV, jobs=2, log=lambda s: None)
-    assert {r["id"] for r in load_results(tmp_path)} == {c.run_id for c in configs}
+    assert {r.id for r in load_results(tmp_path)} == {c.run_id for c in configs}
 
 
 def test_slurm_executor_through_submitit_debug_cluster(tmp_path):
     pytest.importorskip("submitit")
     configs = _tiny_grid()[:1]
     S.run_sweep(configs, tmp_path, env=ENV, executor="slurm", slurm={"cluster": "debug"}, log=lambda s: None)
-    assert [r["id"] for r in load_results(tmp_path)] == [configs[0].run_id]
+    assert [r.id for r in load_results(tmp_path)] == [configs[0].run_id]
 
 
 def test_named_grids_resolve_and_follow_the_paper():
@@ -147,10 +148,13 @@ def test_named_grids_resolve_and_follow_the_paper():
 
 
 def _result(run_id, noise, seed, acc, m=None, method="ce_eps+mae"):
+    """A typed result with only what the tables read (no training)."""
+    from empirical.records import Final, RunResult
+
     params = {"alpha": 0.01} if m is None else {"alpha": 0.01, "m": m}
-    return {"id": run_id, "status": "finished", "config": {"dataset": "cifar10", "noise": noise,
-            "method": method, "params": params, "seed": seed},
-            "final": {"test_acc_last": acc, "test_acc_best": acc + 0.01}}
+    cfg = RunConfig(dataset="cifar10", noise=noise, method=method, params=params, seed=seed)
+    return RunResult(id=run_id, status="finished", stop_reason=None, config=cfg, seeds={}, data={"num_classes": 10},
+                     model={}, provenance={}, timings={}, final=Final(acc, acc + 0.01, None, 1), history=(), risk=None)
 
 
 def test_accuracy_table_means_stds_and_counts():
@@ -168,7 +172,7 @@ def test_accuracy_table_means_stds_and_counts():
 
 def test_a_run_that_diverged_before_any_evaluation_is_not_averaged_in():
     runs = [_result("a", "symmetric:0.8", 123, 0.5), _result("b", "symmetric:0.8", 124, 0.7)]
-    runs.append({**_result("c", "symmetric:0.8", 125, 0.0), "final": {"test_acc_last": "nan", "test_acc_best": "nan"}})
+    runs.append(_result("c", "symmetric:0.8", 125, float("nan")))
     cell = accuracy_table(runs).cells[("cifar10 ce_eps+mae", "symmetric:0.8")]["test_acc_last"]
     assert cell.n == 2 and cell.mean == pytest.approx(0.6)
 
@@ -190,13 +194,13 @@ def test_cli_run_table_and_errors(tmp_path, capsys):
             "--param", "m=100"]
     assert main(args) == 0
     results = load_results(out)
-    assert sorted(r["config"]["seed"] for r in results) == [1, 2]
-    assert all(r["config"]["params"]["m"] == 100.0 for r in results)
+    assert sorted(r.config.seed for r in results) == [1, 2]
+    assert all(dict(r.config.params)["m"] == 100.0 for r in results)
     assert main(["table", str(out), "--risk", "--json", str(tmp_path / "t.json")]) == 0
     written = json.loads((tmp_path / "t.json").read_text())
     cell = written["accuracy"]["cells"][0]
     assert cell["test_acc_last"]["n"] == 2
-    assert np.isclose(cell["test_acc_last"]["mean"], np.mean([r["final"]["test_acc_last"] for r in results]))
+    assert np.isclose(cell["test_acc_last"]["mean"], np.mean([r.final.test_acc_last for r in results]))
     capsys.readouterr()
     assert main(["run", "--noise", "symmetric:1.5", "--out", str(out)]) == 2
     assert "rate must be a number" in capsys.readouterr().err

@@ -307,25 +307,30 @@ def test_measure_gives_theorem_b_from_the_observed_range_and_the_identity():
 
 
 def _record(run_id, noise, seed, clean_risk, c1=1.0, c2=2.0, method="ce", m=None):
+    """A typed finished result with only what pairing, the risk table and the figure read."""
+    from empirical.config import RunConfig
+    from empirical.records import BoundNote, Final, Risk, RunResult, Side
+
     params = {} if m is None else {"m": m}
-    return {"id": run_id, "status": "finished",
-            "config": {"dataset": "cifar10", "noise": noise, "method": method, "params": params, "seed": seed,
-                       "model": "cnn8", "epochs": 120},
-            "data": {"n_train": 50000},
-            "final": {"test_acc_last": 0.5, "test_acc_best": 0.6},
-            "risk": {"K": 10, "c1": c1, "c2": c2, "test": {"clean_risk": clean_risk},
-                     "train": {"clean_risk": clean_risk, "noisy_risk": 2 * clean_risk},
-                     "bound": {"theorem_b": None}}}
+    cfg = RunConfig(dataset="cifar10", noise=noise, method=method, params=params, seed=seed, model="cnn8", epochs=120,
+                    batch_size=128, lr=0.01)
+    side = Side(clean_risk=clean_risk, clean_acc=1 - clean_risk, sum_min=c1, sum_max=c2, sum_mean=(c1 + c2) / 2)
+    train = Side(clean_risk, 1 - clean_risk, c1, c2, (c1 + c2) / 2, noisy_risk=2 * clean_risk)
+    risk = Risk(K=10, train=train, test=side, c1=c1, c2=c2, bound=BoundNote(None, 0.0, None))
+    return RunResult(id=run_id, status="finished", stop_reason=None, config=cfg, seeds={},
+                     data={"n_train": 50000, "num_classes": 10}, model={}, provenance={}, timings={},
+                     final=Final(0.5, 0.6, 1, 120), history=(), risk=risk)
 
 
 def test_paired_excess_pairs_only_identical_configs():
     runs = [_record("a", "clean", 1, 0.3), _record("b", "symmetric:0.4", 1, 0.5, c1=0.5, c2=3.0),
             _record("c", "symmetric:0.4", 2, 0.9)]
     rows = paired_excess(runs)
-    assert [(r["noisy_run"], r["clean_run"]) for r in rows] == [("b", "a")]
+    assert [(r.noisy_run, r.clean_run) for r in rows] == [("b", "a")]
     row = rows[0]
-    assert row["excess_test"] == pytest.approx(0.2)
-    assert row["bound"] == pytest.approx(symmetric_noise_bound(0.4, 10, 0.5, 3.0))
+    assert row.excess == pytest.approx(0.2) and row.zero_one_excess == pytest.approx(0.2)
+    assert row.bound == pytest.approx(symmetric_noise_bound(0.4, 10, 0.5, 3.0))
+    assert row.population_excess is None and not row.exact  # a trained network's test-set excess
 
 
 def test_the_risk_table_and_the_figure_print_the_same_bound_beside_the_same_excess(tmp_path):
@@ -339,8 +344,8 @@ def test_the_risk_table_and_the_figure_print_the_same_bound_beside_the_same_exce
             _record("b", "symmetric:0.4", 1, 0.5, c1=0.5, c2=3.0, method="ce_eps+mae", m=10.0)]
     cell = risk_table(runs).cells[("cifar10 ce_eps+mae", "symmetric:0.4")]
     pair = paired_excess(runs)[0]
-    assert cell["bound"].mean == pair["bound"] == pytest.approx(symmetric_noise_bound(0.4, 10, 0.1, 9.0))
-    assert cell["excess_test"].mean == pytest.approx(pair["excess_test"])
+    assert cell["bound"].mean == pair.bound == pytest.approx(symmetric_noise_bound(0.4, 10, 0.1, 9.0))
+    assert cell["excess_test"].mean == pytest.approx(pair.excess)
     ctx = Context(tmp_path)
     ctx.require_results = lambda *_: runs
     saved, save = {}, ctx.save
@@ -352,7 +357,7 @@ def test_the_risk_table_and_the_figure_print_the_same_bound_beside_the_same_exce
     ctx.save = keep_texts
     drawn = next(iter(build_risk(ctx).data.values()))
     caption = " ".join(saved["risk_vs_bound"])  # the figure says what each curve is
-    assert "Theorem B for the risk minimisers" in caption and "cnn8, 120 epochs, n = 50,000" in caption
+    assert "Theorem B for the risk minimisers" in caption and "cnn8, 120 epochs" in caption and "n = 50,000" in caption
     assert drawn["bound_mean"] == [cell["bound"].mean] and drawn["excess_mean"] == [cell["excess_test"].mean]
     assert "bound" not in risk_table(runs).cells[("cifar10 ce_eps+mae", "clean")]  # no excess, no bound
 

@@ -17,8 +17,8 @@ from proofs_check.claims._registry import all_claims, claim, get, ids
 from theory.verify import Budget, Result
 
 # importing a module registers its claims; this order is the paper's (and the report's)
-for _module in ("softmax", "identities", "bounded_sum", "gradients", "symmetric_noise", "linear_class", "asymmetric_noise",
-                "consistency"):
+for _module in ("softmax", "identities", "bounded_sum", "gradients", "symmetric_noise", "linear_class",
+                "asymmetric_noise", "consistency"):
     importlib.import_module(f"proofs_check.claims.{_module}")
 
 __all__ = ["all_claims", "claim", "get", "ids", "run"]
