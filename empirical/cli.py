@@ -13,14 +13,24 @@ from theory._cli import add_debug_flag, check_output_file, check_output_folder, 
 __all__ = ["main"]
 
 
-def _seeds(text: str) -> list[int]:
+def _integers(text: str, what: str, minimum: int) -> list[int]:
+    """Comma-separated integers, each at least ``minimum``; an argparse error naming ``what``."""
     try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be non-negative integers, got {text!r}")
-    return seeds
+        raise argparse.ArgumentTypeError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not values or any(v < minimum for v in values):
+        kind = "non-negative integers" if minimum == 0 else f"integers >= {minimum}"
+        raise argparse.ArgumentTypeError(f"{what} must be {kind}, got {text!r}")
+    return values
+
+
+def _seeds(text: str) -> list[int]:
+    return _integers(text, "seeds", 0)
+
+
+def _sizes(text: str) -> list[int]:
+    return _integers(text, "sample sizes", 1)
 
 
 def _param(text: str) -> tuple[str, object]:
@@ -188,16 +198,6 @@ def _cmd_exact(args) -> int:
     return 0
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        values = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m empirical", description=(
         "Train on CIFAR under label noise with the paper's protocol and measure risk against the bounds."))
@@ -240,7 +240,7 @@ def _parser() -> argparse.ArgumentParser:
     exact.add_argument("--out", default="results/exact.json", help="JSON file to write (default: results/exact.json)")
     exact.add_argument("--quick", action="store_true", help="the small test grid (seconds)")
     exact.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default 0,1,2)")
-    exact.add_argument("--ns", type=_ints, help="comma-separated sample sizes (default 30,100,300,1000,3000)")
+    exact.add_argument("--ns", type=_sizes, help="comma-separated sample sizes (default 30,100,300,1000,3000)")
     exact.add_argument("--steps", type=int, help="SGD steps per run (default 2000)")
     exact.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     add_debug_flag(exact)

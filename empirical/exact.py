@@ -304,7 +304,13 @@ def _population(L: Loss, problem, cls, eta: float, seed: int) -> dict[str, tuple
 def run_grid(grid: Grid, *, device: str | torch.device = "cpu",
              progress: Callable[[str], None] | None = None) -> ExactResult:
     """Train every run of ``grid``, measure it exactly, pair it with its twin (module docstring)."""
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be cpu, cuda or cuda:N (a torch device), got {device!r}") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r} requested but torch sees {torch.cuda.device_count()} CUDA device(s) "
+                         f"(torch {torch.__version__}); use --device cpu")
     say = progress or (lambda _: None)
     t0 = time.perf_counter()
     task = grid.task

@@ -55,6 +55,11 @@ CLI_CASES = [
     ("empirical", ["run", "--out", UNDER_A_FILE], "which is a file"),
     ("empirical", ["sweep", "--grid", "smoke", "--out", A_FILE], "is a file"),
     ("empirical", ["sweep", "--grid", "bogus"], "bogus"),
+    ("empirical", ["exact", "--ns", "0"], "sample sizes must be integers >= 1, got '0'"),
+    ("empirical", ["exact", "--seeds", "1,x"], "seeds must be comma-separated integers, got '1,x'"),
+    ("empirical", ["exact", "--steps", "0"], "steps, batch and width must be positive integers"),
+    ("empirical", ["exact", "--out", "{folder}"], "must name a file, got the folder"),
+    ("empirical", ["exact", "--quick", "--device", "cuda:7"], "cuda:7"),
     ("empirical", ["table", "{missing}"], "{missing}"),
     ("empirical", ["table", "{folder}", "--json", "{file}/x.json"], "which is a file"),
     # python -m theory
