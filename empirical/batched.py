@@ -1,0 +1,326 @@
+"""Many runs of one architecture as one network: grouped convolutions, one set of kernels.
+
+N models of the same architecture become one network whose every layer holds the N layers side
+by side, run-major along the channel axis: a ``Conv2d(C, C')`` becomes ``Conv2d(N·C, N·C',
+groups=N)``, a ``BatchNorm(C)`` a ``BatchNorm(N·C)`` (per-channel statistics, so per run, running
+statistics included), a ``Linear(F, F')`` a :class:`GroupedLinear` (a batched matrix product on
+``(B, N, F)``); element-wise layers, pooling and flattening need nothing, because a run's
+channels stay contiguous (flattening ``(B, N·C, H, W)`` keeps each run's ``C·H·W`` together).
+The module's own ``forward`` is kept, so any architecture built from these layers converts
+(``cnn8``, ``resnet34``, ``small``, ``tiny``).
+
+Why grouped convolutions and not ``torch.func.vmap`` over stacked parameters: BatchNorm in
+training mode updates its running statistics in place, which vmap cannot batch without replacing
+the layers (``replace_all_batch_norm_modules_`` drops the running statistics, and so changes what
+the network predicts in eval mode); a grouped convolution is one cuDNN kernel per layer for all N
+runs and keeps BatchNorm exact. Each run still has its own input batch (its own order and
+augmentation), its own labels and its own loss: the runs' batches are concatenated along the
+channel axis, and the objective is the sum of the runs' mean losses, so each run's parameters get
+exactly its own gradient. Gradient clipping is per run (each run's norm over its own slices).
+
+:func:`group` builds the grouped network from N models (their weights copied in), :func:`ungroup`
+gives the N models back (for evaluation, risk measurement and result files).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, fields
+
+import torch
+from torch import nn
+
+__all__ = ["BatchedLearner", "GroupedLinear", "batched_step", "build_batched_learner", "clip_per_run", "compatible", "group",
+           "run_norms", "train_batched", "ungroup"]
+
+
+class GroupedLinear(nn.Module):
+    """N linear layers ``F → F'`` applied to ``(B, N·F)`` (run-major), giving ``(B, N·F')``."""
+
+    def __init__(self, n: int, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.n, self.in_features, self.out_features = n, in_features, out_features
+        self.weight = nn.Parameter(torch.empty(n, out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(n, out_features)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B = x.shape[0]
+        h = x.reshape(B, self.n, self.in_features).transpose(0, 1)  # (N, B, F)
+        out = torch.bmm(h, self.weight.transpose(1, 2))  # (N, B, F')
+        if self.bias is not None:
+            out = out + self.bias[:, None, :]
+        return out.transpose(0, 1).reshape(B, self.n * self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, in_features={self.in_features}, out_features={self.out_features}"
+
+
+def _grouped_leaf(layers: list[nn.Module]) -> nn.Module | None:
+    """The grouped version of N copies of one leaf layer (weights copied), or None when the layer
+    acts per channel or element and needs nothing."""
+    first, n = layers[0], len(layers)
+    cat = lambda name: torch.cat([getattr(m, name).detach() for m in layers])  # noqa: E731
+    if isinstance(first, nn.Conv2d):
+        out = nn.Conv2d(n * first.in_channels, n * first.out_channels, first.kernel_size, first.stride,
+                        first.padding, first.dilation, n * first.groups, first.bias is not None, first.padding_mode)
+        with torch.no_grad():
+            out.weight.copy_(cat("weight"))
+            if first.bias is not None:
+                out.bias.copy_(cat("bias"))
+        return out.to(first.weight.device, first.weight.dtype)
+    if isinstance(first, nn.modules.batchnorm._BatchNorm):
+        out = type(first)(n * first.num_features, first.eps, first.momentum, first.affine, first.track_running_stats)
+        with torch.no_grad():
+            if first.affine:
+                out.weight.copy_(cat("weight"))
+                out.bias.copy_(cat("bias"))
+            if first.track_running_stats:
+                out.running_mean.copy_(cat("running_mean"))
+                out.running_var.copy_(cat("running_var"))
+                out.num_batches_tracked.copy_(first.num_batches_tracked)
+        return out.to(first.weight.device if first.affine else first.running_mean.device)
+    if isinstance(first, nn.Linear):
+        out = GroupedLinear(n, first.in_features, first.out_features, first.bias is not None)
+        with torch.no_grad():
+            out.weight.copy_(torch.stack([m.weight.detach() for m in layers]))
+            if first.bias is not None:
+                out.bias.copy_(torch.stack([m.bias.detach() for m in layers]))
+        return out.to(first.weight.device, first.weight.dtype)
+    if list(first.parameters(recurse=False)) or list(first.buffers(recurse=False)):
+        raise TypeError(f"cannot group {type(first).__name__}: it has parameters or buffers and no grouped "
+                        "version (grouped: Conv2d, BatchNorm, Linear)")
+    return None
+
+
+def group(models: list[nn.Module]) -> nn.Module:
+    """One network computing all ``models`` (same architecture) side by side (module docstring).
+    Input ``(B, N·C, H, W)``: run r's images in channels ``r·C … (r+1)·C − 1``; output
+    ``(B, N·K)``, run-major (reshape to ``(B, N, K)``)."""
+    if not models:
+        raise ValueError("group needs at least one model, got none")
+    shapes = [[(n, tuple(p.shape)) for n, p in m.named_parameters()] for m in models]
+    if any(s != shapes[0] for s in shapes[1:]):
+        raise ValueError("group needs models of one architecture (the same parameter names and shapes)")
+    grouped = copy.deepcopy(models[0])
+    names = [n for n, m in models[0].named_modules() if not list(m.children())]
+    for name in names:
+        leaf = _grouped_leaf([m.get_submodule(name) for m in models])
+        if leaf is not None:
+            parent, _, child = name.rpartition(".")
+            setattr(grouped.get_submodule(parent) if parent else grouped, child, leaf)
+    grouped.runs = len(models)
+    return grouped
+
+
+def ungroup(grouped: nn.Module, template: nn.Module) -> list[nn.Module]:
+    """The N single models of ``grouped`` (copies of ``template`` with each run's slices)."""
+    n = grouped.runs
+    out = [copy.deepcopy(template) for _ in range(n)]
+    for name, module in template.named_modules():
+        if list(module.children()):
+            continue
+        g = grouped.get_submodule(name)
+        for r, single in enumerate(out):
+            s = single.get_submodule(name)
+            with torch.no_grad():
+                for pname, p in list(s.named_parameters(recurse=False)) + list(s.named_buffers(recurse=False)):
+                    src = getattr(g, pname)
+                    if pname == "num_batches_tracked":
+                        p.copy_(src)
+                    elif isinstance(g, GroupedLinear):
+                        p.copy_(src[r])
+                    else:
+                        size = p.shape[0]
+                        p.copy_(src[r * size:(r + 1) * size])
+    return out
+
+
+def run_norms(grouped: nn.Module) -> torch.Tensor:
+    """Each run's gradient norm over its own slices of every parameter: ``(N,)``."""
+    n = grouped.runs
+    total = None
+    for p in grouped.parameters():
+        if p.grad is None:
+            continue
+        sq = p.grad.detach().reshape(n, -1).float().pow(2).sum(1)
+        total = sq if total is None else total + sq
+    return total.sqrt() if total is not None else torch.zeros(n)
+
+
+def clip_per_run(grouped: nn.Module, max_norm: float) -> torch.Tensor:
+    """``clip_grad_norm_`` applied to each run separately (its coefficient max_norm/(norm + 1e-6),
+    at most 1, as torch computes it); returns the runs' norms before clipping."""
+    norms = run_norms(grouped)
+    coef = torch.clamp(max_norm / (norms + 1e-6), max=1.0)
+    n = grouped.runs
+    for p in grouped.parameters():
+        if p.grad is not None:
+            p.grad.detach().reshape(n, -1).mul_(coef.to(p.grad.dtype)[:, None])
+    return norms
+
+
+# ----------------------------------------------------------------------------------------------
+# Training N runs together
+
+#: what may differ between runs trained together: everything else is one network and one protocol
+PER_RUN = ("seed", "noise", "method", "params")
+
+
+def compatible(cfgs) -> None:
+    """Raise ValueError unless the resolved configs differ only in :data:`PER_RUN`."""
+    first = cfgs[0]
+    for cfg in cfgs[1:]:
+        differ = [f.name for f in fields(cfg) if f.name not in PER_RUN and getattr(cfg, f.name) != getattr(first, f.name)]
+        if differ:
+            raise ValueError(f"runs trained together must share everything but {', '.join(PER_RUN)}; "
+                             f"{cfg.run_id} differs from {first.run_id} in {', '.join(differ)}")
+
+
+@dataclass
+class BatchedLearner:
+    """The grouped network of N runs (``net``; ``template`` one single model, for
+    :func:`ungroup`), one SGD and cosine schedule over it, and each run's loss."""
+
+    net: nn.Module
+    template: nn.Module
+    criteria: list
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    cfg: object  # the first run's resolved config: the shared protocol
+    num_classes: int
+
+    @property
+    def runs(self) -> int:
+        return self.net.runs
+
+
+def build_batched_learner(cfgs, num_classes: int, device) -> BatchedLearner:
+    """Each run initialised from its seed exactly as :func:`empirical.train.build_learner` would
+    (``torch.manual_seed(seed)`` then the model), grouped; resolved, compatible ``cfgs``."""
+    from empirical.models import build_model
+
+    compatible(cfgs)
+    first = cfgs[0]
+    singles = []
+    for cfg in cfgs:
+        torch.manual_seed(cfg.seed)
+        singles.append(build_model(cfg.model, num_classes).to(device))
+    net = group(singles)
+    if first.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(net.parameters(), lr=first.lr, momentum=first.momentum, weight_decay=first.weight_decay)
+    return BatchedLearner(net, singles[0], [cfg.build_loss().torch(reduction="none", validate=False) for cfg in cfgs],
+                          optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=first.epochs), first,
+                          num_classes)
+
+
+def batched_step(learner: BatchedLearner, xs: list[torch.Tensor], ys: list[torch.Tensor],
+                 live: list[int] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """One SGD step of every run on its own batch (xs[r], ys[r]): the grouped forward, each run's
+    loss on its fp32 logits, the sum of the ``live`` runs' means differentiated once, clipping per
+    run, the step. Returns the per-run per-example losses and the logits ``(B, N, K)``."""
+    from empirical.train import _autocast
+
+    n, K, cfg = learner.runs, learner.num_classes, learner.cfg
+    x = torch.cat(xs, 1)
+    with _autocast(x.device, cfg.precision):
+        logits = learner.net(x).reshape(x.shape[0], n, K)
+    values = [learner.criteria[r](logits[:, r].float(), ys[r]) for r in range(n)]
+    total = sum(values[r].mean() for r in (range(n) if live is None else live))
+    learner.optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    clip_per_run(learner.net, cfg.grad_clip)
+    learner.optimizer.step()
+    return [v.detach() for v in values], logits.detach()
+
+
+def train_batched(cfgs, datas, *, on_step=None):
+    """Train the runs ``cfgs`` (one :class:`~empirical.train.DeviceData` each, on one device)
+    together; returns one :class:`~empirical.train.TrainResult` per run, with its own model.
+
+    Each run is what :func:`empirical.train.train` would make of it: initialised from its seed,
+    its own loader (batch order and augmentation from its seed), its labels, its loss, SGD with
+    momentum and weight decay, the cosine schedule, gradient clipping per run. A run whose loss
+    becomes non-finite stops at the end of that epoch, as alone ("diverged"); the others go on.
+    ``on_step(step, values)`` sees each step's per-run loss values (for tests). The epoch's
+    seconds are shared out equally between the runs.
+    """
+    from empirical.loader import DeviceLoader
+    from empirical.train import TrainResult
+
+    cfgs = [c.resolved() for c in cfgs]
+    if len(cfgs) != len(datas) or not cfgs:
+        raise ValueError(f"train_batched needs one DeviceData per config, got {len(cfgs)} configs and {len(datas)}")
+    device = datas[0].train_x.device
+    K = datas[0].num_classes
+    learner = build_batched_learner(cfgs, K, device)
+    first, n = learner.cfg, learner.runs
+    loaders = [DeviceLoader(d.train_x, batch_size=first.batch_size, mean=d.mean, std=d.std, augment=cfg.augment,
+                            seed=cfg.seed, channels_last=first.channels_last) for cfg, d in zip(cfgs, datas)]
+    results = [TrainResult(learner.template) for _ in cfgs]
+    live = list(range(n))
+    step = 0
+    learner.net.train()
+    size = datas[0].train_x.shape[0]
+    for epoch in range(first.epochs):
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros(n, device=device, dtype=torch.float64)
+        hits = torch.zeros(n, 2, device=device, dtype=torch.int64)
+        for batch in zip(*loaders):
+            ys = [datas[r].train_noisy[b[1]] for r, b in enumerate(batch)]
+            values, logits = batched_step(learner, [b[0] for b in batch], ys, live)
+            with torch.no_grad():
+                pred = logits.argmax(2)
+                for r in range(n):
+                    loss_sum[r] += values[r].sum()
+                    hits[r] += torch.stack([(pred[:, r] == ys[r]).sum(),
+                                            (pred[:, r] == datas[r].train_clean[batch[r][1]]).sum()])
+            if on_step is not None:
+                on_step(step, values)
+            step += 1
+        lr = learner.optimizer.param_groups[0]["lr"]
+        learner.schedule.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_seconds = time.perf_counter() - t0
+        accs = _test_accuracy(learner.net, datas, n, K, first)
+        stats = torch.cat([loss_sum[:, None] / size, hits.double() / size, accs[:, None]], 1).tolist()  # one sync
+        seconds = time.perf_counter() - t0
+        for r in list(live):
+            loss, acc_noisy, acc_clean, test_acc = stats[r]
+            record = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc_noisy": acc_noisy,
+                      "train_acc_clean": acc_clean, "test_acc": test_acc, "train_seconds": train_seconds / n,
+                      "seconds": seconds / n}
+            results[r].history.append(record)
+            results[r].train_seconds += record["seconds"]
+            if not math.isfinite(loss):
+                results[r].status = "diverged"
+                results[r].stop_reason = f"non-finite training loss in epoch {epoch + 1} (lr {lr:.3g})"
+                live.remove(r)
+        if not live:
+            break
+    for result, model in zip(results, ungroup(learner.net, learner.template)):
+        result.model = model
+    return results
+
+
+@torch.no_grad()
+def _test_accuracy(net: nn.Module, datas, n: int, K: int, cfg) -> torch.Tensor:
+    """Each run's clean test accuracy (the test images are the same for every run): ``(N,)``."""
+    from empirical.loader import Augment, DeviceLoader
+    from empirical.train import _autocast
+
+    was = net.training
+    net.eval()
+    d = datas[0]
+    loader = DeviceLoader(d.test_x, batch_size=1024, mean=d.mean, std=d.std, augment=Augment.none(), shuffle=False,
+                          channels_last=cfg.channels_last)
+    correct = torch.zeros(n, device=d.test_x.device, dtype=torch.int64)
+    for x, idx in loader:
+        with _autocast(x.device, cfg.precision):
+            logits = net(x.repeat(1, n, 1, 1)).float().reshape(x.shape[0], n, K)
+        correct += (logits.argmax(2) == d.test_y[idx][:, None]).sum(0)
+    net.train(was)
+    return correct.double() / d.test_x.shape[0]

@@ -1,0 +1,152 @@
+"""Many runs as one grouped network: the same functions, the same first steps, the same runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from empirical.batched import clip_per_run, compatible, group, train_batched, ungroup  # noqa: E402
+from empirical.config import RunConfig  # noqa: E402
+from empirical.data import load_noisy  # noqa: E402
+from empirical.loader import DeviceLoader  # noqa: E402
+from empirical.models import build_model  # noqa: E402
+from empirical.train import DeviceData, build_learner, train, train_step  # noqa: E402
+
+TINY = dict(dataset="synthetic", model="tiny", epochs=2, train_per_class=20, batch_size=32)
+
+
+def _models(name, n, K=10):
+    out = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        out.append(build_model(name, K))
+    return out
+
+
+def _data(cfg):
+    return DeviceData.from_noisy(load_noisy(cfg.dataset, cfg.noise, seed=cfg.seed,
+                                            train_per_class=cfg.train_per_class), "cpu")
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "cnn8", "resnet34"])
+def test_the_grouped_network_computes_each_model(name):
+    models = _models(name, 3)
+    net = group(models)
+    x = torch.randn(4, 3, 3, 32, 32, generator=torch.Generator().manual_seed(1))  # (B, N, C, H, W)
+    for mode in ("train", "eval"):
+        for m in [net, *models]:
+            m.train(mode == "train")
+        out = net(x.reshape(4, 9, 32, 32)).reshape(4, 3, -1)
+        for r, m in enumerate(models):
+            torch.testing.assert_close(out[:, r], m(x[:, r]), rtol=1e-4, atol=1e-5)
+    # BatchNorm's running statistics moved per run, as in each model (train-mode passes above)
+    back = ungroup(net, models[0])
+    for single, m in zip(back, models):
+        for (k, a), b in zip(single.state_dict().items(), m.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_ungroup_returns_the_models_exactly():
+    models = _models("tiny", 4)
+    back = ungroup(group(models), models[0])
+    for a, b in zip(back, models):
+        for (k, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(p, q), k
+
+
+def test_gradient_clipping_is_per_run_as_torch_clips_one_model():
+    models = _models("tiny", 3)
+    net = group(models)
+    x = torch.randn(8, 3, 3, 32, 32)
+    scale = torch.tensor([1.0, 30.0, 0.01])  # one run far above the threshold, one far below
+    (net(x.reshape(8, 9, 32, 32)).reshape(8, 3, -1).pow(2).mean((0, 2)) * scale).sum().backward()
+    for r, m in enumerate(models):
+        (m(x[:, r]).pow(2).mean() * scale[r]).backward()
+    clip_per_run(net, 1.0)
+    for m in models:
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+    for r, single in enumerate(ungroup_grads(net, models[0])):
+        for g, m_p in zip(single, models[r].parameters()):
+            torch.testing.assert_close(g, m_p.grad, rtol=1e-4, atol=1e-7)
+
+
+def ungroup_grads(net, template):
+    """Each run's gradients, in ``template``'s parameter order (the grads put in a grouped copy)."""
+    holder = group([template] * net.runs)
+    with torch.no_grad():
+        for p, q in zip(holder.parameters(), net.parameters()):
+            p.copy_(q.grad)
+    return [list(m.parameters()) for m in ungroup(holder, template)]
+
+
+def _runs():
+    return [RunConfig(noise="symmetric:0.4", method="ce_eps+mae", params=(("m", 10.0),), seed=1, **TINY),
+            RunConfig(noise="symmetric:0.6", method="ce_eps+mae", params=(("m", 1e4),), seed=2, **TINY),
+            RunConfig(noise="clean", method="ce", seed=3, **TINY)]
+
+
+def test_batched_runs_take_the_first_steps_of_the_single_runs():
+    cfgs = [c.resolved() for c in _runs()]
+    datas = [_data(c) for c in cfgs]
+    steps = 5
+    batched = []
+    train_batched([dataclasses.replace(c, epochs=1) for c in cfgs], datas,
+                  on_step=lambda s, v: batched.append([t.clone() for t in v]) if s < steps else None)
+    for r, (cfg, data) in enumerate(zip(cfgs, datas)):
+        learner = build_learner(dataclasses.replace(cfg, epochs=1), data.num_classes, "cpu")
+        loader = DeviceLoader(data.train_x, batch_size=cfg.batch_size, mean=data.mean, std=data.std,
+                              augment=cfg.augment, seed=cfg.seed)
+        for s, (x, idx) in zip(range(steps), loader):
+            values, _ = train_step(learner, cfg, x, data.train_noisy[idx])
+            torch.testing.assert_close(batched[s][r], values.detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_batched_runs_end_where_the_single_runs_end():
+    cfgs = _runs()
+    datas = [_data(c.resolved()) for c in cfgs]
+    together = train_batched(cfgs, datas)
+    for cfg, data, res in zip(cfgs, datas, together):
+        alone = train(cfg, data)
+        assert res.status == alone.status == "finished" and len(res.history) == len(alone.history) == 2
+        for a, b in zip(res.history, alone.history):
+            assert a["lr"] == pytest.approx(b["lr"])
+            assert abs(a["test_acc"] - b["test_acc"]) <= 0.02  # float-level differences, a 200-image test set
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+        for p, q in zip(res.model.parameters(), alone.model.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)
+
+
+def test_runs_trained_together_must_share_the_network_and_protocol():
+    a, b = (c.resolved() for c in _runs()[:2])
+    compatible([a, b])  # seeds, noise, method and parameters may differ
+    with pytest.raises(ValueError, match="differs from .* in lr"):
+        compatible([a, dataclasses.replace(b, lr=0.5)])
+    with pytest.raises(ValueError, match="in model"):
+        compatible([a, dataclasses.replace(b, model="small")])
+    with pytest.raises(ValueError, match="one architecture"):
+        group([build_model("tiny", 10), build_model("small", 10)])
+
+
+def test_a_layer_without_a_grouped_version_is_refused():
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(3))
+
+        def forward(self, x):
+            return x * self.scale
+
+    with pytest.raises(TypeError, match="cannot group Odd"):
+        group([Odd(), Odd()])
+
+
+def test_the_grouped_network_is_one_kernel_per_layer():
+    net = group(_models("tiny", 5))
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.groups == 5 for c in convs)
+    single = sum(p.numel() for p in _models("tiny", 1)[0].parameters())
+    assert np.isclose(sum(p.numel() for p in net.parameters()), 5 * single)
