@@ -31,38 +31,51 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def measure(model: str, n: int, steps: int, warmup: int, device: torch.device, batch: int) -> tuple[float, float]:
-    """(batched, sequential) images/s over ``steps`` steps after ``warmup``."""
-    base = RunConfig(dataset="synthetic", model=model, noise="symmetric:0.4", method="ce_eps+mae", batch_size=batch,
-                     train_per_class=100, epochs=1)
+def measure(base: RunConfig, data: DeviceData, n: int, steps: int, warmup: int, *,
+            sequential: bool = True) -> tuple[float, float | None]:
+    """(batched, sequential) images/s of ``n`` runs of ``base`` (seeds 100.., m = 10^r, CE_ε+MAE
+    unless ``base`` says otherwise) over ``steps`` steps after ``warmup``; sequential is None
+    when not asked for."""
+    device = data.train_x.device
+    batch = base.batch_size
     cfgs = [dataclasses.replace(base, seed=100 + r, params=(("m", 10.0 ** r),)).resolved() for r in range(n)]
-    data = DeviceData.from_noisy(load_noisy("synthetic", "symmetric:0.4", seed=0, train_per_class=100), device)
-    loaders = [DeviceLoader(data.train_x, batch_size=batch, mean=data.mean, std=data.std, augment=c.augment, seed=c.seed)
-               for c in cfgs]
-    batches = [list(ld)[: steps + warmup] for ld in loaders]  # the same batches for both sides
-    ys = [[data.train_noisy[idx] for _, idx in b] for b in batches]
+    loaders = [DeviceLoader(data.train_x, batch_size=batch, mean=data.mean, std=data.std, augment=c.augment,
+                            seed=c.seed, channels_last=c.channels_last, drop_last=True) for c in cfgs]
+    iters = [iter(ld) for ld in loaders]
+
+    def next_batches():
+        out = []
+        for r, it in enumerate(iters):
+            b = next(it, None)
+            if b is None:
+                iters[r] = iter(loaders[r])
+                b = next(iters[r])
+            out.append(b)
+        return out
 
     learner = build_batched_learner(cfgs, data.num_classes, device)
-    singles = [build_learner(c, data.num_classes, device) for c in cfgs]
 
-    def batched(i):
-        batched_step(learner, [batches[r][i][0] for r in range(n)], [ys[r][i] for r in range(n)])
+    def batched():
+        bs = next_batches()
+        batched_step(learner, [b[0] for b in bs], [data.train_noisy[b[1]] for b in bs])
 
-    def sequential(i):
-        for r in range(n):
-            train_step(singles[r], cfgs[r], batches[r][i][0], ys[r][i])
+    singles = [build_learner(c, data.num_classes, device) for c in cfgs] if sequential else []
+
+    def one_by_one():
+        for r, b in enumerate(next_batches()):
+            train_step(singles[r], cfgs[r], b[0], data.train_noisy[b[1]])
 
     out = []
-    for fn in (batched, sequential):
-        for i in range(warmup):
-            fn(i)
+    for fn in (batched, one_by_one) if sequential else (batched,):
+        for _ in range(warmup):
+            fn()
         _sync(device)
         t0 = time.perf_counter()
-        for i in range(warmup, warmup + steps):
-            fn(i)
+        for _ in range(steps):
+            fn()
         _sync(device)
         out.append(n * batch * steps / (time.perf_counter() - t0))
-    return out[0], out[1]
+    return out[0], (out[1] if sequential else None)
 
 
 def main() -> None:
@@ -80,9 +93,12 @@ def main() -> None:
     rows = []
     print(f"{provenance(device)['device_name']}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| model | N | batched images/s | sequential images/s | batched / sequential |\n|---|---|---|---|---|")
+    data = DeviceData.from_noisy(load_noisy("synthetic", "symmetric:0.4", seed=0, train_per_class=100), device)
     for model in args.models.split(","):
+        base = RunConfig(dataset="synthetic", model=model, noise="symmetric:0.4", method="ce_eps+mae",
+                         batch_size=args.batch, train_per_class=100, epochs=1)
         for n in (int(v) for v in args.runs.split(",")):
-            b, s = zip(*(measure(model, n, args.steps, args.warmup, device, args.batch) for _ in range(args.repeats)))
+            b, s = zip(*(measure(base, data, n, args.steps, args.warmup) for _ in range(args.repeats)))
             b, s = statistics.median(b), statistics.median(s)
             rows.append({"model": model, "runs": n, "batched_images_per_s": b, "sequential_images_per_s": s,
                          "ratio": b / s})

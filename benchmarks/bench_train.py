@@ -51,6 +51,36 @@ class PerImageDataset(torch.utils.data.Dataset):
         return torch.from_numpy(np.ascontiguousarray(x)), int(self.labels[i])
 
 
+class TorchvisionDataset(torch.utils.data.Dataset):
+    """The reference's own pipeline, when torchvision is installed: each image becomes a PIL image
+    (as torchvision's CIFAR10 returns it) and goes through RandomCrop(32, padding=4),
+    RandomHorizontalFlip, ToTensor and Normalize in a worker."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, mean, std):
+        from torchvision import transforms
+
+        self.images, self.labels = images, labels
+        self.transform = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                                             transforms.ToTensor(), transforms.Normalize(mean, std)])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def baseline_pipeline() -> str:
+    """Which per-image pipeline the baseline runs: torchvision's when importable, else ours in numpy."""
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        return "numpy per-image transforms (torchvision not installed)"
+    return "torchvision transforms on PIL images (the reference's pipeline)"
+
+
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -75,7 +105,10 @@ def _images_per_s(make_iter, step, device, steps, warmup) -> float:
 
 
 def _per_image_loader(data, cfg, device, workers, drop_last):
-    ds = PerImageDataset(data.images.train_x, data.train_noisy, data.images.mean, data.images.std)
+    if baseline_pipeline().startswith("torchvision"):
+        ds = TorchvisionDataset(data.images.train_x, data.train_noisy, data.images.mean, data.images.std)
+    else:
+        ds = PerImageDataset(data.images.train_x, data.train_noisy, data.images.mean, data.images.std)
     return torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
                                        pin_memory=device.type == "cuda", drop_last=drop_last,
                                        persistent_workers=workers > 0)

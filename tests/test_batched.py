@@ -150,3 +150,30 @@ def test_the_grouped_network_is_one_kernel_per_layer():
     assert convs and all(c.groups == 5 for c in convs)
     single = sum(p.numel() for p in _models("tiny", 1)[0].parameters())
     assert np.isclose(sum(p.numel() for p in net.parameters()), 5 * single)
+
+
+@pytest.mark.gpu
+def test_the_grouped_network_computes_each_model_on_the_gpu():
+    models = [m.cuda() for m in _models("cnn8", 4)]
+    net = group(models)
+    x = torch.randn(8, 4, 3, 32, 32, device="cuda")
+    out = net(x.reshape(8, 12, 32, 32)).reshape(8, 4, -1)
+    for r, m in enumerate(models):
+        torch.testing.assert_close(out[:, r], m(x[:, r]), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_batched_runs_take_the_first_steps_of_the_single_runs_on_the_gpu():
+    cfgs = [c.resolved() for c in _runs()]
+    datas = [DeviceData.from_noisy(load_noisy(c.dataset, c.noise, seed=c.seed, train_per_class=c.train_per_class),
+                                   "cuda") for c in cfgs]
+    batched = []
+    train_batched([dataclasses.replace(c, epochs=1) for c in cfgs], datas,
+                  on_step=lambda s, v: batched.append([t.clone() for t in v]) if s < 3 else None)
+    for r, (cfg, data) in enumerate(zip(cfgs, datas)):
+        learner = build_learner(dataclasses.replace(cfg, epochs=1), data.num_classes, "cuda")
+        loader = DeviceLoader(data.train_x, batch_size=cfg.batch_size, mean=data.mean, std=data.std,
+                              augment=cfg.augment, seed=cfg.seed)
+        for s, (x, idx) in zip(range(3), loader):
+            values, _ = train_step(learner, cfg, x, data.train_noisy[idx])
+            torch.testing.assert_close(batched[s][r], values.detach(), rtol=1e-3, atol=1e-4)

@@ -1,0 +1,237 @@
+"""The project's GPU protocol: what one GPU does for this package, in ≤ 5 minutes, in one JSON.
+
+    python benchmarks/gpu_protocol.py --data-npz ../shared/data/cifar10/cifar10_jpeg.npz --out DIR
+    python benchmarks/gpu_protocol.py --data-npz PATH --out DIR --quick     # the CPU scale (< 2 min)
+
+Steps, each timed, each skipped (with the reason recorded) when the budget left cannot hold it:
+
+1. data: CIFAR-10 in the python layout from the shared JPEG copy (``cifar10_from_npz.py``, found
+   next to the npz or in ``../shared/tools``); on the CPU scale 50 training images per class.
+2. single run, images/s: the reference-style baseline (per-image transforms in a ``DataLoader``
+   with workers, fp32; torchvision's own transforms on PIL images when torchvision is installed)
+   against ours (the on-device loader) in fp32, bf16 + channels-last, and with ``torch.compile``
+   (its compile time reported apart) on a GPU.
+3. batched, images/s: N runs as one grouped network (:mod:`empirical.batched`) for N = 1, 4, 16,
+   64 (CPU: 1, 2, 4), and N single runs one after another at N = 16 (CPU: 4).
+4. predictions: the 120-epoch CNN-8 run from the best single throughput, and the Figure-1 grid
+   (72 runs) from the best batched throughput.
+5. with the time left, a batch of the Figure-1 grid (CIFAR-10 symmetric 0.8, CE_ε+MAE at several
+   m, one seed each) trained together to the end of the protocol, with its accuracies; when the
+   full protocol cannot fit, as many epochs as fit (a shortened cosine schedule, labelled so).
+
+Writes ``DIR/gpu_protocol.json`` and prints a table. The scale, device and every number's origin
+are in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from empirical.batched import train_batched
+from empirical.config import RunConfig
+from empirical.data import load_noisy
+from empirical.run import provenance
+from empirical.train import DeviceData
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_batched import measure as measure_batched  # noqa: E402
+from bench_train import baseline_pipeline, bench_baseline, bench_ours  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURE1_M = (0.0, 1e1, 1e2, 1e3, 1e4, 1e5)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """Sizes of one protocol: the GPU's, or the CPU's scaled-down one."""
+
+    name: str
+    train_per_class: int | None
+    model: str
+    steps: int
+    warmup: int
+    runs: tuple[int, ...]
+    sequential_at: int
+    figure1_m: tuple[float, ...]
+    epochs: int
+    budget_s: float
+    workers: int
+
+
+GPU = Scale("gpu", None, "cnn8", 100, 10, (1, 4, 16, 64), 16, FIGURE1_M, 120, 280.0, 8)
+CPU = Scale("cpu (scaled down)", 50, "tiny", 8, 2, (1, 2, 4), 4, (0.0, 1e2, 1e4), 2, 100.0, 2)
+
+
+class Budget:
+    def __init__(self, seconds: float):
+        self.start, self.seconds = time.perf_counter(), seconds
+
+    @property
+    def left(self) -> float:
+        return self.seconds - (time.perf_counter() - self.start)
+
+
+def _converter(npz: Path) -> Path:
+    for candidate in (npz.parent / "cifar10_from_npz.py", ROOT.parent / "shared" / "tools" / "cifar10_from_npz.py"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"cifar10_from_npz.py is neither next to {npz} nor in ../shared/tools")
+
+
+def prepare_data(npz: Path, out: Path, scale: Scale) -> tuple[Path, float]:
+    """The python layout under ``out/data`` (written once), and the seconds it took."""
+    root = out / "data"
+    t = time.perf_counter()
+    if not (root / "cifar-10-batches-py" / "test_batch").is_file():
+        args = [sys.executable, str(_converter(npz)), str(root), "--npz", str(npz)]
+        if scale.train_per_class:
+            args += ["--train-per-class", str(scale.train_per_class)]
+        subprocess.run(args, check=True, capture_output=True)
+    return root, time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-npz", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--quick", action="store_true", help="the CPU scale, whatever the device")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--budget-s", type=float, help="default: 280 on a GPU, 100 on the CPU scale")
+    args = parser.parse_args(argv)
+    if not args.data_npz.is_file():
+        print(f"--data-npz: no file at {args.data_npz}", file=sys.stderr)
+        return 2
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    scale = CPU if args.quick or device.type != "cuda" else GPU
+    budget = Budget(args.budget_s or scale.budget_s)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report: dict = {"scale": dataclasses.asdict(scale), "device": provenance(device), "steps": {}}
+
+    def record(name: str, **values):
+        report["steps"][name] = {**values, "budget_left_s": round(budget.left, 1)}
+        (args.out / "gpu_protocol.json").write_text(json.dumps(report, indent=1, default=str))
+
+    root, seconds = prepare_data(args.data_npz, args.out, scale)
+    record("data", seconds=seconds, folder=str(root))
+    base = RunConfig(dataset="cifar10", noise="symmetric:0.8", method="ce_eps+mae", model=scale.model,
+                     train_per_class=scale.train_per_class, epochs=scale.epochs, params=(("m", 1e3),)).resolved()
+    raw = load_noisy("cifar10", base.noise_spec, seed=base.seed, data_dir=str(root), download_missing=False,
+                     train_per_class=scale.train_per_class)
+    data = DeviceData.from_noisy(raw, device)
+    n_train = int(data.train_x.shape[0])
+
+    # 2. single run
+    single = []
+    fast = dataclasses.replace(base, precision="bf16", channels_last=True) if device.type == "cuda" else base
+    try:
+        ips = bench_baseline(base, raw, device, scale.steps, scale.warmup, scale.workers)
+        single.append({"variant": f"reference-style baseline (per-image DataLoader, {scale.workers} workers, fp32)",
+                       "pipeline": baseline_pipeline(), "images_per_s": ips})
+    except Exception as err:  # noqa: BLE001 - a baseline that cannot run is recorded, not fatal
+        single.append({"variant": "reference-style baseline", "error": f"{type(err).__name__}: {err}"})
+    variants = [("ours fp32", base)]
+    if device.type == "cuda":
+        variants += [("ours bf16 + channels-last", fast),
+                     ("ours bf16 + channels-last + compile", dataclasses.replace(fast, compile=True))]
+    for name, cfg in variants:
+        if budget.left < 30:
+            single.append({"variant": name, "skipped": f"{budget.left:.0f} s left"})
+            continue
+        t = time.perf_counter()
+        ips = bench_ours(cfg, data, device, scale.steps, scale.warmup + (30 if cfg.compile else 0))
+        single.append({"variant": name, "images_per_s": ips, "seconds_with_warmup_and_compile": time.perf_counter() - t})
+    base_ips = single[0].get("images_per_s")
+    for row in single:
+        if base_ips and "images_per_s" in row:
+            row["ratio_vs_baseline"] = row["images_per_s"] / base_ips
+    record("single_run", rows=single)
+    best_single = max((r["images_per_s"] for r in single if "images_per_s" in r and "baseline" not in r["variant"]),
+                      default=None)
+
+    # 3. batched
+    batched = []
+    best_cfg = fast
+    for n in scale.runs:
+        if budget.left < 25:
+            batched.append({"runs": n, "skipped": f"{budget.left:.0f} s left"})
+            continue
+        b, s = measure_batched(best_cfg, data, n, max(4, scale.steps // 4), scale.warmup,
+                               sequential=n == scale.sequential_at)
+        row = {"runs": n, "batched_images_per_s": b}
+        if s is not None:
+            row.update(sequential_images_per_s=s, batched_over_sequential=b / s)
+        batched.append(row)
+        print(f"batched N={n}: {b:,.0f} images/s" + (f", sequential {s:,.0f} ({b / s:.2f}×)" if s else ""), flush=True)
+    record("batched", rows=batched)
+
+    # 4. predictions
+    best_batched = max(batched, key=lambda r: r.get("batched_images_per_s", 0.0), default={})
+    epochs_full = 120
+    prediction = {
+        "single_120_epochs_s": None if not best_single else epochs_full * 50000 / best_single,
+        "figure1_grid_72_runs_s": (None if not best_batched.get("batched_images_per_s")
+                                   else 72 * epochs_full * 50000 / best_batched["batched_images_per_s"]),
+        "from": f"the best measured throughputs of {scale.model}; 50,000 training images per epoch (the full "
+                "CIFAR-10), 120 epochs",
+    }
+    record("predictions", **prediction)
+
+    # 5. a batch of the Figure-1 grid, with the time left
+    cfgs = [dataclasses.replace(best_cfg, params=(("alpha", 0.01), ("beta", 5.0), ("m", m))) for m in scale.figure1_m]
+    per_epoch = len(cfgs) * n_train / max(best_batched.get("batched_images_per_s", 1.0), 1.0)
+    fit = int(max(0.0, budget.left - 20) // max(per_epoch * 1.3, 1e-9))  # test passes and warm-up: 30 %
+    epochs = min(scale.epochs, fit)
+    if epochs < 1:
+        record("figure1_batch", skipped=f"one epoch of {len(cfgs)} runs needs ≈ {per_epoch:.0f} s, "
+                                        f"{budget.left:.0f} s left")
+    else:
+        cfgs = [dataclasses.replace(c, epochs=epochs) for c in cfgs]
+        datas = [DeviceData.from_noisy(load_noisy("cifar10", c.noise_spec, seed=c.seed, data_dir=str(root),
+                                                  download_missing=False, train_per_class=c.train_per_class), device)
+                 for c in cfgs]
+        t = time.perf_counter()
+        results = train_batched(cfgs, datas)
+        record("figure1_batch", epochs=epochs, full_protocol=epochs == scale.epochs, seconds=time.perf_counter() - t,
+               protocol=("the full protocol" if epochs == scale.epochs else
+                         f"shortened: {epochs} of {scale.epochs} epochs, cosine over {epochs}"),
+               runs=[{"m": dict(c.params)["m"], "status": r.status, "test_acc_last": r.last_test_acc,
+                      "test_acc": [h["test_acc"] for h in r.history]} for c, r in zip(cfgs, results)])
+    _print(report)
+    return 0
+
+
+def _print(report: dict) -> None:
+    s = report["steps"]
+    print(f"\n{report['device']['device_name']} ({report['scale']['name']}), torch {report['device']['torch']}")
+    print("| single run | images/s | × baseline |\n|---|---|---|")
+    for r in s["single_run"]["rows"]:
+        ips = f"{r['images_per_s']:,.0f}" if "images_per_s" in r else r.get("skipped") or r.get("error")
+        print(f"| {r['variant']} | {ips} | {r.get('ratio_vs_baseline', float('nan')):.2f} |")
+    print("| batched runs | images/s | × sequential |\n|---|---|---|")
+    for r in s["batched"]["rows"]:
+        ips = f"{r['batched_images_per_s']:,.0f}" if "batched_images_per_s" in r else r["skipped"]
+        ratio = f"{r['batched_over_sequential']:.2f}" if "batched_over_sequential" in r else "–"
+        print(f"| {r['runs']} | {ips} | {ratio} |")
+    p = s["predictions"]
+    fmt = lambda v: "–" if v is None else f"{v:,.0f} s"  # noqa: E731
+    print(f"predicted: 120-epoch run {fmt(p['single_120_epochs_s'])}, Figure-1 grid (72 runs) "
+          f"{fmt(p['figure1_grid_72_runs_s'])}")
+    f = s["figure1_batch"]
+    if "runs" in f:
+        print(f"Figure-1 batch ({f['protocol']}, {f['seconds']:.0f} s): " +
+              ", ".join(f"m={r['m']:g}: {100 * r['test_acc_last']:.1f} %" for r in f["runs"]))
+    else:
+        print(f"Figure-1 batch skipped: {f['skipped']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
