@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 __all__ = ["BatchedLearner", "GroupedLinear", "batched_step", "build_batched_learner", "clip_per_run", "compatible", "group",
-           "run_norms", "train_batched", "ungroup"]
+           "join_optimizer_states", "run_checkpoints", "run_norms", "split_optimizer_state", "train_batched", "ungroup"]
 
 
 class GroupedLinear(nn.Module):
@@ -137,6 +137,41 @@ def ungroup(grouped: nn.Module, template: nn.Module) -> list[nn.Module]:
     return out
 
 
+def _stacked(net: nn.Module) -> list[bool]:
+    """Per parameter of ``net`` (in ``net.parameters()`` order): True where the runs are stacked
+    on a new first axis (GroupedLinear), False where they are concatenated along the first."""
+    return [isinstance(m, GroupedLinear) for m in net.modules() for _ in m.parameters(recurse=False)]
+
+
+def _part(t: torch.Tensor, r: int, n: int, stacked: bool) -> torch.Tensor:
+    return t[r] if stacked else t[r * (t.shape[0] // n):(r + 1) * (t.shape[0] // n)]
+
+
+def _join(parts: list[torch.Tensor], stacked: bool) -> torch.Tensor:
+    return torch.stack(parts) if stacked else torch.cat(parts)
+
+
+def split_optimizer_state(state: dict, net: nn.Module) -> list[dict]:
+    """The grouped SGD's ``state_dict`` as N single-model ones (each run's momentum slices)."""
+    n, stacked = net.runs, _stacked(net)
+    out = []
+    for r in range(n):
+        per = {i: {k: _part(v, r, n, stacked[i]).clone() if torch.is_tensor(v) and v.ndim else v
+                   for k, v in entry.items()} for i, entry in state["state"].items()}
+        out.append({"state": per, "param_groups": copy.deepcopy(state["param_groups"])})
+    return out
+
+
+def join_optimizer_states(states: list[dict], net: nn.Module) -> dict:
+    """N single-model SGD ``state_dict``s as the grouped one (the inverse of :func:`split_optimizer_state`)."""
+    stacked = _stacked(net)
+    joined = {}
+    for i in states[0]["state"]:
+        joined[i] = {k: _join([s["state"][i][k] for s in states], stacked[i]) if torch.is_tensor(v) and v.ndim else v
+                     for k, v in states[0]["state"][i].items()}
+    return {"state": joined, "param_groups": copy.deepcopy(states[0]["param_groups"])}
+
+
 def run_norms(grouped: nn.Module) -> torch.Tensor:
     """Each run's gradient norm over its own slices of every parameter: ``(N,)``."""
     n = grouped.runs
@@ -196,24 +231,45 @@ class BatchedLearner:
         return self.net.runs
 
 
-def build_batched_learner(cfgs, num_classes: int, device) -> BatchedLearner:
+def build_batched_learner(cfgs, num_classes: int, device, states: list[dict] | None = None) -> BatchedLearner:
     """Each run initialised from its seed exactly as :func:`empirical.train.build_learner` would
-    (``torch.manual_seed(seed)`` then the model), grouped; resolved, compatible ``cfgs``."""
+    (``torch.manual_seed(seed)`` then the model), grouped; resolved, compatible ``cfgs``. With
+    ``states`` (one single-run checkpoint per run, all at the same epoch) every run continues
+    from its checkpoint: model, momentum and schedule."""
     from empirical.models import build_model
 
     compatible(cfgs)
     first = cfgs[0]
     singles = []
-    for cfg in cfgs:
+    for r, cfg in enumerate(cfgs):
         torch.manual_seed(cfg.seed)
-        singles.append(build_model(cfg.model, num_classes).to(device))
+        model = build_model(cfg.model, num_classes).to(device)
+        if states is not None:
+            model.load_state_dict(states[r]["model"])
+        singles.append(model)
     net = group(singles)
     if first.channels_last:
         net = net.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(net.parameters(), lr=first.lr, momentum=first.momentum, weight_decay=first.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=first.epochs)
+    if states is not None:
+        optimizer.load_state_dict(join_optimizer_states([s["optimizer"] for s in states], net))
+        schedule.load_state_dict(states[0]["schedule"])
     return BatchedLearner(net, singles[0], [cfg.build_loss().torch(reduction="none", validate=False) for cfg in cfgs],
-                          optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=first.epochs), first,
-                          num_classes)
+                          optimizer, schedule, first, num_classes)
+
+
+def run_checkpoints(learner: BatchedLearner, cfgs, loaders, results, device) -> list[dict]:
+    """Each run's checkpoint, in the single-run format of :func:`empirical.train.train` (so a run
+    can resume alone or in any batch)."""
+    from empirical.train import execution_settings
+
+    models = ungroup(learner.net, learner.template)
+    optimizers = split_optimizer_state(learner.optimizer.state_dict(), learner.net)
+    return [{"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt,
+             "schedule": learner.schedule.state_dict(), "loader": loader.state_dict(), "history": res.history,
+             "train_seconds": res.train_seconds, "settings": execution_settings(device)}
+            for cfg, model, opt, loader, res in zip(cfgs, models, optimizers, loaders, results)]
 
 
 def batched_step(learner: BatchedLearner, xs: list[torch.Tensor], ys: list[torch.Tensor],
@@ -236,7 +292,8 @@ def batched_step(learner: BatchedLearner, xs: list[torch.Tensor], ys: list[torch
     return [v.detach() for v in values], logits.detach()
 
 
-def train_batched(cfgs, datas, *, on_step=None):
+def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, checkpoints: list | None = None,
+                  checkpoint_every_s: float = 60.0, on_step=None):
     """Train the runs ``cfgs`` (one :class:`~empirical.train.DeviceData` each, on one device)
     together; returns one :class:`~empirical.train.TrainResult` per run, with its own model.
 
@@ -244,8 +301,10 @@ def train_batched(cfgs, datas, *, on_step=None):
     its own loader (batch order and augmentation from its seed), its labels, its loss, SGD with
     momentum and weight decay, the cosine schedule, gradient clipping per run. A run whose loss
     becomes non-finite stops at the end of that epoch, as alone ("diverged"); the others go on.
-    ``on_step(step, values)`` sees each step's per-run loss values (for tests). The epoch's
-    seconds are shared out equally between the runs.
+    ``states``: validated single-run checkpoints to continue from (all or none, at one epoch);
+    ``checkpoints``: where each run's checkpoint goes (single-run format, atomically, every
+    ``checkpoint_every_s`` seconds at the end of an epoch). ``on_step(step, values)`` sees each
+    step's per-run loss values (for tests). The epoch's seconds are shared out equally.
     """
     from empirical.loader import DeviceLoader
     from empirical.train import TrainResult
@@ -255,16 +314,28 @@ def train_batched(cfgs, datas, *, on_step=None):
         raise ValueError(f"train_batched needs one DeviceData per config, got {len(cfgs)} configs and {len(datas)}")
     device = datas[0].train_x.device
     K = datas[0].num_classes
-    learner = build_batched_learner(cfgs, K, device)
+    resumed = states is not None and any(st is not None for st in states)
+    if resumed and (any(st is None for st in states) or len({len(st["history"]) for st in states}) > 1):
+        at = [None if st is None else len(st["history"]) for st in states]
+        raise ValueError(f"runs resumed together must all have a checkpoint at one epoch, got epochs {at}")
+    learner = build_batched_learner(cfgs, K, device, states if resumed else None)
     first, n = learner.cfg, learner.runs
     loaders = [DeviceLoader(d.train_x, batch_size=first.batch_size, mean=d.mean, std=d.std, augment=cfg.augment,
                             seed=cfg.seed, channels_last=first.channels_last) for cfg, d in zip(cfgs, datas)]
     results = [TrainResult(learner.template) for _ in cfgs]
+    start = 0
+    if resumed:
+        for loader, res, st in zip(loaders, results, states):
+            loader.load_state_dict(st["loader"])
+            res.history, res.train_seconds = list(st["history"]), st["train_seconds"]
+            res.resumed_from_epoch = len(st["history"])
+        start = results[0].resumed_from_epoch
     live = list(range(n))
     step = 0
     learner.net.train()
     size = datas[0].train_x.shape[0]
-    for epoch in range(first.epochs):
+    last_save = time.monotonic()
+    for epoch in range(start, first.epochs):
         t0 = time.perf_counter()
         loss_sum = torch.zeros(n, device=device, dtype=torch.float64)
         hits = torch.zeros(n, 2, device=device, dtype=torch.int64)
@@ -301,6 +372,13 @@ def train_batched(cfgs, datas, *, on_step=None):
                 live.remove(r)
         if not live:
             break
+        if checkpoints is not None and epoch + 1 < first.epochs and time.monotonic() - last_save >= checkpoint_every_s:
+            from empirical.train import _save_atomic
+
+            for r, state in enumerate(run_checkpoints(learner, cfgs, loaders, results, device)):
+                if r in live:
+                    _save_atomic(state, checkpoints[r])
+            last_save = time.monotonic()
     for result, model in zip(results, ungroup(learner.net, learner.template)):
         result.model = model
     return results

@@ -141,7 +141,7 @@ def _cmd_sweep(args) -> int:
     slurm = {k: v for k, v in (("slurm_partition", args.partition), ("timeout_min", args.timeout_min),
                                ("gpus_per_node", args.gpus_per_node), ("cluster", args.cluster)) if v is not None}
     lines = run_sweep(configs, args.out, env=_env(args), executor=args.executor, jobs=args.jobs, slurm=slurm,
-                      wait=not args.no_wait)
+                      wait=not args.no_wait, batch_runs=args.batch_runs)
     ids = {c.run_id for c in configs}
     _print_tables([r for r in load_results(args.out) if r.id in ids], risk=False)
     print(f"\nresults: {Path(args.out).resolve()}")
@@ -223,6 +223,9 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--list", action="store_true", help="list the named grids")
     sweep.add_argument("--executor", default="local", choices=("local", "slurm"))
     sweep.add_argument("--jobs", type=int, default=1, help="local: runs at once on this machine")
+    sweep.add_argument("--batch-runs", type=int, default=None,
+                       help="at most N compatible runs trained together as one network (default: by device and "
+                            "memory; 1 on a CPU, where it does not pay)")
     sweep.add_argument("--partition", help="slurm partition")
     sweep.add_argument("--timeout-min", type=int, help="slurm time limit per run")
     sweep.add_argument("--gpus-per-node", type=int, help="slurm GPUs per run")

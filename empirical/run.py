@@ -36,7 +36,7 @@ from theory.verify import write_json
 from theory.verify.io import jsonable
 
 __all__ = ["SCHEMA", "Environment", "InvalidResult", "RunClaimed", "checkpoint_path", "load_results", "noise_warnings",
-           "provenance", "read_result", "result_path", "run_one", "validate_result"]
+           "provenance", "read_result", "result_path", "run_batch", "run_one", "validate_result"]
 
 SCHEMA = RUN_SCHEMA  # the result file's version (empirical.records)
 _FINAL_STATUSES = ("finished", "diverged")
@@ -215,26 +215,48 @@ def _remove_temporaries(path: Path, cfg: RunConfig) -> None:
             stale.unlink()
 
 
-def _train_and_record(cfg: RunConfig, path: Path | None, env: Environment) -> RunResult:
+@dataclass
+class _Loaded:
+    """A run's data, loaded and on the device, with what the record needs about the loading."""
+
+    cfg: RunConfig
+    data: Any  # empirical.data.NoisyData
+    on_device: DeviceData
+    notes: list[str]
+    started: datetime
+    t0: float
+    t_data: float
+
+
+def _load(cfg: RunConfig, env: Environment, device: torch.device) -> _Loaded:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    device = env.torch_device()
     spec = cfg.noise_spec
     data = load_noisy(cfg.dataset, spec, seed=cfg.seed, data_dir=env.data_dir, label_dir=env.label_dir,
                       download_missing=env.download, train_per_class=cfg.train_per_class)
     notes = noise_warnings(spec.kind, spec.rate, data.num_classes)
     for note in notes:
-        warnings.warn(f"{cfg.run_id}: {note}", stacklevel=2)
+        warnings.warn(f"{cfg.run_id}: {note}", stacklevel=3)
     on_device = DeviceData.from_noisy(data, device)
-    t_data = time.perf_counter() - t0
+    return _Loaded(cfg, data, on_device, notes, started, t0, time.perf_counter() - t0)
 
+
+def _train_and_record(cfg: RunConfig, path: Path | None, env: Environment) -> RunResult:
+    device = env.torch_device()
+    loaded = _load(cfg, env, device)
     checkpoint = None
     if path is not None:
         checkpoint = checkpoint_path(path, cfg)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    result = train(cfg, on_device, progress=env.progress, checkpoint=checkpoint,
+    result = train(cfg, loaded.on_device, progress=env.progress, checkpoint=checkpoint,
                    checkpoint_every_s=env.checkpoint_every_s)
+    return _record(loaded, result, path, device)
 
+
+def _record(loaded: _Loaded, result, path: Path | None, device: torch.device, batch: dict | None = None) -> RunResult:
+    """Measure a trained run's risk, write its result file (with ``path``) and return it typed;
+    its checkpoint goes once the result is written. ``batch``: how it was trained with others."""
+    cfg, data, on_device, spec = loaded.cfg, loaded.data, loaded.on_device, loaded.cfg.noise_spec
     t1 = time.perf_counter()
     risk = None
     if result.status == "finished":
@@ -259,20 +281,92 @@ def _train_and_record(cfg: RunConfig, path: Path | None, env: Environment) -> Ru
         "data": {"dataset": cfg.dataset, "n_train": n_train, "n_test": int(on_device.test_x.shape[0]),
                  "num_classes": data.num_classes, "noise": str(spec), "actual_noise_rate": data.actual_rate},
         "model": {"name": cfg.model, "parameters": count_parameters(result.model)},
-        "provenance": {**provenance(device), "started": started.isoformat(timespec="seconds")},
-        "timings": {"data_s": t_data, "train_s": result.train_seconds, "risk_s": t_risk,
-                    "total_s": time.perf_counter() - t0, "resumed_from_epoch": result.resumed_from_epoch,
+        "provenance": {**provenance(device), "started": loaded.started.isoformat(timespec="seconds"),
+                       **({"batch": batch} if batch else {})},
+        "timings": {"data_s": loaded.t_data, "train_s": result.train_seconds, "risk_s": t_risk,
+                    "total_s": time.perf_counter() - loaded.t0, "resumed_from_epoch": result.resumed_from_epoch,
                     "train_images_per_s": n_train * epochs_run / max(
                         sum(r["train_seconds"] for r in result.history[result.resumed_from_epoch:]), 1e-9)},
         "final": {"test_acc_last": result.last_test_acc, "test_acc_best": best, "best_epoch": best_epoch,
                   "epochs_run": len(result.history)},
         "history": result.history,
         "risk": risk,
-        "warnings": notes,
+        "warnings": loaded.notes,
     }
     typed = RunResult.from_dict(jsonable(record), path or Path(f"{cfg.run_id}.json"))  # what readers will see
     if path is not None:
         write_json(path, record)
-        if checkpoint is not None and checkpoint.exists():
+        checkpoint = checkpoint_path(path, cfg)
+        if checkpoint.exists():
             checkpoint.unlink()
     return typed
+
+
+def run_batch(cfgs: list[RunConfig], out: str | os.PathLike, env: Environment = Environment()
+              ) -> list[tuple[RunResult | None, str]]:
+    """Train compatible runs together (:mod:`empirical.batched`) into ``out``: per run, its
+    result and how it got it ("trained", "finished before", "claimed by another process: …").
+
+    Each run is claimed, resumed and recorded as :func:`run_one` does it: a finished result is
+    returned as is, a run another live process holds is left to it, a run with a checkpoint
+    continues from it — together with the runs whose checkpoints stand at the same epoch (each
+    run's checkpoint has the single-run format) — and each run writes its own result file. The
+    runs share one copy of the images on the device.
+    """
+    from collections import defaultdict
+
+    from empirical.batched import train_batched
+    from empirical.train import _load_checkpoint
+
+    cfgs = [c.resolved() for c in cfgs]
+    device = env.torch_device()
+    outcome: dict[str, tuple[RunResult | None, str]] = {}
+    with contextlib.ExitStack() as stack:
+        mine = []
+        for cfg in cfgs:
+            path = result_path(out, cfg)
+            if (done := _finished(path, cfg)) is not None:
+                outcome[cfg.run_id] = (done, "finished before")
+                continue
+            try:
+                held = stack.enter_context(claim(path.parent, cfg.run_id))
+            except RunClaimed as err:
+                outcome[cfg.run_id] = (None, f"claimed by another process ({err})")
+                continue
+            if held.took_over:
+                warnings.warn(f"{cfg.run_id}: {held.took_over}", stacklevel=2)
+            if (done := _finished(path, cfg)) is not None:
+                outcome[cfg.run_id] = (done, "finished before")
+                continue
+            _remove_temporaries(path, cfg)
+            mine.append(cfg)
+        loaded, images = {}, {}
+        for cfg in mine:
+            one = _load(cfg, env, device)
+            key = (cfg.dataset, cfg.train_per_class)
+            if key in images:  # the same images for every run of a dataset: one copy on the device
+                one.on_device.train_x, one.on_device.test_x = images[key]
+            else:
+                images[key] = (one.on_device.train_x, one.on_device.test_x)
+            loaded[cfg.run_id] = one
+        by_epoch: dict[int, list[tuple[RunConfig, dict | None]]] = defaultdict(list)
+        for cfg in mine:
+            checkpoint = checkpoint_path(result_path(out, cfg), cfg)
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            state = _load_checkpoint(checkpoint, cfg, device) if checkpoint.exists() else None
+            by_epoch[0 if state is None else len(state["history"])].append((cfg, state))
+        for epoch, members in sorted(by_epoch.items()):
+            group_cfgs = [c for c, _ in members]
+            checkpoints = [checkpoint_path(result_path(out, c), c) for c in group_cfgs]
+            datas = [loaded[c.run_id].on_device for c in group_cfgs]
+            if len(group_cfgs) == 1:
+                results = [train(group_cfgs[0], datas[0], checkpoint=checkpoints[0],
+                                 checkpoint_every_s=env.checkpoint_every_s)]
+            else:
+                results = train_batched(group_cfgs, datas, states=[s for _, s in members] if epoch else None,
+                                        checkpoints=checkpoints, checkpoint_every_s=env.checkpoint_every_s)
+            batch = {"runs": len(group_cfgs), "ids": [c.run_id for c in group_cfgs]} if len(group_cfgs) > 1 else None
+            for cfg, res in zip(group_cfgs, results):
+                outcome[cfg.run_id] = (_record(loaded[cfg.run_id], res, result_path(out, cfg), device, batch),
+                                       "trained" + (f" in a batch of {len(group_cfgs)}" if batch else ""))
+    return [outcome[c.run_id] for c in cfgs]

@@ -28,7 +28,7 @@ from typing import Any
 from empirical.config import RunConfig
 from empirical.run import Environment, InvalidResult, RunClaimed, checkpoint_path, read_result, result_path, run_one
 
-__all__ = ["GRIDS", "Grid", "check_inputs", "grid", "pending", "run_sweep"]
+__all__ = ["GRIDS", "Grid", "batches", "check_inputs", "default_batch_runs", "grid", "pending", "run_sweep"]
 
 PAPER_METHODS = ("ce", "fl", "gce", "nlnl", "sce", "nce+mae", "nce+rce", "nfl+rce", "nce+aul", "nce+agce",
                  "nce+ael", "ldr_kl", "ce+lc", "ce_eps+mae", "fl_eps+mae")
@@ -153,9 +153,63 @@ def _run_task(cfg_dict: dict, out: str, env: Environment) -> str:
     return f"{record.id}: {record.status}, last test acc {record.final.test_acc_last:.4f}"
 
 
+#: estimated device memory per run at batch 128 (GB): weights, optimiser state and activations;
+#: what :func:`default_batch_runs` divides the free memory by (estimates, not yet measured on a GPU)
+RUN_MEMORY_GB = {"tiny": 0.1, "small": 0.4, "cnn8": 1.0, "resnet34": 4.0}
+
+
+def default_batch_runs(configs: Sequence[RunConfig], env: Environment) -> int:
+    """How many runs to train together: 1 on a CPU (grouped convolutions measured 0.4–0.7× the
+    throughput of one run after another on this project's 2-core CPU, ``benchmarks/bench_batched.py``);
+    on a GPU up to 16, as many as half the free memory holds by :data:`RUN_MEMORY_GB`."""
+    import torch
+
+    device = env.torch_device()
+    if device.type != "cuda" or not configs:
+        return 1
+    free, _ = torch.cuda.mem_get_info(device)
+    per_run = max(RUN_MEMORY_GB.get(c.model, 4.0) * c.batch_size / 128 for c in configs)
+    return int(max(1, min(16, (free / 2**30 / 2) // per_run)))
+
+
+def batches(configs: Sequence[RunConfig], size: int) -> list[list[RunConfig]]:
+    """``configs`` in groups of at most ``size`` runs that may train together (the same network and
+    protocol: :func:`empirical.batched.compatible`), in the order of their first member."""
+    from empirical.batched import PER_RUN
+
+    groups: dict[str, list[RunConfig]] = {}
+    for cfg in configs:
+        key = repr({k: v for k, v in cfg.to_dict().items() if k not in PER_RUN})
+        groups.setdefault(key, []).append(cfg)
+    return [members[i:i + size] for members in groups.values() for i in range(0, len(members), size)]
+
+
+def _run_batch_task(cfg_dicts: list[dict], out: str, env: Environment) -> list[str]:
+    """Run a batch of configs together (one config: :func:`_run_task`); an exception becomes a
+    ``FAILED`` line for each of its runs, so the other batches go on."""
+    if len(cfg_dicts) == 1:
+        return [_run_task(cfg_dicts[0], out, env)]
+    from empirical.run import run_batch
+
+    cfgs = [RunConfig.from_dict(d) for d in cfg_dicts]
+    try:
+        outcomes = run_batch(cfgs, out, env)
+    except Exception as err:  # noqa: BLE001 - reported per run; the sweep continues
+        return [f"{c.run_id}: {FAILED} ({type(err).__name__}: {err})" for c in cfgs]
+    lines = []
+    for cfg, (record, how) in zip(cfgs, outcomes):
+        if record is None:
+            lines.append(f"{cfg.run_id}: {CLAIMED} ({how})")
+        elif how == "finished before":
+            lines.append(f"{cfg.run_id}: {DONE_ELSEWHERE}")
+        else:
+            lines.append(f"{record.id}: {record.status}, last test acc {record.final.test_acc_last:.4f} ({how})")
+    return lines
+
+
 def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Environment | None = None,
               executor: str = "local", jobs: int = 1, slurm: dict | None = None, wait: bool = True,
-              log: Callable[[str], None] = print) -> list[str]:
+              batch_runs: int | None = None, log: Callable[[str], None] = print) -> list[str]:
     """Run every pending config of ``configs`` into ``out``; returns one status line per run.
 
     A run that raises (missing data, a bad hyper-parameter) is reported as a ``FAILED`` line and
@@ -165,6 +219,10 @@ def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Envi
     "gpu", "timeout_min": 120, "gpus_per_node": 1, "cluster": "debug"}``); with ``wait=False``
     the SLURM jobs are submitted and the call returns (run the sweep again later: finished runs
     are skipped, so it reports what is left).
+
+    ``batch_runs``: at most this many compatible runs train together as one network
+    (:mod:`empirical.batched`; each still writes its own result and checkpoint); None chooses by
+    device and memory (:func:`default_batch_runs`: 1 on a CPU).
     """
     env = env if env is not None else Environment()
     out = str(out)
@@ -174,32 +232,43 @@ def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Envi
     if not todo:
         return []
     check_inputs(todo, env)
+    if batch_runs is None:
+        batch_runs = default_batch_runs(todo, env)
+    if isinstance(batch_runs, bool) or not isinstance(batch_runs, int) or batch_runs < 1:
+        raise ValueError(f"batch_runs must be a positive integer, got {batch_runs!r}")
+    groups = batches(todo, batch_runs)
+    if batch_runs > 1:
+        log(f"{len(todo)} runs in {len(groups)} batches of up to {batch_runs}")
     if executor == "slurm":
-        return _run_slurm(todo, out, env, dict(slurm or {}), wait, log)
+        return _run_slurm(groups, out, env, dict(slurm or {}), wait, log)
     if executor != "local":
         raise ValueError(f"executor must be 'local' or 'slurm', got {executor!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     lines = []
     if jobs == 1:
-        for cfg in todo:
-            lines.append(_run_task(cfg.to_dict(), out, env))
-            log(lines[-1])
+        for group in groups:
+            for line in _run_batch_task([c.to_dict() for c in group], out, env):
+                lines.append(line)
+                log(line)
         return lines
     context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
     with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(_run_task, cfg.to_dict(), out, env) for cfg in todo]
+        futures = [pool.submit(_run_batch_task, [c.to_dict() for c in group], out, env) for group in groups]
         for future in cf.as_completed(futures):
-            lines.append(future.result())
-            log(lines[-1])
+            for line in future.result():
+                lines.append(line)
+                log(line)
     return lines
 
 
-def _run_slurm(todo: list[RunConfig], out: str, env: Environment, params: dict, wait: bool, log) -> list[str]:
+def _run_slurm(groups: list[list[RunConfig]], out: str, env: Environment, params: dict, wait: bool,
+               log) -> list[str]:
     cluster = params.pop("cluster", None)
     if cluster in (None, "slurm") and shutil.which("sbatch") is None:
         # submitit would fall back to its local executor and start every run on this machine at once
-        raise ValueError(f"the slurm executor needs SLURM, but sbatch is not on PATH here; run the {len(todo)} "
+        raise ValueError(f"the slurm executor needs SLURM, but sbatch is not on PATH here; run the "
+                         f"{sum(len(g) for g in groups)} "
                          "pending runs on this machine with --executor local (--jobs N for N at once)")
     try:
         import submitit
@@ -208,12 +277,14 @@ def _run_slurm(todo: list[RunConfig], out: str, env: Environment, params: dict, 
     executor = submitit.AutoExecutor(folder=Path(out) / ".submitit", cluster=cluster)
     defaults = {"timeout_min": 240, "slurm_array_parallelism": 64} if cluster in (None, "slurm") else {}
     executor.update_parameters(**{**defaults, **params})
-    jobs = executor.map_array(_run_task, [c.to_dict() for c in todo], [out] * len(todo), [env] * len(todo))
+    jobs = executor.map_array(_run_batch_task, [[c.to_dict() for c in g] for g in groups], [out] * len(groups),
+                              [env] * len(groups))
     log(f"submitted {len(jobs)} jobs ({jobs[0].job_id.split('_')[0] if jobs else '-'}); results go to {out}")
     lines: list[str] = []
     if not wait:
         return lines
     for job in jobs:
-        lines.append(job.result())
-        log(lines[-1])
+        for line in job.result():
+            lines.append(line)
+            log(line)
     return lines

@@ -55,6 +55,8 @@ CLI_CASES = [
     ("empirical", ["run", "--out", UNDER_A_FILE], "which is a file"),
     ("empirical", ["sweep", "--grid", "smoke", "--out", A_FILE], "is a file"),
     ("empirical", ["sweep", "--grid", "bogus"], "bogus"),
+    ("empirical", ["sweep", "--grid", "smoke", "--batch-runs", "0", "--out", "{folder}/r"],
+     "batch_runs must be a positive integer, got 0"),
     ("empirical", ["exact", "--ns", "0"], "sample sizes must be integers >= 1, got '0'"),
     ("empirical", ["exact", "--seeds", "1,x"], "seeds must be comma-separated integers, got '1,x'"),
     ("empirical", ["exact", "--steps", "0"], "steps, batch and width must be positive integers"),

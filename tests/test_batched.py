@@ -177,3 +177,46 @@ def test_batched_runs_take_the_first_steps_of_the_single_runs_on_the_gpu():
         for s, (x, idx) in zip(range(3), loader):
             values, _ = train_step(learner, cfg, x, data.train_noisy[idx])
             torch.testing.assert_close(batched[s][r], values.detach(), rtol=1e-3, atol=1e-4)
+
+
+class _Killed(Exception):
+    pass
+
+
+def _strip(history):
+    return [{k: v for k, v in h.items() if "seconds" not in k} for h in history]
+
+
+def test_a_killed_batch_resumes_from_each_runs_checkpoint(tmp_path):
+    from empirical.train import _load_checkpoint
+
+    cfgs = [dataclasses.replace(c, epochs=3).resolved() for c in _runs()]
+    datas = [_data(c) for c in cfgs]
+    straight = train_batched(cfgs, datas)
+    paths = [tmp_path / f"{c.run_id}.pt" for c in cfgs]
+    steps_per_epoch = -(-datas[0].train_x.shape[0] // cfgs[0].batch_size)
+
+    def kill(step, _values):
+        if step == steps_per_epoch + 2:  # in the second epoch, after the first epoch's checkpoints
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train_batched(cfgs, datas, checkpoints=paths, checkpoint_every_s=0.0, on_step=kill)
+    states = [_load_checkpoint(p, c, "cpu") for p, c in zip(paths, cfgs)]
+    assert all(len(s["history"]) == 1 for s in states)
+    resumed = train_batched(cfgs, datas, states=states, checkpoints=paths, checkpoint_every_s=0.0)
+    for a, b in zip(resumed, straight):
+        assert a.resumed_from_epoch == 1 and _strip(a.history) == _strip(b.history)
+        for p, q in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+            assert torch.equal(p, q)
+    # a run's checkpoint has the single-run format: the run can also resume alone
+    alone = train(cfgs[1], datas[1], checkpoint=paths[1])
+    assert alone.resumed_from_epoch == 2 and len(alone.history) == 3
+    assert alone.history[-1]["train_loss"] == pytest.approx(straight[1].history[-1]["train_loss"], rel=1e-3)
+
+
+def test_runs_resumed_together_must_stand_at_one_epoch(tmp_path):
+    cfgs = [c.resolved() for c in _runs()[:2]]
+    datas = [_data(c) for c in cfgs]
+    with pytest.raises(ValueError, match=r"at one epoch, got epochs \[None, 1\]"):
+        train_batched(cfgs, datas, states=[None, {"history": [{}]}])

@@ -149,3 +149,52 @@ def test_a_finished_runs_leftover_checkpoint_is_removed_by_the_next_sweep(tmp_pa
     leftover = checkpoint_path(result_path(out, cfg), cfg)
     leftover.write_bytes(b"a checkpoint a kill left behind")
     assert S.pending([cfg], out) == [] and not leftover.exists()
+
+
+_KILLABLE_BATCH = textwrap.dedent("""
+    import sys, torch
+    torch.set_num_threads(1)
+    from empirical.config import RunConfig
+    from empirical.run import Environment
+    from empirical.sweep import run_sweep
+    cfgs = [RunConfig(noise="symmetric:0.4", method="ce_eps+mae", params=(("m", m),), seed=s, epochs=30, model="tiny",
+                      train_per_class=20, batch_size=64) for m, s in ((10.0, 1), (1e4, 2))]
+    run_sweep(cfgs, sys.argv[1], env=Environment(device="cpu", checkpoint_every_s=0), batch_runs=2, log=lambda s: None)
+""")
+
+
+@pytest.mark.slow
+def test_a_killed_batch_is_resumed_run_by_run_and_ends_as_the_uninterrupted_batch(tmp_path, one_thread):
+    from empirical.sweep import run_sweep
+
+    cfgs = [RunConfig(noise="symmetric:0.4", method="ce_eps+mae", params=(("m", m),), seed=s, epochs=30, **TINY)
+            for m, s in ((10.0, 1), (1e4, 2))]
+    out = tmp_path / "res"
+    child = subprocess.Popen([sys.executable, "-c", _KILLABLE_BATCH, str(out)])
+    checkpoints = [out / ".checkpoints" / f"{c.run_id}.pt" for c in cfgs]
+    deadline = time.monotonic() + 120
+    while not all(c.exists() for c in checkpoints) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert all(c.exists() for c in checkpoints)
+    with pytest.warns(UserWarning, match="took over a stale claim"):
+        lines = run_sweep(cfgs, out, env=Environment(device="cpu"), batch_runs=2, log=lambda s: None)
+    assert all(": finished," in line for line in lines), lines
+    resumed = [json.loads(result_path(out, c).read_text()) for c in cfgs]
+    run_sweep(cfgs, tmp_path / "straight", env=Environment(device="cpu"), batch_runs=2, log=lambda s: None)
+    straight = [json.loads(result_path(tmp_path / "straight", c).read_text()) for c in cfgs]
+
+    def strip(history):
+        return [{k: v for k, v in e.items() if "seconds" not in k} for e in history]
+
+    together = len({r["timings"]["resumed_from_epoch"] for r in resumed}) == 1
+    for a, b in zip(resumed, straight):
+        assert a["timings"]["resumed_from_epoch"] > 0
+        if together:  # both checkpoints at one epoch: resumed as the same batch, to the bit
+            assert a["provenance"]["batch"]["runs"] == 2
+            assert strip(a["history"]) == strip(b["history"]) and a["final"] == b["final"]
+        else:  # the kill fell between the two checkpoint writes: each resumed alone (float-level differences)
+            assert a["history"][-1]["train_loss"] == pytest.approx(b["history"][-1]["train_loss"], rel=1e-3)
+    assert not any(c.exists() for c in checkpoints)

@@ -238,3 +238,35 @@ def test_a_sweep_without_its_data_fails_once_up_front(tmp_path, capsys):
     assert not list((tmp_path / "out").glob("*.json"))
 
 
+
+
+# ----------------------------------------------------------------------------------------------
+# Batched sweeps
+
+
+def test_batches_group_only_runs_that_can_train_together():
+    a = [RunConfig(method="ce_eps+mae", params=(("m", m),), seed=s, **TINY).resolved() for m in (1.0, 10.0) for s in (1, 2)]
+    b = [dataclasses.replace(a[0], lr=0.5), dataclasses.replace(a[1], model="small")]
+    groups = S.batches([a[0], b[0], *a[1:], b[1]], 3)
+    assert [len(g) for g in groups] == [3, 1, 1, 1]
+    assert groups == [a[:3], [a[3]], [b[0]], [b[1]]]  # a group's batches together, groups by first member
+    assert S.default_batch_runs(a, ENV) == 1  # a CPU: batching does not pay there
+
+
+@pytest.mark.slow
+def test_a_batched_sweep_writes_each_runs_result_as_the_single_sweep_would(tmp_path):
+    cfgs = [RunConfig(noise="symmetric:0.4", method="ce_eps+mae", params=(("m", m),), seed=s, **{**TINY, "epochs": 2})
+            for m, s in ((10.0, 1), (1e4, 2), (1e2, 3))]
+    lines = S.run_sweep(cfgs, tmp_path / "b", env=ENV, batch_runs=3, log=lambda s: None)
+    assert len(lines) == 3 and all(": finished," in line and "batch of 3" in line for line in lines)
+    S.run_sweep(cfgs, tmp_path / "s", env=ENV, batch_runs=1, log=lambda s: None)
+    for cfg in cfgs:
+        together, alone = read_result(result_path(tmp_path / "b", cfg)), read_result(result_path(tmp_path / "s", cfg))
+        assert together.provenance["batch"]["runs"] == 3 and "batch" not in alone.provenance
+        assert together.config == alone.config and len(together.history) == 2
+        assert together.history[-1].train_loss == pytest.approx(alone.history[-1].train_loss, rel=1e-3)
+        assert abs(together.final.test_acc_last - alone.final.test_acc_last) <= 0.02
+        assert together.risk.test.clean_risk == pytest.approx(alone.risk.test.clean_risk, rel=1e-3)
+    assert S.run_sweep(cfgs, tmp_path / "b", env=ENV, batch_runs=3, log=lambda s: None) == []  # nothing left
+    with pytest.raises(ValueError, match="batch_runs must be a positive integer, got 0"):
+        S.run_sweep([dataclasses.replace(cfgs[0], seed=9)], tmp_path / "b", env=ENV, batch_runs=0)
