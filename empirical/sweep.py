@@ -224,6 +224,8 @@ def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Envi
     (:mod:`empirical.batched`; each still writes its own result and checkpoint); None chooses by
     device and memory (:func:`default_batch_runs`: 1 on a CPU).
     """
+    if batch_runs is not None and (isinstance(batch_runs, bool) or not isinstance(batch_runs, int) or batch_runs < 1):
+        raise ValueError(f"batch_runs must be a positive integer, got {batch_runs!r}")
     env = env if env is not None else Environment()
     out = str(out)
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -234,8 +236,6 @@ def run_sweep(configs: Sequence[RunConfig], out: str | os.PathLike, *, env: Envi
     check_inputs(todo, env)
     if batch_runs is None:
         batch_runs = default_batch_runs(todo, env)
-    if isinstance(batch_runs, bool) or not isinstance(batch_runs, int) or batch_runs < 1:
-        raise ValueError(f"batch_runs must be a positive integer, got {batch_runs!r}")
     groups = batches(todo, batch_runs)
     if batch_runs > 1:
         log(f"{len(todo)} runs in {len(groups)} batches of up to {batch_runs}")
