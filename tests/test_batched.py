@@ -105,6 +105,7 @@ def test_batched_runs_take_the_first_steps_of_the_single_runs():
             torch.testing.assert_close(batched[s][r], values.detach(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_batched_runs_end_where_the_single_runs_end():
     cfgs = _runs()
     datas = [_data(c.resolved()) for c in cfgs]
@@ -187,6 +188,7 @@ def _strip(history):
     return [{k: v for k, v in h.items() if "seconds" not in k} for h in history]
 
 
+@pytest.mark.slow
 def test_a_killed_batch_resumes_from_each_runs_checkpoint(tmp_path):
     from empirical.train import _load_checkpoint
 
