@@ -215,10 +215,12 @@ def compatible(cfgs) -> None:
 
 @dataclass
 class BatchedLearner:
-    """The grouped network of N runs (``net``; ``template`` one single model, for
-    :func:`ungroup`), one SGD and cosine schedule over it, and each run's loss."""
+    """The grouped network of N runs (``net``; ``forward`` is it or its compiled version;
+    ``template`` one single model, for :func:`ungroup`), one SGD and cosine schedule over it, and
+    each run's loss."""
 
     net: nn.Module
+    forward: object
     template: nn.Module
     criteria: list
     optimizer: torch.optim.Optimizer
@@ -255,7 +257,8 @@ def build_batched_learner(cfgs, num_classes: int, device, states: list[dict] | N
     if states is not None:
         optimizer.load_state_dict(join_optimizer_states([s["optimizer"] for s in states], net))
         schedule.load_state_dict(states[0]["schedule"])
-    return BatchedLearner(net, singles[0], [cfg.build_loss().torch(reduction="none", validate=False) for cfg in cfgs],
+    return BatchedLearner(net, torch.compile(net) if first.compile else net, singles[0],
+                          [cfg.build_loss().torch(reduction="none", validate=False) for cfg in cfgs],
                           optimizer, schedule, first, num_classes)
 
 
@@ -282,7 +285,7 @@ def batched_step(learner: BatchedLearner, xs: list[torch.Tensor], ys: list[torch
     n, K, cfg = learner.runs, learner.num_classes, learner.cfg
     x = torch.cat(xs, 1)
     with _autocast(x.device, cfg.precision):
-        logits = learner.net(x).reshape(x.shape[0], n, K)
+        logits = learner.forward(x).reshape(x.shape[0], n, K)
     values = [learner.criteria[r](logits[:, r].float(), ys[r]) for r in range(n)]
     total = sum(values[r].mean() for r in (range(n) if live is None else live))
     learner.optimizer.zero_grad(set_to_none=True)

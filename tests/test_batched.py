@@ -222,3 +222,14 @@ def test_runs_resumed_together_must_stand_at_one_epoch(tmp_path):
     datas = [_data(c) for c in cfgs]
     with pytest.raises(ValueError, match=r"at one epoch, got epochs \[None, 1\]"):
         train_batched(cfgs, datas, states=[None, {"history": [{}]}])
+
+
+@pytest.mark.slow
+def test_a_compiled_batch_trains_like_the_eager_one():
+    cfgs = [dataclasses.replace(c, epochs=1).resolved() for c in _runs()[:2]]
+    datas = [_data(c) for c in cfgs]
+    eager = train_batched(cfgs, datas)
+    compiled = train_batched([dataclasses.replace(c, compile=True) for c in cfgs], datas)
+    for a, b in zip(compiled, eager):
+        assert a.status == "finished"
+        assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], rel=1e-3)
