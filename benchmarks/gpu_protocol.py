@@ -14,7 +14,8 @@ Steps, each timed, each skipped (with the reason recorded) when the budget left 
 3. batched, images/s: N runs as one grouped network (:mod:`empirical.batched`) for N = 1, 4, 16,
    64 (CPU: 1, 2, 4), and N single runs one after another at N = 16 (CPU: 4).
 4. predictions: the 120-epoch CNN-8 run from the best single throughput, and the Figure-1 grid
-   (72 runs) from the best batched throughput.
+   (72 runs) from the best batched throughput; ResNet-34's images/s on random data shaped like
+   CIFAR-100 and its predicted 200-epoch time.
 5. with the time left, a batch of the Figure-1 grid (CIFAR-10 symmetric 0.8, CE_ε+MAE at several
    m, one seed each) trained together to the end of the protocol, with its accuracies; when the
    full protocol cannot fit, as many epochs as fit (a shortened cosine schedule, labelled so).
@@ -185,6 +186,27 @@ def main(argv: list[str] | None = None) -> int:
     }
     record("predictions", **prediction)
 
+    # 4b. CIFAR-100 with ResNet-34: images/s on random data shaped like CIFAR-100 (its protocol:
+    # batch 128, rotation), and the predicted 200-epoch time
+    if budget.left < 40:
+        record("cifar100_resnet34", skipped=f"{budget.left:.0f} s left")
+    else:
+        c100 = RunConfig(dataset="cifar100", noise="clean", method="ce").resolved()
+        if device.type == "cuda":
+            c100 = dataclasses.replace(c100, precision="bf16", channels_last=True)
+        n_random = 50000 if scale is GPU else 256
+        g = torch.Generator().manual_seed(0)
+        shaped = DeviceData(torch.randint(0, 256, (n_random, 3, 32, 32), generator=g, dtype=torch.uint8).to(device),
+                            *(torch.randint(0, 100, (n_random,), generator=g).to(device) for _ in range(2)),
+                            torch.randint(0, 256, (256, 3, 32, 32), generator=g, dtype=torch.uint8).to(device),
+                            torch.randint(0, 100, (256,), generator=g).to(device), 100, (0.5,) * 3, (0.25,) * 3)
+        steps = max(3, scale.steps // 4)
+        ips = bench_ours(c100, shaped, device, steps, max(1, scale.warmup // 2))
+        record("cifar100_resnet34", images_per_s=ips, predicted_200_epochs_s=200 * 50000 / ips, steps=steps,
+               data="random uint8 images shaped like CIFAR-100 (50,000 × 3 × 32 × 32, 100 classes)",
+               config={"precision": c100.precision, "channels_last": c100.channels_last, "batch": c100.batch_size})
+        print(f"CIFAR-100 ResNet-34: {ips:,.0f} images/s → 200 epochs in {200 * 50000 / ips:,.0f} s", flush=True)
+
     # 5. a batch of the Figure-1 grid, with the time left
     cfgs = [dataclasses.replace(best_cfg, params=(("alpha", 0.01), ("beta", 5.0), ("m", m))) for m in scale.figure1_m]
     per_epoch = len(cfgs) * n_train / max(best_batched.get("batched_images_per_s", 1.0), 1.0)
@@ -225,6 +247,10 @@ def _print(report: dict) -> None:
     fmt = lambda v: "–" if v is None else f"{v:,.0f} s"  # noqa: E731
     print(f"predicted: 120-epoch run {fmt(p['single_120_epochs_s'])}, Figure-1 grid (72 runs) "
           f"{fmt(p['figure1_grid_72_runs_s'])}")
+    r = s.get("cifar100_resnet34", {})
+    if "images_per_s" in r:
+        print(f"CIFAR-100 ResNet-34 (random data): {r['images_per_s']:,.0f} images/s, 200 epochs ≈ "
+              f"{r['predicted_200_epochs_s']:,.0f} s")
     f = s["figure1_batch"]
     if "runs" in f:
         print(f"Figure-1 batch ({f['protocol']}, {f['seconds']:.0f} s): " +

@@ -34,6 +34,8 @@ def test_the_cpu_scale_protocol_measures_every_step(tmp_path):
     at = rows[report["scale"]["sequential_at"]]
     assert at["batched_over_sequential"] == pytest.approx(at["batched_images_per_s"] / at["sequential_images_per_s"])
     assert steps["predictions"]["single_120_epochs_s"] > 0
+    resnet = steps["cifar100_resnet34"]
+    assert resnet["images_per_s"] > 0 and resnet["predicted_200_epochs_s"] == pytest.approx(1e7 / resnet["images_per_s"])
     batch = steps["figure1_batch"]
     assert [r["m"] for r in batch["runs"]] == list(report["scale"]["figure1_m"])
     assert all(r["status"] == "finished" and len(r["test_acc"]) == batch["epochs"] and 0 <= r["test_acc_last"] <= 1
