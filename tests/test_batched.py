@@ -233,3 +233,50 @@ def test_a_compiled_batch_trains_like_the_eager_one():
     for a, b in zip(compiled, eager):
         assert a.status == "finished"
         assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], rel=1e-3)
+
+
+def _sync_free(step_fn, steps: int = 3) -> None:
+    """Run ``step_fn(i)`` with CUDA's sync debug mode set to raise on any host synchronisation
+    (after one warm-up step outside it: lazy initialisation may synchronise once)."""
+    step_fn(0)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for i in range(1, steps + 1):
+            step_fn(i)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.gpu
+def test_a_training_step_never_waits_for_the_gpu():
+    cfg = dataclasses.replace(_runs()[0], model="cnn8").resolved()
+    data = DeviceData.from_noisy(load_noisy(cfg.dataset, cfg.noise, seed=cfg.seed, train_per_class=cfg.train_per_class),
+                                 "cuda")
+    learner = build_learner(cfg, data.num_classes, "cuda")
+    batches = iter(DeviceLoader(data.train_x, batch_size=cfg.batch_size, mean=data.mean, std=data.std,
+                                augment=cfg.augment, seed=cfg.seed))
+
+    def step(_):
+        x, idx = next(batches)
+        train_step(learner, cfg, x, data.train_noisy[idx])
+
+    _sync_free(step)
+
+
+@pytest.mark.gpu
+def test_a_batched_step_never_waits_for_the_gpu():
+    from empirical.batched import batched_step, build_batched_learner
+
+    cfgs = [dataclasses.replace(c, model="cnn8").resolved() for c in _runs()]
+    datas = [DeviceData.from_noisy(load_noisy(c.dataset, c.noise, seed=c.seed, train_per_class=c.train_per_class),
+                                   "cuda") for c in cfgs]
+    learner = build_batched_learner(cfgs, datas[0].num_classes, "cuda")
+    loaders = [iter(DeviceLoader(d.train_x, batch_size=c.batch_size, mean=d.mean, std=d.std, augment=c.augment,
+                                 seed=c.seed)) for c, d in zip(cfgs, datas)]
+
+    def step(_):
+        bs = [next(ld) for ld in loaders]
+        batched_step(learner, [b[0] for b in bs], [d.train_noisy[b[1]] for b, d in zip(bs, datas)])
+
+    _sync_free(step)

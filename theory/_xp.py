@@ -405,7 +405,10 @@ class _TorchNamespace(ArrayNamespace):
 
     def one_hot(self, idx, like, axis):
         _check_axis(axis)
-        return self._torch.nn.functional.one_hot(idx.long(), like.shape[-1]).to(like.dtype)
+        # a comparison, not F.one_hot: on CUDA that checks the indices' range on the host, a
+        # synchronisation in every step of an ε-loss (the indices are argmaxes: always in range)
+        classes = self._torch.arange(like.shape[-1], device=idx.device)
+        return (idx.long()[..., None] == classes).to(like.dtype)
 
     def logsumexp(self, x, axis):
         return self._torch.logsumexp(x, dim=axis)
