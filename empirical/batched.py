@@ -25,7 +25,6 @@ gives the N models back (for evaluation, risk measurement and result files).
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, fields
 
@@ -203,14 +202,19 @@ def clip_per_run(grouped: nn.Module, max_norm: float) -> torch.Tensor:
 PER_RUN = ("seed", "noise", "method", "params")
 
 
+def shared(cfg) -> dict:
+    """What runs trained together must share: every field of the config but :data:`PER_RUN`."""
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in PER_RUN}
+
+
 def compatible(cfgs) -> None:
     """Raise ValueError unless the resolved configs differ only in :data:`PER_RUN`."""
-    first = cfgs[0]
+    first = shared(cfgs[0])
     for cfg in cfgs[1:]:
-        differ = [f.name for f in fields(cfg) if f.name not in PER_RUN and getattr(cfg, f.name) != getattr(first, f.name)]
+        differ = [k for k, v in shared(cfg).items() if v != first[k]]
         if differ:
             raise ValueError(f"runs trained together must share everything but {', '.join(PER_RUN)}; "
-                             f"{cfg.run_id} differs from {first.run_id} in {', '.join(differ)}")
+                             f"{cfg.run_id} differs from {cfgs[0].run_id} in {', '.join(differ)}")
 
 
 @dataclass
@@ -265,13 +269,11 @@ def build_batched_learner(cfgs, num_classes: int, device, states: list[dict] | N
 def run_checkpoints(learner: BatchedLearner, cfgs, loaders, results, device) -> list[dict]:
     """Each run's checkpoint, in the single-run format of :func:`empirical.train.train` (so a run
     can resume alone or in any batch)."""
-    from empirical.train import execution_settings
+    from empirical.train import checkpoint_state
 
     models = ungroup(learner.net, learner.template)
     optimizers = split_optimizer_state(learner.optimizer.state_dict(), learner.net)
-    return [{"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt,
-             "schedule": learner.schedule.state_dict(), "loader": loader.state_dict(), "history": res.history,
-             "train_seconds": res.train_seconds, "settings": execution_settings(device)}
+    return [checkpoint_state(cfg, model, opt, learner.schedule, loader, res, device)
             for cfg, model, opt, loader, res in zip(cfgs, models, optimizers, loaders, results)]
 
 
@@ -363,15 +365,7 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
         stats = torch.cat([loss_sum[:, None] / size, hits.double() / size, accs[:, None]], 1).tolist()  # one sync
         seconds = time.perf_counter() - t0
         for r in list(live):
-            loss, acc_noisy, acc_clean, test_acc = stats[r]
-            record = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc_noisy": acc_noisy,
-                      "train_acc_clean": acc_clean, "test_acc": test_acc, "train_seconds": train_seconds / n,
-                      "seconds": seconds / n}
-            results[r].history.append(record)
-            results[r].train_seconds += record["seconds"]
-            if not math.isfinite(loss):
-                results[r].status = "diverged"
-                results[r].stop_reason = f"non-finite training loss in epoch {epoch + 1} (lr {lr:.3g})"
+            if not results[r].add_epoch(epoch + 1, lr, stats[r], train_seconds / n, seconds / n):
                 live.remove(r)
         if not live:
             break
@@ -387,21 +381,23 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
     return results
 
 
-@torch.no_grad()
+class _SameInput(nn.Module):
+    """The grouped network fed the same images for every run (the test set): ``(B, C, H, W)`` in,
+    ``(B, N·K)`` out, so :func:`empirical.train.predict` evaluates all runs at once."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.repeat(1, self.net.runs, 1, 1))
+
+
 def _test_accuracy(net: nn.Module, datas, n: int, K: int, cfg) -> torch.Tensor:
     """Each run's clean test accuracy (the test images are the same for every run): ``(N,)``."""
-    from empirical.loader import Augment, DeviceLoader
-    from empirical.train import _autocast
+    from empirical.train import predict
 
-    was = net.training
-    net.eval()
     d = datas[0]
-    loader = DeviceLoader(d.test_x, batch_size=1024, mean=d.mean, std=d.std, augment=Augment.none(), shuffle=False,
-                          channels_last=cfg.channels_last)
-    correct = torch.zeros(n, device=d.test_x.device, dtype=torch.int64)
-    for x, idx in loader:
-        with _autocast(x.device, cfg.precision):
-            logits = net(x.repeat(1, n, 1, 1)).float().reshape(x.shape[0], n, K)
-        correct += (logits.argmax(2) == d.test_y[idx][:, None]).sum(0)
-    net.train(was)
-    return correct.double() / d.test_x.shape[0]
+    logits = predict(_SameInput(net), d.test_x, d.mean, d.std, precision=cfg.precision,
+                     channels_last=cfg.channels_last).reshape(-1, n, K)
+    return (logits.argmax(2) == d.test_y[:, None]).double().mean(0)

@@ -60,12 +60,9 @@ class ExcessPoint:
     clean_run: str
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["schema"] = SCHEMA
-        for k, v in out.items():  # JSON has no inf / nan
-            if isinstance(v, float) and not math.isfinite(v):
-                out[k] = repr(v)
-        return out
+        from theory.verify.io import jsonable
+
+        return {**jsonable(asdict(self)), "schema": SCHEMA}  # non-finite floats as "inf", "-inf", "nan"
 
     @classmethod
     def from_dict(cls, data: Any) -> ExcessPoint:
@@ -78,11 +75,10 @@ class ExcessPoint:
         if missing:
             raise RecordError(f"an excess point needs the fields {missing}, which are missing")
         values = {}
-        for f in fields(cls):
+        for f in fields(cls):  # a number field may hold a non-finite float as written: "inf", "-inf", "nan"
             v = data[f.name]
-            if isinstance(v, str) and v in ("inf", "-inf", "nan") and f.name not in ("source", "task", "label"):
-                v = float(v)
-            values[f.name] = v
+            values[f.name] = _number(v) if "float" in str(f.type) and isinstance(v, str) and _number(v) is not None \
+                else v
         for name in ("excess", "eta"):
             if not isinstance(values[name], (int, float)) or isinstance(values[name], bool):
                 raise RecordError(f"an excess point's {name} must be a number, got {values[name]!r}")

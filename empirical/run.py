@@ -176,15 +176,24 @@ def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environme
     if out is None:
         return _train_and_record(cfg, None, env)
     path = result_path(out, cfg)
+    with contextlib.ExitStack() as held:
+        done = _take(cfg, path, held)
+        return done if done is not None else _train_and_record(cfg, path, env)
+
+
+def _take(cfg: RunConfig, path: Path, held: contextlib.ExitStack) -> RunResult | None:
+    """The run's finished result when it has one; otherwise the run is claimed into ``held``
+    (:class:`RunClaimed` when another live process trains it), a killed writer's temporaries are
+    cleared, and None says: train it."""
     if (done := _finished(path, cfg)) is not None:
         return done
-    with claim(path.parent, cfg.run_id) as held:  # RunClaimed when another live process trains it
-        if held.took_over:
-            warnings.warn(f"{cfg.run_id}: {held.took_over}", stacklevel=2)
-        if (done := _finished(path, cfg)) is not None:  # finished by the previous claimant
-            return done
-        _remove_temporaries(path, cfg)
-        return _train_and_record(cfg, path, env)
+    claimed = held.enter_context(claim(path.parent, cfg.run_id))
+    if claimed.took_over:
+        warnings.warn(f"{cfg.run_id}: {claimed.took_over}", stacklevel=3)
+    if (done := _finished(path, cfg)) is not None:  # finished by the previous claimant
+        return done
+    _remove_temporaries(path, cfg)
+    return None
 
 
 def checkpoint_path(path: Path, cfg: RunConfig) -> Path:
@@ -324,22 +333,15 @@ def run_batch(cfgs: list[RunConfig], out: str | os.PathLike, env: Environment = 
     with contextlib.ExitStack() as stack:
         mine = []
         for cfg in cfgs:
-            path = result_path(out, cfg)
-            if (done := _finished(path, cfg)) is not None:
-                outcome[cfg.run_id] = (done, "finished before")
-                continue
             try:
-                held = stack.enter_context(claim(path.parent, cfg.run_id))
+                done = _take(cfg, result_path(out, cfg), stack)
             except RunClaimed as err:
                 outcome[cfg.run_id] = (None, f"claimed by another process ({err})")
                 continue
-            if held.took_over:
-                warnings.warn(f"{cfg.run_id}: {held.took_over}", stacklevel=2)
-            if (done := _finished(path, cfg)) is not None:
+            if done is not None:
                 outcome[cfg.run_id] = (done, "finished before")
-                continue
-            _remove_temporaries(path, cfg)
-            mine.append(cfg)
+            else:
+                mine.append(cfg)
         loaded, images = {}, {}
         for cfg in mine:
             one = _load(cfg, env, device)

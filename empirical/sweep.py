@@ -150,7 +150,12 @@ def _run_task(cfg_dict: dict, out: str, env: Environment) -> str:
         return f"{cfg.run_id}: {FAILED} ({type(err).__name__}: {err})"
     if record.provenance.get("pid") != os.getpid():  # finished by another process meanwhile
         return f"{record.id}: {DONE_ELSEWHERE}"
-    return f"{record.id}: {record.status}, last test acc {record.final.test_acc_last:.4f}"
+    return _trained_line(record)
+
+
+def _trained_line(record, how: str = "") -> str:
+    """The sweep's line for a run it trained (``how``: e.g. "trained in a batch of 4")."""
+    return f"{record.id}: {record.status}, last test acc {record.final.test_acc_last:.4f}" + (f" ({how})" if how else "")
 
 
 #: estimated device memory per run at batch 128 (GB): weights, optimiser state and activations;
@@ -175,12 +180,11 @@ def default_batch_runs(configs: Sequence[RunConfig], env: Environment) -> int:
 def batches(configs: Sequence[RunConfig], size: int) -> list[list[RunConfig]]:
     """``configs`` in groups of at most ``size`` runs that may train together (the same network and
     protocol: :func:`empirical.batched.compatible`), in the order of their first member."""
-    from empirical.batched import PER_RUN
+    from empirical.batched import shared
 
     groups: dict[str, list[RunConfig]] = {}
     for cfg in configs:
-        key = repr({k: v for k, v in cfg.to_dict().items() if k not in PER_RUN})
-        groups.setdefault(key, []).append(cfg)
+        groups.setdefault(repr(shared(cfg)), []).append(cfg)
     return [members[i:i + size] for members in groups.values() for i in range(0, len(members), size)]
 
 
@@ -203,7 +207,7 @@ def _run_batch_task(cfg_dicts: list[dict], out: str, env: Environment) -> list[s
         elif how == "finished before":
             lines.append(f"{cfg.run_id}: {DONE_ELSEWHERE}")
         else:
-            lines.append(f"{record.id}: {record.status}, last test acc {record.final.test_acc_last:.4f} ({how})")
+            lines.append(_trained_line(record, how))
     return lines
 
 

@@ -26,7 +26,7 @@ from empirical.config import RunConfig
 from empirical.loader import Augment, DeviceLoader
 from empirical.models import build_model
 
-__all__ = ["DeviceData", "Learner", "TrainResult", "build_learner", "predict", "train", "train_step"]
+__all__ = ["DeviceData", "Learner", "TrainResult", "build_learner", "checkpoint_state", "predict", "train", "train_step"]
 
 
 @dataclass
@@ -67,6 +67,21 @@ class TrainResult:
     train_seconds: float = 0.0  # wall time of all epochs, each including its test evaluation
     resumed_from_epoch: int = 0
 
+    def add_epoch(self, epoch: int, lr: float, values, train_seconds: float, seconds: float) -> bool:
+        """Record epoch ``epoch`` (1-based) from ``values`` = (train loss, accuracy against the
+        noisy and the clean training labels, test accuracy); False when its loss is not finite:
+        the run stops there, "diverged", with the reason."""
+        loss, acc_noisy, acc_clean, test_acc = values
+        self.history.append({"epoch": epoch, "lr": lr, "train_loss": loss, "train_acc_noisy": acc_noisy,
+                             "train_acc_clean": acc_clean, "test_acc": test_acc, "train_seconds": train_seconds,
+                             "seconds": seconds})
+        self.train_seconds += seconds
+        if math.isfinite(loss):
+            return True
+        self.status = "diverged"
+        self.stop_reason = f"non-finite training loss in epoch {epoch} (lr {lr:.3g})"
+        return False
+
     @property
     def last_test_acc(self) -> float:
         return self.history[-1]["test_acc"] if self.history else math.nan
@@ -98,6 +113,14 @@ def predict(model: torch.nn.Module, images: torch.Tensor, mean, std, *, batch_si
             out.append(model(x).float())
     model.train(was_training)
     return torch.cat(out)
+
+
+def checkpoint_state(cfg: RunConfig, model: torch.nn.Module, optimizer_state: dict, schedule, loader, result,
+                     device) -> dict:
+    """A run's checkpoint: what :func:`train` resumes from (and a batch of runs, each run's)."""
+    return {"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer_state,
+            "schedule": schedule.state_dict(), "loader": loader.state_dict(), "history": result.history,
+            "train_seconds": result.train_seconds, "settings": execution_settings(device)}
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -239,24 +262,15 @@ def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoin
                               channels_last=cfg.channels_last)
         test_acc = (test_logits.argmax(1) == data.test_y).double().mean()
         values = torch.cat([(loss_sum / n)[None], hits.double() / n, test_acc[None]]).tolist()  # one sync
-        record = {"epoch": epoch + 1, "lr": lr, "train_loss": values[0], "train_acc_noisy": values[1],
-                  "train_acc_clean": values[2], "test_acc": values[3], "train_seconds": train_seconds,
-                  "seconds": time.perf_counter() - t0}
-        result.train_seconds += record["seconds"]
-        if not math.isfinite(values[0]):
-            result.status = "diverged"
-            result.stop_reason = f"non-finite training loss in epoch {epoch + 1} (lr {lr:.3g})"
-            result.history.append(record)
+        if not result.add_epoch(epoch + 1, lr, values, train_seconds, time.perf_counter() - t0):
             break
-        result.history.append(record)
+        record = result.history[-1]
         if bar is not None:
             bar.set_postfix(loss=f"{values[0]:.3f}", test=f"{values[3]:.3f}")
             bar.update(1)
         if checkpoint is not None and epoch + 1 < cfg.epochs and time.monotonic() - last_save >= checkpoint_every_s:
-            _save_atomic({"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "schedule": schedule.state_dict(), "loader": loader.state_dict(),
-                          "history": result.history, "train_seconds": result.train_seconds,
-                          "settings": execution_settings(device)}, checkpoint)
+            _save_atomic(checkpoint_state(cfg, model, optimizer.state_dict(), schedule, loader, result, device),
+                         checkpoint)
             last_save = time.monotonic()
         if on_epoch is not None:
             on_epoch(record)

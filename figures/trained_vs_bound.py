@@ -58,14 +58,11 @@ def exact_result(ctx: Context):
     return ctx.cache["exact"]
 
 
-def _stats(values) -> tuple[float, float, int]:
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
-
-
 def summarise(points) -> dict:
     """Per (model, loss label), against n: the mean ± std (sample, ddof = 1) of the excess and
     0-1 excess, and the population values."""
+    from empirical.table import Cell
+
     groups = defaultdict(list)
     for p in points:
         groups[(p.model, p.label, p.n_train)].append(p)
@@ -73,14 +70,13 @@ def summarise(points) -> dict:
                                       "seeds": []})
     for (model, label, n), sel in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         d = by_n[f"{model} | {label}"]
-        mean, std, k = _stats([p.excess for p in sel])
-        zo, zo_std, _ = _stats([p.zero_one_excess for p in sel])
+        excess, zero_one = Cell(tuple(p.excess for p in sel)), Cell(tuple(p.zero_one_excess for p in sel))
         d["n"].append(n)
-        d["excess"].append(mean)
-        d["excess_std"].append(std)
-        d["zero_one"].append(zo)
-        d["zero_one_std"].append(zo_std)
-        d["seeds"].append(k)
+        d["excess"].append(excess.mean)
+        d["excess_std"].append(excess.std)
+        d["zero_one"].append(zero_one.mean)
+        d["zero_one_std"].append(zero_one.std)
+        d["seeds"].append(excess.n)
         d["population"] = sel[0].population_excess
         d["population_zero_one"] = sel[0].population_zero_one_excess
         d["bound"] = sel[0].bound
