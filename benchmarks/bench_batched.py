@@ -21,7 +21,7 @@ import torch
 from empirical.batched import batched_step, build_batched_learner
 from empirical.config import RunConfig
 from empirical.data import load_noisy
-from empirical.loader import DeviceLoader
+from empirical.loader import DeviceLoader, RunsLoader
 from empirical.run import provenance
 from empirical.train import DeviceData, build_learner, train_step
 
@@ -31,51 +31,70 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
+@dataclasses.dataclass(frozen=True)
+class Throughput:
+    """What :func:`measure` saw: images/s of the batch and (when asked for) of the same runs one
+    after another; on a GPU the batch's peak memory (everything allocated while it trained,
+    the images included) and how long its warm-up steps took (compilation, when configured)."""
+
+    runs: int
+    batched_images_per_s: float
+    sequential_images_per_s: float | None = None
+    peak_memory_gb: float | None = None
+    warmup_s: float | None = None
+
+
 def measure(base: RunConfig, data: DeviceData, n: int, steps: int, warmup: int, *,
-            sequential: bool = True) -> tuple[float, float | None]:
-    """(batched, sequential) images/s of ``n`` runs of ``base`` (seeds 100.., m = 10^r, CE_ε+MAE
-    unless ``base`` says otherwise) over ``steps`` steps after ``warmup``; sequential is None
-    when not asked for."""
+            sequential: bool = True) -> Throughput:
+    """Images/s of ``n`` runs of ``base`` (seeds 100.., m = 10^r, CE_ε+MAE unless ``base`` says
+    otherwise) over ``steps`` steps after ``warmup``, trained as one batch and, when
+    ``sequential``, one after another."""
     device = data.train_x.device
     batch = base.batch_size
     cfgs = [dataclasses.replace(base, seed=100 + r, params=(("m", 10.0 ** r),)).resolved() for r in range(n)]
-    loaders = [DeviceLoader(data.train_x, batch_size=batch, mean=data.mean, std=data.std, augment=c.augment,
-                            seed=c.seed, channels_last=c.channels_last, drop_last=True) for c in cfgs]
-    iters = [iter(ld) for ld in loaders]
 
-    def next_batches():
-        out = []
-        for r, it in enumerate(iters):
-            b = next(it, None)
-            if b is None:
-                iters[r] = iter(loaders[r])
-                b = next(iters[r])
-            out.append(b)
-        return out
+    def loader(cfg):
+        return DeviceLoader(data.train_x, batch_size=batch, mean=data.mean, std=data.std, augment=cfg.augment,
+                            seed=cfg.seed, channels_last=cfg.channels_last, drop_last=True)
 
+    def endless(batches):
+        while True:
+            yield from batches
+
+    def timed(step) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        for _ in range(warmup):
+            step()
+        _sync(device)
+        t1 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        return n * batch * steps / (time.perf_counter() - t1), t1 - t0
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    together = endless(RunsLoader([loader(c) for c in cfgs]))
+    labels = data.train_noisy[:, None].expand(-1, n)  # (images, N): the runs share one noisy label set here
     learner = build_batched_learner(cfgs, data.num_classes, device)
 
     def batched():
-        bs = next_batches()
-        batched_step(learner, [b[0] for b in bs], [data.train_noisy[b[1]] for b in bs])
+        x, idx = next(together)
+        batched_step(learner, x, labels.gather(0, idx))
 
-    singles = [build_learner(c, data.num_classes, device) for c in cfgs] if sequential else []
+    ips, warmup_s = timed(batched)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    if not sequential:
+        return Throughput(n, ips, None, peak, warmup_s)
+    alone = [endless(loader(c)) for c in cfgs]
+    singles = [build_learner(c, data.num_classes, device) for c in cfgs]
 
     def one_by_one():
-        for r, b in enumerate(next_batches()):
-            train_step(singles[r], cfgs[r], b[0], data.train_noisy[b[1]])
+        for r, single in enumerate(singles):
+            x, idx = next(alone[r])
+            train_step(single, cfgs[r], x, data.train_noisy[idx])
 
-    out = []
-    for fn in (batched, one_by_one) if sequential else (batched,):
-        for _ in range(warmup):
-            fn()
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        _sync(device)
-        out.append(n * batch * steps / (time.perf_counter() - t0))
-    return out[0], (out[1] if sequential else None)
+    return Throughput(n, ips, timed(one_by_one)[0], peak, warmup_s)
 
 
 def main() -> None:
@@ -98,8 +117,9 @@ def main() -> None:
         base = RunConfig(dataset="synthetic", model=model, noise="symmetric:0.4", method="ce_eps+mae",
                          batch_size=args.batch, train_per_class=100, epochs=1)
         for n in (int(v) for v in args.runs.split(",")):
-            b, s = zip(*(measure(base, data, n, args.steps, args.warmup) for _ in range(args.repeats)))
-            b, s = statistics.median(b), statistics.median(s)
+            seen = [measure(base, data, n, args.steps, args.warmup) for _ in range(args.repeats)]
+            b = statistics.median(t.batched_images_per_s for t in seen)
+            s = statistics.median(t.sequential_images_per_s for t in seen)
             rows.append({"model": model, "runs": n, "batched_images_per_s": b, "sequential_images_per_s": s,
                          "ratio": b / s})
             print(f"| {model} | {n} | {b:,.0f} | {s:,.0f} | {b / s:.2f} |", flush=True)

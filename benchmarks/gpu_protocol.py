@@ -12,7 +12,9 @@ Steps, each timed, each skipped (with the reason recorded) when the budget left 
    against ours (the on-device loader) in fp32, bf16 + channels-last, and with ``torch.compile``
    (its compile time reported apart) on a GPU.
 3. batched, images/s: N runs as one grouped network (:mod:`empirical.batched`) for N = 1, 4, 16,
-   64 (CPU: 1, 2, 4), and N single runs one after another at N = 16 (CPU: 4).
+   64 (CPU: 1, 2, 4), and N single runs one after another at N = 16 (CPU: 4); on a GPU each
+   batch's peak memory per run (what ``empirical.sweep.RUN_MEMORY_GB`` estimates) and, time
+   allowing, the batch of 16 (CPU: 2) compiled (its warm-up, compilation included, apart).
 4. predictions: the 120-epoch CNN-8 run from the best single throughput, and the Figure-1 grid
    (72 runs) from the best batched throughput; ResNet-34's images/s on random data shaped like
    CIFAR-100 and its predicted 200-epoch time.
@@ -61,14 +63,16 @@ class Scale:
     warmup: int
     runs: tuple[int, ...]
     sequential_at: int
+    compile_at: int  # the batch also measured compiled, given compile_needs_s left
+    compile_needs_s: float
     figure1_m: tuple[float, ...]
     epochs: int
     budget_s: float
     workers: int
 
 
-GPU = Scale("gpu", None, "cnn8", 100, 10, (1, 4, 16, 64), 16, FIGURE1_M, 120, 280.0, 8)
-CPU = Scale("cpu (scaled down)", 50, "tiny", 8, 2, (1, 2, 4), 4, (0.0, 1e2, 1e4), 2, 100.0, 2)
+GPU = Scale("gpu", None, "cnn8", 100, 10, (1, 4, 16, 64), 16, 16, 150.0, FIGURE1_M, 120, 280.0, 8)
+CPU = Scale("cpu (scaled down)", 50, "tiny", 8, 2, (1, 2, 4), 4, 2, 60.0, (0.0, 1e2, 1e4), 2, 100.0, 2)
 
 
 class Budget:
@@ -158,24 +162,38 @@ def main(argv: list[str] | None = None) -> int:
     best_single = max((r["images_per_s"] for r in single if "images_per_s" in r and "baseline" not in r["variant"]),
                       default=None)
 
-    # 3. batched
+    # 3. batched (eager, and one N also compiled when time allows: compiling fuses the runs'
+    # losses, N sets of element-wise kernels, into a few)
     batched = []
     best_cfg = fast
-    for n in scale.runs:
-        if budget.left < 25:
-            batched.append({"runs": n, "skipped": f"{budget.left:.0f} s left"})
+    steps = max(4, scale.steps // 4)
+    for n, compiled in [(n, False) for n in scale.runs] + [(scale.compile_at, True)]:
+        if budget.left < (scale.compile_needs_s if compiled else 25):
+            batched.append({"runs": n, "compile": compiled, "skipped": f"{budget.left:.0f} s left"})
             continue
-        b, s = measure_batched(best_cfg, data, n, max(4, scale.steps // 4), scale.warmup,
-                               sequential=n == scale.sequential_at)
-        row = {"runs": n, "batched_images_per_s": b}
-        if s is not None:
-            row.update(sequential_images_per_s=s, batched_over_sequential=b / s)
+        cfg = dataclasses.replace(best_cfg, compile=True) if compiled else best_cfg
+        seen = measure_batched(cfg, data, n, steps, scale.warmup + (5 if compiled else 0),
+                               sequential=n == scale.sequential_at and not compiled)
+        row = {"runs": n, "compile": compiled, "batched_images_per_s": seen.batched_images_per_s,
+               "warmup_s": seen.warmup_s}
+        if seen.peak_memory_gb is not None:
+            row.update(peak_memory_gb=seen.peak_memory_gb, memory_gb_per_run=seen.peak_memory_gb / n)
+        if seen.sequential_images_per_s is not None:
+            row.update(sequential_images_per_s=seen.sequential_images_per_s,
+                       batched_over_sequential=seen.batched_images_per_s / seen.sequential_images_per_s)
         batched.append(row)
-        print(f"batched N={n}: {b:,.0f} images/s" + (f", sequential {s:,.0f} ({b / s:.2f}×)" if s else ""), flush=True)
+        print(f"batched N={n}{' compiled' if compiled else ''}: {seen.batched_images_per_s:,.0f} images/s"
+              + (f", {row['batched_over_sequential']:.2f}× sequential" if "batched_over_sequential" in row else "")
+              + (f", {seen.peak_memory_gb:.2f} GB peak" if seen.peak_memory_gb is not None else ""), flush=True)
+    eager_at = {r["runs"]: r for r in batched if not r["compile"] and "batched_images_per_s" in r}
+    for row in batched:
+        if row["compile"] and "batched_images_per_s" in row and row["runs"] in eager_at:
+            row["compiled_over_eager"] = row["batched_images_per_s"] / eager_at[row["runs"]]["batched_images_per_s"]
     record("batched", rows=batched)
 
     # 4. predictions
-    best_batched = max(batched, key=lambda r: r.get("batched_images_per_s", 0.0), default={})
+    best_batched = max((r for r in batched if not r["compile"]), key=lambda r: r.get("batched_images_per_s", 0.0),
+                       default={})
     epochs_full = 120
     prediction = {
         "single_120_epochs_s": None if not best_single else epochs_full * 50000 / best_single,
@@ -238,11 +256,14 @@ def _print(report: dict) -> None:
     for r in s["single_run"]["rows"]:
         ips = f"{r['images_per_s']:,.0f}" if "images_per_s" in r else r.get("skipped") or r.get("error")
         print(f"| {r['variant']} | {ips} | {r.get('ratio_vs_baseline', float('nan')):.2f} |")
-    print("| batched runs | images/s | × sequential |\n|---|---|---|")
+    print("| batched runs | images/s | × sequential | × eager | GB per run (peak) | warm-up s |")
+    print("|---|---|---|---|---|---|")
     for r in s["batched"]["rows"]:
         ips = f"{r['batched_images_per_s']:,.0f}" if "batched_images_per_s" in r else r["skipped"]
-        ratio = f"{r['batched_over_sequential']:.2f}" if "batched_over_sequential" in r else "–"
-        print(f"| {r['runs']} | {ips} | {ratio} |")
+        cell = lambda key, fmt: format(r[key], fmt) if key in r else "–"  # noqa: E731
+        print(f"| {r['runs']}{' compiled' if r['compile'] else ''} | {ips} | {cell('batched_over_sequential', '.2f')} "
+              f"| {cell('compiled_over_eager', '.2f')} | {cell('memory_gb_per_run', '.2f')} "
+              f"| {cell('warmup_s', '.1f')} |")
     p = s["predictions"]
     fmt = lambda v: "–" if v is None else f"{v:,.0f} s"  # noqa: E731
     print(f"predicted: 120-epoch run {fmt(p['single_120_epochs_s'])}, Figure-1 grid (72 runs) "

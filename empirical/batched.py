@@ -217,16 +217,55 @@ def compatible(cfgs) -> None:
                              f"{cfg.run_id} differs from {cfgs[0].run_id} in {', '.join(differ)}")
 
 
+class RunLosses(nn.Module):
+    """Every run's per-example loss from the grouped network's logits: ``(B, N, K)`` logits and
+    ``(B, N)`` labels in, ``(N, B)`` values out (row r: run r's values, as its criterion gives
+    them alone).
+
+    Runs with the same loss (method and parameters: a sweep over seeds or noise) share one call
+    of one criterion on all their rows, which is exact, because every loss here is per example.
+    Under ``compile`` this module is compiled whole, so the runs' different losses (an m sweep)
+    fuse into a few kernels instead of one set per run.
+
+    ``live`` (bool ``(N,)``, optional) keeps runs out of the objective: a run that is not live
+    gets its values (for the record) but no gradient, not even a 0 multiplied by its non-finite
+    derivative, so a diverged run cannot reach the others' parameters.
+    """
+
+    def __init__(self, criteria: list[nn.Module], keys: list):
+        super().__init__()
+        groups: dict = {}
+        for r, key in enumerate(keys):
+            groups.setdefault(key, []).append(r)
+        self.groups = [tuple(runs) for runs in groups.values()]
+        self.criteria = nn.ModuleList([criteria[runs[0]] for runs in self.groups])
+        order = [r for runs in self.groups for r in runs]
+        self.register_buffer("inverse", torch.tensor([order.index(r) for r in range(len(keys))]), persistent=False)
+        self.in_order = order == list(range(len(keys)))
+
+    def forward(self, logits: torch.Tensor, ys: torch.Tensor, live: torch.Tensor | None = None) -> torch.Tensor:
+        B, _, K = logits.shape
+        if live is not None:  # gradients reach the live runs' logits only
+            logits = torch.where(live[None, :, None], logits, logits.detach())
+        values = []
+        for runs, criterion in zip(self.groups, self.criteria):
+            z = logits[:, list(runs)] if len(runs) < logits.shape[1] else logits
+            y = ys[:, list(runs)] if len(runs) < ys.shape[1] else ys
+            values.append(criterion(z.transpose(0, 1).reshape(-1, K), y.t().reshape(-1)).reshape(len(runs), B))
+        out = values[0] if len(values) == 1 else torch.cat(values)
+        return out if self.in_order else out[self.inverse]
+
+
 @dataclass
 class BatchedLearner:
     """The grouped network of N runs (``net``; ``forward`` is it or its compiled version;
     ``template`` one single model, for :func:`ungroup`), one SGD and cosine schedule over it, and
-    each run's loss."""
+    the runs' losses (``losses``: :class:`RunLosses`, or its compiled version)."""
 
     net: nn.Module
     forward: object
     template: nn.Module
-    criteria: list
+    losses: object
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LRScheduler
     cfg: object  # the first run's resolved config: the shared protocol
@@ -261,9 +300,10 @@ def build_batched_learner(cfgs, num_classes: int, device, states: list[dict] | N
     if states is not None:
         optimizer.load_state_dict(join_optimizer_states([s["optimizer"] for s in states], net))
         schedule.load_state_dict(states[0]["schedule"])
-    return BatchedLearner(net, torch.compile(net) if first.compile else net, singles[0],
-                          [cfg.build_loss().torch(reduction="none", validate=False) for cfg in cfgs],
-                          optimizer, schedule, first, num_classes)
+    losses = RunLosses([cfg.build_loss().torch(reduction="none", validate=False) for cfg in cfgs],
+                       [(cfg.method, cfg.params) for cfg in cfgs]).to(device)
+    compiled = torch.compile if first.compile else (lambda module: module)
+    return BatchedLearner(net, compiled(net), singles[0], compiled(losses), optimizer, schedule, first, num_classes)
 
 
 def run_checkpoints(learner: BatchedLearner, cfgs, loaders, results, device) -> list[dict]:
@@ -277,24 +317,26 @@ def run_checkpoints(learner: BatchedLearner, cfgs, loaders, results, device) -> 
             for cfg, model, opt, loader, res in zip(cfgs, models, optimizers, loaders, results)]
 
 
-def batched_step(learner: BatchedLearner, xs: list[torch.Tensor], ys: list[torch.Tensor],
-                 live: list[int] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """One SGD step of every run on its own batch (xs[r], ys[r]): the grouped forward, each run's
-    loss on its fp32 logits, the sum of the ``live`` runs' means differentiated once, clipping per
-    run, the step. Returns the per-run per-example losses and the logits ``(B, N, K)``."""
+def batched_step(learner: BatchedLearner, x: torch.Tensor, ys: torch.Tensor,
+                 live: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step of every run on its own batch: ``x`` ``(B, N·C, H, W)`` and ``ys`` ``(B, N)``
+    as :class:`~empirical.loader.RunsLoader` lays them out. The grouped forward, each run's loss
+    on its fp32 logits, the sum of the runs' means (of the ``live`` ones, bool ``(N,)``, when
+    given) differentiated once, clipping per run, the step. Returns the per-example losses
+    ``(N, B)`` and the logits ``(B, N, K)``."""
     from empirical.train import _autocast
 
     n, K, cfg = learner.runs, learner.num_classes, learner.cfg
-    x = torch.cat(xs, 1)
     with _autocast(x.device, cfg.precision):
         logits = learner.forward(x).reshape(x.shape[0], n, K)
-    values = [learner.criteria[r](logits[:, r].float(), ys[r]) for r in range(n)]
-    total = sum(values[r].mean() for r in (range(n) if live is None else live))
+    values = learner.losses(logits.float(), ys, live)
+    means = values.mean(1)
+    total = (means if live is None else torch.where(live, means, 0.0)).sum()
     learner.optimizer.zero_grad(set_to_none=True)
     total.backward()
     clip_per_run(learner.net, cfg.grad_clip)
     learner.optimizer.step()
-    return [v.detach() for v in values], logits.detach()
+    return values.detach(), logits.detach()
 
 
 def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, checkpoints: list | None = None,
@@ -311,8 +353,8 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
     ``checkpoint_every_s`` seconds at the end of an epoch). ``on_step(step, values)`` sees each
     step's per-run loss values (for tests). The epoch's seconds are shared out equally.
     """
-    from empirical.loader import DeviceLoader
-    from empirical.train import TrainResult
+    from empirical.loader import DeviceLoader, RunsLoader
+    from empirical.train import TrainResult, _save_atomic
 
     cfgs = [c.resolved() for c in cfgs]
     if len(cfgs) != len(datas) or not cfgs:
@@ -327,6 +369,9 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
     first, n = learner.cfg, learner.runs
     loaders = [DeviceLoader(d.train_x, batch_size=first.batch_size, mean=d.mean, std=d.std, augment=cfg.augment,
                             seed=cfg.seed, channels_last=first.channels_last) for cfg, d in zip(cfgs, datas)]
+    batches = RunsLoader(loaders)
+    noisy = torch.stack([d.train_noisy for d in datas], 1)  # (images, N): column r is run r's labels
+    clean = torch.stack([d.train_clean for d in datas], 1)
     results = [TrainResult(learner.template) for _ in cfgs]
     start = 0
     if resumed:
@@ -335,7 +380,7 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
             res.history, res.train_seconds = list(st["history"]), st["train_seconds"]
             res.resumed_from_epoch = len(st["history"])
         start = results[0].resumed_from_epoch
-    live = list(range(n))
+    live, live_mask = list(range(n)), None  # the mask only once a run has stopped
     step = 0
     learner.net.train()
     size = datas[0].train_x.shape[0]
@@ -343,16 +388,14 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
     for epoch in range(start, first.epochs):
         t0 = time.perf_counter()
         loss_sum = torch.zeros(n, device=device, dtype=torch.float64)
-        hits = torch.zeros(n, 2, device=device, dtype=torch.int64)
-        for batch in zip(*loaders):
-            ys = [datas[r].train_noisy[b[1]] for r, b in enumerate(batch)]
-            values, logits = batched_step(learner, [b[0] for b in batch], ys, live)
+        hits = torch.zeros(n, 2, device=device, dtype=torch.int64)  # vs noisy, vs clean labels
+        for x, idx in batches:
+            ys = noisy.gather(0, idx)
+            values, logits = batched_step(learner, x, ys, live_mask)
             with torch.no_grad():
+                loss_sum += values.sum(1)
                 pred = logits.argmax(2)
-                for r in range(n):
-                    loss_sum[r] += values[r].sum()
-                    hits[r] += torch.stack([(pred[:, r] == ys[r]).sum(),
-                                            (pred[:, r] == datas[r].train_clean[batch[r][1]]).sum()])
+                hits += torch.stack([(pred == ys).sum(0), (pred == clean.gather(0, idx)).sum(0)], 1)
             if on_step is not None:
                 on_step(step, values)
             step += 1
@@ -361,7 +404,7 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_seconds = time.perf_counter() - t0
-        accs = _test_accuracy(learner.net, datas, n, K, first)
+        accs = _test_accuracy(learner.net, datas[0], first)
         stats = torch.cat([loss_sum[:, None] / size, hits.double() / size, accs[:, None]], 1).tolist()  # one sync
         seconds = time.perf_counter() - t0
         for r in list(live):
@@ -369,9 +412,9 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
                 live.remove(r)
         if not live:
             break
+        if len(live) < n:
+            live_mask = torch.tensor([r in live for r in range(n)], device=device)
         if checkpoints is not None and epoch + 1 < first.epochs and time.monotonic() - last_save >= checkpoint_every_s:
-            from empirical.train import _save_atomic
-
             for r, state in enumerate(run_checkpoints(learner, cfgs, loaders, results, device)):
                 if r in live:
                     _save_atomic(state, checkpoints[r])
@@ -393,11 +436,13 @@ class _SameInput(nn.Module):
         return self.net(x.repeat(1, self.net.runs, 1, 1))
 
 
-def _test_accuracy(net: nn.Module, datas, n: int, K: int, cfg) -> torch.Tensor:
-    """Each run's clean test accuracy (the test images are the same for every run): ``(N,)``."""
+def _test_accuracy(net: nn.Module, data, cfg) -> torch.Tensor:
+    """Each run's clean test accuracy on ``data``'s test set (the same for every run): ``(N,)``.
+    Only each batch's predictions are kept, not its logits (at N = 64 and K = 100 on the
+    CIFAR-100 test set those would be 256 MB)."""
     from empirical.train import predict
 
-    d = datas[0]
-    logits = predict(_SameInput(net), d.test_x, d.mean, d.std, precision=cfg.precision,
-                     channels_last=cfg.channels_last).reshape(-1, n, K)
-    return (logits.argmax(2) == d.test_y[:, None]).double().mean(0)
+    n = net.runs
+    predictions = predict(_SameInput(net), data.test_x, data.mean, data.std, precision=cfg.precision,
+                          channels_last=cfg.channels_last, each=lambda z: z.reshape(z.shape[0], n, -1).argmax(2))
+    return (predictions == data.test_y[:, None]).double().mean(0)

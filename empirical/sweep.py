@@ -166,7 +166,8 @@ RUN_MEMORY_GB = {"tiny": 0.1, "small": 0.4, "cnn8": 1.0, "resnet34": 4.0}
 def default_batch_runs(configs: Sequence[RunConfig], env: Environment) -> int:
     """How many runs to train together: 1 on a CPU (grouped convolutions measured 0.4–0.7× the
     throughput of one run after another on this project's 2-core CPU, ``benchmarks/bench_batched.py``);
-    on a GPU up to 16, as many as half the free memory holds by :data:`RUN_MEMORY_GB`."""
+    on a GPU up to 16, as many as half the free memory holds by :data:`RUN_MEMORY_GB` (estimates;
+    ``benchmarks/gpu_protocol.py`` measures each batch's peak memory per run, to replace them)."""
     import torch
 
     device = env.torch_device()

@@ -101,8 +101,11 @@ def _autocast(device: torch.device, precision: str):
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, images: torch.Tensor, mean, std, *, batch_size: int = 1024,
-            precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
-    """fp32 logits (N, K) of ``model`` in eval mode on uint8 ``images`` (no augmentation)."""
+            precision: str = "fp32", channels_last: bool = False,
+            each: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """fp32 logits (N, K) of ``model`` in eval mode on uint8 ``images`` (no augmentation); with
+    ``each``, what it makes of each batch's logits (an argmax, say), concatenated, so only that
+    is held in memory."""
     was_training = model.training
     model.eval()
     loader = DeviceLoader(images, batch_size=batch_size, mean=mean, std=std, augment=Augment.none(),
@@ -110,7 +113,8 @@ def predict(model: torch.nn.Module, images: torch.Tensor, mean, std, *, batch_si
     out = []
     with _autocast(images.device, precision):
         for x, _ in loader:
-            out.append(model(x).float())
+            logits = model(x).float()
+            out.append(logits if each is None else each(logits))
     model.train(was_training)
     return torch.cat(out)
 

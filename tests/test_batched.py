@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from empirical.batched import clip_per_run, compatible, group, train_batched, ungroup  # noqa: E402
 from empirical.config import RunConfig  # noqa: E402
 from empirical.data import load_noisy  # noqa: E402
-from empirical.loader import DeviceLoader  # noqa: E402
+from empirical.loader import DeviceLoader, RunsLoader  # noqa: E402
 from empirical.models import build_model  # noqa: E402
 from empirical.train import DeviceData, build_learner, train, train_step  # noqa: E402
 
@@ -119,6 +119,52 @@ def test_batched_runs_end_where_the_single_runs_end():
             assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
         for p, q in zip(res.model.parameters(), alone.model.parameters()):
             torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)
+
+
+def test_run_losses_are_each_runs_own_criterion_whatever_the_grouping():
+    from empirical.batched import RunLosses
+
+    cfgs = [dataclasses.replace(c.resolved(), seed=s) for c, s in zip(_runs() * 2, range(6))]  # 3 losses, 2 runs each
+    order = [5, 0, 3, 1, 4, 2]  # the runs sharing a loss apart, not in order
+    cfgs = [cfgs[i] for i in order]
+    criteria = [c.build_loss().torch(reduction="none", validate=False) for c in cfgs]
+    losses = RunLosses(criteria, [(c.method, c.params) for c in cfgs])
+    assert sorted(len(g) for g in losses.groups) == [2, 2, 2]  # one criterion call per distinct loss
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(7, 6, 10, generator=g) * 3
+    ys = torch.randint(0, 10, (7, 6), generator=g)
+    values = losses(logits, ys)
+    for r, criterion in enumerate(criteria):
+        torch.testing.assert_close(values[r], criterion(logits[:, r], ys[:, r]), rtol=1e-6, atol=1e-7)
+
+
+def test_a_stopped_run_does_not_reach_the_others():
+    """One run's parameters poisoned with NaN: the others take the step they take beside a
+    healthy run, to the bit, with the stopped run out of the objective or (its loss NaN) in it."""
+    from empirical.batched import batched_step, build_batched_learner
+
+    cfgs = [c.resolved() for c in _runs()]
+    datas = [_data(c) for c in cfgs]
+    x, idx = next(iter(RunsLoader([DeviceLoader(d.train_x, batch_size=c.batch_size, mean=d.mean, std=d.std,
+                                                augment=c.augment, seed=c.seed) for c, d in zip(cfgs, datas)])))
+    ys = torch.stack([d.train_noisy for d in datas], 1).gather(0, idx)
+
+    def stepped(poison: bool, live):
+        learner = build_batched_learner(cfgs, datas[0].num_classes, "cpu")
+        if poison:
+            with torch.no_grad():
+                first = next(learner.net.parameters())
+                first[first.shape[0] // 3:2 * first.shape[0] // 3] = float("nan")  # run 1's slice
+        values, _ = batched_step(learner, x, ys, live)
+        return ungroup(learner.net, learner.template), values
+
+    healthy, _ = stepped(False, None)
+    for live in (torch.tensor([True, False, True]), None):
+        poisoned, values = stepped(True, live)
+        assert values[1].isnan().all() and values[[0, 2]].isfinite().all()
+        for r in (0, 2):
+            for (k, a), b in zip(poisoned[r].state_dict().items(), healthy[r].state_dict().values()):
+                assert torch.equal(a, b), (r, k)
 
 
 def test_runs_trained_together_must_share_the_network_and_protocol():
@@ -272,11 +318,12 @@ def test_a_batched_step_never_waits_for_the_gpu():
     datas = [DeviceData.from_noisy(load_noisy(c.dataset, c.noise, seed=c.seed, train_per_class=c.train_per_class),
                                    "cuda") for c in cfgs]
     learner = build_batched_learner(cfgs, datas[0].num_classes, "cuda")
-    loaders = [iter(DeviceLoader(d.train_x, batch_size=c.batch_size, mean=d.mean, std=d.std, augment=c.augment,
-                                 seed=c.seed)) for c, d in zip(cfgs, datas)]
+    batches = iter(RunsLoader([DeviceLoader(d.train_x, batch_size=c.batch_size, mean=d.mean, std=d.std,
+                                            augment=c.augment, seed=c.seed) for c, d in zip(cfgs, datas)]))
+    noisy = torch.stack([d.train_noisy for d in datas], 1)
 
     def step(_):
-        bs = [next(ld) for ld in loaders]
-        batched_step(learner, [b[0] for b in bs], [d.train_noisy[b[1]] for b, d in zip(bs, datas)])
+        x, idx = next(batches)
+        batched_step(learner, x, noisy.gather(0, idx))
 
     _sync_free(step)

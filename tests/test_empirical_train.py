@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from empirical.config import PROTOCOLS, RunConfig  # noqa: E402
 from empirical.data import load_noisy  # noqa: E402
-from empirical.loader import Augment, DeviceLoader, augment_batch  # noqa: E402
+from empirical.loader import Augment, DeviceLoader, RunsLoader, augment_batch  # noqa: E402
 from empirical.models import build_model, count_parameters  # noqa: E402
 from empirical.risk import loss_matrix, measure, paired_excess  # noqa: E402
 from empirical.train import DeviceData, predict, train  # noqa: E402
@@ -87,6 +87,65 @@ def test_loader_state_round_trip_replays_the_same_batches():
     loader.load_state_dict(state)
     for (x1, i1), (x2, i2) in zip(first, loader):
         assert torch.equal(x1, x2) and torch.equal(i1, i2)
+
+
+@given(seeds=st.lists(st.integers(0, 2**31), min_size=1, max_size=4), n=st.integers(5, 23),
+       batch=st.integers(1, 9), drop_last=st.booleans(), channels_last=st.booleans(),
+       aug=st.sampled_from([Augment(), Augment.none(), Augment(crop_pad=2, flip=False, rotate_deg=15.0)]))
+@settings(max_examples=25, deadline=None)
+def test_runs_stepped_together_see_bit_for_bit_their_own_batches(seeds, n, batch, drop_last, channels_last, aug):
+    images = _images(n, seed=n)
+
+    def loader(seed):
+        return DeviceLoader(images, batch_size=batch, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), augment=aug,
+                            seed=seed, drop_last=drop_last, channels_last=channels_last)
+
+    alone = [list(loader(seed)) for seed in seeds]
+    together = list(RunsLoader([loader(seed) for seed in seeds]))
+    assert len(together) == len(alone[0])
+    for b, (x, idx) in enumerate(together):
+        side_by_side = torch.cat([run[b][0] for run in alone], 1)  # run r's images in channels 3r..3r+2
+        assert torch.equal(x, side_by_side) and x.stride() == side_by_side.stride()  # same values, same layout
+        assert torch.equal(idx, torch.stack([run[b][1] for run in alone], 1))
+
+
+@pytest.mark.gpu
+def test_runs_stepped_together_see_their_own_batches_on_the_gpu():
+    images = _images(40).cuda()
+
+    def loader(seed):
+        return DeviceLoader(images, batch_size=16, mean=(0.5,) * 3, std=(0.25,) * 3, seed=seed,
+                            augment=Augment(rotate_deg=15.0))
+
+    alone = [list(loader(seed)) for seed in (1, 2, 3)]
+    for b, (x, _) in enumerate(RunsLoader([loader(seed) for seed in (1, 2, 3)])):
+        assert x.is_cuda and torch.equal(x, torch.cat([run[b][0] for run in alone], 1))
+
+
+def test_runs_stepped_together_resume_from_their_loaders_states():
+    loaders = [DeviceLoader(_images(16), batch_size=5, mean=(0,) * 3, std=(1,) * 3, seed=s) for s in (3, 4)]
+    together = RunsLoader(loaders)
+    next(iter(together))
+    state = together.state_dict()
+    first = [(x.clone(), i.clone()) for x, i in together]
+    together.load_state_dict(state)
+    for (x1, i1), (x2, i2) in zip(first, together, strict=True):
+        assert torch.equal(x1, x2) and torch.equal(i1, i2)
+
+
+def test_loaders_that_differ_in_more_than_their_generators_are_not_stepped_together():
+    def loader(**kw):
+        return DeviceLoader(**{"images": _images(8), "batch_size": 4, "mean": (0,) * 3, "std": (1,) * 3, **kw})
+
+    with pytest.raises(ValueError, match="share batch_size"):
+        RunsLoader([loader(), loader(batch_size=2)])
+    with pytest.raises(ValueError, match="share augment"):
+        RunsLoader([loader(), loader(augment=Augment.none())])
+    with pytest.raises(ValueError, match="share images"):
+        RunsLoader([loader(), loader(images=_images(8, seed=1))])
+    with pytest.raises(ValueError, match="share std"):
+        RunsLoader([loader(), loader(std=(2,) * 3)])
+    RunsLoader([loader(seed=1), loader(images=_images(8), seed=2)])  # equal images in two copies: fine
 
 
 def test_loader_rejects_bad_input():
@@ -369,6 +428,8 @@ def test_predict_is_deterministic_and_in_eval_mode():
     b = predict(model, x, (0.5,) * 3, (0.25,) * 3, batch_size=9)
     torch.testing.assert_close(a, b)
     assert model.training  # restored
+    top = predict(model, x, (0.5,) * 3, (0.25,) * 3, batch_size=4, each=lambda z: z.argmax(1))
+    assert torch.equal(top, a.argmax(1))  # what each batch's logits become, concatenated in order
 
 
 def test_protocols_follow_the_paper():

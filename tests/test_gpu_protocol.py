@@ -29,8 +29,12 @@ def test_the_cpu_scale_protocol_measures_every_step(tmp_path):
     assert report["scale"]["name"].startswith("cpu") and (tmp_path / "data" / "cifar-10-batches-py").is_dir()
     single = {r["variant"]: r for r in steps["single_run"]["rows"]}
     assert single["ours fp32"]["images_per_s"] > 0 and "ratio_vs_baseline" in single["ours fp32"]
-    rows = {r["runs"]: r for r in steps["batched"]["rows"]}
-    assert set(rows) == set(report["scale"]["runs"])
+    rows = {r["runs"]: r for r in steps["batched"]["rows"] if not r["compile"]}
+    assert set(rows) == set(report["scale"]["runs"]) and all(r["warmup_s"] > 0 for r in rows.values())
+    compiled = [r for r in steps["batched"]["rows"] if r["compile"]]
+    assert [r["runs"] for r in compiled] == [report["scale"]["compile_at"]]
+    assert compiled[0]["compiled_over_eager"] == pytest.approx(
+        compiled[0]["batched_images_per_s"] / rows[report["scale"]["compile_at"]]["batched_images_per_s"])
     at = rows[report["scale"]["sequential_at"]]
     assert at["batched_over_sequential"] == pytest.approx(at["batched_images_per_s"] / at["sequential_images_per_s"])
     assert steps["predictions"]["single_120_epochs_s"] > 0
