@@ -125,8 +125,13 @@ def bench_baseline(cfg, data, device, steps, warmup, workers):
     return _images_per_s(lambda: iter(loader), step, device, steps, warmup)
 
 
-def bench_ours(cfg, dd: DeviceData, device, steps, warmup):
+def bench_ours(cfg, dd: DeviceData, device, steps, warmup, *, fused: bool = False):
+    """Images/s of our single-run step; ``fused``: with torch's fused SGD kernel in place of the
+    trainer's (foreach on a GPU), to measure whether it should become the default."""
     learner = build_learner(cfg, dd.num_classes, device)
+    if fused:
+        learner.optimizer = torch.optim.SGD(learner.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                            weight_decay=cfg.weight_decay, fused=True)
     loader = DeviceLoader(dd.train_x, batch_size=cfg.batch_size, mean=dd.mean, std=dd.std, augment=cfg.augment,
                           seed=cfg.seed, channels_last=cfg.channels_last, drop_last=True)
 

@@ -9,8 +9,8 @@ Steps, each timed, each skipped (with the reason recorded) when the budget left 
    next to the npz or in ``../shared/tools``); on the CPU scale 50 training images per class.
 2. single run, images/s: the reference-style baseline (per-image transforms in a ``DataLoader``
    with workers, fp32; torchvision's own transforms on PIL images when torchvision is installed)
-   against ours (the on-device loader) in fp32, bf16 + channels-last, and with ``torch.compile``
-   (its compile time reported apart) on a GPU.
+   against ours (the on-device loader) in fp32, and on a GPU in bf16 + channels-last, with fused
+   SGD in place of foreach, and with ``torch.compile`` (its compile time reported apart).
 3. batched, images/s: N runs as one grouped network (:mod:`empirical.batched`) for N = 1, 4, 16,
    64 (CPU: 1, 2, 4), and N single runs one after another at N = 16 (CPU: 4); on a GPU each
    batch's peak memory per run (what ``empirical.sweep.RUN_MEMORY_GB`` estimates) and, time
@@ -143,16 +143,17 @@ def main(argv: list[str] | None = None) -> int:
                        "pipeline": baseline_pipeline(), "images_per_s": ips})
     except Exception as err:  # noqa: BLE001 - a baseline that cannot run is recorded, not fatal
         single.append({"variant": "reference-style baseline", "error": f"{type(err).__name__}: {err}"})
-    variants = [("ours fp32", base)]
+    variants = [("ours fp32", base, False)]
     if device.type == "cuda":
-        variants += [("ours bf16 + channels-last", fast),
-                     ("ours bf16 + channels-last + compile", dataclasses.replace(fast, compile=True))]
-    for name, cfg in variants:
+        variants += [("ours bf16 + channels-last", fast, False),
+                     ("ours bf16 + channels-last + fused SGD", fast, True),
+                     ("ours bf16 + channels-last + compile", dataclasses.replace(fast, compile=True), False)]
+    for name, cfg, fused in variants:
         if budget.left < 30:
             single.append({"variant": name, "skipped": f"{budget.left:.0f} s left"})
             continue
         t = time.perf_counter()
-        ips = bench_ours(cfg, data, device, scale.steps, scale.warmup + (30 if cfg.compile else 0))
+        ips = bench_ours(cfg, data, device, scale.steps, scale.warmup + (30 if cfg.compile else 0), fused=fused)
         single.append({"variant": name, "images_per_s": ips, "seconds_with_warmup_and_compile": time.perf_counter() - t})
     base_ips = single[0].get("images_per_s")
     for row in single:

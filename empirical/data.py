@@ -35,6 +35,7 @@ import numpy as np
 
 from empirical._safe_pickle import MAX_LABEL_FILE_BYTES, DataFileError, check_size, load_file, load_torch_zip
 from theory import noise as tnoise
+from theory._validation import describe
 
 __all__ = [
     "DATASETS",
@@ -126,14 +127,6 @@ class ImageData:
                                  f"got [{y.min()}, {y.max()}]")
 
 
-def _describe_value(value) -> str:
-    if isinstance(value, np.ndarray):
-        return f"an array of dtype {value.dtype} and shape {value.shape}"
-    if isinstance(value, list):
-        return f"a list of {len(value)} (first {type(value[0]).__name__ if value else 'none'})"
-    return f"a {type(value).__name__}"
-
-
 def integer_labels(value, where: str, *, n: int | None, num_classes: int) -> np.ndarray:
     """Labels as stored in a data file: a 1-D integer array or a flat list of integers (never a
     nested list, which ``np.asarray`` would expand: a few hundred bytes of pickle can ask for
@@ -141,7 +134,7 @@ def integer_labels(value, where: str, *, n: int | None, num_classes: int) -> np.
     not truncated. ``where`` names the file and key for the message."""
     if isinstance(value, np.ndarray):
         if value.ndim != 1 or not np.issubdtype(value.dtype, np.integer):
-            raise DataFileError(f"{where} must be a 1-D array of integer class labels, got {_describe_value(value)}")
+            raise DataFileError(f"{where} must be a 1-D array of integer class labels, got {describe(value)}")
         labels = value.astype(np.int64, copy=False)
     elif isinstance(value, list):
         kinds = set(map(type, value))  # one pass in C; a nested list shows up here as `list`
@@ -154,7 +147,7 @@ def integer_labels(value, where: str, *, n: int | None, num_classes: int) -> np.
             raise DataFileError(f"{where} must hold class labels, got an integer beyond 64 bits") from None
     else:
         raise DataFileError(f"{where} must be a 1-D array or a list of integer class labels, "
-                            f"got {_describe_value(value)}")
+                            f"got {describe(value)}")
     if n is not None and labels.shape != (n,):
         raise DataFileError(f"{where} must hold {n} labels (one per image), got {labels.shape[0]}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
@@ -168,7 +161,7 @@ def _pixels(value, where: str) -> np.ndarray:
     integer dtypes when every value fits. Floats (images scaled to [0, 1]) and NaN are refused,
     not cast: a cast would turn them into black or arbitrary bytes."""
     if not isinstance(value, np.ndarray) or value.ndim != 2 or value.shape[1] != 3072:
-        raise DataFileError(f"{where} must be an (N, 3072) array of uint8 pixels, got {_describe_value(value)}")
+        raise DataFileError(f"{where} must be an (N, 3072) array of uint8 pixels, got {describe(value)}")
     if value.dtype == np.uint8:
         return value
     if not np.issubdtype(value.dtype, np.integer):

@@ -161,8 +161,8 @@ BATCH_CORRUPTIONS = {
     "float images in [0, 1]": (lambda b: {**b, b"data": b[b"data"] / 255.0}, "dtype float64 with values in [0, 1]"),
     "int64 pixels up to 999": (lambda b: {**b, b"data": b[b"data"].astype(np.int64) * 4}, "with values in [0, 1020]"),
     "NaN pixels": (lambda b: {**b, b"data": np.full((20, 3072), np.nan)}, "must hold uint8 pixels in [0, 255], got dtype float64"),
-    "wrong image shape": (lambda b: {**b, b"data": b[b"data"][:, :100]}, "must be an (N, 3072) array of uint8 pixels, got an array of dtype uint8 and shape (20, 100)"),
-    "images as a nested list": (lambda b: {**b, b"data": _nested_list_bomb()}, "must be an (N, 3072) array of uint8 pixels, got a list"),
+    "wrong image shape": (lambda b: {**b, b"data": b[b"data"][:, :100]}, "must be an (N, 3072) array of uint8 pixels, got array of shape (20, 100) and dtype uint8"),
+    "images as a nested list": (lambda b: {**b, b"data": _nested_list_bomb()}, "must be an (N, 3072) array of uint8 pixels, got list of 40 items [[[...], [...]"),
     "float labels": (lambda b: {**b, b"labels": [v + 0.7 for v in b[b"labels"]]}, "must hold integer class labels, got float 0.7"),
     "labels out of range": (lambda b: {**b, b"labels": [10] * 20}, "labels must lie in [0, 9], got 10"),
     "labels beyond 64 bits": (lambda b: {**b, b"labels": [2**70] * 20}, "got an integer beyond 64 bits"),
@@ -228,7 +228,7 @@ def _human_file(path, payload):
 @pytest.mark.parametrize("payload, text", [
     ({"clean_label": _nested_list_bomb(), "aggre_label": [0]}, "key 'clean_label', must hold integer class labels, got list"),
     ({"clean_label": np.zeros(100, dtype=np.int64), "aggre_label": np.full(100, 0.5)},
-     "key 'aggre_label', must be a 1-D array of integer class labels, got an array of dtype float64"),
+     "key 'aggre_label', must be a 1-D array of integer class labels, got array of shape"),
     ({"clean_label": np.zeros(100, dtype=np.int64), "aggre_label": np.full(100, 11)}, "labels must lie in [0, 9], got 11"),
     ({"clean_label": np.zeros(100, dtype=np.int64), "aggre_label": np.zeros(7, dtype=np.int64)}, "must hold 100 labels"),
     ({"wrong": 1}, "must hold a dict with 'clean_label' and 'aggre_label'"),
@@ -241,6 +241,22 @@ def test_a_corrupt_cifar_n_label_file_is_refused_naming_it(payload, text, tmp_pa
     with pytest.raises((DataFileError, ValueError)) as info:
         D._human_labels("cifar10", "aggre", tmp_path, np.zeros(100, dtype=np.int64))
     assert str(path) in str(info.value) and text in str(info.value)
+
+
+def test_a_value_read_from_a_file_is_described_without_being_expanded():
+    from theory._validation import describe
+
+    class Counted:
+        calls = 0
+
+        def __repr__(self):
+            Counted.calls += 1
+            return "c"
+
+    text = describe([Counted()] * 10**6)
+    assert Counted.calls <= 6 and text.startswith("list of 1000000 items [c, c") and len(text) < 100
+    bomb = _nested_list_bomb(depth=3, width=1000)  # 10⁹ elements behind one list
+    assert describe({"labels": bomb}).startswith("dict of 1 item {'labels': [[...], [...]")
 
 
 def test_a_label_file_that_inflates_past_its_bound_is_refused_before_it_is_read(tmp_path):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+import reprlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "CLAMP",
+    "NON_NEGATIVE",
+    "Interval",
     "check_argmax_index",
-    "check_clamp",
     "check_labels",
-    "check_nonneg_scalar",
     "check_num_classes",
     "check_probs",
     "check_rate",
@@ -22,14 +26,64 @@ __all__ = [
 PROB_ATOL = 1e-6
 
 
+_SHORT = reprlib.Repr()  # a few items, two levels (set as attributes: keywords need Python 3.12)
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxlong, _SHORT.maxother = 2, 40, 40, 40
+_SHORT.maxtuple = _SHORT.maxlist = _SHORT.maxarray = _SHORT.maxset = _SHORT.maxfrozenset = _SHORT.maxdeque = 6
+_SHORT.maxdict = 4
+
+
 def describe(x: Any) -> str:
-    """A short description of a value for error messages."""
+    """A short description of a value for error messages: its type, its shape and dtype or its
+    length, and the start of its repr. The repr is bounded (``reprlib``: a few items, two levels),
+    so a value read from a file (a nested list of 10⁹ elements in a few hundred bytes of pickle)
+    is described without being expanded."""
     if isinstance(x, np.ndarray):
         return f"array of shape {x.shape} and dtype {x.dtype}"
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
-    text = repr(x)
-    return f"{type(x).__name__} {text[:60]}{'…' if len(text) > 60 else ''}"
+    try:
+        text = _SHORT.repr(x)
+    except Exception:  # noqa: BLE001 - e.g. an int beyond the digits str() allows; the type still says enough
+        text = "…"
+    sized = isinstance(x, (list, tuple, dict, set, frozenset))
+    size = f" of {len(x)} item{'' if len(x) == 1 else 's'}" if sized else ""
+    return f"{type(x).__name__}{size} {text[:60]}{'…' if len(text) > 60 else ''}"
+
+
+def _fmt(x: float) -> str:
+    return "∞" if x == math.inf else "−∞" if x == -math.inf else f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A finite real number in an interval; ``lo_open``/``hi_open`` exclude the ends."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __str__(self) -> str:
+        left = "(" if self.lo_open or self.lo == -math.inf else "["
+        right = ")" if self.hi_open or self.hi == math.inf else "]"
+        return f"{left}{_fmt(self.lo)}, {_fmt(self.hi)}{right}"
+
+    def contains(self, v: float) -> bool:
+        above = v > self.lo if self.lo_open else v >= self.lo
+        below = v < self.hi if self.hi_open else v <= self.hi
+        return math.isfinite(v) and above and below
+
+    def check(self, value: Any, what: str) -> Any:
+        """``value`` itself when it lies in the interval; else TypeError / ValueError naming it."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{what} must be a real number in {self}, got {describe(value)}")
+        if not self.contains(float(value)):
+            raise ValueError(f"{what} must be a finite real number in {self}, got {value!r}")
+        return value
+
+
+NON_NEGATIVE = Interval(0.0)
+CLAMP = Interval(0.0, 1.0, hi_open=True)  # a floor on probabilities before a log or a power
 
 
 def check_num_classes(K: Any, name: str = "K") -> int:
@@ -46,15 +100,6 @@ def check_rate(rate: Any, name: str = "rate") -> float:
     if not (0.0 <= r < 1.0):  # also rejects NaN
         raise ValueError(f"{name} must lie in [0, 1), got {rate!r}")
     return r
-
-
-def check_nonneg_scalar(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a finite real number >= 0, got {describe(value)}")
-    v = float(value)
-    if not np.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}")
-    return v
 
 
 def check_argmax_index(t: Any, p: np.ndarray | None, K: int, batch: tuple[int, ...], name: str = "t") -> np.ndarray:
@@ -80,16 +125,6 @@ def check_argmax_index(t: Any, p: np.ndarray | None, K: int, batch: tuple[int, .
                 f"{float(p.max(axis=-1)[idx]):.6g} (row {idx})"
             )
     return arr.astype(np.int64, copy=False)
-
-
-def check_clamp(value: Any, name: str = "clamp") -> float:
-    """A floor for probabilities: a finite number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a finite real number in [0, 1), got {describe(value)}")
-    v = float(value)
-    if not (np.isfinite(v) and 0.0 <= v < 1.0):
-        raise ValueError(f"{name} must be a finite real number in [0, 1), got {value!r}")
-    return v
 
 
 def check_probs(p: Any, name: str = "p", *, atol: float = PROB_ATOL) -> np.ndarray:

@@ -146,9 +146,9 @@ class _NumpyNamespace(ArrayNamespace):
         return check_probs(p)
 
     def check_scalar(self, value, name):
-        from theory._validation import check_nonneg_scalar
+        from theory._validation import NON_NEGATIVE
 
-        return check_nonneg_scalar(value, name)
+        return float(NON_NEGATIVE.check(value, name))
 
     def with_argmax(self, t):
         return self
@@ -248,9 +248,9 @@ class _SympyNamespace(_NumpyNamespace):
 
     def check_scalar(self, value, name):
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-            from theory._validation import check_nonneg_scalar
+            from theory._validation import NON_NEGATIVE
 
-            check_nonneg_scalar(value, name)
+            NON_NEGATIVE.check(value, name)
         return self.const(value)
 
     def with_argmax(self, t):
@@ -355,9 +355,9 @@ class _TorchNamespace(ArrayNamespace):
         return p
 
     def check_scalar(self, value, name):
-        from theory._validation import check_nonneg_scalar
+        from theory._validation import NON_NEGATIVE
 
-        return check_nonneg_scalar(value, name)
+        return float(NON_NEGATIVE.check(value, name))
 
     def with_argmax(self, t):
         return self

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from theory._validation import check_argmax_index, check_clamp, check_probs
+from theory._validation import CLAMP, check_argmax_index, check_probs
 from theory._xp import ArrayNamespace, _is_symbolic, namespace_of
 
 __all__ = ["eps_softmax", "one_hot_error"]
@@ -96,7 +96,7 @@ def eps_softmax(
         p = xp.check_probs(p)
     m = xp.check_scalar(m, "m")
     if clamp is not None and not _is_symbolic(clamp):
-        clamp = check_clamp(clamp)
+        clamp = float(CLAMP.check(clamp, "clamp"))
     if t is not None and validate:
         t = _check_t(t, p, xp)
     xp = xp.with_argmax(t)  # a symbolic point needs its argmax stated; numeric ones compute it

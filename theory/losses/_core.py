@@ -476,8 +476,7 @@ def with_eps_softmax(loss: Any, m: float, *, clamp: float = 1e-8) -> Loss:
         loss = from_callable(loss)
     if loss.input != "probs":
         raise ValueError(f"{loss.name} is defined on logits; ε-softmax wraps losses of probabilities")
-    from theory._validation import check_clamp, check_nonneg_scalar
+    from theory._validation import CLAMP, NON_NEGATIVE
 
-    m = check_nonneg_scalar(m, "m")
-    clamp = check_clamp(clamp, "clamp")
+    m, clamp = float(NON_NEGATIVE.check(m, "m")), float(CLAMP.check(clamp, "clamp"))
     return EpsWrapped(name=f"{loss.name}_eps", params={"m": m, "clamp": clamp}, inner=loss)

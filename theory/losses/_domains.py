@@ -1,49 +1,17 @@
 """The domains of the registered losses' parameters: declared once, with the loss, and checked
 wherever a loss is built (:meth:`theory.losses.LossSpec.build`), so that a training run, a loss
-check and a claim all refuse the same values with the same message."""
+check and a claim all refuse the same values with the same message. :class:`Interval`,
+``NON_NEGATIVE`` and ``CLAMP`` come from :mod:`theory._validation`, which ε-softmax checks its
+own m and clamp with."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from theory._validation import describe
+from theory._validation import CLAMP, NON_NEGATIVE, Interval
 
 __all__ = ["Interval", "OneOf", "NON_NEGATIVE", "POSITIVE", "CLAMP", "WEIGHT"]
-
-
-def _fmt(x: float) -> str:
-    return "∞" if x == math.inf else "−∞" if x == -math.inf else f"{x:g}"
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A finite real number in an interval; ``lo_open``/``hi_open`` exclude the ends."""
-
-    lo: float = -math.inf
-    hi: float = math.inf
-    lo_open: bool = False
-    hi_open: bool = False
-
-    def __str__(self) -> str:
-        left = "(" if self.lo_open or self.lo == -math.inf else "["
-        right = ")" if self.hi_open or self.hi == math.inf else "]"
-        return f"{left}{_fmt(self.lo)}, {_fmt(self.hi)}{right}"
-
-    def contains(self, v: float) -> bool:
-        above = v > self.lo if self.lo_open else v >= self.lo
-        below = v < self.hi if self.hi_open else v <= self.hi
-        return math.isfinite(v) and above and below
-
-    def check(self, value: Any, what: str) -> Any:
-        """``value`` itself when it lies in the interval; else TypeError / ValueError naming it."""
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{what} must be a real number in {self}, got {describe(value)}")
-        if not self.contains(float(value)):
-            raise ValueError(f"{what} must be a finite real number in {self}, got {value!r}")
-        return value
 
 
 @dataclass(frozen=True)
@@ -61,7 +29,5 @@ class OneOf:
         return value
 
 
-NON_NEGATIVE = Interval(0.0)
 POSITIVE = Interval(0.0, lo_open=True)
-CLAMP = Interval(0.0, 1.0, hi_open=True)  # a floor on probabilities before a log or a power
 WEIGHT = NON_NEGATIVE  # α, β of a combination
