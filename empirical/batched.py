@@ -240,20 +240,24 @@ class RunLosses(nn.Module):
         self.groups = [tuple(runs) for runs in groups.values()]
         self.criteria = nn.ModuleList([criteria[runs[0]] for runs in self.groups])
         order = [r for runs in self.groups for r in runs]
+        # index tensors as buffers, so they live on the device: indexing a CUDA tensor with a
+        # Python list copies the list to the device and waits for the copy, in every step
+        self.register_buffer("order", torch.tensor(order), persistent=False)
         self.register_buffer("inverse", torch.tensor([order.index(r) for r in range(len(keys))]), persistent=False)
-        self.in_order = order == list(range(len(keys)))
+        self.whole = len(self.groups) == 1  # one loss for every run: no gathering at all
 
     def forward(self, logits: torch.Tensor, ys: torch.Tensor, live: torch.Tensor | None = None) -> torch.Tensor:
         B, _, K = logits.shape
         if live is not None:  # gradients reach the live runs' logits only
             logits = torch.where(live[None, :, None], logits, logits.detach())
-        values = []
+        z = logits.transpose(0, 1) if self.whole else logits.transpose(0, 1).index_select(0, self.order)  # (N, B, K)
+        y = ys.t() if self.whole else ys.t().index_select(0, self.order)
+        values, start = [], 0
         for runs, criterion in zip(self.groups, self.criteria):
-            z = logits[:, list(runs)] if len(runs) < logits.shape[1] else logits
-            y = ys[:, list(runs)] if len(runs) < ys.shape[1] else ys
-            values.append(criterion(z.transpose(0, 1).reshape(-1, K), y.t().reshape(-1)).reshape(len(runs), B))
-        out = values[0] if len(values) == 1 else torch.cat(values)
-        return out if self.in_order else out[self.inverse]
+            part = slice(start, start + len(runs))
+            values.append(criterion(z[part].reshape(-1, K), y[part].reshape(-1)).reshape(len(runs), B))
+            start += len(runs)
+        return values[0] if self.whole else torch.cat(values).index_select(0, self.inverse)
 
 
 @dataclass
