@@ -281,6 +281,63 @@ def test_a_compiled_batch_trains_like_the_eager_one():
         assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], rel=1e-3)
 
 
+def _host_reads_and_writes(step_fn) -> list[str]:
+    """The operators ``step_fn()`` dispatches that build a tensor from Python data
+    (``lift_fresh``: on a GPU, a copy to the device and a wait) or read a value back to Python
+    (``_local_scalar_dense``: ``.item()``, a wait), on any device: the CPU's view of what the GPU
+    tests below check with CUDA's sync debug mode."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Record() as record:
+        step_fn()
+    assert len(record.seen) > 100  # the step's forward, backward and update were seen
+    return [op for op in record.seen if "lift_fresh" in op or "_local_scalar_dense" in op]
+
+
+def test_a_training_step_neither_builds_nor_reads_host_values():
+    cfg = _runs()[0].resolved()
+    data = _data(cfg)
+    learner = build_learner(cfg, data.num_classes, "cpu")
+    batches = iter(DeviceLoader(data.train_x, batch_size=cfg.batch_size, mean=data.mean, std=data.std,
+                                augment=cfg.augment, seed=cfg.seed))
+
+    def step():
+        x, idx = next(batches)
+        train_step(learner, cfg, x, data.train_noisy[idx])
+
+    step()
+    assert _host_reads_and_writes(step) == []
+
+
+def test_a_batched_step_neither_builds_nor_reads_host_values():
+    from empirical.batched import batched_step, build_batched_learner
+
+    cfgs = [c.resolved() for c in _runs()]
+    datas = [_data(c) for c in cfgs]
+    learner = build_batched_learner(cfgs, datas[0].num_classes, "cpu")
+    batches = iter(RunsLoader([DeviceLoader(d.train_x, batch_size=c.batch_size, mean=d.mean, std=d.std,
+                                            augment=c.augment, seed=c.seed) for c, d in zip(cfgs, datas)]))
+    noisy = torch.stack([d.train_noisy for d in datas], 1)
+    live = torch.tensor([True, False, True])
+
+    def step(mask):
+        x, idx = next(batches)
+        batched_step(learner, x, noisy.gather(0, idx), mask)
+
+    step(None)  # warm-up: lazy state (momentum buffers) is created once
+    assert _host_reads_and_writes(lambda: step(None)) == []
+    assert _host_reads_and_writes(lambda: step(live)) == []
+
+
 def _sync_free(step_fn, steps: int = 3) -> None:
     """Run ``step_fn(i)`` with CUDA's sync debug mode set to raise on any host synchronisation
     (after one warm-up step outside it: lazy initialisation may synchronise once)."""
