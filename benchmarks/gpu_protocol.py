@@ -34,6 +34,7 @@ import json
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -82,6 +83,14 @@ class Budget:
     @property
     def left(self) -> float:
         return self.seconds - (time.perf_counter() - self.start)
+
+
+def _failure(err: BaseException) -> dict:
+    """A step or row that raised, recorded as such (its message and the end of its traceback),
+    so that the steps after it still run: a GPU's minutes are too few to lose to one failure."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # an out-of-memory row leaves the next one its memory
+    return {"error": f"{type(err).__name__}: {err}"[:500], "traceback": traceback.format_exc(limit=6)[-3000:]}
 
 
 def _converter(npz: Path) -> Path:
@@ -142,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         single.append({"variant": f"reference-style baseline (per-image DataLoader, {scale.workers} workers, fp32)",
                        "pipeline": baseline_pipeline(), "images_per_s": ips})
     except Exception as err:  # noqa: BLE001 - a baseline that cannot run is recorded, not fatal
-        single.append({"variant": "reference-style baseline", "error": f"{type(err).__name__}: {err}"})
+        single.append({"variant": "reference-style baseline", **_failure(err)})
     variants = [("ours fp32", base, False)]
     if device.type == "cuda":
         variants += [("ours bf16 + channels-last", fast, False),
@@ -153,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             single.append({"variant": name, "skipped": f"{budget.left:.0f} s left"})
             continue
         t = time.perf_counter()
-        ips = bench_ours(cfg, data, device, scale.steps, scale.warmup + (30 if cfg.compile else 0), fused=fused)
+        try:
+            ips = bench_ours(cfg, data, device, scale.steps, scale.warmup + (30 if cfg.compile else 0), fused=fused)
+        except Exception as err:  # noqa: BLE001 - recorded; the other variants still run
+            single.append({"variant": name, **_failure(err)})
+            continue
         single.append({"variant": name, "images_per_s": ips, "seconds_with_warmup_and_compile": time.perf_counter() - t})
     base_ips = single[0].get("images_per_s")
     for row in single:
@@ -173,8 +186,12 @@ def main(argv: list[str] | None = None) -> int:
             batched.append({"runs": n, "compile": compiled, "skipped": f"{budget.left:.0f} s left"})
             continue
         cfg = dataclasses.replace(best_cfg, compile=True) if compiled else best_cfg
-        seen = measure_batched(cfg, data, n, steps, scale.warmup + (5 if compiled else 0),
-                               sequential=n == scale.sequential_at and not compiled)
+        try:
+            seen = measure_batched(cfg, data, n, steps, scale.warmup + (5 if compiled else 0),
+                                   sequential=n == scale.sequential_at and not compiled)
+        except Exception as err:  # noqa: BLE001 - recorded (out of memory at N = 64, say); the rest still runs
+            batched.append({"runs": n, "compile": compiled, **_failure(err)})
+            continue
         row = {"runs": n, "compile": compiled, "batched_images_per_s": seen.batched_images_per_s,
                "warmup_s": seen.warmup_s}
         if seen.peak_memory_gb is not None:
@@ -210,21 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     if budget.left < 40:
         record("cifar100_resnet34", skipped=f"{budget.left:.0f} s left")
     else:
-        c100 = RunConfig(dataset="cifar100", noise="clean", method="ce").resolved()
-        if device.type == "cuda":
-            c100 = dataclasses.replace(c100, precision="bf16", channels_last=True)
-        n_random = 50000 if scale is GPU else 256
-        g = torch.Generator().manual_seed(0)
-        shaped = DeviceData(torch.randint(0, 256, (n_random, 3, 32, 32), generator=g, dtype=torch.uint8).to(device),
-                            *(torch.randint(0, 100, (n_random,), generator=g).to(device) for _ in range(2)),
-                            torch.randint(0, 256, (256, 3, 32, 32), generator=g, dtype=torch.uint8).to(device),
-                            torch.randint(0, 100, (256,), generator=g).to(device), 100, (0.5,) * 3, (0.25,) * 3)
-        steps = max(3, scale.steps // 4)
-        ips = bench_ours(c100, shaped, device, steps, max(1, scale.warmup // 2))
-        record("cifar100_resnet34", images_per_s=ips, predicted_200_epochs_s=200 * 50000 / ips, steps=steps,
-               data="random uint8 images shaped like CIFAR-100 (50,000 × 3 × 32 × 32, 100 classes)",
-               config={"precision": c100.precision, "channels_last": c100.channels_last, "batch": c100.batch_size})
-        print(f"CIFAR-100 ResNet-34: {ips:,.0f} images/s → 200 epochs in {200 * 50000 / ips:,.0f} s", flush=True)
+        try:
+            record("cifar100_resnet34", **_resnet34(device, scale))
+        except Exception as err:  # noqa: BLE001 - recorded; the Figure-1 batch still runs
+            record("cifar100_resnet34", **_failure(err))
 
     # 5. a batch of the Figure-1 grid, with the time left
     cfgs = [dataclasses.replace(best_cfg, params=(("alpha", 0.01), ("beta", 5.0), ("m", m))) for m in scale.figure1_m]
@@ -235,19 +241,49 @@ def main(argv: list[str] | None = None) -> int:
         record("figure1_batch", skipped=f"one epoch of {len(cfgs)} runs needs ≈ {per_epoch:.0f} s, "
                                         f"{budget.left:.0f} s left")
     else:
-        cfgs = [dataclasses.replace(c, epochs=epochs) for c in cfgs]
-        datas = [DeviceData.from_noisy(load_noisy("cifar10", c.noise_spec, seed=c.seed, data_dir=str(root),
-                                                  download_missing=False, train_per_class=c.train_per_class), device)
-                 for c in cfgs]
-        t = time.perf_counter()
-        results = train_batched(cfgs, datas)
-        record("figure1_batch", epochs=epochs, full_protocol=epochs == scale.epochs, seconds=time.perf_counter() - t,
-               protocol=("the full protocol" if epochs == scale.epochs else
-                         f"shortened: {epochs} of {scale.epochs} epochs, cosine over {epochs}"),
-               runs=[{"m": dict(c.params)["m"], "status": r.status, "test_acc_last": r.last_test_acc,
-                      "test_acc": [h["test_acc"] for h in r.history]} for c, r in zip(cfgs, results)])
+        try:
+            record("figure1_batch", **_figure1_batch([dataclasses.replace(c, epochs=epochs) for c in cfgs], root,
+                                                     device, scale))
+        except Exception as err:  # noqa: BLE001 - recorded, and the table still printed
+            record("figure1_batch", **_failure(err))
     _print(report)
-    return 0
+    failed = [name for name, step in report["steps"].items()
+              if "error" in step or any("error" in row for row in step.get("rows", []))]
+    if failed:
+        print(f"failed (recorded in the JSON, the other steps ran): {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _resnet34(device: torch.device, scale: Scale) -> dict:
+    c100 = RunConfig(dataset="cifar100", noise="clean", method="ce").resolved()
+    if device.type == "cuda":
+        c100 = dataclasses.replace(c100, precision="bf16", channels_last=True)
+    n_random = 50000 if scale is GPU else 256
+    g = torch.Generator().manual_seed(0)
+    shaped = DeviceData(torch.randint(0, 256, (n_random, 3, 32, 32), generator=g, dtype=torch.uint8).to(device),
+                        *(torch.randint(0, 100, (n_random,), generator=g).to(device) for _ in range(2)),
+                        torch.randint(0, 256, (256, 3, 32, 32), generator=g, dtype=torch.uint8).to(device),
+                        torch.randint(0, 100, (256,), generator=g).to(device), 100, (0.5,) * 3, (0.25,) * 3)
+    steps = max(3, scale.steps // 4)
+    ips = bench_ours(c100, shaped, device, steps, max(1, scale.warmup // 2))
+    print(f"CIFAR-100 ResNet-34: {ips:,.0f} images/s → 200 epochs in {200 * 50000 / ips:,.0f} s", flush=True)
+    return {"images_per_s": ips, "predicted_200_epochs_s": 200 * 50000 / ips, "steps": steps,
+            "data": "random uint8 images shaped like CIFAR-100 (50,000 × 3 × 32 × 32, 100 classes)",
+            "config": {"precision": c100.precision, "channels_last": c100.channels_last, "batch": c100.batch_size}}
+
+
+def _figure1_batch(cfgs: list[RunConfig], root: Path, device: torch.device, scale: Scale) -> dict:
+    epochs = cfgs[0].epochs
+    datas = [DeviceData.from_noisy(load_noisy("cifar10", c.noise_spec, seed=c.seed, data_dir=str(root),
+                                              download_missing=False, train_per_class=c.train_per_class), device)
+             for c in cfgs]
+    t = time.perf_counter()
+    results = train_batched(cfgs, datas)
+    return {"epochs": epochs, "full_protocol": epochs == scale.epochs, "seconds": time.perf_counter() - t,
+            "protocol": ("the full protocol" if epochs == scale.epochs else
+                         f"shortened: {epochs} of {scale.epochs} epochs, cosine over {epochs}"),
+            "runs": [{"m": dict(c.params)["m"], "status": r.status, "test_acc_last": r.last_test_acc,
+                      "test_acc": [h["test_acc"] for h in r.history]} for c, r in zip(cfgs, results)]}
 
 
 def _print(report: dict) -> None:
@@ -260,7 +296,7 @@ def _print(report: dict) -> None:
     print("| batched runs | images/s | × sequential | × eager | GB per run (peak) | warm-up s |")
     print("|---|---|---|---|---|---|")
     for r in s["batched"]["rows"]:
-        ips = f"{r['batched_images_per_s']:,.0f}" if "batched_images_per_s" in r else r["skipped"]
+        ips = f"{r['batched_images_per_s']:,.0f}" if "batched_images_per_s" in r else r.get("skipped") or r["error"]
         cell = lambda key, fmt: format(r[key], fmt) if key in r else "–"  # noqa: E731
         print(f"| {r['runs']}{' compiled' if r['compile'] else ''} | {ips} | {cell('batched_over_sequential', '.2f')} "
               f"| {cell('compiled_over_eager', '.2f')} | {cell('memory_gb_per_run', '.2f')} "
@@ -269,16 +305,14 @@ def _print(report: dict) -> None:
     fmt = lambda v: "–" if v is None else f"{v:,.0f} s"  # noqa: E731
     print(f"predicted: 120-epoch run {fmt(p['single_120_epochs_s'])}, Figure-1 grid (72 runs) "
           f"{fmt(p['figure1_grid_72_runs_s'])}")
-    r = s.get("cifar100_resnet34", {})
-    if "images_per_s" in r:
-        print(f"CIFAR-100 ResNet-34 (random data): {r['images_per_s']:,.0f} images/s, 200 epochs ≈ "
-              f"{r['predicted_200_epochs_s']:,.0f} s")
+    r = s["cifar100_resnet34"]
+    print("CIFAR-100 ResNet-34 (random data): " + (
+        f"{r['images_per_s']:,.0f} images/s, 200 epochs ≈ {r['predicted_200_epochs_s']:,.0f} s" if "images_per_s" in r
+        else r.get("skipped") or f"failed: {r['error']}"))
     f = s["figure1_batch"]
-    if "runs" in f:
-        print(f"Figure-1 batch ({f['protocol']}, {f['seconds']:.0f} s): " +
-              ", ".join(f"m={r['m']:g}: {100 * r['test_acc_last']:.1f} %" for r in f["runs"]))
-    else:
-        print(f"Figure-1 batch skipped: {f['skipped']}")
+    print(f"Figure-1 batch ({f['protocol']}, {f['seconds']:.0f} s): " +
+          ", ".join(f"m={r['m']:g}: {100 * r['test_acc_last']:.1f} %" for r in f["runs"]) if "runs" in f
+          else f"Figure-1 batch: {f.get('skipped') or 'failed: ' + f['error']}")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,7 @@ pytest.importorskip("torch")
 NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar10_jpeg.npz"
 
 
-@pytest.mark.slow
-def test_the_cpu_scale_protocol_measures_every_step(tmp_path):
+def _protocol():
     if not NPZ.is_file():
         pytest.skip(f"the shared CIFAR-10 copy is not at {NPZ} (see ../shared/data/README.md)")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -23,6 +22,12 @@ def test_the_cpu_scale_protocol_measures_every_step(tmp_path):
         import gpu_protocol
     finally:
         sys.path.pop(0)
+    return gpu_protocol
+
+
+@pytest.mark.slow
+def test_the_cpu_scale_protocol_measures_every_step(tmp_path):
+    gpu_protocol = _protocol()
     assert gpu_protocol.main(["--data-npz", str(NPZ), "--out", str(tmp_path), "--quick", "--device", "cpu"]) == 0
     report = json.loads((tmp_path / "gpu_protocol.json").read_text())
     steps = report["steps"]
@@ -44,3 +49,40 @@ def test_the_cpu_scale_protocol_measures_every_step(tmp_path):
     assert [r["m"] for r in batch["runs"]] == list(report["scale"]["figure1_m"])
     assert all(r["status"] == "finished" and len(r["test_acc"]) == batch["epochs"] and 0 <= r["test_acc_last"] <= 1
                for r in batch["runs"])
+
+
+@pytest.mark.slow
+def test_a_step_that_fails_is_recorded_and_the_others_still_run(tmp_path, monkeypatch):
+    """The protocol's bookkeeping with the measurements faked: a batch that runs out of memory,
+    ResNet-34 failing and the Figure-1 batch failing are each recorded with their traceback; every
+    other row is measured, the predictions come from what was measured, and the exit status is 1."""
+    gpu_protocol = _protocol()
+    from bench_batched import Throughput
+
+    def bench_ours(cfg, data, device, steps, warmup, *, fused=False):
+        if cfg.model == "resnet34":
+            raise RuntimeError("simulated failure of ResNet-34")
+        return 2000.0
+
+    def measure(cfg, data, n, steps, warmup, *, sequential=True):
+        if n == 2 and not cfg.compile:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return Throughput(n, 1000.0 * n, 900.0 * n if sequential else None, None, 0.5)
+
+    def train_batched(cfgs, datas):
+        raise ValueError("simulated failure of the batch")
+
+    monkeypatch.setattr(gpu_protocol, "bench_baseline", lambda *a, **k: 500.0)
+    monkeypatch.setattr(gpu_protocol, "bench_ours", bench_ours)
+    monkeypatch.setattr(gpu_protocol, "measure_batched", measure)
+    monkeypatch.setattr(gpu_protocol, "train_batched", train_batched)
+    assert gpu_protocol.main(["--data-npz", str(NPZ), "--out", str(tmp_path), "--quick", "--device", "cpu"]) == 1
+    steps = json.loads((tmp_path / "gpu_protocol.json").read_text())["steps"]
+    rows = {(r["runs"], r["compile"]): r for r in steps["batched"]["rows"]}
+    assert "out of memory" in rows[(2, False)]["error"] and "measure" in rows[(2, False)]["traceback"]
+    assert rows[(1, False)]["batched_images_per_s"] == 1000.0 and rows[(4, False)]["batched_images_per_s"] == 4000.0
+    assert rows[(2, True)]["batched_images_per_s"] == 2000.0 and "compiled_over_eager" not in rows[(2, True)]
+    assert steps["single_run"]["rows"][1]["ratio_vs_baseline"] == pytest.approx(4.0)
+    assert steps["predictions"]["figure1_grid_72_runs_s"] == pytest.approx(72 * 120 * 50000 / 4000.0)
+    assert "ResNet-34" in steps["cifar100_resnet34"]["error"]
+    assert "simulated failure of the batch" in steps["figure1_batch"]["error"]
