@@ -161,12 +161,14 @@ def _trained_line(record, how: str = "") -> str:
 #: estimated device memory per run at batch 128 (GB): weights, optimiser state and activations;
 #: what :func:`default_batch_runs` divides the free memory by (estimates, not yet measured on a GPU)
 RUN_MEMORY_GB = {"tiny": 0.1, "small": 0.4, "cnn8": 1.0, "resnet34": 4.0}
+#: the most runs :func:`default_batch_runs` trains together
+MAX_BATCH_RUNS = 16
 
 
 def default_batch_runs(configs: Sequence[RunConfig], env: Environment) -> int:
     """How many runs to train together: 1 on a CPU (grouped convolutions measured 0.4–0.7× the
     throughput of one run after another on this project's 2-core CPU, ``benchmarks/bench_batched.py``);
-    on a GPU up to 16, as many as half the free memory holds by :data:`RUN_MEMORY_GB` (estimates;
+    on a GPU up to :data:`MAX_BATCH_RUNS`, as many as half the free memory holds by :data:`RUN_MEMORY_GB` (estimates;
     ``benchmarks/gpu_protocol.py`` measures each batch's peak memory per run, to replace them)."""
     import torch
 
@@ -175,7 +177,7 @@ def default_batch_runs(configs: Sequence[RunConfig], env: Environment) -> int:
         return 1
     free, _ = torch.cuda.mem_get_info(device)
     per_run = max(RUN_MEMORY_GB.get(c.model, 4.0) * c.batch_size / 128 for c in configs)
-    return int(max(1, min(16, (free / 2**30 / 2) // per_run)))
+    return int(max(1, min(MAX_BATCH_RUNS, (free / 2**30 / 2) // per_run)))
 
 
 def batches(configs: Sequence[RunConfig], size: int) -> list[list[RunConfig]]:
