@@ -227,9 +227,10 @@ class RunLosses(nn.Module):
     Under ``compile`` this module is compiled whole, so the runs' different losses (an m sweep)
     fuse into a few kernels instead of one set per run.
 
-    ``live`` (bool ``(N,)``, optional) keeps runs out of the objective: a run that is not live
-    gets its values (for the record) but no gradient, not even a 0 multiplied by its non-finite
-    derivative, so a diverged run cannot reach the others' parameters.
+    ``live`` (bool ``(N,)``, optional) leaves stopped runs out of the objective: their values are
+    still computed (for the record), but no gradient flows from them, not even a 0 multiplied by
+    a non-finite derivative. (The runs' parameters are apart in any case, mask or not: a run
+    with NaN parameters leaves the others' step unchanged to the bit, tested.)
     """
 
     def __init__(self, criteria: list[nn.Module], keys: list):
