@@ -17,6 +17,7 @@ import statistics
 import time
 
 import torch
+from bench_train import _sync  # a sibling script: benchmarks/ is on the path when run or imported
 
 from empirical.batched import batched_step, build_batched_learner
 from empirical.config import RunConfig
@@ -24,11 +25,6 @@ from empirical.data import load_noisy
 from empirical.loader import DeviceLoader, RunsLoader
 from empirical.run import provenance
 from empirical.train import DeviceData, build_learner, train_step
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,8 +31,9 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-__all__ = ["BatchedLearner", "GroupedLinear", "batched_step", "build_batched_learner", "clip_per_run", "compatible", "group",
-           "join_optimizer_states", "run_checkpoints", "run_norms", "split_optimizer_state", "train_batched", "ungroup"]
+__all__ = ["BatchedLearner", "GroupedLinear", "RunLosses", "batched_step", "build_batched_learner", "clip_per_run", "compatible", "group",
+           "join_optimizer_states", "run_checkpoints", "run_norms", "runs_loader", "split_optimizer_state",
+           "train_batched", "ungroup"]
 
 
 class GroupedLinear(nn.Module):
@@ -322,6 +323,16 @@ def run_checkpoints(learner: BatchedLearner, cfgs, loaders, results, device) -> 
             for cfg, model, opt, loader, res in zip(cfgs, models, optimizers, loaders, results)]
 
 
+def runs_loader(cfgs, datas):
+    """The training batches of the resolved, compatible runs ``cfgs`` (one
+    :class:`~empirical.train.DeviceData` each) stepped together, as :func:`train_batched` steps
+    them: each run's loader seeded by its config, as :func:`empirical.train.train` seeds it."""
+    from empirical.loader import DeviceLoader, RunsLoader
+
+    return RunsLoader([DeviceLoader(d.train_x, batch_size=cfg.batch_size, mean=d.mean, std=d.std, augment=cfg.augment,
+                                    seed=cfg.seed, channels_last=cfg.channels_last) for cfg, d in zip(cfgs, datas)])
+
+
 def batched_step(learner: BatchedLearner, x: torch.Tensor, ys: torch.Tensor,
                  live: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step of every run on its own batch: ``x`` ``(B, N·C, H, W)`` and ``ys`` ``(B, N)``
@@ -358,7 +369,6 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
     ``checkpoint_every_s`` seconds at the end of an epoch). ``on_step(step, values)`` sees each
     step's per-run loss values (for tests). The epoch's seconds are shared out equally.
     """
-    from empirical.loader import DeviceLoader, RunsLoader
     from empirical.train import TrainResult, _save_atomic
 
     cfgs = [c.resolved() for c in cfgs]
@@ -372,9 +382,8 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
         raise ValueError(f"runs resumed together must all have a checkpoint at one epoch, got epochs {at}")
     learner = build_batched_learner(cfgs, K, device, states if resumed else None)
     first, n = learner.cfg, learner.runs
-    loaders = [DeviceLoader(d.train_x, batch_size=first.batch_size, mean=d.mean, std=d.std, augment=cfg.augment,
-                            seed=cfg.seed, channels_last=first.channels_last) for cfg, d in zip(cfgs, datas)]
-    batches = RunsLoader(loaders)
+    batches = runs_loader(cfgs, datas)
+    loaders = batches.loaders
     noisy = torch.stack([d.train_noisy for d in datas], 1)  # (images, N): column r is run r's labels
     clean = torch.stack([d.train_clean for d in datas], 1)
     results = [TrainResult(learner.template) for _ in cfgs]

@@ -9,10 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from empirical.batched import clip_per_run, compatible, group, train_batched, ungroup  # noqa: E402
+from empirical.batched import clip_per_run, compatible, group, runs_loader, train_batched, ungroup  # noqa: E402
 from empirical.config import RunConfig  # noqa: E402
 from empirical.data import load_noisy  # noqa: E402
-from empirical.loader import DeviceLoader, RunsLoader  # noqa: E402
+from empirical.loader import DeviceLoader  # noqa: E402
 from empirical.models import build_model  # noqa: E402
 from empirical.train import DeviceData, build_learner, train, train_step  # noqa: E402
 
@@ -145,8 +145,7 @@ def test_a_stopped_run_does_not_reach_the_others():
 
     cfgs = [c.resolved() for c in _runs()]
     datas = [_data(c) for c in cfgs]
-    x, idx = next(iter(RunsLoader([DeviceLoader(d.train_x, batch_size=c.batch_size, mean=d.mean, std=d.std,
-                                                augment=c.augment, seed=c.seed) for c, d in zip(cfgs, datas)])))
+    x, idx = next(iter(runs_loader(cfgs, datas)))
     ys = torch.stack([d.train_noisy for d in datas], 1).gather(0, idx)
 
     def stepped(poison: bool, live):
@@ -324,8 +323,7 @@ def test_a_batched_step_neither_builds_nor_reads_host_values():
     cfgs = [c.resolved() for c in _runs()]
     datas = [_data(c) for c in cfgs]
     learner = build_batched_learner(cfgs, datas[0].num_classes, "cpu")
-    batches = iter(RunsLoader([DeviceLoader(d.train_x, batch_size=c.batch_size, mean=d.mean, std=d.std,
-                                            augment=c.augment, seed=c.seed) for c, d in zip(cfgs, datas)]))
+    batches = iter(runs_loader(cfgs, datas))
     noisy = torch.stack([d.train_noisy for d in datas], 1)
     live = torch.tensor([True, False, True])
 
@@ -375,8 +373,7 @@ def test_a_batched_step_never_waits_for_the_gpu():
     datas = [DeviceData.from_noisy(load_noisy(c.dataset, c.noise, seed=c.seed, train_per_class=c.train_per_class),
                                    "cuda") for c in cfgs]
     learner = build_batched_learner(cfgs, datas[0].num_classes, "cuda")
-    batches = iter(RunsLoader([DeviceLoader(d.train_x, batch_size=c.batch_size, mean=d.mean, std=d.std,
-                                            augment=c.augment, seed=c.seed) for c, d in zip(cfgs, datas)]))
+    batches = iter(runs_loader(cfgs, datas))
     noisy = torch.stack([d.train_noisy for d in datas], 1)
 
     def step(_):
