@@ -275,7 +275,8 @@ def test_eps_softmax_closes_the_band_of_ce():
 
 
 @pytest.mark.parametrize("bad, match", [(3, "got int"), ("not a loss", "no loss named"), (np.zeros(3), "got array of shape"),
-                                        (lambda p: p, "two positional arguments"), (int, "got type")])
+                                        (lambda p: p, "two positional arguments"),
+                                        (int, "got the class builtins.int: pass an instance")])
 def test_what_is_not_a_loss_is_rejected_with_what_was_seen(bad, match):
     error = KeyError if isinstance(bad, str) else TypeError
     with pytest.raises(error, match=match):

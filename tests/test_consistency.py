@@ -217,3 +217,21 @@ def test_the_table_shows_a_witness_with_its_tiny_entries():
     row = classify(losses.get("sce"), 3, budget=B, n=1, pinned=[q])
     text = markdown([TableRow("sce", {}, "", {3: row})])
     assert "7.06873e-08" in text and "1e-08" in text and "0.0," not in text
+
+
+@pytest.mark.parametrize("n_candidates", [8, 9, 20])
+def test_a_position_with_more_candidates_than_rechecked_is_undecided_with_a_witness(n_candidates):
+    """Every re-checked candidate dismissed but more remain: the position is undecided, and the
+    result carries an undecided failure to show (check_allk_consistent builds its witness from it;
+    without one it raised StopIteration, an error row, for NCE+RCE as a repo-style module at K = 10)."""
+    from theory.consistency import MAX_TRIES, Failure, Notion, _confirm
+
+    q = np.array([0.5, 0.3, 0.2])
+    cands = [Failure(2, q, np.array([0.5, 0.25 + 1e-9 * i, 0.25 - 1e-9 * i]), 1.0, "tie") for i in range(n_candidates)]
+    res = _confirm(Notion.STRICT, 3, cands, lambda f: ("dismissed", "a float artefact"))
+    if n_candidates <= MAX_TRIES:
+        assert res.holds == (True, True) and not res.undecided
+    else:
+        assert res.holds == (True, None) and res.undecided == (2,)
+        shown = [f for f in res.failures if f.recheck == "undecided"]
+        assert len(shown) == 1 and shown[0].k == 2 and f"{n_candidates} candidates" in shown[0].how

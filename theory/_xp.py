@@ -122,6 +122,16 @@ class ArrayNamespace(ABC):
     def expand(self, x, axis: int):
         """Insert an axis of length one at ``axis`` (for broadcasting against (..., K))."""
 
+    def log_one_minus(self, p, logp, axis: int):
+        """log(1 − p_k) for probabilities ``p`` (..., K) with logs ``logp``, without cancellation: for a
+        class holding more than half the mass, the log of the other classes' mass (1 − p_k as a difference
+        loses every digit near p_k = 1 in float32); for the others 1 − p_k ≥ 1/2 is exact enough (the
+        floor 1/2 only keeps the unused branch finite, so its gradient is 0, not NaN)."""
+        _check_axis(axis)
+        dominant = p > 0.5
+        log_rest = self.expand(self.logsumexp(self.where(dominant, logp - np.inf, logp), axis=-1), axis=-1)
+        return self.where(dominant, log_rest + 0 * logp, self.log(self.maximum(1 - p, 0.5)))
+
     def __repr__(self) -> str:
         return f"<namespace {self.name}>"
 
@@ -310,6 +320,10 @@ class _SympyNamespace(_NumpyNamespace):
 
     def logsumexp(self, x, axis):
         return self._log(np.sum(self._exp(x), axis=axis))
+
+    def log_one_minus(self, p, logp, axis):
+        _check_axis(axis)  # exact arithmetic has no cancellation to avoid
+        return self._log(1 - p)
 
     def softmax(self, z, axis):
         e = self._exp(z)

@@ -588,8 +588,11 @@ def _confirm(notion: Notion, K: int, failures: list[Failure], checker: _Rechecke
                 break
             if status == "undecided":
                 state = None
-        if state is True and len(cands) > MAX_TRIES:
-            state = None  # more candidates than were re-checked: not all were dismissed
+        if state is True and len(cands) > MAX_TRIES:  # more candidates than were re-checked: not all were dismissed
+            state = None
+            kept.append(replace(cands[MAX_TRIES], recheck="undecided",
+                                how=f"not re-checked: {len(cands)} candidates at position {k}, the first {MAX_TRIES} "
+                                    "were dismissed and the rest were not tried"))
         holds.append(state)
     return NotionResult(notion, tuple(holds), tuple(kept))
 

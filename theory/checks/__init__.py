@@ -39,16 +39,16 @@ from functools import partial
 from typing import Any
 
 from theory._validation import describe
-from theory.checks._subject import Subject, as_subject
-from theory.losses import CallableLoss, LossEvaluationError
+from theory.checks._subject import LossSource, Subject, as_subject
+from theory.losses import CallableLoss, LossAdaptationError, LossEvaluationError
 from theory.losses._callable import DEFAULT_TIME_LIMIT
 from theory.verify import Budget, Check, Context, Report, Reproduce, Result, Status, Target, Verdict, registry
 
 # importing a module registers its checks; this order is the order they run in
-for _module in ("contract", "sums", "consistency", "noise", "eps"):
+for _module in ("contract", "sums", "consistency", "noise", "eps", "numerics"):
     importlib.import_module(f"theory.checks.{_module}")
 
-__all__ = ["CallableLoss", "LossCheckError", "LossCheckWarning", "LossEvaluationError", "LossReport", "Result",
+__all__ = ["CallableLoss", "LossAdaptationError", "LossCheckError", "LossCheckWarning", "LossEvaluationError", "LossReport", "LossSource", "Result",
            "Status", "Verdict", "check_loss", "check_names", "describe_checks", "generate_checks",
            "parametrize_with_checks"]
 
@@ -81,7 +81,7 @@ def describe_checks() -> list[dict[str, Any]]:
     out = []
     for name in check_names():
         spec = _spec(name)
-        after = (["all contract checks"] if spec.tier.value == "property" else []) + list(spec.after)
+        after = (["all contract checks"] if spec.tier.value in ("property", "numerics") else []) + list(spec.after)
         out.append({"name": name, "tier": spec.tier.value, "statement": spec.statement, "source": spec.reference,
                     "methods": [m.value for m in spec.methods], "requires": list(spec.requires), "after": after})
     return out
@@ -110,9 +110,9 @@ def _reproducer(subject: Subject, budget: Budget, expected: Mapping[str, str]) -
 
 def _context(loss: Any, *, num_classes: Any, input: str | None, budget: str | Budget, seed: Any,
              expected_failures: Mapping[str, str] | None, backend: str, name: str | None,
-             time_limit: float | None = DEFAULT_TIME_LIMIT, cli_target: str | None = None) -> Context:
+             time_limit: float | None = DEFAULT_TIME_LIMIT, source: LossSource | None = None) -> Context:
     subject = as_subject(loss, num_classes=num_classes, input=input, backend=backend, name=name, time_limit=time_limit,
-                         cli_target=cli_target)
+                         source=source)
     if isinstance(budget, str):
         budget = Budget(budget, seed)  # validates the name and the seed
     elif not isinstance(budget, Budget):
@@ -154,14 +154,20 @@ def _selected(checks: Iterable[str] | None) -> list[str]:
 def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on_fail: str | None = None,
                budget: str | Budget = "default", seed: int = 0, expected_failures: Mapping[str, str] | None = None,
                checks: Iterable[str] | None = None, backend: str = "auto", name: str | None = None,
-               time_limit: float | None = DEFAULT_TIME_LIMIT, cli_target: str | None = None) -> Report:
+               time_limit: float | None = DEFAULT_TIME_LIMIT, source: LossSource | None = None) -> Report:
     """Run the robustness checks on a loss and return a :class:`~theory.verify.Report`.
 
     Parameters
     ----------
-    loss : a callable ``loss(x, y)`` returning one value per example (x: probabilities (n, K) on
-        the simplex, or logits (n, K) when ``input="logits"``; y: integer labels (n,)), numpy or
-        torch; or a :class:`theory.losses.Loss`; or a registered loss name such as ``"gce"``.
+    loss : a callable ``loss(x, y)`` (x: probabilities (n, K) on the simplex, or logits (n, K)
+        when ``input="logits"``; y: integer labels (n,)), numpy or torch, returning one value per
+        example or, as written for training, the batch mean or sum; a ``torch.nn.Module``
+        (copied, then run in eval mode on the CPU in float64); a :class:`theory.losses.Loss`; or a
+        registered loss name such as ``"gce"``. A reducing loss is made per-example the exact way
+        (its ``reduction`` set to "none", or one example at a time) and the report's header says
+        which (:class:`theory.losses.Adaptation`); one whose batch value is neither a mean nor a
+        sum of per-example values, or that needs a device other than the CPU, raises
+        :class:`~theory.losses.LossAdaptationError` (a ValueError) before any check runs.
     num_classes : K, the number of classes every check uses; verdicts state the K they cover.
     input : "probs" or "logits" for a callable (default "probs"); library losses know their own.
     on_fail : None (return the report), "warn" (a :class:`LossCheckWarning` per failed or
@@ -174,12 +180,13 @@ def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on
     backend : "auto" (numpy; torch when the numpy call fails, and the report says so), "numpy" or "torch".
     name : the loss's name in messages (default: its module and qualified name).
     time_limit : seconds one call of a callable may take before it counts as hanging (None: no limit).
+    source : how a command line built the loss (:class:`LossSource`), for runnable reproduce lines.
     """
     if on_fail not in ON_FAIL:
         raise ValueError(f"on_fail must be one of {ON_FAIL}, got {on_fail!r}")
     ctx = _context(loss, num_classes=num_classes, input=input, budget=budget, seed=seed,
                    expected_failures=expected_failures, backend=backend, name=name, time_limit=time_limit,
-                   cli_target=cli_target)
+                   source=source)
     warned: set[str] = set()
     for check in _selected(checks):
         ctx.result(check)
@@ -194,6 +201,8 @@ def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on
     s: Subject = ctx.subject
     header = (f"check_loss: {s.name} (K={s.K}, input={s.input}, {s.backend_note or 'backend ' + s.backend}), "
               f"budget {ctx.budget.name}, seed {ctx.budget.seed}")
+    if s.adaptation is not None:
+        header += f"\n  {s.adaptation.describe()}"
     return Report(s.name, tuple(_in_order(ctx)), ctx.budget.name, ctx.budget.seed, header)
 
 

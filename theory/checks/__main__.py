@@ -1,9 +1,11 @@
 """``python -m theory.checks LOSS -K 10``: run :func:`theory.checks.check_loss` from a shell.
 
-LOSS is ``package.module:function`` (any importable callable loss(x, y)), a path
-``path/to/file.py:function``, or a registered loss name (``gce``, ``ce_eps+mae``; its parameters
-with ``--param NAME=VALUE``). The exit status is 0 when no check failed unexpectedly (inconclusive
-checks are listed, not failed), 1 when one did, 2 for bad arguments.
+LOSS is ``package.module:function`` (any importable callable loss(x, y), per example or returning
+the batch mean or sum), ``package.module:Class`` (a loss class such as an ``nn.Module``, built with
+``--init NAME=VALUE``), a path ``path/to/file.py:name``, or a registered loss name (``gce``,
+``ce_eps+mae``; its parameters with ``--param NAME=VALUE``). The exit status is 0 when no check
+failed unexpectedly (inconclusive checks are listed, not failed), 1 when one did, 2 for bad
+arguments.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from theory import losses
 from theory._cli import add_debug_flag, check_output_file, message
-from theory.checks import check_loss, check_names, describe_checks
+from theory.checks import LossSource, check_loss, check_names, describe_checks
 from theory.verify import Budget, write_json
 
 
@@ -28,7 +30,8 @@ def load(target: str, params: dict[str, Any]) -> Any:
     if ":" not in target:
         return losses.get(target, **params)  # KeyError lists the registered names
     if params:
-        raise ValueError("--param applies to registered losses; set a callable's parameters in its code")
+        raise ValueError("--param applies to registered losses; set a callable's parameters in its code (or a "
+                         "class's with --init)")
     module_name, _, attr = target.rpartition(":")
     if module_name.endswith(".py"):
         path = Path(module_name)
@@ -46,6 +49,31 @@ def load(target: str, params: dict[str, Any]) -> Any:
             raise AttributeError(f"{module_name} has no attribute {attr!r} (from {target!r})")
         obj = getattr(obj, part)
     return obj
+
+
+def build(target: str, obj: Any, init: dict[str, Any]) -> Any:
+    """``obj(**init)`` for a class (a loss module), ``obj`` itself for anything else (``--init`` then refused)."""
+    if not isinstance(obj, type):
+        if init:
+            raise ValueError(f"--init builds a class, but {target} is {type(obj).__name__} {obj!r}; drop --init")
+        return obj
+    try:
+        return obj(**init)
+    except Exception as err:  # noqa: BLE001  (the user's constructor: say which arguments it was given)
+        given = ", ".join(f"{k}={v!r}" for k, v in init.items()) or "no arguments"
+        raise ValueError(f"{target}({given}) raised {type(err).__name__}: {err}"
+                         + ("" if init else "; pass its arguments with --init NAME=VALUE")) from None
+
+
+def _source(target: str, obj: Any, init_args: list[str], init: dict[str, Any], params: list[str]) -> LossSource:
+    """The shell target as given, and for an importable class the Python that builds it."""
+    shell = target + "".join(f" --param {p}" for p in params) + "".join(f" --init {a}" for a in init_args)
+    module_name, _, attr = target.rpartition(":")
+    if not isinstance(obj, type) or module_name.endswith(".py") or not module_name:
+        return LossSource(shell)
+    args = ", ".join(f"{k}={v!r}" for k, v in init.items())
+    top = attr.split(".")[0]
+    return LossSource(shell, f"from {module_name} import {top}; ", f"{attr}({args})")
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -73,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="what a callable receives (default probs; library losses know their own)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a parameter of a registered loss (repeatable), e.g. --param q=0.5")
+    parser.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
+                        help="an argument of a loss class's constructor (repeatable), e.g. --init num_classes=10; "
+                             "values are Python literals")
     parser.add_argument("--check", action="append", dest="checks", metavar="NAME", help="run only this check "
                         "(repeatable; its requirements run too)")
     parser.add_argument("--expect-fail", action="append", default=[], metavar="CHECK=REASON",
@@ -95,18 +126,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             check_output_file(args.json)
         params = {k: _value(v) for k, v in _pairs(args.param, "--param").items()}
-        loss = load(args.loss, params)
+        init = {k: _value(v) for k, v in _pairs(args.init, "--init").items()}
+        found = load(args.loss, params)
+        loss = build(args.loss, found, init)
+        source = _source(args.loss, found, args.init, init, args.param)
         expected = _pairs(args.expect_fail, "--expect-fail")
         for name in [*(args.checks or []), *expected]:
             if name not in check_names():
                 raise ValueError(f"no check named {name!r}; known: {', '.join(check_names())}")
         budget = Budget("thorough" if args.thorough else "default", args.seed,
                         progress=lambda label, done, total: print(f"  {label}: {done}/{total}", file=sys.stderr))
-        shell = args.loss + "".join(f" --param {p}" for p in args.param)
         report = check_loss(loss, num_classes=args.num_classes, input=args.input, budget=budget, seed=args.seed,
                             expected_failures=expected, checks=args.checks, backend=args.backend,
                             name=args.loss if ":" in args.loss else None, time_limit=args.time_limit,
-                            cli_target=shell)
+                            source=source)
     except (ImportError, AttributeError, OSError, KeyError, TypeError, ValueError, SyntaxError) as err:
         if args.debug:
             raise

@@ -2,8 +2,9 @@
 
 A loss check is a :class:`theory.verify.Check` with target "loss": ``fn(ctx)`` reads the loss
 from ``ctx.subject`` (a :class:`~theory.checks._subject.Subject`) and returns an
-:class:`~theory.verify.Outcome`. Two tiers: *contract* checks (the loss is well formed; every
-property check comes after all of them) and *property* checks (robustness properties).
+:class:`~theory.verify.Outcome`. Three tiers: *contract* checks (the loss is well formed; every
+other check comes after all of them), *property* checks (robustness properties) and *numerics*
+checks (the torch computation: gradients, extreme logits, low precision).
 
 The domain: a loss that is finite on the open simplex but infinite on some face where p_y > 0
 (it takes log p_k of every class, say) fails ``check_finite``; the property checks then still run,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,13 +12,24 @@ import numpy as np
 
 from theory import losses
 from theory._validation import check_num_classes, describe
-from theory.losses import CallableLoss, Loss, LossEvaluationError, from_callable
-from theory.losses._callable import DEFAULT_TIME_LIMIT, fmt_point
+from theory.losses import Adaptation, CallableLoss, Loss, LossEvaluationError, from_callable
+from theory.losses._callable import DEFAULT_TIME_LIMIT, fmt_point, probe_inputs
+from theory.losses._per_example import is_module
 
-__all__ = ["Subject", "as_subject"]
+__all__ = ["LossSource", "Subject", "as_subject"]
 
 INPUTS = ("probs", "logits")
 BACKENDS = ("auto", "numpy", "torch")
+
+
+@dataclass(frozen=True)
+class LossSource:
+    """How a command line built the loss, for reproduce lines: the shell target (``pkg.mod:Cls
+    --init num_classes=10``) and, when it can be imported, the Python that rebuilds it."""
+
+    shell: str
+    imports: str = ""
+    expr: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,10 +54,49 @@ class Subject:
     backend_note: str = ""
     python_why: str = ""
     probe_error: LossEvaluationError | None = field(default=None, compare=False)
+    _cast: dict = field(default_factory=dict, compare=False, repr=False)  # a module's adapter per torch dtype
 
     @property
     def input(self) -> str:
         return self.loss.input
+
+    @property
+    def torch_unavailable(self) -> str | None:
+        """Why the loss has no torch computation to check (None when it has one)."""
+        if not _torch_available():
+            return "torch is not installed"
+        if isinstance(self.loss, CallableLoss) and self.loss.backend != "torch":
+            return "the loss is called with numpy arrays; the numerics checks test a torch computation"
+        if self.probe_error is not None:
+            return "the loss failed at the probe"
+        return None
+
+    def torch_values(self, z: Any, y: Any, *, autocast: Any = None) -> Any:
+        """Per-example values (autograd kept) at torch logits ``z`` (n, K) in their own dtype, as training
+        computes them: a loss of probabilities gets ``softmax(z)``, a module a copy cast to ``z``'s dtype;
+        ``autocast`` a torch dtype to run under CPU autocast with. Raises :class:`LossEvaluationError`."""
+        import torch
+
+        context = torch.autocast("cpu", dtype=autocast) if autocast is not None else _nothing()
+        if not isinstance(self.loss, CallableLoss):
+            try:
+                with context, np.errstate(all="ignore"):
+                    return self.loss.torch_value(z, y)
+            except Exception as err:  # noqa: BLE001  (a library loss failing in a dtype is reported like a user's)
+                first = z.detach().double().numpy()[0]
+                raise LossEvaluationError(f"{self.name} raised {type(err).__name__}: {err} on {z.dtype} logits "
+                                          f"(first: {fmt_point(first)}, y={int(y[0])})", x=first, y=int(y[0]),
+                                          cause=f"{type(err).__name__}: {err}") from None
+        adapter = self.loss.per_example
+        fn = self.loss.fn if adapter is None else self._cast.setdefault(z.dtype, adapter.cast(z.dtype))
+        x = z if self.input == "logits" else torch.softmax(z, dim=-1)
+        with context:
+            return self.loss.call_tensors(fn, x, y)
+
+    @property
+    def adaptation(self) -> Adaptation | None:
+        """How a user's loss was made per-example (None for library losses)."""
+        return self.loss.adaptation if isinstance(self.loss, CallableLoss) else None
 
     @property
     def warnings_seen(self) -> dict[str, int]:
@@ -100,6 +151,11 @@ class Subject:
 
 def _import_line(fn: Any) -> tuple[str, str, str]:
     """(import statement, expression, why-not) for a function importable by its module path."""
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn) or isinstance(fn, type)):
+        cls = type(fn)
+        return "", "", (f"an instance of {cls.__module__}.{cls.__qualname__}: a line cannot rebuild it without its "
+                        f"constructor's arguments (from a shell: python -m theory.checks {cls.__module__}:"
+                        f"{cls.__qualname__} --init NAME=VALUE ...)")
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if not module or not qualname or "<" in qualname or module in ("__main__", "builtins"):
@@ -136,7 +192,7 @@ def _library_line(loss: Loss) -> tuple[str, str]:
 
 def as_subject(loss: Any, *, num_classes: Any, input: str | None = "probs", backend: str = "auto",
                name: str | None = None, time_limit: float | None = DEFAULT_TIME_LIMIT,
-               cli_target: str | None = None) -> Subject:
+               source: LossSource | None = None) -> Subject:
     """Validate the arguments of :func:`theory.checks.check_loss` and build the :class:`Subject`."""
     K = check_num_classes(num_classes, "num_classes")
     if input is not None and input not in INPUTS:
@@ -145,6 +201,9 @@ def as_subject(loss: Any, *, num_classes: Any, input: str | None = "probs", back
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a string, got {describe(name)}")
+    if source is not None and not isinstance(source, LossSource):
+        raise TypeError(f"source must be a theory.checks.LossSource, got {describe(source)}")
+    shell_target = source.shell if source is not None else ""
     if isinstance(loss, str):
         loss = losses.get(loss)  # KeyError lists the registered names
     if isinstance(loss, Loss):
@@ -155,45 +214,59 @@ def as_subject(loss: Any, *, num_classes: Any, input: str | None = "probs", back
             imp, expr, why = _import_line(loss.fn)
             built = f"losses.from_callable({expr}, input={loss.input!r})" if expr else ""
             return Subject(name or loss.name, loss, K, False, f"from theory import losses; {imp}", built,
-                           cli_target or "", loss.backend, python_why=why)
+                           shell_target, loss.backend, python_why=why)
         expr, shell = _library_line(loss)
         why = "" if expr else f"{loss!r} was composed in code; pass the same object to check_loss"
-        return Subject(name or loss.name, loss, K, True, "from theory import losses; ", expr, cli_target or shell,
+        return Subject(name or loss.name, loss, K, True, "from theory import losses; ", expr, shell_target or shell,
                        "theory", python_why=why)
-    if isinstance(loss, type) or not callable(loss):
-        raise TypeError(f"check_loss needs a loss: a callable loss(x, y) returning one value per example, a "
-                        f"theory.losses.Loss or a registered loss name; got {describe(loss)}")
+    if isinstance(loss, type):
+        raise TypeError(f"check_loss needs a loss, got the class {loss.__module__}.{loss.__qualname__}: pass an "
+                        f"instance, e.g. {loss.__qualname__}(...) (from a shell: --init NAME=VALUE builds it)")
+    if not callable(loss):
+        raise TypeError(f"check_loss needs a loss: a callable loss(x, y) returning one value per example or a batch "
+                        f"mean or sum, a torch.nn.Module, a theory.losses.Loss or a registered loss name; got "
+                        f"{describe(loss)}")
     _check_signature(loss)
     input = input or "probs"
     imp, expr, why = _import_line(loss)
+    if source is not None and source.expr:
+        imp, expr, why = source.imports, source.expr, ""
+    module = is_module(loss)
+    if module and backend == "numpy":
+        raise ValueError(f"{describe(loss)} is a torch.nn.Module: the numpy backend cannot call it; use backend='auto' "
+                         "or 'torch'")
     label = name or (f"{loss.__module__}:{expr}" if expr else getattr(loss, "__name__", type(loss).__name__))
-    backends = ("numpy", "torch") if backend == "auto" else (backend,)
+    backends = ("torch",) if module else ("numpy", "torch") if backend == "auto" else (backend,)
     errors: list[str] = []
-    chosen, probe_error = backends[0], None
-    x, y = _probe(K, input)
+    chosen, probe_error, adapted = backends[0], None, None
+    x, y = probe_inputs(K, input)
     for b in backends:
         if b == "torch" and not _torch_available():
             errors.append("torch: not installed")
             continue
-        adapted = from_callable(loss, input=input, backend=b, name=label, time_limit=time_limit)
-        try:
-            adapted.evaluate(x, y)
+        try:  # a LossAdaptationError (batch-dependent, another device) is the caller's: it propagates
+            candidate = from_callable(loss, input=input, backend=b, name=label, time_limit=time_limit, num_classes=K)
+            candidate.evaluate(x, y)
         except LossEvaluationError as err:
             errors.append(f"{b}: {err.cause or err}")
             probe_error = probe_error or err
             if err.timed_out:  # do not spend another time limit on the other backend
                 break
             continue
-        chosen, probe_error = b, None
+        chosen, probe_error, adapted = b, None, candidate
         break
-    if probe_error is None and errors:
-        note = f"called with {chosen} float64 arrays, because the other backend failed ({'; '.join(errors)})"
+    how = f"called with {chosen} float64 {'tensors' if chosen == 'torch' else 'arrays'}"
+    if module:
+        note = f"{how} (a torch.nn.Module)"
+    elif probe_error is None and errors:
+        note = f"{how}, because the other backend failed ({'; '.join(errors)})"
     elif probe_error is None:
-        note = f"called with {chosen} float64 arrays"
+        note = how
     else:
         note = f"no backend worked ({'; '.join(errors)})"
-    adapted = from_callable(loss, input=input, backend=chosen, name=label, time_limit=time_limit)
-    shell = cli_target or (f"{loss.__module__}:{expr}" if expr else "")
+    if adapted is None:
+        adapted = from_callable(loss, input=input, backend=chosen, name=label, time_limit=time_limit)
+    shell = shell_target or (f"{loss.__module__}:{expr}" if expr and not module else "")
     return Subject(label, adapted, K, False, imp, expr, shell, chosen, note, why, probe_error)
 
 
@@ -209,11 +282,9 @@ def _check_signature(fn: Any) -> None:
                         f"does not ({err})") from None
 
 
-def _probe(K: int, input: str) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    p = rng.dirichlet(np.ones(K), size=4)
-    x = np.log(p) if input == "logits" else p
-    return x, np.arange(4) % K
+@contextmanager
+def _nothing():
+    yield
 
 
 def _torch_available() -> bool:

@@ -76,9 +76,13 @@ def check_output(ctx: Context) -> Outcome:
     backend = subject.backend_note or subject.backend
     warned = subject.warnings_seen
     extra = (f"; the loss emitted {sum(warned.values())} warning(s), e.g. {next(iter(warned))}" if warned else "")
+    adaptation = subject.adaptation
+    if adaptation is not None and adaptation.adapted:
+        extra = f"; {adaptation.describe()}" + extra
     ev = Evidence(Kind.SEARCH, f"{len(X)} examples: shape ({len(X)},), each example alone, the batch reversed and a "
                   f"second call agree (rtol {RTOL:g}); {backend}{extra}", covers=covers, data={"warnings": warned})
-    return decide([ev], data={"warnings": warned, "backend": backend}, note=f"one value per example ({backend}){extra}")
+    return decide([ev], data={"warnings": warned, "backend": backend, "adaptation": adaptation},
+                  note=f"one value per example ({backend}){extra}")
 
 
 @register_check(

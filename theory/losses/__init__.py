@@ -15,10 +15,15 @@ from theory.losses import _definitions  # noqa: F401  (fills the registry)
 from theory.losses._callable import CallableLoss, LossEvaluationError, from_callable
 from theory.losses._core import Loss, Pred, with_eps_softmax
 from theory.losses._paper_tables import paper_defaults, paper_table_rows
+from theory.losses._per_example import Adaptation, LossAdaptationError, Reduction, Route
 from theory.losses._registry import LossSpec, get, names, pointwise, register, register_composite, spec
 
 __all__ = [
+    "Adaptation",
     "CallableLoss",
+    "LossAdaptationError",
+    "Reduction",
+    "Route",
     "LossEvaluationError",
     "from_callable",
     "Loss",

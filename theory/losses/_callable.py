@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from theory._format import vector
-from theory._validation import describe
+from theory._validation import check_num_classes, describe
 from theory.losses._core import Loss
+from theory.losses._per_example import Adaptation, PerExample, per_example
 
 __all__ = ["CallableLoss", "LossEvaluationError", "LossTimeout", "fmt_point", "from_callable"]
 
@@ -107,6 +108,8 @@ class CallableLoss(Loss):
     backend: str = "numpy"
     time_limit: float | None = DEFAULT_TIME_LIMIT
     warnings_seen: Counter = field(default_factory=Counter, compare=False)
+    per_example: PerExample | None = field(default=None, compare=False)
+    adaptation: Adaptation | None = field(default=None, compare=False)
 
     @property
     def structure(self) -> str:
@@ -115,20 +118,67 @@ class CallableLoss(Loss):
     def value(self, xp, pred, y):
         return xp.call_plain(self, pred.z if self.input == "logits" else pred.p, y)
 
+    def torch_call(self, x: Any, y: Any) -> Any:
+        """The per-example values on torch tensors, through the adapter when there is one (autograd kept)."""
+        return (self.per_example or self.fn)(x, y)
+
     # -- guarded calls -------------------------------------------------------------------------
-    def _call(self, x: np.ndarray, y: np.ndarray) -> Any:
+    def _call(self, x: np.ndarray, y: np.ndarray, fn: Any = None) -> Any:
+        fn = fn if fn is not None else (self.per_example or self.fn)
         with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"), _time_limit(self.time_limit):
             warnings.simplefilter("always")
             if self.backend == "torch":
                 import torch
 
-                out = self.fn(torch.from_numpy(np.array(x, dtype=np.float64)),
-                              torch.from_numpy(np.array(y, dtype=np.int64)))
+                out = fn(torch.from_numpy(np.array(x, dtype=np.float64)), torch.from_numpy(np.array(y, dtype=np.int64)))
             else:  # read-only views: no copy per call (loss vectors call once per label), and no write-back
-                out = self.fn(_read_only(x, np.float64), _read_only(y, np.int64))
+                out = fn(_read_only(x, np.float64), _read_only(y, np.int64))
         for w in caught:
-            self.warnings_seen[f"{w.category.__name__}: {w.message}"] += 1
+            if not _is_torch_internal(w):
+                self.warnings_seen[f"{w.category.__name__}: {w.message}"] += 1
         return out
+
+    def call_tensors(self, fn: Any, x: Any, y: Any) -> Any:
+        """``fn(x, y)`` on torch tensors as given (any dtype, autograd kept), within the time limit and
+        with warnings counted; whatever goes wrong is a :class:`LossEvaluationError` naming the first input."""
+        first = x.detach().double().cpu().numpy()[0] if len(x) else None
+        label = int(y[0]) if len(y) else None
+        what = "logits" if self.input == "logits" else "p"
+        try:
+            with warnings.catch_warnings(record=True) as caught, _time_limit(self.time_limit):
+                warnings.simplefilter("always")
+                out = fn(x, y)
+        except KeyboardInterrupt:
+            raise
+        except LossTimeout as err:
+            raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} {x.dtype} examples (first: {what}="
+                                      f"{fmt_point(first)}, y={label})", x=first, y=label, cause=str(err),
+                                      timed_out=True) from None
+        except BaseException as err:  # noqa: BLE001  (the user's code: sys.exit included)
+            raise LossEvaluationError(f"{self.name} raised {_describe_error(err)} on a batch of {len(x)} {x.dtype} "
+                                      f"examples (first: {what}={fmt_point(first)}, y={label})", x=first, y=label,
+                                      cause=_describe_error(err)) from None
+        for w in caught:
+            if not _is_torch_internal(w):
+                self.warnings_seen[f"{w.category.__name__}: {w.message}"] += 1
+        return out
+
+    def raw(self, fn: Any, x: np.ndarray, y: np.ndarray) -> Any:
+        """``fn``'s output at ``(x, y)`` called as the loss is (backend, time limit, warnings), unconverted;
+        whatever goes wrong is a :class:`LossEvaluationError` naming the batch."""
+        what = "logits" if self.input == "logits" else "p"
+        try:
+            return self._call(x, y, fn)
+        except KeyboardInterrupt:
+            raise
+        except LossTimeout as err:
+            raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} examples (first: {what}="
+                                      f"{fmt_point(x[0])}, y={int(y[0])})", x=x[0], y=int(y[0]), cause=str(err),
+                                      batch=(x, y), timed_out=True) from None
+        except BaseException as err:  # noqa: BLE001  (the user's code, sys.exit included: find the input responsible)
+            located = self._locate(x, y, err, fn)
+            located.batch = (x, y)
+            raise located from None
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Values (n,) of the user's loss at rows ``x`` (n, K) with labels ``y`` (n,)."""
@@ -158,12 +208,12 @@ class CallableLoss(Loss):
                 x=x[0], y=int(y[0]), cause=f"shape {arr.shape}", batch=(x, y))
         return arr
 
-    def _locate(self, x: np.ndarray, y: np.ndarray, err: BaseException) -> LossEvaluationError:
+    def _locate(self, x: np.ndarray, y: np.ndarray, err: BaseException, fn: Any = None) -> LossEvaluationError:
         what = "logits" if self.input == "logits" else "p"
         cause = _describe_error(err)
         for i in range(min(len(x), MAX_LOCATE)):
             try:
-                self._call(x[i:i + 1], y[i:i + 1])
+                self._call(x[i:i + 1], y[i:i + 1], fn)
             except KeyboardInterrupt:
                 raise
             except LossTimeout as single:
@@ -177,6 +227,12 @@ class CallableLoss(Loss):
             f"{self.name} raised {cause} on a batch of {len(x)} examples but on none of the first "
             f"{min(len(x), MAX_LOCATE)} alone (first: {what}={fmt_point(x[0])}, y={int(y[0])})",
             x=x[0], y=int(y[0]), cause=cause)
+
+
+def _is_torch_internal(w: warnings.WarningMessage) -> bool:
+    """A warning torch raises about its own machinery while batching the loss (vmap's fallback
+    for an operation without a batching rule), not one the loss emits."""
+    return "batching rule" in str(w.message) and "torch" in (w.filename or "") or "functorch" in (w.filename or "")
 
 
 def _read_only(a: np.ndarray, dtype) -> np.ndarray:
@@ -195,8 +251,16 @@ def _describe_error(err: BaseException) -> str:
 
 
 def from_callable(fn: Any, *, input: str = "probs", backend: str = "numpy", name: str | None = None,
-                  time_limit: float | None = DEFAULT_TIME_LIMIT) -> CallableLoss:
-    """A plain function ``fn(x, y)`` as a :class:`~theory.losses.Loss` (see the module docstring)."""
+                  time_limit: float | None = DEFAULT_TIME_LIMIT, num_classes: int | None = None) -> CallableLoss:
+    """A plain function ``fn(x, y)`` as a :class:`~theory.losses.Loss` (see the module docstring).
+
+    With ``num_classes``, ``fn`` may be a loss as written for training: an ``nn.Module`` or a
+    function that returns the batch mean or sum. It is probed at that K and made per-example the
+    exact way (:mod:`theory.losses._per_example`); :attr:`CallableLoss.adaptation` says how. A
+    probe at which the loss raises or hangs raises :class:`LossEvaluationError`; a loss that
+    depends on the batch beyond a reduction, or on a device other than the CPU, raises
+    :class:`~theory.losses.LossAdaptationError`.
+    """
     if isinstance(fn, Loss):
         return fn
     if isinstance(fn, type) or not callable(fn):
@@ -208,4 +272,18 @@ def from_callable(fn: Any, *, input: str = "probs", backend: str = "numpy", name
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
     label = name or getattr(fn, "__name__", None) or type(fn).__name__
-    return CallableLoss(name=label, params={}, input=input, fn=fn, backend=backend, time_limit=time_limit)
+    loss = CallableLoss(name=label, params={}, input=input, fn=fn, backend=backend, time_limit=time_limit)
+    if num_classes is None:
+        return loss
+    K = check_num_classes(num_classes, "num_classes")
+    adapter, adaptation = per_example(fn, name=label, backend=backend, probe=lambda n: probe_inputs(K, input, n),
+                                      call=loss.raw)
+    return CallableLoss(name=label, params={}, input=input, fn=fn, backend=backend, time_limit=time_limit,
+                        per_example=adapter, adaptation=adaptation)
+
+
+def probe_inputs(K: int, input: str, n: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` interior points (Dirichlet(1), fixed seed) as probabilities or their logs, labels 0, 1, ….
+    The first call of a user's loss, so that a loss that fails everywhere is reported at a simple input."""
+    p = np.random.default_rng(0).dirichlet(np.ones(K), size=n)
+    return (np.log(p) if input == "logits" else p), np.arange(n) % K

@@ -116,6 +116,12 @@ class Pred:
         return int((self._p if self._p is not None else self.z).shape[-1])
 
 
+def _half_dtypes() -> tuple[Any, ...]:
+    import torch
+
+    return (torch.float16, torch.bfloat16)
+
+
 @dataclass(frozen=True)
 class Loss:
     """Base class. Subclasses implement :meth:`value`; users call the object."""
@@ -219,8 +225,17 @@ class Loss:
         return make_criterion(self, reduction=reduction, validate=validate)
 
     def torch_value(self, z: Any, y: Any) -> Any:
-        """Per-example values from torch logits (no reduction, no validation)."""
+        """Per-example values from torch logits (no reduction, no validation).
+
+        Half-precision logits (float16, bfloat16) are computed in float32, as torch's autocast runs
+        softmax, log_softmax and its own losses: the paper's constants do not survive half precision
+        (the clamp 1e-8 rounds to 0 in float16, m = 1e5 overflows it, 1 − p_k loses every digit near
+        p_k = 1 in bfloat16). The values come back in float32; gradients reach the half-precision
+        logits through the cast. ``theory.checks``'s numerics checks hold the library to this.
+        """
         xp = torch_namespace()
+        if z.dtype in _half_dtypes():
+            z = z.float()
         return self.value(xp, Pred.from_logits(xp, z), y)
 
     def sympy(self, K: int, *, y: int | None = None, t: int | None = None, symbols: Any = None):

@@ -271,13 +271,15 @@ def ce_logit_clip(xp, pred, y, *, delta=1.0):
     conventions="the expectation over the complementary label ȳ ~ U(k ≠ y) of the reference's "
     "sampled loss −w_y log clamp(1 − p_ȳ, c); finite everywhere (the reference returns NaN on "
     "modern torch); class weights w default to 1; the sum over k ≠ y is evaluated as the full sum less the "
-    "label's term (O(K) per label, absolute rounding ≤ K·ε·(−log c))",
+    "label's term (O(K) per label, absolute rounding ≤ K·ε·(−log c)); log(1 − p_k) is the log of the other classes' "
+    "mass for a class with p_k > 1/2, so it keeps its digits near p_k = 1 in float32",
     domains={"clamp": Interval(0.0, 1.0, lo_open=True, hi_open=True)},
 )
 def negative_learning(xp, pred, y, *, clamp=1e-5, weights=None):
-    p = pred.p
+    p, logp = pred.p, pred.logp
     K = p.shape[-1]
-    per_class = -xp.log(xp.maximum(1 - p, clamp))
+    # −log max(1 − p_k, c), with 1 − p_k = exp(log(1 − p_k)) free of cancellation near p_k = 1
+    per_class = -xp.log(xp.maximum(xp.exp(xp.log_one_minus(p, logp, axis=-1)), clamp))
     value = (xp.sum(per_class, axis=-1) - xp.take(per_class, y, axis=-1)) / (K - 1)  # Σ_{k≠y}, O(K) per label
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)

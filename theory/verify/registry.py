@@ -30,6 +30,7 @@ class Tier(str, Enum):
     CLAIM = "claim"  # a statement of (or derived from) the paper
     CONTRACT = "contract"  # the loss is well formed
     PROPERTY = "property"  # a robustness property of a loss
+    NUMERICS = "numerics"  # the loss's torch numerics: gradients, extreme logits, low precision
 
 
 class Origin(str, Enum):
@@ -93,7 +94,7 @@ class Check:
             if (self.expect is Verdict.REFUTED) != bool(self.finding):
                 raise ValueError(f"claim {self.id}: a claim expected to be refuted states its finding (and only then)")
         elif self.tier is Tier.CLAIM:
-            raise ValueError(f"check {self.id}: a loss check is a contract or a property check")
+            raise ValueError(f"check {self.id}: a loss check is a contract, property or numerics check")
 
     def run(self, budget="default", *, seed: int = 0):
         """Run a paper claim in a fresh context and return its Result (loss checks: use

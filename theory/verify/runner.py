@@ -201,7 +201,7 @@ class Context:
         from theory.verify.registry import ids
 
         contract = ([i for i in ids(check.target) if get(i).tier is Tier.CONTRACT]
-                    if check.tier is Tier.PROPERTY else [])
+                    if check.tier in (Tier.PROPERTY, Tier.NUMERICS) else [])
         soft = list(dict.fromkeys([*contract, *check.after]))
         return [(n, False) for n in soft] + [(n, True) for n in check.requires]
 
