@@ -56,7 +56,7 @@ def main() -> None:
             for r in report.results:
                 print(f"    {r.check:<40} {r.status.value:<14} {r.seconds:6.1f} s")
         print(f"ratio batch mean / per example: {times['batch mean'] / times['per example']:.2f}")
-    print("| loss | numerics checks (3), K = %d |" % args.K)
+    print(f"| loss | numerics checks (3), K = {args.K} |")
     print("|---|---|")
     for name in losses.names():
         start = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from figures import (
     band_width,
+    catalogue,
     consistency,
     from_results,
     gradient_weight,
@@ -26,7 +27,7 @@ __all__ = ["FIGURES", "Context", "Figure", "MissingInput", "Output", "get"]
 
 FIGURES: dict[str, Figure] = {f.name: f for f in (
     one_hot_error.FIGURE, band_width.FIGURE, theorem_b.FIGURE, consistency.FIGURE, gradient_weight.FIGURE,
-    transition_heatmaps.FIGURE, trained_vs_bound.FIGURE, *from_results.FIGURES)}
+    transition_heatmaps.FIGURE, trained_vs_bound.FIGURE, catalogue.FIGURE, *from_results.FIGURES)}
 
 
 def get(name: str) -> Figure:

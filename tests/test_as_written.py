@@ -353,3 +353,16 @@ def test_bad_init_is_one_line_with_exit_2(repo_module, capsys, argv, pattern):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(pattern, err), err
+
+
+def test_the_readme_module_example_runs_as_written():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("```python", text.index("### Your loss as you train with it")) + len("```python")
+    namespace: dict = {}
+    exec(text[start:text.index("```", start)], namespace)
+    report = namespace["report"]
+    assert report["check_output"].status is Status.PASSED
+    assert report["check_output"].data["adaptation"].route is Route.VMAP
+    assert "the loss returns the batch mean" in report.header

@@ -113,6 +113,8 @@ def test_every_theory_figure_builds(ctx):
     for fig in figures.FIGURES.values():
         if fig.from_results or (fig.name == "trained_vs_bound" and ctx.cache["exact"] is None):
             continue
+        if fig.name == "catalogue":  # every loss at two K: its own tests (below, and tests/test_catalogue.py)
+            continue
         out = fig.build(ctx)
         pngs = [p for p in out.paths if p.suffix == ".png"]
         assert pngs and all(_is_png(p) for p in pngs), fig.name
@@ -133,7 +135,7 @@ def test_theorem_b_rows_never_exceed_their_bound(ctx):
 @pytest.mark.slow  # shares the module's main-job context (16 s)
 def test_consistency_figure_covers_every_loss_and_minimisers_are_right(ctx):
     data = consistency.compute(ctx)
-    assert set(losses.names()) <= {r.loss for r in data["rows"]}
+    assert set(losses.names("paper")) <= {r.loss for r in data["rows"]}
     ce = data["simplex"]["CE"]
     np.testing.assert_allclose(ce["p_star"], ce["q"], atol=1e-9)  # CE's minimiser is q itself
     mae = data["simplex"]["MAE"]
@@ -343,3 +345,15 @@ def test_trained_vs_bound_reads_a_saved_result_and_draws_its_points(tmp_path):
 
     with pytest.raises(RecordError, match="schema 99"):
         trained_vs_bound.FIGURE.build(Context(tmp_path / "out2", results=results))
+
+
+def test_the_catalogue_figure_and_tables_of_chosen_losses(tmp_path):
+    from figures import catalogue as catalogue_figure
+
+    out = catalogue_figure.build(Context(tmp_path, jobs=1), names=["mae", "ce_eps+mae"])
+    md, js, png = out.paths
+    assert _is_png(png) and md.name == "catalogue.md" and json.loads(js.read_text())["rows"]
+    assert out.data["disagreements"] == 2 and out.data["unexplained"] == 0  # CE_ε+MAE's exact tolerance, K = 3, 10
+    assert out.data["counts"]["passed"] > 0 and out.data["counts"]["failed"] > 0
+    again = catalogue_figure.build(Context(tmp_path, jobs=1), names=["mae", "ce_eps+mae"])
+    assert again.data["cached"] == 4  # incremental: nothing recomputed

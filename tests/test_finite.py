@@ -38,12 +38,13 @@ def _loss_at_or_near(L, res, q):
     rows = np.flatnonzero(~inside)
     if rows.size == 0:
         return
-    # the path: p_j = δ, any other zero of p* at 1e-4 (so that p_j vanishes fastest), the mass
+    # the path: p_j = δ, any other zero of p* at 1e-9 (so that p_j vanishes fastest, and below the
+    # clamps 1e-8 of RCE and 1e-7 of NNCE, where those terms take their face values), the mass
     # taken from the largest coordinate. NCE converges at the rate 1/log(1/δ).
     previous = np.full(rows.size, np.inf)
-    for delta in (1e-10, 1e-100, 1e-300):
+    for delta in (1e-30, 1e-100, 1e-300):
         p = res.p[rows].copy()
-        p[p == 0] = 1e-4
+        p[p == 0] = 1e-9
         p[np.arange(rows.size), j[rows]] = delta
         p[np.arange(rows.size), p.argmax(1)] += 1 - p.sum(1)
         near = conditional_risk(L, p, q[rows])

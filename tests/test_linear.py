@@ -138,7 +138,7 @@ def test_noise_moves_ces_argmax_within_the_class_and_not_the_bayes_class():
     assert mae.argmax_changes == 0
 
 
-@pytest.mark.parametrize("name", losses.names())
+@pytest.mark.parametrize("name", losses.names("paper"))
 def test_only_the_declared_losses_are_convex_in_the_logits(name):
     # midpoint convexity, f((a + b)/2) ≤ (f(a) + f(b))/2, on random pairs of logits: one violation
     # beyond rounding shows the loss is not convex; CE must never violate it
@@ -170,3 +170,17 @@ def test_a_class_for_other_points_is_refused():
     problem = random_problem(3, 4, seed=0)
     with pytest.raises(ValueError, match="features for 5 points, the problem has 4"):
         minimise_in_class(losses.get("ce"), problem, LinearClass(np.zeros((5, 1))))
+
+
+# −Σ_k t_k log softmax(z)_k = −t·z + (Σ_k t_k)·logsumexp(z) is convex for any target t summing to 1
+# (label smoothing, negative label smoothing); softplus sums and a max of affine maps are convex;
+# CORES subtracts β = 2 cross-entropies' mean, leaving (1 − β)·logsumexp: concave along some lines
+@pytest.mark.parametrize("name, convex", [("label_smoothing", True), ("nls", True), ("ova_bce", True),
+                                          ("cs_hinge", True), ("cores", False)])
+def test_the_catalogue_losses_convex_in_the_logits_by_construction(name, convex):
+    L = losses.get(name)
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(scale=3.0, size=(2, 4000, 3))
+    fa, fb, fm = (L.vectors(Z, logits=True) for Z in (A, B, (A + B) / 2))
+    violated = np.isfinite(fm) & (fm - (fa + fb) / 2 > 1e-12 * (1 + np.abs(fa) + np.abs(fb)))
+    assert violated.any() != convex

@@ -90,14 +90,41 @@ def test_the_naive_log_softmax_fails_from_float64_on():
     assert "float64" in failing  # e^(−1e4) underflows in every dtype
 
 
+ALL_PRECISIONS = {"float64", "float32", "bfloat16", "bfloat16 under autocast", "float16", "float16 under autocast"}
+_NGCE = "p_k^q (q = 0.7 < 1) has an infinite derivative at p_k = 0: a NaN gradient wherever a probability underflows"
+#: the catalogue's numerics findings: (check, the precisions it fails in, why); every other loss passes all three
+FINDINGS = {
+    "ngce": ("check_extreme_logits", ALL_PRECISIONS, _NGCE),
+    "ngce+mae": ("check_extreme_logits", ALL_PRECISIONS, _NGCE),
+    "ngce+rce": ("check_extreme_logits", ALL_PRECISIONS, _NGCE),
+    "logitnorm": ("check_extreme_logits", {"float16", "float16 under autocast"},
+                  "at zero logits the gradient is (p − e_y)/(τ·1e-7) ≈ 2.5e8·(p − e_y): beyond float16's range"),
+}
+
+
+UNBOUNDED_BELOW = {"nls", "cores"}  # catalogue.DECLARED explains why their check_finite is not declared
+
+
 @pytest.mark.parametrize("K", [3, 10])
-@pytest.mark.parametrize("name", [n for n in losses.names() if n != "ldr_kl"])
-def test_every_registered_loss_passes_the_numerics_checks_in_every_precision(name, K):
-    """ldr_kl is excluded: its check_finite contract fails (claims report), so the numerics are skipped."""
-    report = check_loss(name, num_classes=K, checks=NUMERICS)
+@pytest.mark.parametrize("name", losses.names("paper") + losses.names("literature"))
+def test_every_registered_loss_passes_the_numerics_checks_but_the_stated_findings(name, K):
+    """The paper's losses pass all three in every precision (the library computes half precision in
+    float32); the literature's too, but for FINDINGS, which fail exactly there. The catalogue's declared
+    contract failures (negative by design, shift-invariant by nature) let the numerics run."""
+    from theory.checks.catalogue import DECLARED
+
+    report = check_loss(name, num_classes=K, checks=NUMERICS, expected_failures=DECLARED.get(name))
+    finding = FINDINGS.get(name)
     for check in NUMERICS:
         r = report[check]
-        assert r.status is Status.PASSED, (check, r.message)
+        if name in UNBOUNDED_BELOW:  # −∞ as a probability goes to 0: check_finite fails, nothing runs after it
+            assert r.status is Status.SKIPPED and r.blocked_by == "check_finite", (check, r.reason)
+        elif finding is not None and check == finding[0]:
+            assert r.status is Status.FAILED and set(r.data["failing"]) == finding[1], (check, r.message)
+        else:
+            assert r.status is Status.PASSED, (check, r.message)
+    if name in losses.names("paper"):
+        assert finding is None
 
 
 def test_half_precision_logits_are_computed_in_float32():

@@ -102,6 +102,10 @@ class ArrayNamespace(ABC):
     def norm(self, x, axis: int): ...
 
     @abstractmethod
+    def amax(self, x, axis: int):
+        """The largest entry along ``axis`` (a value, with its gradient; ties share it as torch's amax does)."""
+
+    @abstractmethod
     def argmax(self, p, axis: int):
         """First index of the largest entry along ``axis`` (an index: it carries no gradient)."""
 
@@ -199,6 +203,9 @@ class _NumpyNamespace(ArrayNamespace):
 
     def norm(self, x, axis):
         return np.sqrt(np.sum(x * x, axis=axis))
+
+    def amax(self, x, axis):
+        return np.max(x, axis=axis)
 
     def argmax(self, p, axis):
         return np.argmax(p, axis=axis)
@@ -301,6 +308,10 @@ class _SympyNamespace(_NumpyNamespace):
 
     def norm(self, x, axis):
         return np.frompyfunc(self._sp.sqrt, 1, 1)(np.sum(x * x, axis=axis))
+
+    def amax(self, x, axis):
+        x = np.asarray(x, dtype=object)
+        return np.apply_along_axis(lambda row: self._sp.Max(*row), axis, x) if x.ndim > 1 else self._sp.Max(*x)
 
     def argmax(self, p, axis):
         if self.t is not None:
@@ -412,6 +423,9 @@ class _TorchNamespace(ArrayNamespace):
 
     def norm(self, x, axis):
         return self._torch.linalg.vector_norm(x, dim=axis)
+
+    def amax(self, x, axis):
+        return x.amax(dim=axis)
 
     def argmax(self, p, axis):
         # Tensor.argmax returns the first maximal index, as numpy does

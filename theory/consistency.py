@@ -353,8 +353,18 @@ def _prediction(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np
     ambiguous = top_tied | flat
     ok = (t_hat == t_star) & ~ambiguous
     failures = []
-    if logits:  # no region infima over logits: a tied top is a candidate for the re-check, like the strict notion's
+    if logits:  # no region infima over logits: a tied top is a candidate for the re-check
         for i in np.flatnonzero(~ok):
+            if top_tied[i] and t_hat[i] == t_star[i]:
+                # the first-index argmax predicts the Bayes class: the question is whether the tied class's
+                # region does as well; its point just across the tie is the rival (a discontinuous loss, such
+                # as the 0-1 loss, is worse there; a continuous one ties and stays undecided)
+                rest = np.where(np.arange(K) == t_star[i], -np.inf, P[i])
+                b = int(np.argmax(rest))
+                rival = P[i].copy()
+                rival[b] = P[i, t_star[i]] + 1e-6 * max(1.0, abs(P[i, t_star[i]]))
+                failures.append(Failure(1, q[i], best.p[i], float(best.value[i]), "region", rival, log_p=P[i]))
+                continue
             why = "tie" if top_tied[i] else "order"
             failures.append(Failure(1, q[i], best.p[i], float(best.value[i]), why, log_p=P[i]))
         return ok, failures
@@ -645,7 +655,7 @@ class _Rechecker:
         digits = "50-digit" if self.exact_ok else "float64"
         tol = 1e-13 * (1 + abs(f.value)) if self.exact_ok else 1e-10 * (1 + abs(f.value))
         if f.why == "region":  # another argmax region reaches the Bayes region's value
-            own = self.value(f.p_star, f.q)
+            own = self.value(f.point, f.q)
             rival = self.value(f.rival, f.q)
             certified = self.best.method is Solver.REGIONS or self.certified(own)
             if self.exact_ok:
@@ -721,6 +731,13 @@ class _Rechecker:
         # Two logits sent to −∞ where the loss saturates tie in the limit, whatever order a search
         # leaves them in. (A point tied *inside* the simplex that is as good within rounding proves
         # nothing: at a near-tie of q, untying costs O(gap²), below float resolution.)
+        if f.at_infinity:  # saturation, or merely flat below the search's resolution? lift the tied classes to q
+            lifted = lifted_to_q(f.point, f.q, f.k)
+            v_lift = self.value(lifted, f.q)
+            if v_lift < base - SATURATION_REL * abs(base) and strict_topk(lifted[None], f.q[None], logits=True)[0, f.k - 1]:
+                return "dismissed", (f"{digits}: the loss does not saturate there: with the two tied classes' logits at "
+                                     f"log q the point is ordered at position {f.k} and better (C_q = {v_lift:.15g} < "
+                                     f"{base:.15g}): not a minimiser")
         if f.at_infinity and np.isfinite(margin) and v2 >= base - tol:
             return "confirmed", (f"{digits}: {rivals_text}; with both logits at the box's bound the point attains "
                                  f"C_q = {base:.12g}, as good as the minimiser within rounding (the loss saturates "
@@ -838,6 +855,28 @@ def _has_sympy(loss: Loss) -> bool:
     from theory.losses import CallableLoss
 
     return not any(isinstance(x, CallableLoss) for x in loss.walk())
+
+
+#: a lifted point (:func:`lifted_to_q`) below the tied one by more than this relative amount shows the
+#: loss does not saturate there (far above float64's relative rounding of C_q, 1e-16)
+SATURATION_REL = 1e-12
+
+
+def lifted_to_q(log_p: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    """A logit loss's point (log-probabilities) with the two classes across position k of q's order
+    set to log q of each and the largest class holding the rest: where a loss does not saturate as
+    logits go to −∞, this is better than leaving the two tied at a search box's bound."""
+    order = np.argsort(-q, kind="stable")
+    a, b = order[k - 1], order[k]
+    p = np.exp(log_p - np.max(log_p))
+    p /= p.sum()
+    top = int(np.argmax(p))
+    out = p.copy()
+    for c in (a, b):
+        if c != top:
+            out[c] = q[c]
+    out[top] = max(1.0 - (out.sum() - out[top]), np.finfo(float).tiny)
+    return np.log(np.clip(out, np.finfo(float).tiny, None))
 
 
 def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9, 1e-6, 1e-3), *,

@@ -56,7 +56,7 @@ class TableRow:
 
 
 def entries() -> list[tuple[str, dict, str]]:
-    return [(name, {}, "defaults") for name in losses.names()] + list(VARIANTS)
+    return [(name, {}, "defaults") for name in losses.names("paper")] + list(VARIANTS)
 
 
 def consistency_table(ctx: Context, Ks=TABLE_K) -> list[TableRow]:

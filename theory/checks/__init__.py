@@ -25,7 +25,10 @@ the one engine of :mod:`theory.verify` (the paper's claims run there too). Contr
 Properties: ``check_bounded_sum``, ``check_symmetric``, ``check_top1_consistent`` (strict order),
 ``check_prediction_consistent`` (the loss's own prediction), ``check_allk_consistent``,
 ``check_noise_tolerant_symmetric``, ``check_noise_tolerant_class_conditional``,
-``check_eps_softmax``. Verdicts are four-valued (:class:`theory.verify.Verdict`) and state what
+``check_eps_softmax``. Numerics (the torch computation, :mod:`theory.checks.numerics`):
+``check_extreme_logits``, ``check_low_precision``, ``check_gradients``. A loss as written for
+training (an ``nn.Module`` or function returning the batch mean or sum) is made per-example the
+exact way first (:mod:`theory.losses._per_example`). Verdicts are four-valued (:class:`theory.verify.Verdict`) and state what
 they cover (K, notion, domain); a failure always carries a witness whose re-check confirmed it,
 and a candidate the re-check could not decide makes the check *inconclusive*, never passed.
 """

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from theory import losses
-from theory._cli import add_debug_flag, check_output_file, message
+from theory._cli import add_debug_flag, check_output_file, check_output_folder, message
 from theory.checks import LossSource, check_loss, check_names, describe_checks
 from theory.verify import Budget, write_json
 
@@ -114,12 +114,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON (atomically)")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
+    parser.add_argument("--catalogue", action="store_true",
+                        help="check every registered loss of the paper and the literature at K = 3 and 10 and write "
+                             "catalogue.md and catalogue.json to --out (cached per loss in --out/.cache)")
+    parser.add_argument("--out", default="outputs/catalogue", help="the catalogue's folder (default outputs/catalogue)")
+    parser.add_argument("--losses", help="with --catalogue: comma-separated registered names (default: every loss of "
+                                         "the paper and the literature)")
+    parser.add_argument("--jobs", type=int, default=None, help="processes for the catalogue (default: min(2, CPUs))")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.list:
         for c in describe_checks():
             print(f"{c['name']:<40} {c['tier']:<9} {c['statement']}")
         return 0
+    if args.catalogue:
+        if args.loss is not None:
+            parser.error("--catalogue checks every registered loss; drop the LOSS argument")
+        return _catalogue(parser, args)
     if args.loss is None:
         parser.error("a LOSS is required (module:function, file.py:function or a registered name)")
     try:
@@ -148,6 +159,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(f"report written to {write_json(args.json, report.to_dict())}")
     return 0 if report.passed else 1
+
+
+def _catalogue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from theory.checks import catalogue
+    from theory.verify.runner import default_jobs
+
+    try:
+        check_output_folder(args.out)
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    except (OSError, ValueError) as err:
+        parser.exit(2, f"python -m theory.checks: error: {message(err)}\n")
+    try:
+        names = [n.strip() for n in args.losses.split(",") if n.strip()] if args.losses else None
+        for n in names or []:
+            losses.spec(n)
+    except KeyError as err:
+        parser.exit(2, f"python -m theory.checks: error: {message(err)}\n")
+    cat = catalogue.build(names, budget="thorough" if args.thorough else "default", seed=args.seed,
+                          cache=Path(args.out) / ".cache", jobs=args.jobs or default_jobs(),
+                          progress=lambda label, done, total: print(f"  {label}: {done}/{total}", file=sys.stderr))
+    md, js = catalogue.write(cat, args.out)
+    errors = [(r.loss, r.K, c.check) for r in cat.rows for c in r.cells if c.status == "error"]
+    print(f"{len(cat.rows)} (loss, K) rows, {sum(r.cached for r in cat.rows)} from the cache; "
+          f"{len(cat.disagreements)} disagreement(s) with the literature, {len(cat.unexplained)} unexplained; "
+          f"{len(errors)} error(s)\nwritten {md} and {js}")
+    return 1 if errors or cat.unexplained else 0
 
 
 if __name__ == "__main__":

@@ -364,11 +364,17 @@ def _recheck(s: Subject, Z, y, g, v, h) -> tuple[Recheck, str]:
     # forward difference for one coordinate and a backward one for another
     diffs = np.stack([d[0] for triple in results for d in triple])  # (6, K)
     scale = FD_RTOL * np.max(np.abs(diffs), axis=1, keepdims=True) + FD_ATOL * (1 + abs(float(v[0])))
-    matched = bool(np.all(np.any(np.abs(diffs - g[0][None]) <= scale, axis=0)))
+    agree = np.any(np.abs(diffs - g[0][None]) <= scale, axis=0)  # per coordinate: some difference matches autograd
+    # a coordinate whose forward and backward differences disagree at both small steps is a kink: the
+    # derivative does not exist there and any subgradient autograd returns (torch's amax splits ties) is right
+    tol = FD_RTOL * np.max(np.abs(diffs)) + FD_ATOL * (1 + abs(float(v[0])))
+    kink = np.all([np.abs(f[0] - b[0]) > tol for _, f, b in results], axis=0)
+    matched = bool(np.all(agree | kink))
     (c1, _, _), (c2, _, _) = results
     converged = bool(_off(c1, c2, v)[0] <= 1)
-    how = (f"differences at steps h/10 and h/100 (central, forward, backward): autograd matches "
-           f"{'one of them' if matched else 'none'}; the central ones {'agree' if converged else 'disagree'}")
+    how = (f"differences at steps h/10 and h/100 (central, forward, backward): autograd matches one of them in "
+           f"{int(agree.sum())} of {len(agree)} coordinates, {int((kink & ~agree).sum())} more are kinks (one-sided "
+           f"differences disagree); the central ones {'agree' if converged else 'disagree'}")
     if matched:
         return Recheck.DISMISSED, how
     return (Recheck.CONFIRMED if converged else Recheck.UNDECIDED), how

@@ -11,7 +11,7 @@
 defaults, source, conventions), and ``losses.register`` adds a user's own loss.
 """
 
-from theory.losses import _definitions  # noqa: F401  (fills the registry)
+from theory.losses import _catalogue, _definitions  # noqa: F401  (fill the registry: the paper's, then the literature's)
 from theory.losses._callable import CallableLoss, LossEvaluationError, from_callable
 from theory.losses._core import Loss, Pred, with_eps_softmax
 from theory.losses._paper_tables import paper_defaults, paper_table_rows

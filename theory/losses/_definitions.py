@@ -43,7 +43,7 @@ def _convex_if(param, lo, hi, otherwise):
 
 
 @register(
-    "ce",
+    "ce", group="paper",
     broadcasts=True,
     formula="−log p_y",
     source="standard cross-entropy",
@@ -57,7 +57,7 @@ def cross_entropy(xp, pred, y):
 
 
 @register(
-    "fl",
+    "fl", group="paper",
     broadcasts=True,
     formula="−(1 − sg(p_y))^γ log p_y",
     source="Lin et al., ICCV 2017 (focal loss); γ = 0.5 as in the paper's baselines",
@@ -73,7 +73,7 @@ def focal(xp, pred, y, *, gamma=0.5):
 
 
 @register(
-    "mae",
+    "mae", group="paper",
     broadcasts=True,
     formula="s·(1 − p_y), s = 2 (= ‖p − e_y‖₁)",
     source="Ghosh, Kumar, Sastry, AAAI 2017; scale 2 as in the ε-softmax reference",
@@ -87,7 +87,7 @@ def mean_absolute_error(xp, pred, y, *, scale=2.0):
 
 
 @register(
-    "mse",
+    "mse", group="paper",
     broadcasts=True,
     formula="(1/K) Σ_k (p_k − 1[k = y])²",
     source="mean squared error on probabilities (Brier score / K)",
@@ -99,7 +99,7 @@ def mean_squared_error(xp, pred, y):
 
 
 @register(
-    "gce",
+    "gce", group="paper",
     broadcasts=True,
     formula="(1 − max(p_y, c)^q) / q",
     source="Zhang & Sabuncu, NeurIPS 2018; q = 0.7",
@@ -117,7 +117,7 @@ def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-8):
 
 
 @register(
-    "rce",
+    "rce", group="paper",
     broadcasts=True,
     formula="−Σ_k max(p_k, c) log max(e_y, c_y)_k = A Σ_{k≠y} max(p_k, c), A = −log c_y",
     source="Wang et al., ICCV 2019 (symmetric cross-entropy); c_y = 1e-4",
@@ -135,7 +135,7 @@ def reverse_ce(xp, pred, y, *, clamp=1e-8, label_clamp=1e-4):
 
 
 @register(
-    "nce",
+    "nce", group="paper",
     broadcasts=True,
     formula="(−log p_y) / Σ_k (−log p_k)",
     source="Ma et al., ICML 2020 (normalized loss functions)",
@@ -148,7 +148,7 @@ def normalized_ce(xp, pred, y):
 
 
 @register(
-    "nfl",
+    "nfl", group="paper",
     broadcasts=True,
     formula="[−(1 − sg(p_y))^γ log p_y] / Σ_k −(1 − sg(p_k))^γ log p_k",
     source="Ma et al., ICML 2020; γ = 0.5",
@@ -166,7 +166,7 @@ def normalized_focal(xp, pred, y, *, gamma=0.5):
 
 
 @register(
-    "agce",
+    "agce", group="paper",
     broadcasts=True,
     formula="[(a + 1)^q − (a + p_y)^q] / q",
     source="Zhou et al., ICCV 2021 (asymmetric loss functions); a = 6, q = 1.5 (CIFAR-10)",
@@ -179,7 +179,7 @@ def asymmetric_gce(xp, pred, y, *, a=6.0, q=1.5):
 
 
 @register(
-    "aul",
+    "aul", group="paper",
     broadcasts=True,
     formula="[(a − p_y)^q − (a − 1)^q] / q",
     source="Zhou et al., ICCV 2021; a = 6.3, q = 1.5 (CIFAR-10)",
@@ -193,7 +193,7 @@ def asymmetric_unhinged(xp, pred, y, *, a=6.3, q=1.5):
 
 
 @register(
-    "ael",
+    "ael", group="paper",
     broadcasts=True,
     formula="exp(−p_y / a)",
     source="Zhou et al., ICCV 2021; a = 5 (CIFAR-10)",
@@ -210,7 +210,7 @@ _LDR_DIRECT = float(np.log(1e3))  # θ/λ up to which LDR-KL's closed form is us
 
 
 @register(
-    "ldr_kl",
+    "ldr_kl", group="paper",
     broadcasts=True,
     formula="λ·log[(1/K) Σ_k exp((θ·1[k≠y] + f̂_k − f̂_y)/λ)], f̂ = softplus(z) / mean_k softplus(z_k) "
             "(scores='normalised_softplus', the reference) or f̂ = z (scores='raw', the LDR paper's unconstrained scores)",
@@ -246,7 +246,7 @@ def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
 
 
 @register(
-    "ce+lc",
+    "ce+lc", group="paper",
     broadcasts=True,
     formula="z ← δ·z/‖z‖₂ if ‖z‖₂ > 1/δ; then −log softmax(z)_y",
     source="Wei et al., ICML 2023 (logit clipping)",
@@ -264,7 +264,7 @@ def ce_logit_clip(xp, pred, y, *, delta=1.0):
 
 
 @register(
-    "nlnl",
+    "nlnl", group="paper",
     broadcasts=True,
     formula="(1/(K−1)) Σ_{k≠y} −w_y log max(1 − p_k, c), c = 1e-5",
     source="Kim et al., ICCV 2019 (negative learning)",
@@ -296,52 +296,52 @@ def negative_learning(xp, pred, y, *, clamp=1e-5, weights=None):
 register_composite(
     "sce",
     lambda alpha=0.1, beta=1.0: alpha * get("ce") + beta * get("rce"),
-    formula="α·CE + β·RCE", source="Wang et al., ICCV 2019; (α, β) = (0.1, 1) on CIFAR-10",
+    group="paper", formula="α·CE + β·RCE", source="Wang et al., ICCV 2019; (α, β) = (0.1, 1) on CIFAR-10",
     domains={"alpha": WEIGHT, "beta": WEIGHT},
 )
 register_composite(
     "nce+rce", lambda alpha=1.0, beta=1.0: alpha * get("nce") + beta * get("rce"),
-    formula="α·NCE + β·RCE", source="Ma et al., ICML 2020 (active-passive losses)",
+    group="paper", formula="α·NCE + β·RCE", source="Ma et al., ICML 2020 (active-passive losses)",
     domains={"alpha": WEIGHT, "beta": WEIGHT},
 )
 register_composite(
     "nce+mae", lambda alpha=1.0, beta=1.0: alpha * get("nce") + beta * get("mae", scale=1.0),
-    formula="α·NCE + β·(1 − p_y)", source="Ma et al., ICML 2020",
+    group="paper", formula="α·NCE + β·(1 − p_y)", source="Ma et al., ICML 2020",
     conventions="MAE without the factor 2, as the reference implements it",
     domains={"alpha": WEIGHT, "beta": WEIGHT},
 )
 register_composite(
     "nfl+rce", lambda alpha=1.0, beta=1.0, gamma=0.5: alpha * get("nfl", gamma=gamma) + beta * get("rce"),
-    formula="α·NFL + β·RCE", source="Ma et al., ICML 2020",
+    group="paper", formula="α·NFL + β·RCE", source="Ma et al., ICML 2020",
     domains={"alpha": WEIGHT, "beta": WEIGHT, "gamma": NON_NEGATIVE},
 )
 register_composite(
     "nfl+mae", lambda alpha=1.0, beta=1.0, gamma=0.5: alpha * get("nfl", gamma=gamma) + beta * get("mae", scale=1.0),
-    formula="α·NFL + β·(1 − p_y)", source="Ma et al., ICML 2020",
+    group="paper", formula="α·NFL + β·(1 − p_y)", source="Ma et al., ICML 2020",
     conventions="MAE without the factor 2, as the reference implements it",
     domains={"alpha": WEIGHT, "beta": WEIGHT, "gamma": NON_NEGATIVE},
 )
 register_composite(
     "nce+agce",
     lambda alpha=1.0, beta=4.0, a=6.0, q=1.5: alpha * get("nce") + beta * get("agce", a=a, q=q),
-    formula="α·NCE + β·AGCE", source="Zhou et al., ICCV 2021; (α, β, a, q) = (1, 4, 6, 1.5) on CIFAR-10",
+    group="paper", formula="α·NCE + β·AGCE", source="Zhou et al., ICCV 2021; (α, β, a, q) = (1, 4, 6, 1.5) on CIFAR-10",
     domains={"alpha": WEIGHT, "beta": WEIGHT, "a": POSITIVE, "q": POSITIVE},
 )
 register_composite(
     "nce+aul",
     lambda alpha=1.0, beta=4.0, a=6.3, q=1.5: alpha * get("nce") + beta * get("aul", a=a, q=q),
-    formula="α·NCE + β·AUL", source="Zhou et al., ICCV 2021; (α, β, a, q) = (1, 4, 6.3, 1.5) on CIFAR-10",
+    group="paper", formula="α·NCE + β·AUL", source="Zhou et al., ICCV 2021; (α, β, a, q) = (1, 4, 6.3, 1.5) on CIFAR-10",
     domains={"alpha": WEIGHT, "beta": WEIGHT, "a": Interval(1.0, lo_open=True), "q": POSITIVE},
 )
 register_composite(
     "nce+ael",
     lambda alpha=1.0, beta=4.0, a=5.0: alpha * get("nce") + beta * get("ael", a=a),
-    formula="α·NCE + β·AEL", source="Zhou et al., ICCV 2021; (α, β, a) = (1, 4, 5) on CIFAR-10",
+    group="paper", formula="α·NCE + β·AEL", source="Zhou et al., ICCV 2021; (α, β, a) = (1, 4, 5) on CIFAR-10",
     domains={"alpha": WEIGHT, "beta": WEIGHT, "a": POSITIVE},
 )
 register_composite(
     "ce+mae", lambda alpha=1.0, beta=1.0: alpha * get("ce") + beta * get("mae"),
-    formula="α·CE + β·2(1 − p_y)",
+    group="paper", formula="α·CE + β·2(1 − p_y)",
     source="plain combination; equals CE_ε+MAE at m = 0 (the paper's m-ablation baseline)",
     domains={"alpha": WEIGHT, "beta": WEIGHT},
 )
@@ -352,14 +352,14 @@ _EPS_CONVENTIONS = (
 register_composite(
     "ce_eps",
     lambda m=1e5, clamp=1e-8: with_eps_softmax(get("ce"), m, clamp=clamp),
-    formula="−log max(p_ε(y), c)", source="ε-softmax paper (NeurIPS 2024), reference code",
+    group="paper", formula="−log max(p_ε(y), c)", source="ε-softmax paper (NeurIPS 2024), reference code",
     conventions=_EPS_CONVENTIONS, aliases=("ce_ε",),
     domains={"m": NON_NEGATIVE, "clamp": CLAMP},
 )
 register_composite(
     "fl_eps",
     lambda m=1e5, gamma=0.1, clamp=1e-8: with_eps_softmax(get("fl", gamma=gamma), m, clamp=clamp),
-    formula="−(1 − sg(max(p_ε(y), c)))^γ log max(p_ε(y), c), γ = 0.1",
+    group="paper", formula="−(1 − sg(max(p_ε(y), c)))^γ log max(p_ε(y), c), γ = 0.1",
     source="ε-softmax paper (NeurIPS 2024), reference code",
     conventions=_EPS_CONVENTIONS + "; the focal factor is detached",
     domains={"m": NON_NEGATIVE, "gamma": NON_NEGATIVE, "clamp": CLAMP},
@@ -369,7 +369,7 @@ register_composite(
     lambda alpha=0.01, beta=5.0, m=1e5, clamp=1e-8: (
         alpha * with_eps_softmax(get("ce"), m, clamp=clamp) + beta * get("mae")
     ),
-    formula="α·CE_ε + β·2(1 − p_y)",
+    group="paper", formula="α·CE_ε + β·2(1 − p_y)",
     source="ε-softmax paper (NeurIPS 2024); defaults are the CIFAR-10 symmetric row",
     conventions=_EPS_CONVENTIONS + "; MAE on the plain softmax, scale 2",
     domains={"alpha": WEIGHT, "beta": WEIGHT, "m": NON_NEGATIVE, "clamp": CLAMP},
@@ -379,7 +379,7 @@ register_composite(
     lambda alpha=0.01, beta=5.0, m=1e5, gamma=0.1, clamp=1e-8: (
         alpha * with_eps_softmax(get("fl", gamma=gamma), m, clamp=clamp) + beta * get("mae")
     ),
-    formula="α·FL_ε + β·2(1 − p_y)",
+    group="paper", formula="α·FL_ε + β·2(1 − p_y)",
     source="ε-softmax paper (NeurIPS 2024); defaults are the CIFAR-10 symmetric row",
     conventions=_EPS_CONVENTIONS + "; MAE on the plain softmax, scale 2; focal factor detached",
     domains={"alpha": WEIGHT, "beta": WEIGHT, "m": NON_NEGATIVE, "gamma": NON_NEGATIVE, "clamp": CLAMP},

@@ -10,7 +10,9 @@ from typing import Any
 from theory.losses._core import Atom, Loss
 from theory.losses._domains import Interval, OneOf
 
-__all__ = ["LossSpec", "get", "names", "pointwise", "register", "register_composite", "spec"]
+__all__ = ["GROUPS", "LossSpec", "get", "names", "pointwise", "register", "register_composite", "spec"]
+
+GROUPS = ("paper", "literature", "user")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class LossSpec:
     conventions : scales, clamps, detached factors and other choices a reader must know.
     domains : the values each parameter may take (:mod:`theory.losses._domains`); a parameter
         without one (a user's loss) is passed through unchecked.
+    group : "paper" (the losses of the ε-softmax paper, PAPER.md §3: what its claims cover),
+        "literature" (the catalogue of the field's robust losses, :mod:`theory.losses._catalogue`)
+        or "user" (registered by a user).
     """
 
     name: str
@@ -37,8 +42,11 @@ class LossSpec:
     conventions: str = ""
     aliases: tuple[str, ...] = field(default=())
     domains: Mapping[str, Interval | OneOf] = field(default_factory=dict)
+    group: str = "user"
 
     def __post_init__(self):
+        if self.group not in GROUPS:
+            raise ValueError(f"loss {self.name!r}: group must be one of {GROUPS}, got {self.group!r}")
         undeclared = sorted(set(self.domains) - set(self.defaults))
         if undeclared:
             raise ValueError(f"loss {self.name!r} declares domains for unknown parameter(s) {undeclared}")
@@ -98,6 +106,7 @@ def register(
     replace: bool = False,
     broadcasts: bool = False,
     domains: Mapping[str, Interval | OneOf] | None = None,
+    group: str = "user",
 ):
     """Register a loss written once as ``fn(xp, pred, y, **params)``; usable as a decorator.
 
@@ -152,7 +161,8 @@ def register(
 
         _add(
             LossSpec(name=_normalise(name), factory=factory, defaults=defaults, formula=formula,
-                     source=source, conventions=conventions, aliases=aliases, domains=dict(domains or {})),
+                     source=source, conventions=conventions, aliases=aliases, domains=dict(domains or {}),
+                     group=group),
             replace=replace,
         )
         return f
@@ -199,6 +209,7 @@ def register_composite(
     aliases: tuple[str, ...] = (),
     replace: bool = False,
     domains: Mapping[str, Interval | OneOf] | None = None,
+    group: str = "user",
 ) -> LossSpec:
     """Register a loss composed from registered ones; ``factory``'s keyword defaults are its
     parameters, ``domains`` the values they may take (see :func:`register`)."""
@@ -214,7 +225,7 @@ def register_composite(
 
     return _add(
         LossSpec(name=key, factory=build, defaults=defaults, formula=formula, source=source,
-                 conventions=conventions, aliases=aliases, domains=dict(domains or {})),
+                 conventions=conventions, aliases=aliases, domains=dict(domains or {}), group=group),
         replace=replace,
     )
 
@@ -234,6 +245,8 @@ def get(name: str, **params: Any) -> Loss:
     return spec(name).build(**params)
 
 
-def names() -> list[str]:
-    """Registered loss names in registration order."""
-    return list(_REGISTRY)
+def names(group: str | None = None) -> list[str]:
+    """Registered loss names in registration order, optionally of one group ("paper", "literature", "user")."""
+    if group is not None and group not in GROUPS:
+        raise ValueError(f"group must be one of {GROUPS} or None, got {group!r}")
+    return [n for n, s in _REGISTRY.items() if group is None or s.group == group]
