@@ -1,4 +1,4 @@
-"""The catalogue of losses × checks (``catalogue.md``, ``catalogue.json``) and its summary figure.
+"""The catalogue of losses × checks (``catalogue.md``, ``catalogue_evidence.md``, ``catalogue.json``) and its figure.
 
 Every registered loss of the paper and of the literature, checked by :func:`theory.checks.check_loss`
 at K = 3 and 10 (:mod:`theory.checks.catalogue`), incrementally: each (loss, K) is cached under
@@ -55,7 +55,7 @@ def build(ctx: Context, names=None) -> Output:
               fontsize=7, frameon=False)
     png = ctx.save(fig, "catalogue")
     counts = {s: sum(1 for r in rows for c in r.cells if c.status == s) for s in COLOURS}
-    return Output([md, js, png], {"catalogue": cat, "counts": counts, "cached": sum(r.cached for r in rows),
+    return Output([md, ctx.out / "catalogue_evidence.md", js, png], {"catalogue": cat, "counts": counts, "cached": sum(r.cached for r in rows),
                                   "disagreements": len(cat.disagreements), "unexplained": len(cat.unexplained)})
 
 

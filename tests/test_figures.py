@@ -351,8 +351,9 @@ def test_the_catalogue_figure_and_tables_of_chosen_losses(tmp_path):
     from figures import catalogue as catalogue_figure
 
     out = catalogue_figure.build(Context(tmp_path, jobs=1), names=["mae", "ce_eps+mae"])
-    md, js, png = out.paths
+    md, evidence, js, png = out.paths
     assert _is_png(png) and md.name == "catalogue.md" and json.loads(js.read_text())["rows"]
+    assert "## mae at K = 3" in evidence.read_text()
     assert out.data["disagreements"] == 2 and out.data["unexplained"] == 0  # CE_ε+MAE's exact tolerance, K = 3, 10
     assert out.data["counts"]["passed"] > 0 and out.data["counts"]["failed"] > 0
     again = catalogue_figure.build(Context(tmp_path, jobs=1), names=["mae", "ce_eps+mae"])

@@ -336,7 +336,7 @@ def markdown(cat: Catalogue) -> str:
             if c.stated is not None:
                 mark = f"**{mark}**" + (" ≠" if c.agrees is False else "")
             cells.append(mark)
-        lines.append(f"| {r.loss} | {r.group} | {r.K} | " + " | ".join(cells) + " |")
+        lines.append(f"| [{r.loss}](catalogue_evidence.md#{_anchor(r)}) | {r.group} | {r.K} | " + " | ".join(cells) + " |")
     lines += ["", "## Where our verdict differs from the literature", ""]
     if not cat.disagreements:
         lines.append("None.")
@@ -354,6 +354,30 @@ def markdown(cat: Catalogue) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _anchor(row: Row) -> str:
+    """The heading id GitHub-style renderers give ``## <loss> at K = <K>``."""
+    text = f"{row.loss} at K = {row.K}".lower()
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" if ch == " " else "" for ch in text)
+
+
+def evidence_markdown(cat: Catalogue) -> str:
+    """Every cell's verdict, scope and evidence, one section per (loss, K): what the table links to."""
+    lines = ["# Catalogue evidence", "", "Every check of every loss at every K: status, verdict with its scope, and "
+             "the evidence (witness with its re-check, or the search that found none). The table is in "
+             "[catalogue.md](catalogue.md); the same in JSON in catalogue.json.", ""]
+    for r in cat.rows:
+        lines += [f"## {r.loss} at K = {r.K}", "", f"{r.formula}. Source: {r.source}. {r.header.splitlines()[0]}", ""]
+        for c in r.cells:
+            said = (f" — the literature: {'holds' if c.stated else 'does not hold'} ({c.stated_source})"
+                    + (f"; we differ: {c.note or 'unexplained'}" if c.agrees is False else "")) if c.stated is not None \
+                else ""
+            lines.append(f"- `{c.check}`: **{c.status}**, {c.verdict}. {c.evidence}{said}")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def write(cat: Catalogue, out: str | os.PathLike) -> tuple[Path, Path]:
+    """catalogue.md (the table, linking each row to its evidence in catalogue_evidence.md) and catalogue.json."""
     out = Path(out)
+    write_text(out / "catalogue_evidence.md", evidence_markdown(cat))
     return write_text(out / "catalogue.md", markdown(cat)), write_json(out / "catalogue.json", cat.to_dict())

@@ -264,36 +264,43 @@ class _Replaying(type(NUMPY)):
         return value
 
 
-def _fd_library(loss, Z: np.ndarray, y: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(central, forward, backward) differences of a library loss at each row, sg(·) held at the row."""
-    n, K = Z.shape
-    rec = _Recording()
-    with np.errstate(all="ignore"):
-        base = np.asarray(loss.value(rec, Pred.from_logits(rec, Z), y), dtype=np.float64)
-    steps = np.concatenate([np.eye(K), -np.eye(K)])  # 2K perturbations per row, row-major
-    moved = (Z[:, None, :] + steps[None] * h[:, None, :]).reshape(n * 2 * K, K)
-    labels = np.repeat(y, 2 * K)
-    rep = _Replaying(rec.seen, 2 * K)
-    with np.errstate(all="ignore"):
-        vals = np.asarray(loss.value(rep, Pred.from_logits(rep, moved), labels), dtype=np.float64).reshape(n, 2, K)
-    plus, minus = vals[:, 0], vals[:, 1]
-    with np.errstate(all="ignore"):
-        return (plus - minus) / (2 * h), (plus - base[:, None]) / h, (base[:, None] - minus) / h
-
-
-def _fd_torch(subject: Subject, Z: np.ndarray, y: np.ndarray, h: np.ndarray):
-    import torch
-
+def _perturbed(Z: np.ndarray, y: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every row moved by ±h_j along each coordinate j (2K rows per row, row-major), with its labels."""
     n, K = Z.shape
     steps = np.concatenate([np.eye(K), -np.eye(K)])
-    moved = (Z[:, None, :] + steps[None] * h[:, None, :]).reshape(n * 2 * K, K)
-    with torch.no_grad():
-        base = subject.torch_values(torch.from_numpy(Z.copy()), torch.from_numpy(y.astype(np.int64))).double().numpy()
-        vals = subject.torch_values(torch.from_numpy(moved), torch.from_numpy(np.repeat(y, 2 * K).astype(np.int64)))
-    vals = vals.double().numpy().reshape(n, 2, K)
+    return (Z[:, None, :] + steps[None] * h[:, None, :]).reshape(n * 2 * K, K), np.repeat(y, 2 * K)
+
+
+def _quotients(base: np.ndarray, moved: np.ndarray, h: np.ndarray):
+    """(central, forward, backward) difference quotients from the values at the rows and at :func:`_perturbed`."""
+    n, K = h.shape
+    vals = np.asarray(moved, dtype=np.float64).reshape(n, 2, K)
     plus, minus = vals[:, 0], vals[:, 1]
     with np.errstate(all="ignore"):  # inf − inf where the loss is not finite: those rows are not compared
         return (plus - minus) / (2 * h), (plus - base[:, None]) / h, (base[:, None] - minus) / h
+
+
+def _fd_library(loss, Z: np.ndarray, y: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Differences of a library loss at each row, its stop-gradients sg(·) held at the row."""
+    rec = _Recording()
+    with np.errstate(all="ignore"):
+        base = np.asarray(loss.value(rec, Pred.from_logits(rec, Z), y), dtype=np.float64)
+    moved, labels = _perturbed(Z, y, h)
+    rep = _Replaying(rec.seen, 2 * Z.shape[1])
+    with np.errstate(all="ignore"):
+        vals = loss.value(rep, Pred.from_logits(rep, moved), labels)
+    return _quotients(base, vals, h)
+
+
+def _fd_torch(subject: Subject, Z: np.ndarray, y: np.ndarray, h: np.ndarray):
+    """Differences of a torch loss's float64 values at each row."""
+    import torch
+
+    moved, labels = _perturbed(Z, y, h)
+    with torch.no_grad():
+        base = subject.torch_values(torch.from_numpy(Z.copy()), torch.from_numpy(y.astype(np.int64)))
+        vals = subject.torch_values(torch.from_numpy(moved), torch.from_numpy(labels.astype(np.int64)))
+    return _quotients(base.double().numpy(), vals.double().numpy(), h)
 
 
 def _differences(subject: Subject, Z, y, h):
