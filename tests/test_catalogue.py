@@ -96,6 +96,14 @@ def test_the_command_line_writes_the_catalogue_of_chosen_losses(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / ".cache").glob("*.json")} == cached
 
 
+def test_the_command_line_refuses_an_unknown_loss_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--catalogue", "--losses", "mae,nope", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(err.splitlines()) == 1 and "no loss named 'nope'" in err
+    assert not (tmp_path / "catalogue.md").exists()
+
+
 @pytest.mark.slow
 def test_the_whole_catalogue_has_no_error_and_no_unexplained_disagreement(tmp_path):
     cat = catalogue.build(cache=tmp_path, jobs=2)

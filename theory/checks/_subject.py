@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +77,7 @@ class Subject:
         ``autocast`` a torch dtype to run under CPU autocast with. Raises :class:`LossEvaluationError`."""
         import torch
 
-        context = torch.autocast("cpu", dtype=autocast) if autocast is not None else _nothing()
+        context = torch.autocast("cpu", dtype=autocast) if autocast is not None else nullcontext()
         if not isinstance(self.loss, CallableLoss):
             try:
                 with context, np.errstate(all="ignore"):
@@ -280,11 +280,6 @@ def _check_signature(fn: Any) -> None:
     except TypeError as err:
         raise TypeError(f"the loss must accept two positional arguments loss(x, y); {getattr(fn, '__name__', fn)}{sig} "
                         f"does not ({err})") from None
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 def _torch_available() -> bool:
