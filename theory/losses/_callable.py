@@ -123,20 +123,26 @@ class CallableLoss(Loss):
         return (self.per_example or self.fn)(x, y)
 
     # -- guarded calls -------------------------------------------------------------------------
-    def _call(self, x: np.ndarray, y: np.ndarray, fn: Any = None) -> Any:
-        fn = fn if fn is not None else (self.per_example or self.fn)
+    @contextmanager
+    def _watched(self):
+        """A call of the user's code: within the time limit, numpy's warnings silenced, Python's counted
+        (:attr:`warnings_seen`, torch's own batching notices left out) when the call returns."""
         with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"), _time_limit(self.time_limit):
             warnings.simplefilter("always")
-            if self.backend == "torch":
-                import torch
-
-                out = fn(torch.from_numpy(np.array(x, dtype=np.float64)), torch.from_numpy(np.array(y, dtype=np.int64)))
-            else:  # read-only views: no copy per call (loss vectors call once per label), and no write-back
-                out = fn(_read_only(x, np.float64), _read_only(y, np.int64))
+            yield
         for w in caught:
             if not _is_torch_internal(w):
                 self.warnings_seen[f"{w.category.__name__}: {w.message}"] += 1
-        return out
+
+    def _call(self, x: np.ndarray, y: np.ndarray, fn: Any = None) -> Any:
+        fn = fn if fn is not None else (self.per_example or self.fn)
+        with self._watched():
+            if self.backend == "torch":
+                import torch
+
+                return fn(torch.from_numpy(np.array(x, dtype=np.float64)), torch.from_numpy(np.array(y, dtype=np.int64)))
+            # read-only views: no copy per call (loss vectors call once per label), and no write-back
+            return fn(_read_only(x, np.float64), _read_only(y, np.int64))
 
     def call_tensors(self, fn: Any, x: Any, y: Any) -> Any:
         """``fn(x, y)`` on torch tensors as given (any dtype, autograd kept), within the time limit and
@@ -145,9 +151,8 @@ class CallableLoss(Loss):
         label = int(y[0]) if len(y) else None
         what = "logits" if self.input == "logits" else "p"
         try:
-            with warnings.catch_warnings(record=True) as caught, _time_limit(self.time_limit):
-                warnings.simplefilter("always")
-                out = fn(x, y)
+            with self._watched():
+                return fn(x, y)
         except KeyboardInterrupt:
             raise
         except LossTimeout as err:
@@ -158,10 +163,6 @@ class CallableLoss(Loss):
             raise LossEvaluationError(f"{self.name} raised {_describe_error(err)} on a batch of {len(x)} {x.dtype} "
                                       f"examples (first: {what}={fmt_point(first)}, y={label})", x=first, y=label,
                                       cause=_describe_error(err)) from None
-        for w in caught:
-            if not _is_torch_internal(w):
-                self.warnings_seen[f"{w.category.__name__}: {w.message}"] += 1
-        return out
 
     def raw(self, fn: Any, x: np.ndarray, y: np.ndarray) -> Any:
         """``fn``'s output at ``(x, y)`` called as the loss is (backend, time limit, warnings), unconverted;
@@ -171,10 +172,10 @@ class CallableLoss(Loss):
             return self._call(x, y, fn)
         except KeyboardInterrupt:
             raise
-        except LossTimeout as err:
-            raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} examples (first: {what}="
-                                      f"{fmt_point(x[0])}, y={int(y[0])})", x=x[0], y=int(y[0]), cause=str(err),
-                                      batch=(x, y), timed_out=True) from None
+        except LossTimeout as err:  # never locate by calling again: each call could hang as long
+            raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} examples (first: "
+                                      f"{what}={fmt_point(x[0])}, y={int(y[0])}); raise time_limit if it is just slow",
+                                      x=x[0], y=int(y[0]), cause=str(err), batch=(x, y), timed_out=True) from None
         except BaseException as err:  # noqa: BLE001  (the user's code, sys.exit included: find the input responsible)
             located = self._locate(x, y, err, fn)
             located.batch = (x, y)
@@ -183,18 +184,7 @@ class CallableLoss(Loss):
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Values (n,) of the user's loss at rows ``x`` (n, K) with labels ``y`` (n,)."""
         what = "logits" if self.input == "logits" else "p"
-        try:
-            out = self._call(x, y)
-        except KeyboardInterrupt:
-            raise
-        except LossTimeout as err:  # never locate by calling again: each call could hang as long
-            raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} examples (first: "
-                                      f"{what}={fmt_point(x[0])}, y={int(y[0])}); raise time_limit if it is just slow",
-                                      x=x[0], y=int(y[0]), cause=str(err), batch=(x, y), timed_out=True) from None
-        except BaseException as err:  # the user's code raised (sys.exit included): find the input responsible
-            located = self._locate(x, y, err)
-            located.batch = (x, y)
-            raise located from None
+        out = self.raw(self.per_example or self.fn, x, y)
         try:
             arr = _to_numpy(out)
         except TypeError as err:
