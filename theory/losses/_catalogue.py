@@ -28,10 +28,22 @@ XLOGX_FLOOR = 1e-30
 ANL_PMIN = 1e-7
 
 UNIT_OPEN = Interval(0.0, 1.0, lo_open=True, hi_open=True)
+#: ANL's floor must leave some class above it, or Σ_k (A + log p̃_k) is 0 and NNCE is 0/0: the largest
+#: probability is ≥ 1/K, so a floor ≤ 1e-3 serves every K ≤ 1000
+ANL_FLOOR = Interval(0.0, 1e-3, lo_open=True)
+#: NGCE's q: as q → 0 both 1 − p_y^q and K − Σ_k p_k^q vanish (0/0 in float64 below ≈ 1e-16), so q ≥ 1e-3
+NGCE_Q = Interval(1e-3, 1.0)
 
 
 def _xlogx(xp, p):
     return p * xp.log(xp.maximum(p, XLOGX_FLOOR))
+
+
+def _ce_and_uniform(xp, pred, y, own, uniform):
+    """own·(−log p_y) + uniform·(1/K) Σ_k (−log p_k): label smoothing, negative label smoothing and
+    CORES are this with different weights (CE against a target mixing e_y with the uniform one)."""
+    logp = pred.logp
+    return -own * xp.take(logp, y, axis=-1) - uniform * xp.mean(logp, axis=-1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -42,7 +54,7 @@ def _xlogx(xp, p):
     "ngce", broadcasts=True, group="literature",
     formula="(1 − p_y^q) / (K − Σ_k p_k^q)",
     source="Ma et al., ICML 2020 (normalized loss functions, NGCE, eq. 6 with GCE); q = 0.7",
-    domains={"q": Interval(0.0, 1.0, lo_open=True)},
+    domains={"q": NGCE_Q},
 )
 def normalized_gce(xp, pred, y, *, q=0.7):
     pq = pred.p ** q
@@ -54,7 +66,7 @@ def normalized_gce(xp, pred, y, *, q=0.7):
     formula="1 − (A + log p̃_y) / Σ_k (A + log p̃_k), p̃ = max(p, p_min), A = −log p_min",
     source="Ye et al., NeurIPS 2023 (active negative loss, normalized negative CE, eq. 11); p_min = 1e-7",
     conventions="p clamped from below at p_min before the logs, so every A + log p̃_k ∈ [0, A]",
-    domains={"p_min": UNIT_OPEN},
+    domains={"p_min": ANL_FLOOR},
 )
 def normalized_negative_ce(xp, pred, y, *, p_min=ANL_PMIN):
     A = -math.log(p_min)
@@ -67,7 +79,7 @@ def normalized_negative_ce(xp, pred, y, *, p_min=ANL_PMIN):
     formula="1 − (A − FL(p̃, y)) / Σ_k (A − FL(p̃, k)), FL(p̃, k) = −(1 − sg(p̃_k))^γ log p̃_k, A = −(1 − p_min)^γ log p_min",
     source="Ye et al., NeurIPS 2023 (normalized negative focal loss); γ = 0.5, p_min = 1e-7",
     conventions="the focal factor is detached as in this package's FL and NFL; p clamped at p_min",
-    domains={"gamma": NON_NEGATIVE, "p_min": UNIT_OPEN},
+    domains={"gamma": NON_NEGATIVE, "p_min": ANL_FLOOR},
 )
 def normalized_negative_fl(xp, pred, y, *, gamma=0.5, p_min=ANL_PMIN):
     A = -((1 - p_min) ** gamma) * math.log(p_min)
@@ -88,13 +100,14 @@ def normalized_negative_fl(xp, pred, y, *, gamma=0.5, p_min=ANL_PMIN):
     conventions="KL(p ‖ m) in closed form: (1 − p_y)(−log(1 − π₁)) + p_y log p_y − p_y log m_y; the scale Z makes "
                 "it 1 at p = e_k, k ≠ y; π₁ → 0 tends to CE/Z-like, π₁ → 1 to MAE/2",
     structure="pointwise",
-    domains={"pi1": UNIT_OPEN},
+    # the closed form cancels to noise as π₁ → 0 (KL(p ‖ m) and the scale Z both vanish): π₁ ∈ [1e-6, 1 − 1e-6]
+    domains={"pi1": Interval(1e-6, 1 - 1e-6)},
 )
 def jensen_shannon(xp, pred, y, *, pi1=0.5):
     py = pred.py(y)
     log_my = xp.log(pi1 + (1 - pi1) * py)
-    kl_p = (1 - py) * (-math.log(1 - pi1)) + _xlogx(xp, py) - py * log_my
-    return (pi1 * (-log_my) + (1 - pi1) * kl_p) / (-(1 - pi1) * math.log(1 - pi1))
+    kl_p = (1 - py) * (-math.log1p(-pi1)) + _xlogx(xp, py) - py * log_my
+    return (pi1 * (-log_my) + (1 - pi1) * kl_p) / (-(1 - pi1) * math.log1p(-pi1))
 
 
 @register(
@@ -214,8 +227,7 @@ def zero_one(xp, pred, y):
     domains={"epsilon": Interval(0.0, 1.0, hi_open=True)},
 )
 def label_smoothing(xp, pred, y, *, epsilon=0.1):
-    logp = pred.logp
-    return -(1 - epsilon) * xp.take(logp, y, axis=-1) - epsilon * xp.mean(logp, axis=-1)
+    return _ce_and_uniform(xp, pred, y, 1 - epsilon, epsilon)
 
 
 @register(
@@ -227,8 +239,7 @@ def label_smoothing(xp, pred, y, *, epsilon=0.1):
     domains={"r": Interval(-10.0, 0.0, hi_open=True)},
 )
 def negative_label_smoothing(xp, pred, y, *, r=-0.2):
-    logp = pred.logp
-    return -(1 - r) * xp.take(logp, y, axis=-1) - r * xp.mean(logp, axis=-1)
+    return _ce_and_uniform(xp, pred, y, 1 - r, r)
 
 
 @register(
@@ -239,8 +250,7 @@ def negative_label_smoothing(xp, pred, y, *, r=-0.2):
     domains={"beta": NON_NEGATIVE},
 )
 def cores(xp, pred, y, *, beta=2.0):
-    logp = pred.logp
-    return -xp.take(logp, y, axis=-1) + beta * xp.mean(logp, axis=-1)
+    return _ce_and_uniform(xp, pred, y, 1, -beta)
 
 
 @register(
@@ -328,12 +338,12 @@ register_composite(
     "ngce+mae", lambda alpha=1.0, beta=1.0, q=0.7: alpha * get("ngce", q=q) + beta * get("mae", scale=1.0),
     formula="α·NGCE + β·(1 − p_y)", source="Ma et al., ICML 2020 (active-passive losses); (α, β) = (1, 1) on CIFAR-10",
     conventions="MAE without the factor 2, as in the APL code", group="literature",
-    domains={"alpha": WEIGHT, "beta": WEIGHT, "q": Interval(0.0, 1.0, lo_open=True)},
+    domains={"alpha": WEIGHT, "beta": WEIGHT, "q": NGCE_Q},
 )
 register_composite(
     "ngce+rce", lambda alpha=1.0, beta=1.0, q=0.7: alpha * get("ngce", q=q) + beta * get("rce"),
     formula="α·NGCE + β·RCE", source="Ma et al., ICML 2020 (active-passive losses); (α, β) = (1, 1) on CIFAR-10",
-    group="literature", domains={"alpha": WEIGHT, "beta": WEIGHT, "q": Interval(0.0, 1.0, lo_open=True)},
+    group="literature", domains={"alpha": WEIGHT, "beta": WEIGHT, "q": NGCE_Q},
 )
 register_composite(
     "anl_ce", lambda alpha=5.0, beta=5.0: alpha * get("nce") + beta * get("nnce"),
