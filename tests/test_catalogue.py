@@ -122,10 +122,6 @@ def test_the_whole_catalogue_has_no_error_and_no_unexplained_disagreement(tmp_pa
 
 #: the module's detach is not known to be intended: its gradient differs from its values' derivative
 STOP_GRADIENTS = {"nnfl", "anl_fl", "bootstrap_soft"}
-#: the open defect of issue 26: as modules, ANL-CE and ANL-FL can read "not even top-1" (a tie at a near-tied
-#: posterior, where both searches start symmetric) where the registered form's boundary enumeration passes
-#: top-1; which verdict a run gets depends on float details (the thread count). Suspected false refutation.
-SUSPECT = {"anl_ce", "anl_fl"}
 CONCLUSIVE = {"passed", "failed", "expected failure", "unexpected pass"}
 COMPARED = ["check_bounded_sum", "check_symmetric", "check_top1_consistent", "check_prediction_consistent",
             "check_allk_consistent", "check_noise_tolerant_symmetric", "check_noise_tolerant_class_conditional",
@@ -148,9 +144,7 @@ def _repo_style(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    reason="open: the module path may refute top-1 where the registered form passes (issue 26)", strict=False))
-    if n in SUSPECT else n for n in losses.names("literature")])
+@pytest.mark.parametrize("name", losses.names("literature"))
 def test_a_repo_style_module_gets_the_verdicts_of_the_registered_form(name):
     from theory.checks import check_loss
     from theory.losses import Route

@@ -235,3 +235,28 @@ def test_a_position_with_more_candidates_than_rechecked_is_undecided_with_a_witn
         assert res.holds == (True, None) and res.undecided == (2,)
         shown = [f for f in res.failures if f.recheck == "undecided"]
         assert len(shown) == 1 and shown[0].k == 2 and f"{n_candidates} candidates" in shown[0].how
+
+
+def _anl_ce_on_logits(z, y, alpha=5.0, beta=5.0, p_min=1e-7):
+    """ANL-CE (Ye et al. 2023, eqs. 6 and 11) from its equations, on logits, as a black box."""
+    from scipy.special import log_softmax
+
+    logp = log_softmax(z, axis=1)
+    rows = np.arange(len(y))
+    nce = logp[rows, y] / logp.sum(1)
+    a = -np.log(p_min) + np.maximum(logp, np.log(p_min))
+    return alpha * nce + beta * (1 - a[rows, y] / a.sum(1))
+
+
+def test_a_tie_whose_value_falls_as_the_box_widens_is_not_confirmed():
+    """ANL-CE on logits at a near-tie of q's top two (relative gap 1.3e-6), the third class small:
+    the infimum sends that class's logit to −∞, where NCE's pull towards the tie vanishes and NNCE's
+    gain from untying, (β/2)·(q₀ − q₂) ≈ 1.6e-6, remains; at any finite box NCE wins and a search ends
+    tied. A wider second search reaches a lower value (2.735 against 2.780), still tied: that shows the
+    infimum lies beyond both boxes, not that it is tied. It was confirmed as a "not even top-1" failure
+    (the registered form, which takes the boundary limit, passes); it must not be."""
+    loss = losses.from_callable(_anl_ce_on_logits, input="logits", name="anl_ce_as_written")
+    q = np.array([0.48475095864244383, 0.03049871079891592, 0.48475033055864025])
+    row = classify(loss, 3, budget=B, n=1, pinned=[q / q.sum()])
+    assert row.strict.holds[0] is not False, row.strict.failures
+    assert classify(losses.get("anl_ce"), 3, budget=B, n=1, pinned=[q / q.sum()]).strict.holds[0] is True

@@ -725,6 +725,12 @@ class _Rechecker:
         if not fails and v2 < base - tol:
             return "dismissed", (f"{digits}: a second search ({where}) finds a strictly better point (C_q = {v2:.12g} < "
                                  f"{base:.12g}) where position {f.k} holds: not a minimiser")
+        if fails and logits and v2 < base - resolution:
+            # the wider box reaches lower: C_q's infimum is not attained in the first box, and a tie that
+            # both searches leave at their boxes says nothing of the order of the classes in the limit
+            return "undecided", (f"{digits}: {rivals_text}, but a second search ({where}) finds the failure at a lower "
+                                 f"value (C_q = {v2:.12g} < {base:.12g}): C_q falls as the box widens, so its infimum lies "
+                                 "beyond both searches' boxes, where the order of these classes is not seen")
         if fails and v2 <= base + 1e-9 * (1 + abs(base)):
             return "confirmed", (f"{digits}: {rivals_text}; the minimiser is not certified, and a second search "
                                  f"({where}) finds the same failure at C_q = {v2:.12g}")
