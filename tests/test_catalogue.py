@@ -23,6 +23,22 @@ def test_a_rebuild_reads_the_cache_and_gives_the_same_rows(tmp_path):
     assert len(list(tmp_path.glob("*.json"))) == 2
 
 
+def test_the_work_is_scheduled_longest_first_by_K_then_by_the_time_the_replaced_entry_took(tmp_path):
+    """The registry lists ANL-CE/ANL-FL (the longest at K = 10) last: computed in that order, one worker
+    would run them alone at the end."""
+    def stale(name, K, seconds):
+        (tmp_path / f"{name}-K{K}-{'0' * 32}.json").write_text(json.dumps({"seconds": seconds}))
+
+    stale("nnce", 10, 6.0)
+    stale("anl_ce", 10, 73.0)
+    stale("anl_ce", 3, 17.0)
+    (tmp_path / "mae-K10-broken.json").write_text("{not json")  # an unreadable entry is no hint
+    todo = [(n, K, tmp_path / f"{n}-K{K}-{'f' * 32}.json") for n in ("mae", "nnce", "anl_ce") for K in (3, 10)]
+    order = [(n, K) for n, K, _ in catalogue._longest_first(todo)]
+    assert order == [("anl_ce", 10), ("nnce", 10), ("mae", 10), ("anl_ce", 3), ("mae", 3), ("nnce", 3)]
+    assert catalogue._longest_first([("mae", 3, None), ("mae", 10, None)]) == [("mae", 10, None), ("mae", 3, None)]
+
+
 def test_the_cache_key_changes_with_the_definition_K_budget_and_seed():
     from theory.losses._registry import _REGISTRY
 

@@ -258,6 +258,27 @@ def _run_one(name: str, K: int, budget: str, seed: int) -> dict[str, Any]:
                cells).to_dict()
 
 
+def _longest_first(todo: list[tuple[str, int, Path | None]]) -> list[tuple[str, int, Path | None]]:
+    """The (loss, K, cache path) to compute, longest expected first, so that no worker is left with a
+    long one while the others idle: larger K first, then by the time the entry this build replaces
+    took (:func:`_previous_seconds`). The order of computing only; rows are reported in the caller's order."""
+    return sorted(todo, key=lambda item: (-item[1], -_previous_seconds(item[2])))
+
+
+def _previous_seconds(path: Path | None) -> float:
+    """The time the last build of the same (loss, K) took, read from its cache entry under another key
+    (the entry this build replaces); 0 when there is none. Only an order hint: never a verdict."""
+    if path is None:
+        return 0.0
+    name_k = path.name.rsplit("-", 1)[0]
+    for old in path.parent.glob(f"{name_k}-*.json"):
+        try:
+            return float(json.loads(old.read_text())["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0.0
+
+
 def build(names: Iterable[str] | None = None, *, Ks: Sequence[int] = KS, budget: str = "default", seed: int = 0,
           cache: str | os.PathLike | None = None, jobs: int = 1, progress=None) -> Catalogue:
     """Check every loss in ``names`` (default: every registered loss of the paper and the literature)
@@ -279,6 +300,7 @@ def build(names: Iterable[str] | None = None, *, Ks: Sequence[int] = KS, budget:
                 except (ValueError, KeyError, TypeError):
                     pass  # an unreadable cache entry is recomputed
             todo.append((name, K, path))
+    todo = _longest_first(todo)
     done = 0
 
     def keep(name, K, path, d):
