@@ -369,7 +369,7 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
     ``checkpoint_every_s`` seconds at the end of an epoch). ``on_step(step, values)`` sees each
     step's per-run loss values (for tests). The epoch's seconds are shared out equally.
     """
-    from empirical.train import TrainResult, _save_atomic
+    from empirical.train import TrainResult, save_atomic
 
     cfgs = [c.resolved() for c in cfgs]
     if len(cfgs) != len(datas) or not cfgs:
@@ -431,7 +431,7 @@ def train_batched(cfgs, datas, *, states: list[dict | None] | None = None, check
         if checkpoints is not None and epoch + 1 < first.epochs and time.monotonic() - last_save >= checkpoint_every_s:
             for r, state in enumerate(run_checkpoints(learner, cfgs, loaders, results, device)):
                 if r in live:
-                    _save_atomic(state, checkpoints[r])
+                    save_atomic(state, checkpoints[r])
             last_save = time.monotonic()
     for result, model in zip(results, ungroup(learner.net, learner.template)):
         result.model = model

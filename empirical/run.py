@@ -33,7 +33,7 @@ from empirical.records import RUN_SCHEMA, InvalidResult, RunResult
 from empirical.risk import measure
 from empirical.train import DeviceData, predict, set_aside, train
 from theory.verify import write_json
-from theory.verify.io import jsonable
+from theory.verify.io import jsonable, temporaries
 
 __all__ = ["SCHEMA", "Environment", "InvalidResult", "RunClaimed", "checkpoint_path", "load_results", "noise_warnings",
            "provenance", "read_result", "result_path", "run_batch", "run_one", "validate_result"]
@@ -218,8 +218,7 @@ def _finished(path: Path, cfg: RunConfig) -> RunResult | None:
 def _remove_temporaries(path: Path, cfg: RunConfig) -> None:
     """The run's temporary files left by a killed writer (the caller holds the run's claim, so
     no live process writes them)."""
-    for stale in [*checkpoint_path(path, cfg).parent.glob(f"{cfg.run_id}.pt.*.tmp"),
-                  *path.parent.glob(f".{path.name}.*.tmp")]:
+    for stale in [*temporaries(checkpoint_path(path, cfg)), *temporaries(path)]:
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
 

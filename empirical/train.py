@@ -25,6 +25,7 @@ import torch
 from empirical.config import RunConfig
 from empirical.loader import Augment, DeviceLoader
 from empirical.models import build_model
+from theory.verify.io import write_atomic
 
 __all__ = ["DeviceData", "Learner", "TrainResult", "build_learner", "checkpoint_state", "predict", "train", "train_step"]
 
@@ -127,10 +128,9 @@ def checkpoint_state(cfg: RunConfig, model: torch.nn.Module, optimizer_state: di
             "train_seconds": result.train_seconds, "settings": execution_settings(device)}
 
 
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # a name no other process writes
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def save_atomic(obj, path: Path) -> None:
+    """``torch.save`` through the package's one atomic writer (:func:`theory.verify.io.write_atomic`)."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def execution_settings(device) -> dict:
@@ -273,7 +273,7 @@ def train(cfg: RunConfig, data: DeviceData, *, progress: bool = False, checkpoin
             bar.set_postfix(loss=f"{values[0]:.3f}", test=f"{values[3]:.3f}")
             bar.update(1)
         if checkpoint is not None and epoch + 1 < cfg.epochs and time.monotonic() - last_save >= checkpoint_every_s:
-            _save_atomic(checkpoint_state(cfg, model, optimizer.state_dict(), schedule, loader, result, device),
+            save_atomic(checkpoint_state(cfg, model, optimizer.state_dict(), schedule, loader, result, device),
                          checkpoint)
             last_save = time.monotonic()
         if on_epoch is not None:

@@ -39,7 +39,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                   else [get(n) for n in args.names] if args.names else list(FIGURES.values()))
     except KeyError as err:
         parser.error(str(err.args[0]))
-    from proofs_check.report import default_jobs
+    from theory.verify.parallel import default_jobs
 
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")

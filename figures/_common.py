@@ -9,7 +9,6 @@ and not on pixels. Matplotlib uses the Agg backend: builds are headless.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from theory.verify import write_json  # noqa: E402
-from theory.verify.io import write_text  # noqa: E402
+from theory.verify.io import write_atomic, write_text  # noqa: E402
 
 __all__ = ["Context", "Figure", "MissingInput", "Output", "plt"]
 
@@ -113,12 +112,10 @@ class Context:
         return found
 
     def save(self, fig, name: str) -> Path:
-        path = self.out / f"{name}.png"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-        fig.savefig(tmp, bbox_inches="tight")
-        plt.close(fig)
-        os.replace(tmp, path)
-        return path
+        try:
+            return write_atomic(self.out / f"{name}.png", lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"))
+        finally:
+            plt.close(fig)
 
     def write_text(self, name: str, text: str) -> Path:
         return write_text(self.out / name, text)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from theory.verify import Result, Status
+from theory.verify.parallel import default_jobs
 from theory.verify.report import render as _render
 from theory.verify.report import render_markdown as _render_markdown
-from theory.verify.runner import default_jobs, run_claims
 
 __all__ = ["as_expected", "default_jobs", "render", "render_markdown", "run_all"]
 
@@ -15,7 +15,7 @@ __all__ = ["as_expected", "default_jobs", "render", "render_markdown", "run_all"
 def run_all(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: int = 1,
             on_done: Callable[[Result, int, int], None] | None = None, progress: bool = True) -> list[Result]:
     """Run the claims ``ids`` (registry order is kept); ``jobs`` > 1 uses processes."""
-    import proofs_check.claims  # noqa: F401  (registers the claims)
+    from proofs_check.claims import run_claims
 
     return run_claims(ids, budget=budget, seed=seed, jobs=jobs, on_done=on_done, progress=progress)
 

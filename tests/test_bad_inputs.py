@@ -410,6 +410,39 @@ def test_written_results_follow_the_umask(umask, mode, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_write_that_fails_keeps_the_old_file_and_leaves_nothing(tmp_path):
+    """The one atomic writer: a reader sees the old file or the new one; a failed write removes its
+    temporary, and what a killed writer leaves is found by name."""
+    from theory.verify.io import temporaries, write_atomic, write_text
+
+    path = write_text(tmp_path / "report.md", "old")
+
+    def half_then_fail(tmp):
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(path, half_then_fail)
+    assert path.read_text() == "old" and temporaries(path) == []
+    (tmp_path / ".report.md.abc123.tmp").write_text("left by a killed writer")
+    (tmp_path / ".other.md.abc123.tmp").write_text("another file's")
+    assert [p.name for p in temporaries(path)] == [".report.md.abc123.tmp"]
+
+
+def test_every_file_the_package_writes_goes_through_the_one_atomic_writer():
+    """Only theory.verify.io makes temporary files to rename into place (there were three writers,
+    each with its own temporary names); other renames in the package move what exists (a lock
+    taken over, a data folder extracted, an invalid file set aside)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    makers = {str(p.relative_to(root)) for pkg in ("theory", "proofs_check", "empirical", "figures")
+              for p in (root / pkg).rglob("*.py")
+              if re.search(r"mkstemp\(|NamedTemporaryFile\(|\.tmp\b", p.read_text(encoding="utf-8"))}
+    assert makers == {"theory/verify/io.py"}, makers
+
+
 # ----------------------------------------------------------------------------------------------
 # Public Python entry points
 

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proofs_check.claims import paper_context
 from proofs_check.claims.consistency import consistency_table, entries
 from theory import losses
 from theory.checks import check_loss
 from theory.consistency import Grade, classify, posteriors, strict_topk, tied
-from theory.verify import Budget, Context
+from theory.verify import Budget
 
 
 def test_posteriors_have_distinct_entries_near_ties_and_tiny_entries():
@@ -97,7 +98,7 @@ def test_ldr_kl_rows_say_which_score_domain():
 @pytest.mark.slow
 def test_check_loss_and_the_claims_table_agree_for_every_registered_loss():
     """The same engine: the classification check_loss reports equals the claims table's row."""
-    table = consistency_table(Context.for_paper(), Ks=(3,))
+    table = consistency_table(paper_context(), Ks=(3,))
     assert {r.loss for r in table} >= set(losses.names("paper"))
     for row in table:
         if row.params:

@@ -222,12 +222,11 @@ def test_a_claim_that_fails_to_run_fails_its_figure_not_the_build(tmp_path, monk
     import dataclasses as dc
 
     from proofs_check import claims
-    from theory.verify import Context as VerifyContext
     from theory.verify import run_check
 
     broken = dc.replace(claims.get("consistency.table"), fn=lambda ctx: 1 / 0)
     ctx = Context(tmp_path)
-    ctx.claims["consistency.table"] = run_check(broken, VerifyContext.for_paper())
+    ctx.claims["consistency.table"] = run_check(broken, claims.paper_context())
     with pytest.raises(RuntimeError, match="(?s)consistency.table failed to run.*ZeroDivisionError"):
         figures.get("consistency").build(ctx)
     assert one_hot_error.FIGURE.build(ctx).paths  # other figures still build

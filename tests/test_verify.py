@@ -152,7 +152,7 @@ def test_the_status_follows_the_verdict_and_what_was_declared():
     search = Evidence(Kind.SEARCH, "s", covers="K = 3")
     confirmed = Witness({"x": 1}, "o", "e", "r", Recheck.CONFIRMED)
     undecided = Witness({"x": 1}, "o", "e", "r", Recheck.UNDECIDED)
-    ctx = Context.for_paper()
+    ctx = Context(None, budget=Budget("default", 0), subject_name="a statement")
     assert run_check(_check(lambda c: decide([search])), ctx).status is Status.PASSED
     assert run_check(_check(lambda c: decide([search], confirmed)), ctx).status is Status.FAILED
     xfail = run_check(_check(lambda c: decide([search], confirmed), Verdict.REFUTED, "a finding"), ctx)
@@ -193,13 +193,13 @@ def test_claim_workers_share_the_cpus_without_overriding_the_user(monkeypatch):
     pool each oversubscribe the CPUs); a setting of the user's is kept, and nothing stays set."""
     import os
 
-    from theory.verify.runner import _threads_per_worker
+    from theory.verify.parallel import threads_per_worker
 
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "7")
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    with _threads_per_worker(2):
+    with threads_per_worker(2):
         assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["OMP_NUM_THREADS"] == "4"
         assert os.environ["MKL_NUM_THREADS"] == "7"
     assert "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ
@@ -251,3 +251,32 @@ def test_the_markdown_report_holds_every_statement_verdict_and_witness_in_full(t
 
     assert main(["--claim", "eps_softmax.simplex", "--markdown", str(tmp_path / "c.md"), "--jobs", "1"]) == 0
     assert "**Statement.**" in (tmp_path / "c.md").read_text()
+
+
+def _imports(path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("package, forbidden", [
+    ("theory", ("proofs_check", "empirical", "figures")),  # the mathematics knows no claim, trainer or figure
+    ("theory/verify", ("theory.checks", "proofs_check")),  # the engine knows targets, not the checks or the paper
+    ("proofs_check", ("empirical", "figures")),
+])
+def test_no_module_imports_from_a_layer_above_it(package, forbidden):
+    """The layers: theory.verify < theory (checks, losses, …) < proofs_check < empirical, figures; an
+    import upwards (even a lazy one inside a function) makes a circle."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    upward = {(str(p.relative_to(root)), m) for p in (root / package).rglob("*.py") for m in _imports(p)
+              if any(m == f or m.startswith(f + ".") for f in forbidden)}
+    assert not upward, sorted(upward)

@@ -23,7 +23,7 @@ from theory.verify.search import search
        "As m → ∞, L(p_ε, y) → ℓ(1) + (ℓ(0) − ℓ(1))·1[y ≠ argmax p] (an affine map of the 0-1 loss), and "
        "|L(p_ε, y) − L(e_t, y)| ≤ λ(1−p_t)/(1+m) ≤ λ(K−1)/(K(1+m)) pointwise.", origin=Origin.PAPER,
        methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
-def _check_limit(ctx: Context):
+def check_limit(ctx: Context):
     budget = ctx.budget
     m, pt, py = sp.Symbol("m", positive=True), sp.Symbol("p_t", positive=True), sp.Symbol("p_y", positive=True)
     cert = Certifier("ℓ continuous on [0, 1]; p_t, p_y ∈ (0, 1]; t = argmax p",
@@ -127,7 +127,7 @@ def _top_bound(make, K: int, m: float) -> float:
        "ε-loss predicts the clean label for large m and its excess risk is at most sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1) "
        "= O(1/(1+m)); problems that break the condition keep a non-vanishing excess.", origin=Origin.PAPER,
        methods=("exact finite problems",), expect=Verdict.NOT_REFUTED, seconds=30)
-def _check_tolerance(ctx: Context):
+def check_tolerance(ctx: Context):
     budget = ctx.budget
     Ks = budget.pick((3,), (3, 4, 5, 10))
     ms = M_DENSE

@@ -91,7 +91,7 @@ FLOAT_SLACK = 1e-13  # absolute rounding allowance per unit of C₀ in the float
        "For L(p, y) = ℓ(p_y) with ℓ λ-Lipschitz on [0, 1] and C₀ = ℓ(1) + (K−1)ℓ(0): |Σ_k ℓ(p_ε(k)) − C₀| ≤ "
        "2λ(1 − p_t)/(1+m) ≤ 2λ(K−1)/(K(1+m)); checked for MAE, (1−u)², AEL, GCE (with its clamp), AGCE, AUL.",
        origin=Origin.PAPER, methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
-def _check_lemma_a(ctx: Context):
+def check_lemma_a(ctx: Context):
     budget = ctx.budget
     cert = Certifier("ℓ λ-Lipschitz on [0, 1]; p on the simplex; m ≥ 0; t = argmax p", scope="every K and m ≥ 0")
     cert.argue("decomposition", "Σ_k ℓ(p_ε(k)) − C₀ = [ℓ(p_ε(t)) − ℓ(1)] + Σ_{k≠t} [ℓ(p_ε(k)) − ℓ(0)], "
@@ -170,7 +170,7 @@ def band(K: int, m: float, c: float) -> tuple[float, float]:
        "(K−1)·min(log(1+m) + log(K/(K−1)), −log c) ≤ Σ_k CE_ε(p, k) ≤ −log((1/K+m)/(1+m)) + (K−1)(−log c) for "
        "every p; measured on both sides against m for c = 1e-8 and 1e-4.", origin=Origin.PAPER,
        methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED, seconds=7)
-def _check_band(ctx: Context):
+def check_band(ctx: Context):
     budget = ctx.budget
     cert = Certifier("p on the simplex, t = argmax p, m ≥ 0, 0 < c < 1; k ≠ t", scope="every K and m ≥ 0")
     s = sp.Symbol("s", nonnegative=True)

@@ -119,7 +119,7 @@ def findings(rows: list[TableRow]) -> list[str]:
        "re-checked; the findings are the rows. Literature anchors: CE is All-k, MAE top-1 only.",
        origin=Origin.DERIVED, methods=("exact finite problems", "numeric search"), expect=Verdict.NOT_REFUTED, seconds=40,
        reference="Zhu, Ying, Yang, ICML 2023; PAPER.md §5")
-def _check_table(ctx: Context):
+def check_table(ctx: Context):
     rows = consistency_table(ctx)
     by = {(r.loss, tuple(sorted(r.params.items()))): r for r in rows}
     anchors = {
@@ -217,7 +217,7 @@ def _best_mu(alpha, beta, m, c, q, t) -> sp.Rational:
                "every non-top class at 0, is a global minimiser (a dual lower bound per argmax region certifies it). "
                "Independently of the clamp, nearly tied top entries (q_t − q_k small against (α/2β)·q_k) make the "
                "minimiser tie class k with the top (see consistency.table).")
-def _check_clamp_breaks_order(ctx: Context):
+def check_clamp_breaks_order(ctx: Context):
     alpha, beta, m, c = sp.Rational(1, 100), sp.Integer(5), sp.Integer(10**5), sp.Rational(1, 10**8)
     q = [sp.Rational(5, 10), sp.Rational(3, 10), sp.Rational(2, 10)]
     L = losses.get("ce_eps+mae")  # α = 0.01, β = 5, m = 1e5, c = 1e-8

@@ -117,7 +117,7 @@ def _numeric(budget: Budget) -> tuple[Evidence, float]:
        "y = t: ∇_z CE_ε = (p_y/(p_y+m))(p − e_y); y ≠ t: ∇_z CE_ε = p − e_y; clamp regime: 0. ∇_z MAE = 2p_y(p − e_y). "
        "CE_ε+MAE: w(p − e_y) with w = αp_y/(p_y+m) + 2βp_y (y = t), α + 2βp_y (y ≠ t), 2βp_y (clamped).",
        origin=Origin.DERIVED, methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
-def _check_gradients(ctx: Context):
+def check_gradients(ctx: Context):
     budget = ctx.budget
     Ks = budget.pick((2, 3), (2, 3, 4))
     cert = Certifier("p = softmax(z), z real; m ≥ 0, α, β > 0 symbolic; t = argmax p fixed (an index, no gradient); "

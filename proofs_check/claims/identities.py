@@ -37,7 +37,7 @@ def _plain(name, params):
        "At m = 0, CE_ε = CE, FL_ε = FL (same γ), CE_ε+MAE = CE+MAE and FL_ε+MAE = FL+MAE (same α, β) wherever the "
        "clamp is inactive (p_y ≥ c = 1e-8), and everywhere with clamp 0.", origin=Origin.DERIVED,
        methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
-def _check_m_zero(ctx: Context):
+def check_m_zero(ctx: Context):
     budget = ctx.budget
     cert = Certifier("p_k > 0; m = 0; clamp c = 1e-8 with p_y = c(1 + s), s ≥ 0 (the clamp inactive), "
                      "or clamp 0", scope="K = 2..4, every t and y, symbolic p")
@@ -94,7 +94,7 @@ def _check_m_zero(ctx: Context):
        "For every p, every m ≥ 0 and K: Σ_k 2(1 − p_ε(k)) = 2(K−1) (no clamp); with the reference clamp c the sum "
        "stays within 2(K−1)c of it.", origin=Origin.PAPER, methods=("symbolic", "numeric search"),
        expect=Verdict.NOT_REFUTED)
-def _check_mae_symmetric(ctx: Context):
+def check_mae_symmetric(ctx: Context):
     budget = ctx.budget
     mae = losses.get("mae")
     cert = Certifier("p_k > 0 with Σ p = 1 (p_t eliminated), m ≥ 0 symbolic, no clamp",

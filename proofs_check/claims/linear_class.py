@@ -48,7 +48,7 @@ def _rounding(row: ClassExcessRow) -> float:
        "class F_B = {softmax(Wφ(x) + b, 0) : |W|, |b| ≤ B}; measured there for MAE, GCE and CE_ε+MAE (α = 0.01, "
        "β = 5, m = 1e5) on random problems with features, with the 0-1 excess and CE (no bounded sum) beside them.",
        origin=Origin.DERIVED, methods=("symbolic", "exact finite problems"), expect=Verdict.PROVED, seconds=8)
-def _check_linear_theorem_b(ctx: Context):
+def check_linear_theorem_b(ctx: Context):
     budget = ctx.budget
     K, n_x, conc = SHAPE["K"], SHAPE["n_x"], SHAPE["concentration"]
     ds = budget.pick((SHAPE["d"],), (1, 2, 3))
@@ -154,7 +154,7 @@ def symmetric_argmin_proof() -> Proof:
        "n_x = 8, d = 2); MAE's clean and noisy minimisers within any class are the same set; on the problems found, "
        "the found minimisers of CE_ε+MAE (α = 0.01, β = 5, m = 1e5) within F_B keep their argmax.",
        origin=Origin.DERIVED, methods=("symbolic", "exact finite problems"), expect=Verdict.NOT_REFUTED, seconds=4)
-def _check_moves(ctx: Context):
+def check_moves(ctx: Context):
     budget = ctx.budget
     K, n_x, d, conc = SHAPE["K"], SHAPE["n_x"], SHAPE["d"], SHAPE["concentration"]
     eta = 0.5 * (K - 1) / K

@@ -59,7 +59,7 @@ def simplex_proof() -> Proof:
        "For every p on the simplex and m ≥ 0, p_ε = (p + m e_t)/(1+m) with t = argmax p has non-negative "
        "coordinates summing to 1.", origin=Origin.DERIVED, methods=("symbolic", "numeric search"),
        expect=Verdict.NOT_REFUTED)
-def _check_simplex(ctx: Context):
+def check_simplex(ctx: Context):
     def score(P, m):
         pe = eps_softmax(P, m)
         return np.maximum(np.abs(pe.sum(-1) - 1), np.maximum(-pe.min(-1), 0)) / TOL
@@ -96,7 +96,7 @@ def order_proof() -> Proof:
        "p_ε(k) = p_k/(1+m) for k ≠ t and p_ε(t) = (p_t+m)/(1+m); the ranking of classes (ties by lower index), "
        "the argmax and every top-k set of p_ε equal those of p.", origin=Origin.DERIVED,
        methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
-def _check_order(ctx: Context):
+def check_order(ctx: Context):
     def score(P, m):
         pe = eps_softmax(P, m)
         same_order = np.all(np.argsort(-P, axis=-1, kind="stable") == np.argsort(-pe, axis=-1, kind="stable"), axis=-1)
@@ -150,7 +150,7 @@ def one_hot_proof() -> Proof:
        "‖p_ε − e_t‖_∞ = (1 − p_t)/(1+m) and ‖p_ε − e_t‖₁ = 2(1 − p_t)/(1+m) ≤ 2(K−1)/(K(1+m)); the error "
        "decreases in m and tends to 0.", origin=Origin.DERIVED, methods=("symbolic", "numeric search"),
        expect=Verdict.NOT_REFUTED)
-def _check_one_hot(ctx: Context):
+def check_one_hot(ctx: Context):
     def score(P, m):
         K = P.shape[-1]
         pt = P.max(-1)
@@ -195,7 +195,7 @@ def ranges_proof() -> Proof:
 @claim("eps_softmax.ranges", "P3: coordinate ranges",
        "Non-argmax coordinates of p_ε lie in [0, 1/(1+m)]; coordinate t lies in [(1/K + m)/(1+m), 1].",
        origin=Origin.DERIVED, methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
-def _check_ranges(ctx: Context):
+def check_ranges(ctx: Context):
     def score(P, m):
         K = P.shape[-1]
         pe = eps_softmax(P, m)
@@ -241,7 +241,7 @@ def clamp_proof() -> Proof:
        "With the clamp c = 1e-8, for y ≠ t, CE_ε(p, y) = −log max(p_ε(y), c) equals −log c with zero gradient "
        "once p_y < (1+m)c; hence CE_ε ∈ [0, −log c].", origin=Origin.DERIVED, methods=("symbolic", "numeric search"),
        expect=Verdict.NOT_REFUTED)
-def _check_clamp(ctx: Context):
+def check_clamp(ctx: Context):
     c = 1e-8
     budget = ctx.budget
 

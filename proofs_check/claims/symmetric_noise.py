@@ -82,7 +82,7 @@ def risk_identity_proof() -> Proof:
        "For any loss and predictor, under symmetric noise T_yy = 1−η, T_yk = η/(K−1): R^η(f) = (1 − ηK/(K−1)) R(f) + "
        "(η/(K−1)) E_x Σ_k L(f(x), k).", origin=Origin.PAPER, methods=("symbolic", "exact finite problems"),
        expect=Verdict.PROVED)
-def _check_identity(ctx: Context):
+def check_identity(ctx: Context):
     budget = ctx.budget
     proof = risk_identity_proof()
     cert_ev = proof.evidence("the symmetric-noise risk identity for symbolic K")
@@ -283,7 +283,7 @@ def _m_dependence(rows: list[ExcessRow]) -> dict:
        "If C₁ ≤ Σ_k L(p, k) ≤ C₂ and η < (K−1)/K then R(f*_η) − R(f*) ≤ η(C₂ − C₁)/((K−1) − Kη); cross-checked with "
        "an independent range [C₁, C₂] of MAE, RCE, GCE, AEL, AGCE and NCE+MAE on random finite problems.",
        origin=Origin.PAPER, methods=("symbolic", "exact finite problems"), expect=Verdict.PROVED, seconds=4)
-def _check_bound(ctx: Context):
+def check_bound(ctx: Context):
     budget = ctx.budget
     families = {name: (lambda m, name=name: losses.get(name)) for name in ("mae", "rce", "gce", "ael", "agce", "nce+mae")}
     Ks = budget.pick((2, 3, 5, 10), (2, 3, 4, 5, 6, 8, 10))
@@ -320,7 +320,7 @@ def _lipschitz_bound(fam: str, row: ExcessRow) -> tuple[float, str]:
        "For L = ℓ(p_ε(y)) with ℓ λ-Lipschitz: R(f*_η) − R(f*) ≤ 4λη(K−1)/(K(1+m)((K−1) − Kη)); checked for "
        "MAE, (1−u)², AEL and GCE wrapped with ε-softmax, m from 0 to 1e10 (three points per decade).",
        origin=Origin.PAPER, methods=("symbolic", "exact finite problems"), expect=Verdict.NOT_REFUTED, seconds=12)
-def _check_lipschitz(ctx: Context):
+def check_lipschitz(ctx: Context):
     budget = ctx.budget
     fams = _lipschitz_families(budget)
     Ks, n_problems = _dense_sweep(budget, 2, 4)
@@ -355,7 +355,7 @@ def _ce_band_bound(fam: str, row: ExcessRow) -> tuple[float, str]:
        "αη·(CE_ε band width)/((K−1) − Kη), which tends to 0 as m → ∞; measured excess against m from 0 to 1e10 "
        "(three points per decade).", origin=Origin.PAPER, methods=("symbolic", "exact finite problems"),
        expect=Verdict.NOT_REFUTED, seconds=15)
-def _check_ce_eps(ctx: Context):
+def check_ce_eps(ctx: Context):
     budget = ctx.budget
     fams = {
         "ce_eps": lambda m: losses.get("ce_eps", m=m),
@@ -392,7 +392,7 @@ VANISHED = 1e-9
        "does: the only non-top probability is 1 − p_t, and for large m the minimiser is the tie (1/2, 1/2) on the "
        "Bayes class's side, whatever the noise.", origin=Origin.DERIVED, methods=("exact finite problems",),
        expect=Verdict.NOT_REFUTED, seconds=8)
-def _check_unbounded(ctx: Context):
+def check_unbounded(ctx: Context):
     budget = ctx.budget
     ms = M_DENSE
     Ks, n_problems = _dense_sweep(budget, 3, 12, default_Ks=(2, 3))  # the statement differs at K = 2 and K ≥ 3

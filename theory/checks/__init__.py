@@ -35,23 +35,34 @@ and a candidate the re-check could not decide makes the check *inconclusive*, ne
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
 from theory._validation import describe
+from theory.checks import consistency, contract, eps, noise, numerics, sums
 from theory.checks._subject import LossSource, Subject, as_subject
 from theory.losses import CallableLoss, LossAdaptationError, LossEvaluationError
 from theory.losses._callable import DEFAULT_TIME_LIMIT
 from theory.verify import Budget, Check, Context, Report, Reproduce, Result, Status, Target, Verdict, registry
 
-# importing a module registers its checks; this order is the order they run in
-for _module in ("contract", "sums", "consistency", "noise", "eps", "numerics"):
-    importlib.import_module(f"theory.checks.{_module}")
+#: every check on a loss, in the order they run; a check may require only checks listed before it
+CHECKS: tuple[Check, ...] = (
+    # contract: the loss is well formed (every other check comes after all of them)
+    contract.check_output, contract.check_finite, contract.check_label_dependence, contract.check_input_convention,
+    # properties: robustness under label noise
+    sums.check_bounded_sum, sums.check_symmetric,
+    consistency.check_top1_consistent, consistency.check_prediction_consistent, consistency.check_allk_consistent,
+    noise.check_noise_tolerant_symmetric, noise.check_noise_tolerant_class_conditional,
+    eps.check_eps_softmax,
+    # numerics: the torch computation
+    numerics.check_extreme_logits, numerics.check_low_precision, numerics.check_gradients,
+)
+for _check in CHECKS:
+    registry.register(_check)
 
-__all__ = ["CallableLoss", "LossAdaptationError", "LossCheckError", "LossCheckWarning", "LossEvaluationError", "LossReport", "LossSource", "Result",
+__all__ = ["CHECKS", "CallableLoss", "LossAdaptationError", "LossCheckError", "LossCheckWarning", "LossEvaluationError", "LossReport", "LossSource", "Result",
            "Status", "Verdict", "check_loss", "check_names", "describe_checks", "generate_checks",
            "parametrize_with_checks"]
 

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _catalogue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from theory.checks import catalogue
-    from theory.verify.runner import default_jobs
+    from theory.verify.parallel import default_jobs
 
     try:
         check_output_folder(args.out)

@@ -31,35 +31,37 @@ from theory.verify import (
     Tier,
     Witness,
     decide,
-    registry,
 )
 from theory.verify.runner import Context
 
-__all__ = ["OPEN_FLOOR", "Context", "domain", "evaluation_failure", "floor", "register_check", "scope"]
+__all__ = ["OPEN_FLOOR", "Context", "domain", "evaluation_failure", "floor", "loss_check", "scope"]
 
 OPEN_FLOOR = 1e-9  # smallest coordinate on the open simplex
 
 
-def register_check(name: str, *, tier: str, statement: str, reference: str, methods: tuple[str, ...],
-                   origin: Origin = Origin.LITERATURE, requires: tuple[str, ...] = (), after: tuple[str, ...] = (),
-                   applies: Callable[[Subject], str | None] | None = None):
-    """Register ``fn(ctx) -> Outcome`` as the loss check ``name`` (checks run in registration order).
+def loss_check(name: str, *, tier: str, statement: str, reference: str, methods: tuple[str, ...],
+               origin: Origin = Origin.LITERATURE, requires: tuple[str, ...] = (), after: tuple[str, ...] = (),
+               applies: Callable[[Subject], str | None] | None = None) -> Callable[[Callable[[Context], Outcome]], Check]:
+    """Declare ``fn(ctx) -> Outcome`` as the loss check ``name``: the decorated name becomes the
+    :class:`~theory.verify.Check` (target "loss"); :data:`theory.checks.CHECKS` lists every check in
+    the order they run and registers them.
 
     ``requires``: checks that must pass (a hypothesis of the property). ``after``: checks that must
-    pass *or* be declared expected failures (what makes the computation meaningful).
+    pass *or* be declared expected failures (what makes the computation meaningful). A
+    :class:`~theory.losses.LossEvaluationError` raised by the loss inside the check becomes a
+    refutation whose witness is the input (:func:`evaluation_failure`).
     """
 
-    def decorate(fn):
+    def decorate(fn: Callable[[Context], Outcome]) -> Check:
         def guarded(ctx: Context) -> Outcome:
             try:
                 return fn(ctx)
             except LossEvaluationError as err:
                 return evaluation_failure(ctx, err, name)
 
-        registry.register(Check(name, Target.LOSS, Tier(tier), name.removeprefix("check_").replace("_", " "),
-                                statement, origin if tier == "property" else Origin.CONTRACT, reference,
-                                tuple(Method(m) for m in methods), guarded, tuple(requires), tuple(after), applies))
-        return fn
+        return Check(name, Target.LOSS, Tier(tier), name.removeprefix("check_").replace("_", " "), statement,
+                     origin if tier == "property" else Origin.CONTRACT, reference, tuple(Method(m) for m in methods),
+                     guarded, tuple(requires), tuple(after), applies)
 
     return decorate
 

@@ -22,15 +22,14 @@ import inspect
 import json
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import theory
 from theory import losses
 from theory.verify.io import jsonable, write_json, write_text
+from theory.verify.parallel import in_processes
 
 __all__ = ["DECLARED", "EXPLAINED", "STATED", "Catalogue", "Cell", "Row", "Stated", "build", "cache_key", "write"]
 
@@ -314,16 +313,8 @@ def build(names: Iterable[str] | None = None, *, Ks: Sequence[int] = KS, budget:
         if progress is not None:
             progress(f"{name} K={K}", done, len(todo))
 
-    if jobs > 1 and len(todo) > 1:
-        from theory.verify.runner import _threads_per_worker
-
-        with _threads_per_worker(jobs), ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = [(pool.submit(_run_one, n, K, budget, seed), n, K, p) for n, K, p in todo]
-            for fut, n, K, p in futures:
-                keep(n, K, p, fut.result())
-    else:
-        for n, K, p in todo:
-            keep(n, K, p, _run_one(n, K, budget, seed))
+    for i, d in in_processes(_run_one, [(n, K, budget, seed) for n, K, _ in todo], jobs=jobs):
+        keep(*todo[i], d)
     ordered = tuple(_annotated(rows[(n, K)]) for n in names for K in Ks)
     checks = tuple(dict.fromkeys(c.check for r in ordered for c in r.cells))
     return Catalogue(ordered, budget, seed, checks)

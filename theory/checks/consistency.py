@@ -11,7 +11,7 @@ that the re-check could neither confirm nor dismiss make the verdict inconclusiv
 
 from __future__ import annotations
 
-from theory.checks._framework import Context, register_check, scope
+from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.consistency import ConsistencyRow, Notion, NotionResult, classify
 from theory.losses._callable import fmt_point
@@ -66,7 +66,7 @@ def _outcome(ctx: Context, notion: Notion, k_max: int, name: str) -> Outcome:
     return decide([ev], w, data=data, note=note, witness_covers=scope(ctx, f"{notion.value}, q={fmt_point(f.q)}"))
 
 
-@register_check(
+@loss_check(
     "check_top1_consistent", tier="property", methods=("exact finite problems", "numeric search"),
     statement="Top-1 consistent in the strict order sense: for posteriors q with distinct entries (including "
               "near-ties and tiny entries), every conditional-risk minimiser p* has a strict argmax (no tie at the "
@@ -76,7 +76,7 @@ def check_top1_consistent(ctx: Context) -> Outcome:
     return _outcome(ctx, Notion.STRICT, 1, "top-1 consistent")
 
 
-@register_check(
+@loss_check(
     "check_prediction_consistent", tier="property", methods=("exact finite problems", "numeric search"),
     statement="Top-1 consistent for the loss's own prediction: for posteriors q with distinct entries, the argmax "
               "region of the Bayes class (first-index argmax = argmax q) has a strictly smaller infimum of the "
@@ -87,7 +87,7 @@ def check_prediction_consistent(ctx: Context) -> Outcome:
     return _outcome(ctx, Notion.PREDICTION, 1, "top-1 consistent")
 
 
-@register_check(
+@loss_check(
     "check_allk_consistent", tier="property", methods=("exact finite problems", "numeric search"),
     requires=("check_top1_consistent",),
     statement="All-k consistent (strict order): for posteriors q with distinct entries (including near-ties and tiny "

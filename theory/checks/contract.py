@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.checks._framework import Context, register_check, scope
+from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.losses import LossEvaluationError
 from theory.losses._callable import fmt_point
@@ -36,7 +36,7 @@ def probe_inputs(subject: Subject, rng: np.random.Generator, n: int) -> np.ndarr
                       rng.standard_normal((n // 4, K)) * scales])
 
 
-@register_check(
+@loss_check(
     "check_output", tier="contract", methods=("numeric search",),
     statement="loss(x, y) returns one real value per example: shape (n,) for n examples, the same value for an "
               "example alone as in a batch (no reduction or normalisation over the batch), and the same value "
@@ -85,7 +85,7 @@ def check_output(ctx: Context) -> Outcome:
                   note=f"one value per example ({backend}){extra}")
 
 
-@register_check(
+@loss_check(
     "check_finite", tier="contract", methods=("numeric search",), after=("check_output",),
     statement="L(x, y) is defined, finite and >= 0 at every probed input and label: the vertices, faces (exact "
               "zeros) and interior of the simplex (for logit losses: zero, ±50 one-hot and random logits). +inf "
@@ -138,7 +138,7 @@ def check_finite(ctx: Context) -> Outcome:
     return decide([ev], w, data=data, note=note, witness_covers=scope(ctx))
 
 
-@register_check(
+@loss_check(
     "check_label_dependence", tier="contract", methods=("numeric search",), after=("check_finite",),
     statement="L(p, ·) depends on the label: at some probed p, L(p, k) differs across k by more than 1e-12 "
               "(relative).",
@@ -177,7 +177,7 @@ def _probs_only(subject: Subject) -> str | None:
 SHIFTS = (0.5, 3.0, -0.05)
 
 
-@register_check(
+@loss_check(
     "check_input_convention", tier="contract", methods=("numeric search",), after=("check_finite",),
     applies=_probs_only,
     statement="A loss declared on probabilities reads its input as probabilities: it is not invariant under "

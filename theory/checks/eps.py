@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from theory.checks._framework import Context, register_check, scope
+from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.excess import SumRange, excess_sweep, symmetric_noise
 from theory.losses import with_eps_softmax
@@ -49,7 +49,7 @@ def band(wrapped: Subject, ctx: Context, m: float) -> tuple[float, float, np.nda
     return -lo.score, hi.score, lo.point, hi.point
 
 
-@register_check(
+@loss_check(
     "check_eps_softmax", tier="property", methods=("numeric search", "exact finite problems"),
     statement="Wrapped with ε-softmax (clamp c = 1e-8), the band width W(m) of Σ_k L_ε(p, k) decays like O(1/m): "
               "(1 + m)·W(m) does not grow between the two largest m of the grid (up to float rounding); the excess "

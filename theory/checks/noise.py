@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.checks._framework import Context, register_check, scope
+from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.excess import ExcessRow, NoiseKind, NoiseSetting, excess_sweep, symmetric_noise
 from theory.finite import FiniteProblem
@@ -134,7 +134,7 @@ def _rows_outcome(ctx: Context, rows: list[ExcessRow], *, what: str, covers: str
     return decide(evidence, w, data=data, note=note, witness_covers=covers)
 
 
-@register_check(
+@loss_check(
     "check_noise_tolerant_symmetric", tier="property", methods=("exact finite problems",),
     after=("check_bounded_sum",),
     statement="Noise-tolerant under symmetric noise over tabular predictors (one free prediction per x): for "
@@ -169,7 +169,7 @@ def dominant_transitions(K: int, n: int, rng: np.random.Generator, *, max_flip: 
     return out
 
 
-@register_check(
+@loss_check(
     "check_noise_tolerant_class_conditional", tier="property", methods=("exact finite problems",),
     requires=("check_symmetric",),
     statement="Noise-tolerant under class-conditional noise where the classical conditions hold (tabular predictors): "

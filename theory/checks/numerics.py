@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory._xp import NUMPY
-from theory.checks._framework import Context, register_check, scope
+from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.losses import Pred
 from theory.losses._callable import fmt_point
@@ -114,7 +114,7 @@ def extreme_logits(K: int, rng: np.random.Generator) -> np.ndarray:
     return np.array(rows)
 
 
-@register_check(
+@loss_check(
     "check_extreme_logits", tier="numerics", methods=("numeric search",), applies=_torch_only,
     statement="The loss and its gradient w.r.t. the logits are finite (no NaN or ±inf) at extreme logits, where "
               "probabilities underflow to 0: ±s·e_k for s = 30, 100, 1e3, 1e4, ties at 0 and at 1e4, a near tie at 1e4 "
@@ -169,7 +169,7 @@ def ordinary_logits(K: int, rng: np.random.Generator, n: int) -> np.ndarray:
     return np.vstack([rows, 20 * np.eye(K)[: min(K, 4)]])
 
 
-@register_check(
+@loss_check(
     "check_low_precision", tier="numerics", methods=("numeric search",), applies=_torch_only,
     statement="In float32, bfloat16 and float16 (plain casts of the logits, and the half precisions under CPU autocast) "
               "the loss's values are within a stated tolerance of float64 computed at the same (rounded) logits, at "
@@ -316,7 +316,7 @@ def _off(g: np.ndarray, fd: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(r), np.inf, r)
 
 
-@register_check(
+@loss_check(
     "check_gradients", tier="numerics", methods=("numeric search",), applies=_torch_only,
     statement="The float64 autograd gradient of the loss w.r.t. the logits equals central finite differences of its "
               "values (step 1e-6·max(1, |z_j|)): ‖g − g_fd‖∞ ≤ 1e-4·‖g_fd‖∞ + 1e-6·(1 + |L|), at random logits "

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from theory.checks._framework import Context, floor, register_check, scope
+from theory.checks._framework import Context, floor, loss_check, scope
 from theory.checks._subject import Subject
 from theory.excess import sum_range
 from theory.losses._callable import fmt_point
@@ -142,7 +142,7 @@ def _growth(subject: Subject, ctx: Context) -> tuple[Witness | None, Evidence]:
     return w, ev
 
 
-@register_check(
+@loss_check(
     "check_bounded_sum", tier="property", methods=("numeric search", "exact finite problems"),
     statement="Σ_k L(x, k) is bounded: C₁ ≤ Σ_k L ≤ C₂ < ∞ over the simplex (for logit losses: over every logit "
               "vector), the hypothesis of Theorem B. Fails at a point where the sum is +inf, or along a path to the "
@@ -198,7 +198,7 @@ def check_bounded_sum(ctx: Context) -> Outcome:
     return decide(evidence, witness, data=data, note=f"Σ_k L(p, k) ∈ [{c1:.6g}, {c2:.6g}]", witness_covers=scope(ctx))
 
 
-@register_check(
+@loss_check(
     "check_symmetric", tier="property", methods=("symbolic", "numeric search"), after=("check_bounded_sum",),
     statement=f"L is symmetric: Σ_k L(p, k) is the same constant C at every p of the simplex, up to a spread of "
               f"{SYMMETRIC_RTOL:g}·(1 + |C|) (room for clamps such as RCE's); a violation is shrunk to a minimal "

@@ -14,9 +14,11 @@ Modules (all public):
               (target "loss").
 ``runner``    :class:`Context`, :func:`run_check`, :class:`Result` and its :class:`Status`.
 ``report``    :class:`Report`: many results, as a table, text and JSON.
+``parallel``  independent computations in worker processes (:func:`~theory.verify.parallel.in_processes`).
 
-:mod:`proofs_check` registers the paper's claims, :mod:`theory.checks` the checks on a loss; both
-run here, so the same question about the same loss gets the same answer.
+:mod:`proofs_check` registers the paper's claims and runs them, :mod:`theory.checks` the checks on
+a loss; both run through this engine, so the same question about the same loss gets the same
+answer. The engine imports neither.
 """
 
 from theory.verify.budget import Budget
@@ -38,10 +40,10 @@ from theory.verify.evidence import (
 from theory.verify.io import jsonable, write_json
 from theory.verify.registry import Check, Method, Origin, Target, Tier
 from theory.verify.report import Report
-from theory.verify.runner import Context, Reproduce, Result, Status, run_check, run_claims
+from theory.verify.runner import Context, Reproduce, Result, Status, run_check
 
 __all__ = [
     "Budget", "Certifier", "Check", "Context", "Evidence", "Kind", "Method", "Origin", "Outcome", "Part", "Proof",
     "Recheck", "Report", "Reproduce", "Result", "Status", "Step", "StepKind", "Target", "Tier", "Verdict", "Witness",
-    "decide", "jsonable", "run_check", "run_claims", "short", "write_json",
+    "decide", "jsonable", "run_check", "short", "write_json",
 ]

@@ -7,14 +7,14 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["current_umask", "jsonable", "write_json", "write_text"]
+__all__ = ["current_umask", "jsonable", "temporaries", "write_atomic", "write_json", "write_text"]
 
 
 def jsonable(x: Any) -> Any:
@@ -59,23 +59,36 @@ def current_umask() -> int:
     return mask
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then a
-    rename), creating the folder, with the mode the umask gives; returns the path."""
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """The one atomic writer of the package: ``write(tmp)`` writes the whole file to a temporary
+    path in the target's folder (created if needed), which is then renamed onto ``path``, so a
+    reader sees the old file or the new one, never a part; the file gets the mode the umask gives.
+    The temporary name is ``.<name>.<random>.tmp``, hidden and derived from the target, so that a
+    writer holding the target can find and remove what a killed one left
+    (:func:`temporaries`). Returns the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # a hidden name derived from the target, so a writer that holds the target can find and
-    # remove what a killed one left
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        write(Path(tmp))
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it 0600: give it the usual mode
         os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def temporaries(path: str | os.PathLike) -> list[Path]:
+    """What :func:`write_atomic` writers of ``path`` that were killed left behind."""
+    target = Path(path)
+    return sorted(target.parent.glob(f".{target.name}.*.tmp"))
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (:func:`write_atomic`); returns the path."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> Path:

@@ -1,9 +1,11 @@
 """One registry for every check: the paper's claims and the checks on a loss.
 
 A :class:`Check` is a statement with a function ``fn(ctx) -> Outcome``. Its ``target`` says what
-it is about: the paper (a claim of :mod:`proofs_check`; the context has no subject) or a loss
-(a check of :func:`theory.checks.check_loss`; ``ctx.subject`` is the loss). Both run through the
-same :mod:`theory.verify.runner` and produce the same :class:`~theory.verify.runner.Result`.
+it is about: a statement with no subject (target "paper": the claims :mod:`proofs_check`
+registers; the context has no subject) or a loss (target "loss": the checks
+:mod:`theory.checks` registers; ``ctx.subject`` is the loss). Both run through the same
+:mod:`theory.verify.runner` and produce the same :class:`~theory.verify.runner.Result`; the
+engine knows the targets and their rules, not what any claim says or how a package runs its own.
 """
 
 from __future__ import annotations
@@ -95,15 +97,6 @@ class Check:
                 raise ValueError(f"claim {self.id}: a claim expected to be refuted states its finding (and only then)")
         elif self.tier is Tier.CLAIM:
             raise ValueError(f"check {self.id}: a loss check is a contract, property or numerics check")
-
-    def run(self, budget="default", *, seed: int = 0):
-        """Run a paper claim in a fresh context and return its Result (loss checks: use
-        :func:`theory.checks.check_loss`)."""
-        from theory.verify.runner import Context, run_check
-
-        if self.target is not Target.PAPER:
-            raise TypeError(f"{self.id} is a check on a loss; run it with theory.checks.check_loss")
-        return run_check(self, Context.for_paper(budget, seed=seed))
 
 
 _CHECKS: dict[str, Check] = {}

@@ -19,16 +19,11 @@ plus ``skipped`` (a requirement failed or the check does not apply; the reason i
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
-from multiprocessing import get_context
 from typing import Any
 
 from theory.verify.budget import Budget
@@ -36,7 +31,7 @@ from theory.verify.evidence import Evidence, Outcome, Part, Verdict, Witness
 from theory.verify.io import jsonable
 from theory.verify.registry import Check, Target, Tier, get
 
-__all__ = ["Context", "Reproduce", "Result", "Status", "default_jobs", "run_check", "run_claims"]
+__all__ = ["Context", "Reproduce", "Result", "Status", "run_check"]
 
 
 class Status(str, Enum):
@@ -156,12 +151,13 @@ class Result:
 
 
 class Context:
-    """What the checks of one run share: the subject (None for the paper), the budget, the
+    """What the checks of one run share: the subject (None for a target without one, such as the
+    claims of :mod:`proofs_check`) and its name in results, the budget, the
     declared expected failures, the results computed so far (each check runs at most once;
     requirements first) and a memo for intermediate results (a symbolic sum, a classification)."""
 
     def __init__(self, subject: Any, *, budget: Budget, expected: Mapping[str, str] | None = None,
-                 reproduce: Callable[[Check], Reproduce | None] | None = None, subject_name: str = "paper",
+                 reproduce: Callable[[Check], Reproduce | None] | None = None, subject_name: str,
                  K: int | None = None):
         self.subject = subject
         self.budget = budget
@@ -172,12 +168,6 @@ class Context:
         self.results: dict[str, Result] = {}
         self.memo: dict[str, Any] = {}
         self.current: str = ""
-
-    @classmethod
-    def for_paper(cls, budget: Budget | str = "default", *, seed: int = 0) -> Context:
-        if isinstance(budget, str):
-            budget = Budget(budget, seed)
-        return cls(None, budget=budget, reproduce=_claim_reproduce(budget))
 
     # -- what checks use -----------------------------------------------------------------------
     def rng(self, *key: Any):
@@ -255,76 +245,3 @@ def run_check(check: Check, ctx: Context) -> Result:
 def _clip(text: str, n: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-# ----------------------------------------------------------------------------------------------
-# Paper claims: reproduction lines and parallel runs
-
-
-def _claim_reproduce(budget: Budget) -> Callable[[Check], Reproduce]:
-    def reproduce(check: Check) -> Reproduce:
-        thorough = " --thorough" if budget.thorough else ""
-        return Reproduce(
-            python=(f"from proofs_check import claims; claims.get({check.id!r}).run({budget.name!r}, "
-                    f"seed={budget.seed})"),
-            shell=f"python -m proofs_check --claim {check.id} --seed {budget.seed}{thorough}")
-    return reproduce
-
-
-def _run_claim(claim_id: str, budget_name: str, seed: int, progress: bool) -> Result:
-    import proofs_check.claims  # noqa: F401  (registers the claims in a worker process)
-
-    budget = Budget(budget_name, seed, progress=_progress_line if progress else None)
-    return run_check(get(claim_id, Target.PAPER), Context.for_paper(budget))
-
-
-def _progress_line(claim_id: str, done: int, total: int) -> None:
-    print(f"  … {claim_id}: {done}/{total}", file=sys.stderr, flush=True)
-
-
-def run_claims(ids: list[str], *, budget: str = "default", seed: int = 0, jobs: int = 1,
-               on_done: Callable[[Result, int, int], None] | None = None, progress: bool = True) -> list[Result]:
-    """Run the paper claims ``ids`` (registry order is kept in the output); ``jobs`` > 1 uses
-    processes; ``progress`` prints the claims' own step counters to stderr."""
-    Budget(budget, seed)  # validate early
-    results: dict[str, Result] = {}
-    if jobs > 1 and len(ids) > 1:
-        # longest first, so that the slowest claims do not start last
-        order = sorted(ids, key=lambda i: -get(i, Target.PAPER).seconds)
-        with _threads_per_worker(jobs), ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_run_claim, i, budget, seed, progress): i for i in order}
-            for fut in as_completed(futures):
-                r = fut.result()
-                results[r.check] = r
-                if on_done:
-                    on_done(r, len(results), len(ids))
-    else:
-        for i in ids:
-            r = _run_claim(i, budget, seed, progress)
-            results[i] = r
-            if on_done:
-                on_done(r, len(results), len(ids))
-    return [results[i] for i in ids]
-
-
-#: the thread pools of numerical libraries that read their size from the environment at import
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextmanager
-def _threads_per_worker(jobs: int):
-    """Worker processes share the CPUs: each gets cpu_count // jobs BLAS/OpenMP threads (unless the
-    user set them), so that the workers' thread pools do not oversubscribe the machine. The
-    workers are spawned, so they read this when they import numpy."""
-    n = str(max(1, (os.cpu_count() or 1) // jobs))
-    unset = [v for v in _THREAD_VARIABLES if v not in os.environ]
-    os.environ.update({v: n for v in unset})
-    try:
-        yield
-    finally:
-        for v in unset:
-            os.environ.pop(v, None)
-
-
-def default_jobs() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
