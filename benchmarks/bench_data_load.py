@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from empirical import data as D
-from empirical._safe_pickle import load_file
+from empirical.safe_pickle import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

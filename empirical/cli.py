@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from theory._cli import add_debug_flag, check_output_file, check_output_folder, guarded
+from theory.cli import add_debug_flag, check_output_file, check_output_folder, guarded
 
 __all__ = ["main"]
 

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from empirical._safe_pickle import MAX_LABEL_FILE_BYTES, DataFileError, check_size, load_file, load_torch_zip
+from empirical.safe_pickle import MAX_LABEL_FILE_BYTES, DataFileError, check_size, load_file, load_torch_zip
 from theory import noise as tnoise
-from theory._validation import describe
+from theory.validation import describe
 
 __all__ = [
     "DATASETS",

@@ -45,7 +45,7 @@ from theory import losses
 from theory.excess import sum_range, symmetric_noise_bound, zero_one_risk
 from theory.linear import class_excess, linear_problem
 from theory.losses import Loss
-from theory.minimise._risk import risk_of_vectors
+from theory.minimise import risk_of_vectors
 from theory.noise import sample, symmetric
 
 __all__ = ["ExactResult", "Grid", "LossSetting", "Task", "TrainedRun", "default_grid", "quick_grid", "run_grid"]

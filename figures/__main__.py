@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from figures import FIGURES, Context, MissingInput, get
-from theory._cli import add_debug_flag, guarded
+from theory.cli import add_debug_flag, guarded
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ def compute(shared=None) -> dict:
     skipped = None
     path = None if shared is None else shared / "cifar-n" / "CIFAR-10_human.pt"
     if path is not None and path.is_file():
-        from empirical._safe_pickle import load_torch_zip
+        from empirical.safe_pickle import load_torch_zip
 
         labels = load_torch_zip(path)
         for title, key in HUMAN.items():

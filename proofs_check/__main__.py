@@ -14,7 +14,7 @@ from pathlib import Path
 
 from proofs_check import claims
 from proofs_check.report import as_expected, default_jobs, render, render_markdown, run_all
-from theory._cli import add_debug_flag, check_output_file, guarded
+from theory.cli import add_debug_flag, check_output_file, guarded
 from theory.verify import Status, write_json
 from theory.verify.io import write_text
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from empirical import cli as empirical_cli
-from empirical._safe_pickle import DataFileError, load_file, load_torch_zip
 from empirical.data import load_images
+from empirical.safe_pickle import DataFileError, load_file, load_torch_zip
 from figures.__main__ import main as figures_main
 from proofs_check.__main__ import main as proofs_main
 from theory.__main__ import main as theory_main
@@ -244,7 +244,7 @@ def test_a_corrupt_cifar_n_label_file_is_refused_naming_it(payload, text, tmp_pa
 
 
 def test_a_value_read_from_a_file_is_described_without_being_expanded():
-    from theory._validation import describe
+    from theory.validation import describe
 
     class Counted:
         calls = 0

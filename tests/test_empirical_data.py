@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from empirical import data as D
-from empirical._safe_pickle import UnsafePickleError, load_torch_zip, loads
+from empirical.safe_pickle import UnsafePickleError, load_torch_zip, loads
 from theory import noise as tnoise
 
 torch = pytest.importorskip("torch")

@@ -11,7 +11,7 @@ from empirical.exact import Grid, LossSetting, Task, quick_grid, run_grid  # noq
 from empirical.records import SCHEMA, ExcessPoint, RecordError  # noqa: E402
 from theory import losses  # noqa: E402
 from theory.linear import minimise_in_class  # noqa: E402
-from theory.minimise._risk import risk_of_vectors  # noqa: E402
+from theory.minimise import risk_of_vectors  # noqa: E402
 
 EPS_MAE = LossSetting("ce_eps+mae", 1e3, (("alpha", 0.01), ("beta", 5.0)))
 

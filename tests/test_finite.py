@@ -9,7 +9,7 @@ from theory import finite, losses, noise
 from theory.consistency import posteriors
 from theory.losses._core import Atom
 from theory.minimise import available_methods, conditional_risk, minimise_conditional_risk
-from theory.minimise._regions import _interp_with_slope, _multiplier_solve, _profile, _table, region_candidates
+from theory.minimise._regions import _interp_with_slope, _multiplier_solve, _table, argmax_profiles, region_candidates
 from theory.strategies import finite_problems, noise_rates, simplex_points
 
 
@@ -106,7 +106,7 @@ def test_declared_pieces_are_convex_and_phi_other_is_non_increasing(name, K, m):
     """The assumptions of region enumeration, checked on the loss itself (the solver checks them
     too and refuses, falling back to search, when they fail)."""
     L = losses.get(name, **({"m": m} if "eps" in name else {}))
-    top, other = _profile(L, K)
+    top, other = argmax_profiles(L, K)
     _table(top, 1.0 / K, 1.0, L.pieces.top, 4097, "φ_top")  # raises NotPiecewiseConvex
     _table(other, 0.0, 0.5, L.pieces.other, 4097, "φ_other")
     u = np.linspace(0, 0.5, 2001)
@@ -168,7 +168,7 @@ def test_the_multiplier_search_meets_the_sum_and_agrees_with_plain_bisection(cas
     on posteriors with tiny (1e-9·) and zero entries and random piece patterns."""
     name, params = case
     L = losses.get(name, **params)
-    other = _table(_profile(L, K)[1], 0.0, 0.5, L.pieces.other, 4097, "φ_other")
+    other = _table(argmax_profiles(L, K)[1], 0.0, 0.5, L.pieces.other, 4097, "φ_other")
     rng = np.random.default_rng(seed)
     q = rng.dirichlet(np.full(K, 0.3), size=200)
     q[rng.random(q.shape) < 0.1] *= 1e-9

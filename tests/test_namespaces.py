@@ -11,10 +11,10 @@ import pytest
 import sympy as sp
 
 from theory import losses
-from theory._xp import NUMPY, ArrayNamespace, sympy_namespace
+from theory.xp import NUMPY, ArrayNamespace, sympy_namespace
 
 torch = pytest.importorskip("torch")
-from theory._xp import torch_namespace  # noqa: E402
+from theory.xp import torch_namespace  # noqa: E402
 
 P = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3]])
 Y = np.array([1, 2])

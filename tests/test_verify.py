@@ -128,9 +128,9 @@ def test_an_outcome_that_breaks_the_rules_cannot_be_built():
 
 @given(st.integers(1, 40), st.integers(2, 12))
 def test_a_cut_vector_always_ends_with_an_ellipsis_its_last_entry_and_its_length(n, width):
-    """One rendering (theory._format.vector) for witnesses and messages: a vector longer than the
+    """One rendering (theory.formatting.vector) for witnesses and messages: a vector longer than the
     width shows its first width − 1 entries, an ellipsis, its last entry and its length."""
-    from theory._format import vector
+    from theory.formatting import vector
 
     x = np.arange(n) + 0.5
     text = vector(x, width=width)
@@ -280,3 +280,25 @@ def test_no_module_imports_from_a_layer_above_it(package, forbidden):
     upward = {(str(p.relative_to(root)), m) for p in (root / package).rglob("*.py") for m in _imports(p)
               if any(m == f or m.startswith(f + ".") for f in forbidden)}
     assert not upward, sorted(upward)
+
+
+def test_no_module_imports_a_private_module_of_another_package():
+    """What one package needs of another is that package's public interface: a private module
+    (``_name``) is imported only from inside the package that owns it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    crossing = []
+    for pkg in ("theory", "proofs_check", "empirical", "figures"):
+        for path in (root / pkg).rglob("*.py"):
+            here = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+            for module in _imports(path):
+                parts = module.split(".")
+                private = next((i for i, seg in enumerate(parts) if seg.startswith("_") and not seg.startswith("__")),
+                               None)
+                if private is None:
+                    continue
+                owner = ".".join(parts[:private])
+                if not (here == owner or here.startswith(owner + ".")):
+                    crossing.append((str(path.relative_to(root)), module))
+    assert not crossing, sorted(crossing)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from theory import finite, losses, noise
-from theory._cli import add_debug_flag, check_output_file, guarded
+from theory.cli import add_debug_flag, check_output_file, guarded
 from theory.verify.io import write_json
 
 # The paper's headline losses, their plain counterparts and one normalised loss; 'all' runs

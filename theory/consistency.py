@@ -287,7 +287,7 @@ def _region_values(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple
     if best.method is Solver.REGIONS and "region_values" in best.certificate:
         return best.certificate["region_values"], best.certificate["region_points"]
     if best.method is Solver.BOUNDARY:
-        from theory.minimise._normalised import split_normalised
+        from theory.minimise import split_normalised
 
         alpha, _, rest = split_normalised(loss)
         if rest is None:  # α·N alone: region t reaches every face p_j = 0, j ≠ t, so its infimum is α·min_{j≠t} q_j
@@ -305,7 +305,7 @@ def _region_values(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple
     points = np.empty((n, K, K))
     # generic: minimise C_q over the closure of region t, parametrised by moving the largest entry
     # of any point of the simplex to position t (uncertified, a local search)
-    from theory.minimise._search import search
+    from theory.minimise import search
 
     for t in range(K):
         swapped = _SwapToTop(name=f"{loss.name}@region{t}", params={}, input=loss.input, base=loss, t=t)
@@ -501,7 +501,7 @@ def limit_value(loss: Loss, p: np.ndarray, q: np.ndarray, plain=None) -> float:
     evaluates a loss at a point (default :func:`conditional_value`)."""
     plain = plain or conditional_value
     if (p == 0).any():
-        from theory.minimise._normalised import split_normalised
+        from theory.minimise import split_normalised
 
         parts = split_normalised(loss)
         if parts is not None:

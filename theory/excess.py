@@ -30,8 +30,7 @@ import numpy as np
 
 from theory.finite import FiniteProblem, random_problem
 from theory.losses import Loss
-from theory.minimise import Minimum, Solver, minimise_conditional_risk
-from theory.minimise._risk import risk_of_vectors
+from theory.minimise import Minimum, Solver, minimise_conditional_risk, risk_of_vectors
 from theory.noise import symmetric
 
 __all__ = ["ExcessRow", "NoiseKind", "NoiseSetting", "SumRange", "excess_sweep", "loss_sums", "sum_range",
@@ -126,9 +125,9 @@ def _monotone_outer_bound(L: Loss, K: int) -> float:
     on a fine grid (then no point of the simplex has a larger sum); +inf otherwise."""
     if L.input != "probs" or L.structure not in ("pointwise", "argmax_pointwise"):
         return np.inf
-    from theory.minimise._regions import _profile
+    from theory.minimise import argmax_profiles
 
-    top, other = _profile(L, K)
+    top, other = argmax_profiles(L, K)
     u_top = np.linspace(1.0 / K, 1.0, 4097)
     u_other = np.linspace(0.0, 0.5, 4097)
     with np.errstate(all="ignore"):

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory._validation import check_num_classes, check_probs, check_transition
-from theory.losses._core import Loss
-from theory.minimise import Minimum, conditional_risk, minimise_conditional_risk
-from theory.minimise._risk import risk_of_vectors
+from theory.losses import Loss
+from theory.minimise import Minimum, conditional_risk, minimise_conditional_risk, risk_of_vectors
+from theory.validation import check_num_classes, check_probs, check_transition
 
 __all__ = ["FiniteProblem", "random_problem"]
 

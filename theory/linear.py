@@ -51,9 +51,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory.finite import FiniteProblem
-from theory.losses._core import Loss
-from theory.minimise import conditional_risk, minimise_conditional_risk
-from theory.minimise._risk import risk_of_vectors
+from theory.losses import Loss
+from theory.minimise import conditional_risk, minimise_conditional_risk, risk_of_vectors
 
 __all__ = ["BOUND", "CONVEX_IN_LOGITS", "ClassExcessRow", "ClassMinimum", "LinearClass", "class_excess",
            "linear_problem", "minimise_in_class", "random_features"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory._validation import check_labels, check_num_classes, check_rate, check_transition
+from theory.validation import check_labels, check_num_classes, check_rate, check_transition
 
 __all__ = [
     "CIFAR10_PAIRS",

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from theory._validation import CLAMP, check_argmax_index, check_probs
-from theory._xp import ArrayNamespace, _is_symbolic, namespace_of
+from theory.validation import CLAMP, check_probs
+from theory.xp import ArrayNamespace, is_symbolic, namespace_of
 
 __all__ = ["eps_softmax", "one_hot_error"]
 
@@ -35,23 +35,6 @@ def _as_array(p: Any) -> Any:
     if hasattr(p, "shape"):  # numpy arrays and torch tensors pass through
         return p
     return np.asarray(p)
-
-
-def _check_t(t: Any, p: Any, xp: ArrayNamespace) -> Any:
-    """A stated argmax, checked: integers in [0, K), of p's batch shape (or one for every row),
-    indexing a largest entry of each row where p is numeric."""
-    K, batch = int(p.shape[-1]), tuple(int(n) for n in p.shape[:-1])
-    if xp.name == "sympy":
-        return int(check_argmax_index(t, None, K, ()))
-    if xp.name == "torch":
-        torch = xp._torch
-        if not torch.is_tensor(t):
-            t = torch.as_tensor(check_argmax_index(t, None, K, batch), device=p.device)
-        elif t.is_floating_point() or t.dtype == torch.bool:
-            raise TypeError(f"t must be an integer argmax index (or a tensor of them), got a tensor of dtype {t.dtype}")
-        check_argmax_index(t.detach().cpu().numpy(), p.detach().cpu().numpy(), K, batch)
-        return t
-    return check_argmax_index(t, np.asarray(p), K, batch)
 
 
 def eps_softmax(
@@ -95,10 +78,10 @@ def eps_softmax(
     if validate:
         p = xp.check_probs(p)
     m = xp.check_scalar(m, "m")
-    if clamp is not None and not _is_symbolic(clamp):
+    if clamp is not None and not is_symbolic(clamp):
         clamp = float(CLAMP.check(clamp, "clamp"))
     if t is not None and validate:
-        t = _check_t(t, p, xp)
+        t = xp.check_argmax(t, p)
     xp = xp.with_argmax(t)  # a symbolic point needs its argmax stated; numeric ones compute it
     if t is None:
         t = xp.argmax(p, axis=-1)

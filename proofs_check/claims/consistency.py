@@ -16,8 +16,8 @@ import sympy as sp
 from proofs_check.claims._common import k_text
 from proofs_check.claims._registry import claim
 from theory import losses
-from theory._format import vector
 from theory.consistency import ConsistencyRow, Grade, Notion, classify
+from theory.formatting import vector
 from theory.minimise import minimise_conditional_risk
 from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
 from theory.verify.runner import Context

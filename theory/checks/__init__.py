@@ -28,7 +28,7 @@ Properties: ``check_bounded_sum``, ``check_symmetric``, ``check_top1_consistent`
 ``check_eps_softmax``. Numerics (the torch computation, :mod:`theory.checks.numerics`):
 ``check_extreme_logits``, ``check_low_precision``, ``check_gradients``. A loss as written for
 training (an ``nn.Module`` or function returning the batch mean or sum) is made per-example the
-exact way first (:mod:`theory.losses._per_example`). Verdicts are four-valued (:class:`theory.verify.Verdict`) and state what
+exact way first (:class:`theory.losses.Adaptation`). Verdicts are four-valued (:class:`theory.verify.Verdict`) and state what
 they cover (K, notion, domain); a failure always carries a witness whose re-check confirmed it,
 and a candidate the re-check could not decide makes the check *inconclusive*, never passed.
 """
@@ -40,11 +40,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
-from theory._validation import describe
 from theory.checks import consistency, contract, eps, noise, numerics, sums
 from theory.checks._subject import LossSource, Subject, as_subject
-from theory.losses import CallableLoss, LossAdaptationError, LossEvaluationError
-from theory.losses._callable import DEFAULT_TIME_LIMIT
+from theory.losses import DEFAULT_TIME_LIMIT, CallableLoss, LossAdaptationError, LossEvaluationError
+from theory.validation import describe
 from theory.verify import Budget, Check, Context, Report, Reproduce, Result, Status, Target, Verdict, registry
 
 #: every check on a loss, in the order they run; a check may require only checks listed before it

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from theory import losses
-from theory._cli import add_debug_flag, check_output_file, check_output_folder, message
 from theory.checks import LossSource, check_loss, check_names, describe_checks
+from theory.cli import add_debug_flag, check_output_file, check_output_folder, message
 from theory.verify import Budget, write_json
 
 

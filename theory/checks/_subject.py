@@ -11,10 +11,18 @@ from typing import Any
 import numpy as np
 
 from theory import losses
-from theory._validation import check_num_classes, describe
-from theory.losses import Adaptation, CallableLoss, Loss, LossEvaluationError, from_callable
-from theory.losses._callable import DEFAULT_TIME_LIMIT, fmt_point, probe_inputs
-from theory.losses._per_example import is_module
+from theory.formatting import vector
+from theory.losses import (
+    DEFAULT_TIME_LIMIT,
+    Adaptation,
+    CallableLoss,
+    Loss,
+    LossEvaluationError,
+    from_callable,
+    is_module,
+    probe_inputs,
+)
+from theory.validation import check_num_classes, describe
 
 __all__ = ["LossSource", "Subject", "as_subject"]
 
@@ -85,7 +93,7 @@ class Subject:
             except Exception as err:  # noqa: BLE001  (a library loss failing in a dtype is reported like a user's)
                 first = z.detach().double().numpy()[0]
                 raise LossEvaluationError(f"{self.name} raised {type(err).__name__}: {err} on {z.dtype} logits "
-                                          f"(first: {fmt_point(first)}, y={int(y[0])})", x=first, y=int(y[0]),
+                                          f"(first: {vector(first)}, y={int(y[0])})", x=first, y=int(y[0]),
                                           cause=f"{type(err).__name__}: {err}") from None
         adapter = self.loss.per_example
         fn = self.loss.fn if adapter is None else self._cast.setdefault(z.dtype, adapter.cast(z.dtype))
@@ -118,7 +126,7 @@ class Subject:
             raise
         except Exception as err:  # a library loss raising at an input is reported like a user's
             raise LossEvaluationError(f"{self.name} raised {type(err).__name__}: {err} on a batch of {len(x)} "
-                                      f"examples (first: {fmt_point(x[0])}, y={int(y[0])})",
+                                      f"examples (first: {vector(x[0])}, y={int(y[0])})",
                                       x=x[0], y=int(y[0]), cause=str(err), batch=(x, y)) from None
 
     def at(self, P: np.ndarray, y: np.ndarray) -> np.ndarray:

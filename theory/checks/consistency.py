@@ -14,7 +14,7 @@ from __future__ import annotations
 from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.consistency import ConsistencyRow, Notion, NotionResult, classify
-from theory.losses._callable import fmt_point
+from theory.formatting import vector
 from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 
 
@@ -58,12 +58,12 @@ def _outcome(ctx: Context, notion: Notion, k_max: int, name: str) -> Outcome:
         inputs["rival"] = f.rival
     w = Witness(inputs, f"the minimiser {what}", f"every minimiser ordered like q at position {f.k} ({notion.value})",
                 f.how, status)
-    note = (f"{subject.name} is not {name} ({notion.value}) for K={r.K}: at q={fmt_point(f.q)} the conditional-risk "
-            f"minimiser p*={fmt_point(f.p_star, 6)} {what} (over {r.n_posteriors} posteriors: {res.label})"
+    note = (f"{subject.name} is not {name} ({notion.value}) for K={r.K}: at q={vector(f.q)} the conditional-risk "
+            f"minimiser p*={vector(f.p_star, digits=6)} {what} (over {r.n_posteriors} posteriors: {res.label})"
             if status is Recheck.CONFIRMED else
-            f"undecided whether {subject.name} is {name} ({notion.value}) for K={r.K}: at q={fmt_point(f.q)} a "
+            f"undecided whether {subject.name} is {name} ({notion.value}) for K={r.K}: at q={vector(f.q)} a "
             f"candidate failure at position {f.k} could not be confirmed or dismissed ({f.how})")
-    return decide([ev], w, data=data, note=note, witness_covers=scope(ctx, f"{notion.value}, q={fmt_point(f.q)}"))
+    return decide([ev], w, data=data, note=note, witness_covers=scope(ctx, f"{notion.value}, q={vector(f.q)}"))
 
 
 @loss_check(

@@ -10,8 +10,8 @@ import numpy as np
 
 from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
+from theory.formatting import vector
 from theory.losses import LossEvaluationError
-from theory.losses._callable import fmt_point
 from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 from theory.verify.search import simplex_sample
 
@@ -68,7 +68,7 @@ def check_output(ctx: Context) -> Outcome:
             w = Witness({what: X[i], "y": int(y[i]), "batch_size": len(X)},
                         f"L = {batch[i]:.12g} in the batch but {other[i]:.12g} {how}",
                         f"the same value (rtol {RTOL:g})", "evaluated again in float64", _status(confirmed))
-            note = (f"{subject.name} is not a per-example loss: at {what}={fmt_point(X[i])}, y={int(y[i])} it gives "
+            note = (f"{subject.name} is not a per-example loss: at {what}={vector(X[i])}, y={int(y[i])} it gives "
                     f"{batch[i]:.6g} in a batch of {len(X)} but {other[i]:.6g} {how} (rtol {RTOL:g}); return one "
                     "value per example, without reducing or normalising over the batch")
             return decide([Evidence(Kind.SEARCH, f"{len(X)} examples compared {how}", covers=covers)], w,
@@ -130,7 +130,7 @@ def check_finite(ctx: Context) -> Outcome:
     w = Witness({what: X[i], "y": k}, f"L = {float(V[i, k])!r} ({kind})", "a finite value ≥ 0",
                 f"evaluated alone in float64: {float(alone)!r}", _status(confirmed))
     note = (f"{subject.name} is not finite and non-negative on the simplex: L({what}, y) = {float(V[i, k])!r} at "
-            f"{what}={fmt_point(X[i])}, y={k} ({kind}); expected a finite value ≥ 0 (+inf only where p_y = 0); "
+            f"{what}={vector(X[i])}, y={k} ({kind}); expected a finite value ≥ 0 (+inf only where p_y = 0); "
             f"{int(bad.sum())} of {V.size} evaluations bad: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     if faces_only:
         note += ("; every bad value is on a face (a coordinate exactly 0), so the property checks run on the open "
@@ -154,7 +154,7 @@ def check_label_dependence(ctx: Context) -> Outcome:
     covers = scope(ctx, f"{len(P)} points × {subject.K} labels")
     if (spread > scale).any():
         i = int(np.argmax(spread / scale))
-        return decide([Evidence(Kind.SEARCH, f"largest spread over labels {spread[i]:.3g} at p={fmt_point(P[i])} "
+        return decide([Evidence(Kind.SEARCH, f"largest spread over labels {spread[i]:.3g} at p={vector(P[i])} "
                                 f"({len(P)} points)", covers=covers)], note="depends on the label")
     check_at = np.vstack([np.full((1, subject.K), 1 / subject.K), np.eye(subject.K)])
     again = np.array([[subject.at(check_at[j:j + 1], np.array([k]))[0] for k in range(subject.K)]
@@ -165,7 +165,7 @@ def check_label_dependence(ctx: Context) -> Outcome:
                 "evaluated alone at the centre and every vertex for every label", _status(confirmed))
     note = (f"{subject.name} ignores the label: at all {len(P)} probed points (centre, vertices, faces, interior) "
             f"L(p, k) is the same for every k (spread ≤ 1e-12 relative), e.g. L(p, ·) = {M[0, 0]:.6g} at "
-            f"p={fmt_point(P[0])}; a loss must use y")
+            f"p={vector(P[0])}; a loss must use y")
     return decide([Evidence(Kind.SEARCH, f"{len(P)} points × {subject.K} labels", covers=covers)], w, note=note,
                   witness_covers=scope(ctx))
 
@@ -213,7 +213,7 @@ def check_input_convention(ctx: Context) -> Outcome:
                 "a loss of probabilities to change when its input leaves the simplex",
                 "evaluated alone at p and p + c·1 in float64", _status(confirmed))
     note = (f"{subject.name} looks like a loss of logits: L(p + c·1, y) = L(p, y) (relative change ≤ {change:.1g}, "
-            f"tolerance {RTOL:g}) for c ∈ {SHIFTS} at all {len(P)} probe points, e.g. {a:.6g} at p={fmt_point(P[0])}, "
+            f"tolerance {RTOL:g}) for c ∈ {SHIFTS} at all {len(P)} probe points, e.g. {a:.6g} at p={vector(P[0])}, "
             f"y={int(y[0])}. That is the signature of a softmax inside the loss: given probabilities, it applies a "
             "second softmax. If it expects logits, pass input='logits'")
     return decide([Evidence(Kind.SEARCH, f"{len(P)} points, shifts {SHIFTS}", covers=covers)], w, note=note,

@@ -18,8 +18,8 @@ import numpy as np
 from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.excess import SumRange, excess_sweep, symmetric_noise
+from theory.formatting import vector
 from theory.losses import with_eps_softmax
-from theory.losses._callable import fmt_point
 from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 from theory.verify.search import search
 
@@ -87,7 +87,7 @@ def check_eps_softmax(ctx: Context) -> Outcome:
                 f"Σ_k L_ε evaluated again at both points: width {float(again[1] - again[0]):.4g}",
                 Recheck.CONFIRMED if confirmed else Recheck.DISMISSED)
     failed = (f"ε-softmax does not close the band of {subject.name} at rate O(1/m) for K={subject.K}: Σ_k L_ε(p, k) "
-              f"spans {last['width']:.4g} at m={last['m']:.0e} (from p={fmt_point(pts[0])} to p={fmt_point(pts[1])}), "
+              f"spans {last['width']:.4g} at m={last['m']:.0e} (from p={vector(pts[0])} to p={vector(pts[1])}), "
               f"so (1+m)·W grew from {prev['scaled_width']:.4g} at m={prev['m']:.0e} to {last['scaled_width']:.4g} "
               f"(allowed {allowed:.3g}); Theorem B's bound for L_ε then does not vanish like 1/m")
     return decide(evidence, w, data=data, note=failed if confirmed else passed, witness_covers=covers)

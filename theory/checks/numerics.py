@@ -34,12 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory._xp import NUMPY
 from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
+from theory.formatting import vector
 from theory.losses import Pred
-from theory.losses._callable import fmt_point
 from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
+from theory.xp import NUMPY
 
 __all__ = ["FD_ATOL", "FD_RTOL", "PRECISIONS", "TOLERANCE", "Precision"]
 
@@ -148,7 +148,7 @@ def check_extreme_logits(ctx: Context) -> Outcome:
     if witness is None:
         return decide(evidence, data=data, note=f"finite at {len(Z)} extreme logit vectors × labels in every precision")
     prec, i, w = witness
-    note = (f"{s.name} is not finite at extreme logits in {', '.join(failing)}: at logits={fmt_point(Z[i])}, y={int(y[i])} "
+    note = (f"{s.name} is not finite at extreme logits in {', '.join(failing)}: at logits={vector(Z[i])}, y={int(y[i])} "
             f"in {prec}, {w.observed} (a log or a division of a probability that underflowed to 0, or a clamp constant "
             "below the dtype's smallest number); compute it from log_softmax, or clamp with a constant the dtype holds")
     return decide(evidence, w, data=data, note=note, witness_covers=scope(ctx, str(prec)))
@@ -216,7 +216,7 @@ def check_low_precision(ctx: Context) -> Outcome:
     if witness is None:
         return decide(evidence, data=data, note="within tolerance of float64 in every precision")
     prec, i, w = witness
-    note = (f"{s.name} drifts from float64 in {', '.join(failing)}: at logits={fmt_point(Z[i])}, y={int(y[i])}, "
+    note = (f"{s.name} drifts from float64 in {', '.join(failing)}: at logits={vector(Z[i])}, y={int(y[i])}, "
             f"{w.observed}, beyond the tolerance τ = {TOLERANCE[prec.dtype]:g} (relative to max(|v₆₄|, the loss's median))")
     return decide(evidence, w, data=data, note=note, witness_covers=scope(ctx, str(prec)))
 
@@ -351,7 +351,7 @@ def check_gradients(ctx: Context) -> Outcome:
                     f"∂L/∂z_{j} = {g[i, j]:.9g} by autograd but {fd[i, j]:.9g} by differences "
                     f"(relative error {abs(g[i, j] - fd[i, j]) / max(abs(fd[i, j]), 1e-300):.3g})",
                     "autograd equal to the derivative of the values", how, status)
-        note = (f"{s.name}'s gradient disagrees with its values: at logits={fmt_point(Z[i])}, y={int(y[i])}, "
+        note = (f"{s.name}'s gradient disagrees with its values: at logits={vector(Z[i])}, y={int(y[i])}, "
                 f"{w.observed}, worst over {len(Z)} inputs; a hand-written backward, a detach the formula does not "
                 "have, or a non-differentiable operation (a detached factor on purpose, as focal's: declare it)")
         return decide([ev], w, data=data, note=note, witness_covers=scope(ctx, "float64"))

@@ -21,7 +21,7 @@ import sympy as sp
 from theory.checks._framework import Context, floor, loss_check, scope
 from theory.checks._subject import Subject
 from theory.excess import sum_range
-from theory.losses._callable import fmt_point
+from theory.formatting import vector
 from theory.verify import Certifier, Evidence, Kind, Outcome, Recheck, Witness, decide
 from theory.verify.certify import simplify_to_zero
 from theory.verify.exact import exact_loss_vector
@@ -103,7 +103,7 @@ def _paths(subject: Subject, rng: np.random.Generator, scales: np.ndarray) -> tu
         v = v - v.mean()
         v = v / np.linalg.norm(v)
         pts.append(scales[:, None] * v[None, :])
-        names.append(f"along the logit ray z = s·{fmt_point(v, 3)}")
+        names.append(f"along the logit ray z = s·{vector(v, digits=3)}")
     return np.stack(pts), names
 
 
@@ -161,7 +161,7 @@ def check_bounded_sum(ctx: Context) -> Outcome:
         w = Witness({"p": P[i]}, f"Σ_k L(p, k) = {float(S[i])!r}", "a finite sum",
                     f"evaluated alone in float64: {again!r}",
                     Recheck.CONFIRMED if np.isposinf(again) else Recheck.DISMISSED)
-        note = (f"{subject.name} has an unbounded sum for K={K}: Σ_k L(p, k) = +inf at p={fmt_point(P[i])} "
+        note = (f"{subject.name} has an unbounded sum for K={K}: Σ_k L(p, k) = +inf at p={vector(P[i])} "
                 f"(expected ≤ C₂ < ∞; {int(np.isposinf(S).sum())} of {len(P)} probed points give +inf). Theorem B's "
                 "bound needs a bounded sum; a clamp (as in CE_ε) or ε-softmax makes it finite")
         return decide([Evidence(Kind.SEARCH, f"{len(P)} points", covers=covers)], w, data={"C2": float("inf")},
@@ -237,7 +237,7 @@ def check_symmetric(ctx: Context) -> Outcome:
         recheck, confirmed = "evaluated alone in float64", abs(s_p - c) > tol
     w = Witness({"p": p, "K": K}, f"Σ_k L(p, k) = {s_p:.6g} at p but {c:.6g} at the centre",
                 f"the same sum within {tol:.3g}", recheck, Recheck.CONFIRMED if confirmed else Recheck.DISMISSED)
-    note = (f"{subject.name} is not symmetric for K={K}: Σ_k L(p, k) = {s_p:.6g} at p={fmt_point(p)} but {c:.6g} at "
-            f"p={fmt_point(centre[0])} (spread {abs(s_p - c):.3g} > tolerance {tol:.3g})"
+    note = (f"{subject.name} is not symmetric for K={K}: Σ_k L(p, k) = {s_p:.6g} at p={vector(p)} but {c:.6g} at "
+            f"p={vector(centre[0])} (spread {abs(s_p - c):.3g} > tolerance {tol:.3g})"
             if confirmed else f"Σ_k L(p, k) = {c:.6g} within {tol:.2g} (a float-level spread was dismissed)")
     return decide([searched], w, data={"C_centre": c, "witness_sum": s_p}, note=note, witness_covers=scope(ctx))

@@ -12,14 +12,16 @@ defaults, source, conventions), and ``losses.register`` adds a user's own loss.
 """
 
 from theory.losses import _catalogue, _definitions  # noqa: F401  (fill the registry: the paper's, then the literature's)
-from theory.losses._callable import CallableLoss, LossEvaluationError, from_callable
-from theory.losses._core import Loss, Pred, with_eps_softmax
+from theory.losses._callable import DEFAULT_TIME_LIMIT, CallableLoss, LossEvaluationError, from_callable, probe_inputs
+from theory.losses._core import Atom, Loss, Named, Pred, WeightedSum, with_eps_softmax
 from theory.losses._paper_tables import paper_defaults, paper_table_rows
-from theory.losses._per_example import Adaptation, LossAdaptationError, Reduction, Route
+from theory.losses._per_example import Adaptation, LossAdaptationError, Reduction, Route, is_module
 from theory.losses._registry import LossSpec, get, names, pointwise, register, register_composite, spec
 
 __all__ = [
+    "DEFAULT_TIME_LIMIT",
     "Adaptation",
+    "Atom",
     "CallableLoss",
     "LossAdaptationError",
     "Reduction",
@@ -28,12 +30,16 @@ __all__ = [
     "from_callable",
     "Loss",
     "LossSpec",
+    "Named",
     "Pred",
+    "WeightedSum",
     "get",
+    "is_module",
     "names",
     "paper_defaults",
     "paper_table_rows",
     "pointwise",
+    "probe_inputs",
     "register",
     "register_composite",
     "spec",

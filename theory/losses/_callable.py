@@ -30,21 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from theory._format import vector
-from theory._validation import check_num_classes, describe
+from theory.formatting import vector
 from theory.losses._core import Loss
 from theory.losses._per_example import Adaptation, PerExample, per_example
+from theory.validation import check_num_classes, describe
 
-__all__ = ["CallableLoss", "LossEvaluationError", "LossTimeout", "fmt_point", "from_callable"]
+__all__ = ["CallableLoss", "LossEvaluationError", "LossTimeout", "from_callable"]
 
 BACKENDS = ("numpy", "torch")
 MAX_LOCATE = 256  # rows evaluated one at a time to find the input that made a batch call raise
 DEFAULT_TIME_LIMIT = 30.0  # seconds per call of the user's function
-
-
-def fmt_point(x: Any, digits: int = 4, width: int = 12) -> str:
-    """A short rendering of a point (:func:`theory._format.vector`)."""
-    return vector(x, digits=digits, width=width)
 
 
 class LossEvaluationError(Exception):
@@ -157,11 +152,11 @@ class CallableLoss(Loss):
             raise
         except LossTimeout as err:
             raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} {x.dtype} examples (first: {what}="
-                                      f"{fmt_point(first)}, y={label})", x=first, y=label, cause=str(err),
+                                      f"{vector(first)}, y={label})", x=first, y=label, cause=str(err),
                                       timed_out=True) from None
         except BaseException as err:  # noqa: BLE001  (the user's code: sys.exit included)
             raise LossEvaluationError(f"{self.name} raised {_describe_error(err)} on a batch of {len(x)} {x.dtype} "
-                                      f"examples (first: {what}={fmt_point(first)}, y={label})", x=first, y=label,
+                                      f"examples (first: {what}={vector(first)}, y={label})", x=first, y=label,
                                       cause=_describe_error(err)) from None
 
     def raw(self, fn: Any, x: np.ndarray, y: np.ndarray) -> Any:
@@ -174,7 +169,7 @@ class CallableLoss(Loss):
             raise
         except LossTimeout as err:  # never locate by calling again: each call could hang as long
             raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} examples (first: "
-                                      f"{what}={fmt_point(x[0])}, y={int(y[0])}); raise time_limit if it is just slow",
+                                      f"{what}={vector(x[0])}, y={int(y[0])}); raise time_limit if it is just slow",
                                       x=x[0], y=int(y[0]), cause=str(err), batch=(x, y), timed_out=True) from None
         except BaseException as err:  # noqa: BLE001  (the user's code, sys.exit included: find the input responsible)
             located = self._locate(x, y, err, fn)
@@ -189,7 +184,7 @@ class CallableLoss(Loss):
             arr = _to_numpy(out)
         except TypeError as err:
             raise LossEvaluationError(f"{self.name} {err} on a batch of {len(x)} examples "
-                                      f"(first: {what}={fmt_point(x[0])}, y={int(y[0])})", x=x[0], y=int(y[0]),
+                                      f"(first: {what}={vector(x[0])}, y={int(y[0])})", x=x[0], y=int(y[0]),
                                       cause=str(err), batch=(x, y)) from None
         if arr.shape != (len(x),):
             raise LossEvaluationError(
@@ -207,15 +202,15 @@ class CallableLoss(Loss):
             except KeyboardInterrupt:
                 raise
             except LossTimeout as single:
-                return LossEvaluationError(f"{self.name} {single} at {what}={fmt_point(x[i])}, y={int(y[i])}",
+                return LossEvaluationError(f"{self.name} {single} at {what}={vector(x[i])}, y={int(y[i])}",
                                            x=x[i], y=int(y[i]), cause=str(single), timed_out=True)
             except BaseException as single:
                 return LossEvaluationError(
-                    f"{self.name} raised {_describe_error(single)} at {what}={fmt_point(x[i])}, y={int(y[i])}",
+                    f"{self.name} raised {_describe_error(single)} at {what}={vector(x[i])}, y={int(y[i])}",
                     x=x[i], y=int(y[i]), cause=_describe_error(single))
         return LossEvaluationError(
             f"{self.name} raised {cause} on a batch of {len(x)} examples but on none of the first "
-            f"{min(len(x), MAX_LOCATE)} alone (first: {what}={fmt_point(x[0])}, y={int(y[0])})",
+            f"{min(len(x), MAX_LOCATE)} alone (first: {what}={vector(x[0])}, y={int(y[0])})",
             x=x[0], y=int(y[0]), cause=cause)
 
 

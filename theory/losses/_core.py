@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from theory._validation import check_labels, check_probs, describe
-from theory._xp import NUMPY, ArrayNamespace, sympy_namespace, torch_namespace
 from theory.softmax import eps_softmax
+from theory.validation import check_labels, check_probs, describe
+from theory.xp import NUMPY, ArrayNamespace, sympy_namespace, torch_namespace
 
 __all__ = ["Loss", "Pieces", "Pred", "with_eps_softmax"]
 
@@ -246,7 +246,7 @@ class Loss:
         """
         import sympy
 
-        from theory._validation import check_num_classes
+        from theory.validation import check_num_classes
 
         K = check_num_classes(K)
         if symbols is None:
@@ -491,7 +491,7 @@ def with_eps_softmax(loss: Any, m: float, *, clamp: float = 1e-8) -> Loss:
         loss = from_callable(loss)
     if loss.input != "probs":
         raise ValueError(f"{loss.name} is defined on logits; ε-softmax wraps losses of probabilities")
-    from theory._validation import CLAMP, NON_NEGATIVE
+    from theory.validation import CLAMP, NON_NEGATIVE
 
     m, clamp = float(NON_NEGATIVE.check(m, "m")), float(CLAMP.check(clamp, "clamp"))
     return EpsWrapped(name=f"{loss.name}_eps", params={"m": m, "clamp": clamp}, inner=loss)

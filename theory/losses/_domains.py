@@ -1,7 +1,7 @@
 """The domains of the registered losses' parameters: declared once, with the loss, and checked
 wherever a loss is built (:meth:`theory.losses.LossSpec.build`), so that a training run, a loss
 check and a claim all refuse the same values with the same message. :class:`Interval`,
-``NON_NEGATIVE`` and ``CLAMP`` come from :mod:`theory._validation`, which ε-softmax checks its
+``NON_NEGATIVE`` and ``CLAMP`` come from :mod:`theory.validation`, which ε-softmax checks its
 own m and clamp with."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from theory._validation import CLAMP, NON_NEGATIVE, Interval
+from theory.validation import CLAMP, NON_NEGATIVE, Interval
 
 __all__ = ["Interval", "OneOf", "NON_NEGATIVE", "POSITIVE", "CLAMP", "WEIGHT"]
 

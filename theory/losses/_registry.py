@@ -110,7 +110,7 @@ def register(
 ):
     """Register a loss written once as ``fn(xp, pred, y, **params)``; usable as a decorator.
 
-    ``fn`` receives a namespace ``xp`` (see :mod:`theory._xp`), a :class:`~theory.losses.Pred`
+    ``fn`` receives a namespace ``xp`` (see :mod:`theory.xp`), a :class:`~theory.losses.Pred`
     (``pred.p``, ``pred.logp``, ``pred.z``) and integer labels ``y``, and returns per-example
     values. Keyword-only parameters with defaults become the loss's parameters.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from theory._torch_import import require_torch
+from theory.xp import require_torch
 
 _REDUCTIONS = ("mean", "sum", "none")
 

@@ -50,17 +50,17 @@ from typing import Any
 
 import numpy as np
 
-from theory._validation import check_probs
-from theory.losses._core import Atom, Loss, Named, WeightedSum
+from theory.losses import Atom, Loss, Named, WeightedSum
 from theory.minimise._dual import pattern_lower_bounds, separable_lower_bound
 from theory.minimise._normalised import minimise_normalised, split_normalised
 from theory.minimise._polish import invert_slope, polish, profiles, root_decreasing
-from theory.minimise._regions import NotPiecewiseConvex, region_candidates
-from theory.minimise._risk import conditional_risk, loss_vectors
+from theory.minimise._regions import NotPiecewiseConvex, argmax_profiles, region_candidates
+from theory.minimise._risk import conditional_risk, loss_vectors, risk_of_vectors
 from theory.minimise._search import descend, logit_search, search
+from theory.validation import check_probs
 
-__all__ = ["METHODS", "Minimum", "Solver", "available_methods", "conditional_risk", "loss_vectors",
-           "minimise_conditional_risk"]
+__all__ = ["METHODS", "Minimum", "Solver", "argmax_profiles", "available_methods", "conditional_risk", "loss_vectors",
+           "minimise_conditional_risk", "risk_of_vectors", "search", "split_normalised"]
 
 METHODS = ("closed_form", "vertices", "kkt", "regions", "boundary", "multistart")
 

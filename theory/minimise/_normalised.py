@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from theory.losses._core import Atom, Loss, Named, WeightedSum
+from theory.losses import Atom, Loss, Named, WeightedSum
 from theory.minimise._risk import loss_vectors, risk_of_vectors
 from theory.minimise._search import search
 

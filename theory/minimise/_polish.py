@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.losses._core import Loss
-from theory.minimise._regions import _profile, piece_bounds, piece_index
+from theory.losses import Loss
+from theory.minimise._regions import argmax_profiles, piece_bounds, piece_index
 
 __all__ = ["Profiles", "invert_slope", "profiles"]
 
@@ -54,7 +54,7 @@ class Profiles:
             raise ValueError(f"the K = 2 symbolic profile differs from the loss at K = {K}")
 
     def _matches(self, loss: Loss, K: int) -> bool:
-        top, other = _profile(loss, K)
+        top, other = argmax_profiles(loss, K)
         u_top = np.linspace(1.0 / K, 1.0, 9)[1:-1]
         u_other = np.array([1e-9, 1e-4, 0.01, 0.1, 0.25, 0.4])
         return all(np.allclose(mine(u), theirs(u), rtol=1e-9, atol=1e-12, equal_nan=True)
@@ -70,7 +70,7 @@ class Profiles:
                 raise ValueError("the symbolic profile is not finite inside (0, 1)")
 
     def _from_differences(self, loss: Loss, K: int) -> None:
-        top, other = _profile(loss, K)
+        top, other = argmax_profiles(loss, K)
         self.f_top, self.f_other = top, other
 
         def deriv(f):

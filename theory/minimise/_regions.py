@@ -30,7 +30,7 @@ from itertools import combinations_with_replacement
 
 import numpy as np
 
-from theory.losses._core import Loss
+from theory.losses import Loss
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
@@ -354,8 +354,11 @@ def _multiplier_solve(other: _Table, s, guess, po, lo_k, hi_k, qo, q_pos, safe_q
     return p, mu
 
 
-def _profile(loss: Loss, K: int):
-    """φ_top (u >= 1/K) and φ_other (u <= 1/2), evaluated through the loss itself."""
+def argmax_profiles(loss: Loss, K: int):
+    """The two profiles (top, other) of a loss of the form φ_top(p_y) / φ_other(p_y) by whether y is
+    the argmax, at K classes, evaluated through the loss itself: ``top(u)`` for the argmax label with
+    p_y = u ≥ 1/K (the other classes equal), ``other(u)`` for a non-argmax label with p_y = u ≤ 1/2.
+    Both take arrays of u."""
 
     def top(u):
         p = np.empty(u.shape + (K,))
@@ -380,7 +383,7 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     pieces = loss.pieces
     if pieces is None:
         raise NotPiecewiseConvex(f"{loss.name} declares no convex pieces")
-    top_phi, other_phi = _profile(loss, K)
+    top_phi, other_phi = argmax_profiles(loss, K)
     top = _table(top_phi, 1.0 / K, 1.0, pieces.top, points, "φ_top")
     other = _table(other_phi, 0.0, 0.5, pieces.other, points, "φ_other")
     if np.any(np.diff(other.f[1:]) > 1e-12 * (1.0 + np.abs(other.f[2:]))):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.losses._core import Loss
+from theory.losses import Loss
 
 
 def loss_vectors(loss: Loss, p: np.ndarray, *, logits: bool = False) -> np.ndarray:

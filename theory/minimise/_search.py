@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.losses._core import Loss
+from theory.losses import Loss
 from theory.minimise._risk import conditional_risk
 
 #: beyond this many classes the search starts from the vertices of q's WIDE largest classes and

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from theory._format import vector
+from theory.formatting import vector
 
 __all__ = [
     "Evidence",

@@ -28,7 +28,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NUMPY", "ArrayNamespace", "namespace_of", "sympy_namespace", "torch_namespace"]
+__all__ = ["NUMPY", "ArrayNamespace", "is_symbolic", "namespace_of", "require_torch", "sympy_namespace", "torch_namespace"]
+
+
+def require_torch():
+    """The torch module, or an ImportError that says how to install it (theory and proofs_check
+    import without torch; what needs it imports it through here, lazily)."""
+    try:
+        import torch
+    except ImportError as err:  # pragma: no cover - exercised only without torch
+        raise ImportError(
+            "this feature needs PyTorch, which is not installed; install the project's torch "
+            "extra: pip install -e '.[torch]'  (it pins torch>=2.2,<2.14)"
+        ) from err
+    return torch
 
 
 def _is_torch_tensor(x: Any) -> bool:
@@ -61,6 +74,12 @@ class ArrayNamespace(ABC):
     @abstractmethod
     def with_argmax(self, t: int | None) -> ArrayNamespace:
         """This namespace with the argmax of symbolic points fixed to ``t`` (others: themselves)."""
+
+    @abstractmethod
+    def check_argmax(self, t: Any, p: Any) -> Any:
+        """A stated argmax of ``p`` (..., K), checked and in this namespace's kind: integers in
+        [0, K), one for every row or one per row, each indexing a largest entry of its row where
+        ``p`` is numeric (a symbolic point's order is taken as stated)."""
 
     @abstractmethod
     def call_plain(self, loss: Any, x: Any, y: Any) -> Any:
@@ -155,17 +174,22 @@ class _NumpyNamespace(ArrayNamespace):
         return np.asarray(values, dtype=np.float64)
 
     def check_probs(self, p):
-        from theory._validation import check_probs
+        from theory.validation import check_probs
 
         return check_probs(p)
 
     def check_scalar(self, value, name):
-        from theory._validation import NON_NEGATIVE
+        from theory.validation import NON_NEGATIVE
 
         return float(NON_NEGATIVE.check(value, name))
 
     def with_argmax(self, t):
         return self
+
+    def check_argmax(self, t, p):
+        from theory.validation import check_argmax_index
+
+        return check_argmax_index(t, np.asarray(p), int(p.shape[-1]), tuple(int(n) for n in p.shape[:-1]))
 
     def call_plain(self, loss, x, y):
         K = x.shape[-1]
@@ -265,13 +289,18 @@ class _SympyNamespace(_NumpyNamespace):
 
     def check_scalar(self, value, name):
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-            from theory._validation import NON_NEGATIVE
+            from theory.validation import NON_NEGATIVE
 
             NON_NEGATIVE.check(value, name)
         return self.const(value)
 
     def with_argmax(self, t):
         return self if t is None or t == self.t else _SympyNamespace(int(t))
+
+    def check_argmax(self, t, p):
+        from theory.validation import check_argmax_index
+
+        return int(check_argmax_index(t, None, int(p.shape[-1]), ()))
 
     def call_plain(self, loss, x, y):
         raise NotImplementedError(f"{loss.name} is a plain callable: it has no symbolic form, so it is evaluated in "
@@ -353,8 +382,6 @@ class _TorchNamespace(ArrayNamespace):
     name = "torch"
 
     def __init__(self):
-        from theory._torch_import import require_torch
-
         self._torch = require_torch()
 
     def const(self, value):
@@ -380,12 +407,24 @@ class _TorchNamespace(ArrayNamespace):
         return p
 
     def check_scalar(self, value, name):
-        from theory._validation import NON_NEGATIVE
+        from theory.validation import NON_NEGATIVE
 
         return float(NON_NEGATIVE.check(value, name))
 
     def with_argmax(self, t):
         return self
+
+    def check_argmax(self, t, p):
+        from theory.validation import check_argmax_index
+
+        torch = self._torch
+        K, batch = int(p.shape[-1]), tuple(int(n) for n in p.shape[:-1])
+        if not torch.is_tensor(t):
+            t = torch.as_tensor(check_argmax_index(t, None, K, batch), device=p.device)
+        elif t.is_floating_point() or t.dtype == torch.bool:
+            raise TypeError(f"t must be an integer argmax index (or a tensor of them), got a tensor of dtype {t.dtype}")
+        check_argmax_index(t.detach().cpu().numpy(), p.detach().cpu().numpy(), K, batch)
+        return t
 
     def call_plain(self, loss, x, y):
         if loss.backend != "torch":
@@ -462,7 +501,8 @@ def torch_namespace() -> ArrayNamespace:
     return _TORCH
 
 
-def _is_symbolic(x: Any) -> bool:
+def is_symbolic(x: Any) -> bool:
+    """Whether ``x`` is a sympy value or a numpy object array of them."""
     if isinstance(x, np.ndarray):
         if x.dtype != object or x.size == 0:
             return False
@@ -476,7 +516,7 @@ def namespace_of(x: Any, *, t: int | None = None) -> ArrayNamespace:
     """The namespace an array belongs to: torch tensor, sympy object array, else numpy."""
     if _is_torch_tensor(x):
         return torch_namespace()
-    if _is_symbolic(x) or type(x).__module__.startswith("sympy"):
+    if is_symbolic(x) or type(x).__module__.startswith("sympy"):
         return sympy_namespace(t)
     return NUMPY
 
