@@ -184,3 +184,22 @@ def test_the_catalogue_losses_convex_in_the_logits_by_construction(name, convex)
     fa, fb, fm = (L.vectors(Z, logits=True) for Z in (A, B, (A + B) / 2))
     violated = np.isfinite(fm) & (fm - (fa + fb) / 2 > 1e-12 * (1 + np.abs(fa) + np.abs(fb)))
     assert violated.any() != convex
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 2), (3, 16, 2), (4, 10, 2)])
+def test_a_search_draws_its_starts_from_a_stream_the_problem_does_not_use(shape):
+    """The defect this fixes: linear_problem(K, n_x, d, seed) drew the problem from
+    default_rng([seed, K, n_x, d]) and minimise_in_class(…, seed=seed) its random starts from the
+    same key, so every caller passing the problem's seed (the claims, empirical.exact) searched
+    from starts made of the problem's own random bits. No draw of one stream may appear in the other."""
+    from theory.linear import start_stream
+
+    K, n_x, d = shape
+    for seed in range(20):
+        problem_bits = np.random.default_rng([seed, K, n_x, d]).integers(0, 2**63, size=64)
+        _, cls = linear_problem(K, n_x, d, seed)
+        start_bits = start_stream(seed, K, cls).integers(0, 2**63, size=64)
+        assert not set(problem_bits.tolist()) & set(start_bits.tolist())
+        assert not np.array_equal(start_stream(seed, K, cls).normal(size=8),
+                                  np.random.default_rng([seed, K, n_x, d]).normal(size=8))
+    assert np.array_equal(start_stream(3, K, cls).normal(size=4), start_stream(3, K, cls).normal(size=4))

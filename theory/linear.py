@@ -53,9 +53,10 @@ import numpy as np
 from theory.finite import FiniteProblem
 from theory.losses import Loss
 from theory.minimise import conditional_risk, minimise_conditional_risk, risk_of_vectors
+from theory.streams import stream
 
 __all__ = ["BOUND", "CONVEX_IN_LOGITS", "ClassExcessRow", "ClassMinimum", "LinearClass", "class_excess",
-           "linear_problem", "minimise_in_class", "random_features"]
+           "linear_problem", "minimise_in_class", "random_features", "start_stream"]
 
 #: the default box on weights and biases
 BOUND = 30.0
@@ -247,6 +248,13 @@ def _descend(L: Loss, cls: LinearClass, px: np.ndarray, q: np.ndarray, starts: n
     return best_t, best_f
 
 
+def start_stream(seed: int, K: int, cls: LinearClass) -> np.random.Generator:
+    """The random starts of :func:`minimise_in_class`: a stream keyed by what it draws
+    (:func:`theory.streams.stream`), never the stream :func:`linear_problem` draws a problem from,
+    so a search is independent of the problem it solves even when both are given the same seed."""
+    return stream(seed, "theory.linear.minimise_in_class starts", K, cls.n_x, cls.d)
+
+
 def minimise_in_class(L: Loss, problem: FiniteProblem, cls: LinearClass, *, seed: int = 0, n_random: int = 6,
                       starts: tuple[np.ndarray, ...] = (), tabular=None) -> ClassMinimum:
     """The minimiser of E L(f(x), y) over f ∈ ``cls`` (see the module docstring).
@@ -278,7 +286,7 @@ def minimise_in_class(L: Loss, problem: FiniteProblem, cls: LinearClass, *, seed
                        radius=radius, certain=certain, method="convex: L-BFGS-B, exact gradient, certified ball"
                        if np.isfinite(value_error) else "convex: L-BFGS-B, not certified", starts=1, hits=1)
 
-    rng = np.random.default_rng([seed, K, cls.n_x, cls.d])
+    rng = start_stream(seed, K, cls)
     pool = [np.zeros(n), *(np.clip(f * theta_ce, -B, B) for f in (1.0, 4.0, 16.0)),
             cls.project(np.log(np.clip(tabular.p, 1e-12, None))), *(np.clip(s, -B, B) for s in starts)]
     pool += [np.clip(rng.normal(scale=s, size=n), -B, B) for s in (0.5, 2.0, 8.0) for _ in range(n_random // 3 or 1)]

@@ -10,44 +10,17 @@ no collisions between ``("a", 11)`` and ``("a1", 1)``).
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from theory.streams import key_words, stream
+
 __all__ = ["BUDGETS", "Budget", "key_words"]
 
 BUDGETS = ("default", "thorough")
-
-
-def _encode(part: Any) -> bytes:
-    """A canonical, type-tagged byte string for one key part (stable across processes and runs)."""
-    if isinstance(part, bool) or isinstance(part, np.bool_):
-        return b"b" + (b"1" if part else b"0")
-    if isinstance(part, (int, np.integer)):
-        return b"i" + str(int(part)).encode()
-    if isinstance(part, (float, np.floating)):
-        return b"f" + float(part).hex().encode()
-    if isinstance(part, str):
-        return b"s" + part.encode("utf-8")
-    if part is None:
-        return b"n"
-    if isinstance(part, (tuple, list)):
-        return b"t(" + b"".join(_encode(p) + b"," for p in part) + b")"
-    if isinstance(part, dict):
-        return b"d(" + b"".join(_encode(k) + b":" + _encode(v) + b"," for k, v in sorted(part.items())) + b")"
-    raise TypeError(f"a random-stream key part must be a number, string, None or a tuple/dict of them, "
-                    f"got {type(part).__name__}")
-
-
-def key_words(*key: Any) -> list[int]:
-    """Eight 32-bit words identifying ``key`` (BLAKE2b of its canonical encoding)."""
-    payload = b"".join(struct.pack(">I", len(e)) + e for e in map(_encode, key))
-    digest = hashlib.blake2b(payload, digest_size=32).digest()
-    return list(struct.unpack(">8I", digest))
 
 
 @dataclass(frozen=True)
@@ -77,7 +50,7 @@ class Budget:
         """The random stream named by ``key`` (see the module docstring)."""
         if not key:
             raise ValueError("a random stream needs a key naming what it draws, e.g. rng('theorem_b', K)")
-        return np.random.default_rng(np.random.SeedSequence([int(self.seed), *key_words(*key)]))
+        return stream(int(self.seed), *key)
 
     def seed_for(self, *key: Any) -> int:
         """A non-negative integer seed for APIs that take one, derived like :meth:`rng`."""
