@@ -532,3 +532,95 @@ def test_cli_param_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2 and "--param" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# Every call of user code is bounded: a registered formula is user code too
+
+
+_HANGING_FORMULA = '''
+import sys, time
+from theory import losses
+from theory.checks import check_loss
+
+def tiny_coordinates_hang(xp, pred, y):  # a user's formula that hangs on the faces (a search would reach them)
+    import numpy as np
+    if float(np.min(np.asarray(pred.p, dtype=float))) < 1e-7:
+        time.sleep(10_000)
+    return 1 - pred.py(y)
+
+losses.register("user_hangs_on_faces", tiny_coordinates_hang, formula="1 - p_y", broadcasts=True)
+r = check_loss("user_hangs_on_faces", num_classes=3, time_limit=1)["check_finite"]
+print(r.status.value, r.witness.inputs, r.witness.recheck, r.message, sep="\\n")
+'''
+
+
+def test_a_registered_formula_that_hangs_is_stopped_by_the_time_limit():
+    """losses.register(...) puts the user's function inside the library's loss algebra, where it used
+    to be called without the limit: check_loss("name") then hung for ever. In a subprocess, so that a
+    regression fails this test instead of hanging the suite."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", _HANGING_FORMULA], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, inputs, recheck, message = done.stdout.strip().split("\n", 3)
+    assert status == "failed" and "did not return within 1 s" in message and "the first of its batch" in message
+    assert "not repeated" in recheck
+
+
+def test_a_library_formula_gets_no_limit_and_a_users_gets_the_checks_limit():
+    from theory.losses import with_time_limit
+
+    def mine(xp, pred, y):
+        return 1 - pred.py(y)
+
+    losses.register("tmp_user_formula", mine, formula="1 - p_y", replace=True)
+    try:
+        composed = with_time_limit(0.5 * losses.get("ce_eps+mae") + losses.get("tmp_user_formula"), 7.0)
+        limits = {type(a).__name__ + ":" + a.name: a.time_limit for a in composed.walk() if hasattr(a, "time_limit")}
+        assert limits.pop("Atom:tmp_user_formula") == 7.0 and set(limits.values()) == {None}, limits
+        assert composed == 0.5 * losses.get("ce_eps+mae") + losses.get("tmp_user_formula")  # equality ignores it
+    finally:
+        from theory.losses._registry import _REGISTRY
+
+        _REGISTRY.pop("tmp_user_formula", None)
+
+
+def test_an_inner_time_limit_neither_outlives_nor_cancels_the_outer_one():
+    import time
+
+    from theory.losses._guard import LossTimeout, time_limit
+
+    start = time.monotonic()
+    with pytest.raises(LossTimeout, match="within 0.3 s"):
+        with time_limit(0.3):
+            with time_limit(5.0):  # capped by the outer limit's 0.3 s
+                time.sleep(10)
+    assert time.monotonic() - start < 3
+    start = time.monotonic()
+    with pytest.raises(LossTimeout):
+        with time_limit(0.5):
+            with time_limit(0.1):
+                pass  # the inner one ends in time: the outer one must still fire
+            time.sleep(10)
+    assert time.monotonic() - start < 3
+
+
+def test_outside_the_main_thread_the_report_says_the_time_limit_is_not_enforced():
+    import threading
+
+    def in_a_thread(loss):
+        out = {}
+        thread = threading.Thread(target=lambda: out.setdefault("r", check_loss(loss, num_classes=K,
+                                                                                checks=["check_output"])))
+        thread.start()
+        thread.join()
+        return out["r"].header
+
+    assert "not enforced" in in_a_thread(_mae)
+    assert "not enforced" not in check_loss(_mae, num_classes=K, checks=["check_output"]).header
+    assert "not enforced" not in in_a_thread("mae")  # the library's own formula: no user code to stop

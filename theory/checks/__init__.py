@@ -42,7 +42,13 @@ from typing import Any
 
 from theory.checks import consistency, contract, eps, noise, numerics, sums
 from theory.checks._subject import LossSource, Subject, as_subject
-from theory.losses import DEFAULT_TIME_LIMIT, CallableLoss, LossAdaptationError, LossEvaluationError
+from theory.losses import (
+    DEFAULT_TIME_LIMIT,
+    CallableLoss,
+    LossAdaptationError,
+    LossEvaluationError,
+    time_limit_enforceable,
+)
 from theory.validation import describe
 from theory.verify import Budget, Check, Context, Report, Reproduce, Result, Status, Target, Verdict, registry
 
@@ -216,6 +222,11 @@ def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on
               f"budget {ctx.budget.name}, seed {ctx.budget.seed}")
     if s.adaptation is not None:
         header += f"\n  {s.adaptation.describe()}"
+    user_code = isinstance(s.loss, CallableLoss) or any(getattr(part, "time_limit", None) is not None
+                                                         for part in s.loss.walk())
+    if user_code and time_limit is not None and not time_limit_enforceable():
+        header += ("\n  the per-call time limit is not enforced: check_loss runs outside the main thread, and only the "
+                   "main thread receives the signal that stops a call")
     return Report(s.name, tuple(_in_order(ctx)), ctx.budget.name, ctx.budget.seed, header)
 
 

@@ -13,7 +13,8 @@ defaults, source, conventions), and ``losses.register`` adds a user's own loss.
 
 from theory.losses import _catalogue, _definitions  # noqa: F401  (fill the registry: the paper's, then the literature's)
 from theory.losses._callable import DEFAULT_TIME_LIMIT, CallableLoss, LossEvaluationError, from_callable, probe_inputs
-from theory.losses._core import Atom, Loss, Named, Pred, WeightedSum, with_eps_softmax
+from theory.losses._core import Atom, Loss, Named, Pred, WeightedSum, with_eps_softmax, with_time_limit
+from theory.losses._guard import enforceable as time_limit_enforceable
 from theory.losses._paper_tables import paper_defaults, paper_table_rows
 from theory.losses._per_example import Adaptation, LossAdaptationError, Reduction, Route, is_module
 from theory.losses._registry import LossSpec, get, names, pointwise, register, register_composite, spec
@@ -43,5 +44,7 @@ __all__ = [
     "register",
     "register_composite",
     "spec",
+    "time_limit_enforceable",
     "with_eps_softmax",
+    "with_time_limit",
 ]

@@ -8,8 +8,9 @@ input that triggered it:
 
 - an exception of any kind, ``sys.exit`` (``SystemExit``) included; only ``KeyboardInterrupt``
   passes through, so Ctrl-C still stops the program;
-- a call that does not return within ``time_limit`` seconds (``SIGALRM``; enforced in the main
-  thread, where the checks run; a C extension that never returns to Python cannot be interrupted);
+- a call that does not return within ``time_limit`` seconds (:func:`theory.losses._guard.time_limit`:
+  ``SIGALRM``, enforced in the main thread, where the checks run; a C extension that never returns
+  to Python cannot be interrupted);
 - complex values (refused, never cast: a cast would drop the imaginary part), a wrong shape,
   non-numeric output.
 
@@ -20,8 +21,6 @@ copy per call; a function that writes into its input gets an error saying to cop
 
 from __future__ import annotations
 
-import signal
-import threading
 import warnings
 from collections import Counter
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ import numpy as np
 
 from theory.formatting import vector
 from theory.losses._core import Loss
+from theory.losses._guard import LossEvaluationError, LossTimeout, time_limit
 from theory.losses._per_example import Adaptation, PerExample, per_example
 from theory.validation import check_num_classes, describe
 
@@ -40,40 +40,6 @@ __all__ = ["CallableLoss", "LossEvaluationError", "LossTimeout", "from_callable"
 BACKENDS = ("numpy", "torch")
 MAX_LOCATE = 256  # rows evaluated one at a time to find the input that made a batch call raise
 DEFAULT_TIME_LIMIT = 30.0  # seconds per call of the user's function
-
-
-class LossEvaluationError(Exception):
-    """The user's loss raised or returned something unusable; the message names the input."""
-
-    def __init__(self, message: str, *, x: np.ndarray | None = None, y: Any = None, cause: str = "",
-                 batch: tuple[np.ndarray, np.ndarray] | None = None, timed_out: bool = False):
-        super().__init__(message)
-        self.x, self.y, self.cause, self.batch, self.timed_out = x, y, cause, batch, timed_out
-
-
-class LossTimeout(BaseException):
-    """Raised inside the user's function when its time limit expires (a BaseException, so that
-    an ``except Exception`` in the user's code does not swallow it)."""
-
-
-@contextmanager
-def _time_limit(seconds: float | None):
-    usable = (seconds is not None and seconds > 0 and hasattr(signal, "SIGALRM")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-
-    def expire(signum, frame):
-        raise LossTimeout(f"did not return within {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _to_numpy(out: Any) -> np.ndarray:
@@ -122,7 +88,7 @@ class CallableLoss(Loss):
     def _watched(self):
         """A call of the user's code: within the time limit, numpy's warnings silenced, Python's counted
         (:attr:`warnings_seen`, torch's own batching notices left out) when the call returns."""
-        with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"), _time_limit(self.time_limit):
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"), time_limit(self.time_limit):
             warnings.simplefilter("always")
             yield
         for w in caught:

@@ -24,6 +24,7 @@ break). The minimisers use them to enumerate convex sub-problems exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,11 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from theory.formatting import vector
+from theory.losses._guard import LossEvaluationError, LossTimeout, time_limit
 from theory.softmax import eps_softmax
 from theory.validation import check_labels, check_probs, describe
 from theory.xp import NUMPY, ArrayNamespace, sympy_namespace, torch_namespace
 
-__all__ = ["Loss", "Pieces", "Pred", "with_eps_softmax"]
+__all__ = ["Loss", "Pieces", "Pred", "with_eps_softmax", "with_time_limit"]
 
 # the structure of a sum is that of its least structured term; a normalised term in a sum of
 # several makes it general (the sum is no longer normalised)
@@ -311,6 +314,8 @@ class Atom(Loss):
     bayes: Callable[..., np.ndarray] | None = None  # closed-form conditional-risk minimiser
     breaks_of: Callable[[Mapping[str, Any]], tuple[float, ...] | None] | None = None
     label_broadcast: bool = False  # see Loss.broadcasts
+    #: seconds one evaluation may take (None: unlimited); set on a user's formula by with_time_limit
+    time_limit: float | None = field(default=None, compare=False)
 
     @property
     def structure(self) -> str:
@@ -335,7 +340,17 @@ class Atom(Loss):
 
     def value(self, xp, pred, y):
         params = {k: xp.const(v) if isinstance(v, (int, float)) else v for k, v in self.params.items()}
-        return self.fn(xp, pred, y, **params)
+        if self.time_limit is None:
+            return self.fn(xp, pred, y, **params)
+        try:
+            with time_limit(self.time_limit):
+                return self.fn(xp, pred, y, **params)
+        except LossTimeout as err:
+            first, label = _first_input(pred, y, self.input)
+            what = "logits" if self.input == "logits" else "p"
+            raise LossEvaluationError(f"{self.name} {err} on {xp.name} input ({what}={vector(first)}, y={label}, the "
+                                      "first of its batch); raise time_limit if it is just slow", x=first, y=label,
+                                      cause=str(err), timed_out=True) from None
 
 
 @dataclass(frozen=True, repr=False)
@@ -495,3 +510,37 @@ def with_eps_softmax(loss: Any, m: float, *, clamp: float = 1e-8) -> Loss:
 
     m, clamp = float(NON_NEGATIVE.check(m, "m")), float(CLAMP.check(clamp, "clamp"))
     return EpsWrapped(name=f"{loss.name}_eps", params={"m": m, "clamp": clamp}, inner=loss)
+
+
+def _first_input(pred: Pred, y: Any, input: str) -> tuple[Any, Any]:
+    """The first example of a batch, as plain numbers where it is numeric (for a message and a witness)."""
+    x = pred.z if input == "logits" else pred.p
+    try:
+        if hasattr(x, "detach"):
+            x = x.detach().cpu().double().numpy()
+        row = np.asarray(x, dtype=np.float64).reshape(-1, np.shape(x)[-1])[0]
+        label = int(np.asarray(y).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):  # symbolic: the expressions themselves
+        return np.asarray(x, dtype=object).reshape(-1)[: np.shape(x)[-1]], y
+    return row, label
+
+
+def with_time_limit(loss: Loss, seconds: float | None) -> Loss:
+    """``loss`` with every formula written outside this package (a user's :func:`register`) limited to
+    ``seconds`` per evaluation; the library's own formulas are left as they are. The structure (and so
+    every method the minimisers choose) is unchanged; equality ignores the limit."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(loss):
+        v = getattr(loss, f.name)
+        if isinstance(v, Loss):
+            changes[f.name] = with_time_limit(v, seconds)
+        elif isinstance(v, tuple) and v and all(isinstance(t, tuple) and len(t) == 2 and isinstance(t[1], Loss)
+                                                for t in v):
+            changes[f.name] = tuple((w, with_time_limit(term, seconds)) for w, term in v)
+    if isinstance(loss, Atom) and not _library_code(loss.fn):
+        changes["time_limit"] = seconds
+    return dataclasses.replace(loss, **changes) if changes else loss
+
+
+def _library_code(fn: Any) -> bool:
+    return (getattr(fn, "__module__", None) or "").split(".")[0] == "theory"
