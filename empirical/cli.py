@@ -152,13 +152,13 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_table(args) -> int:
-    from empirical.run import load_results
+    from empirical.run import usable_results
     from empirical.table import accuracy_table, risk_table
     from theory.verify import write_json
 
     if args.json:
         check_output_file(args.json)
-    results = load_results(args.folder)
+    results = usable_results(args.folder)  # nothing usable: one line naming the folder and why, exit 2
     _print_tables(results, risk=args.risk)
     if args.json:
         write_json(args.json, {"accuracy": accuracy_table(results).to_dict(), "risk": risk_table(results).to_dict()})

@@ -18,8 +18,10 @@ import socket
 import subprocess
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,9 @@ from empirical.train import DeviceData, predict, set_aside, train
 from theory.verify import write_json
 from theory.verify.io import jsonable, temporaries
 
-__all__ = ["SCHEMA", "Environment", "InvalidResult", "RunClaimed", "checkpoint_path", "load_results", "noise_warnings",
-           "provenance", "read_result", "result_path", "run_batch", "run_one", "validate_result"]
+__all__ = ["SCHEMA", "Environment", "InvalidResult", "NoUsableResults", "ResultsScan", "RunClaimed", "checkpoint_path",
+           "load_results", "noise_warnings", "provenance", "read_result", "result_path", "run_batch", "run_one",
+           "PassedOver", "Unusable", "scan_results", "usable_results", "validate_result"]
 
 SCHEMA = RUN_SCHEMA  # the result file's version (empirical.records)
 _FINAL_STATUSES = ("finished", "diverged")
@@ -136,33 +139,122 @@ def read_result(path: str | os.PathLike) -> RunResult | None:
     """The result at ``path``: None when there is none (no file, a partial or foreign file, a
     run not finished), the validated result when it claims to be finished and is, and
     :class:`InvalidResult` when it claims to be finished and is not."""
+    result, why = _classify(Path(path))
+    if why is not None and why.why is Unusable.INVALID:
+        raise InvalidResult(why.detail)
+    return result
+
+
+class Unusable(str, Enum):
+    """Why a ``*.json`` of a results folder is not a usable run result."""
+
+    UNREADABLE = "unreadable"
+    NOT_JSON = "not JSON"
+    NOT_A_RESULT = "not a run result"
+    OTHER_SCHEMA = "of another schema"
+    UNFINISHED = "a run not finished"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """A file of a results folder that is not a usable run result: its name, why, and the detail."""
+
+    name: str
+    why: Unusable
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.why.value} ({self.detail})"
+
+
+def _classify(path: Path) -> tuple[RunResult | None, PassedOver | None]:
+    """(the result, None) for a finished run's valid result file, else (None, why it is not one)."""
+    def passed(why: Unusable, detail: str) -> tuple[None, PassedOver]:
+        return None, PassedOver(path.name, why, detail)
+
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("status") not in _FINAL_STATUSES:
-        return None
-    return validate_result(data, path)
+        data = json.loads(path.read_text())
+    except OSError as err:
+        return passed(Unusable.UNREADABLE, str(err.strerror or err))
+    except ValueError as err:
+        return passed(Unusable.NOT_JSON, str(err))
+    if not isinstance(data, dict):
+        return passed(Unusable.NOT_A_RESULT, f"a JSON {type(data).__name__}")
+    if data.get("schema") != SCHEMA:
+        if "schema" not in data:
+            return passed(Unusable.NOT_A_RESULT, "no schema field")
+        return passed(Unusable.OTHER_SCHEMA, f"schema {data['schema']!r}; this version reads {SCHEMA}")
+    if data.get("status") not in _FINAL_STATUSES:
+        return passed(Unusable.UNFINISHED, f"status {data.get('status')!r}")
+    try:
+        return validate_result(data, path), None
+    except InvalidResult as err:
+        return passed(Unusable.INVALID, str(err))
 
 
-def load_results(folder: str | os.PathLike) -> list[RunResult]:
-    """Every valid finished result in ``folder`` (not recursive), sorted by run id. A file that
-    claims to be one and is not is skipped, with a warning naming it."""
+class NoUsableResults(ValueError):
+    """A results folder from which nothing usable can be read; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class ResultsScan:
+    """What a results folder holds: its valid finished results and every other ``*.json`` with why not."""
+
+    folder: Path
+    results: tuple[RunResult, ...]
+    passed_over: tuple[PassedOver, ...]
+
+    def why_unusable(self) -> str:
+        """One line: why nothing here is usable (an empty string when something is)."""
+        if self.results:
+            return ""
+        if not self.passed_over:
+            return f"{self.folder} holds no result files (*.json)"
+        kinds = Counter(p.why for p in self.passed_over)
+        return (f"{self.folder} holds no usable run result: {len(self.passed_over)} JSON file(s), "
+                + ", ".join(f"{n} {why.value}" for why, n in kinds.items()) + f" (first: {self.passed_over[0]})")
+
+
+def scan_results(folder: str | os.PathLike) -> ResultsScan:
+    """Every ``*.json`` of ``folder`` (not recursive): the valid finished results, sorted by file name,
+    and why each other file is not one. A folder that is missing or a file raises FileNotFoundError
+    naming the commands that produce one."""
     folder = Path(folder)
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise FileNotFoundError(f"results folder {folder} {what}; produce it with "
                                 f"python -m empirical run ... --out {folder} or python -m empirical sweep --out {folder}")
-    found = []
+    found, passed_over = [], []
     for p in sorted(folder.glob("*.json")):
-        try:
-            record = read_result(p)
-        except InvalidResult as err:
-            warnings.warn(f"skipped: {err}", stacklevel=2)
-            continue
+        record, why = _classify(p)
         if record is not None:
             found.append(record)
-    return found
+        else:
+            passed_over.append(why)
+    return ResultsScan(folder, tuple(found), tuple(passed_over))
+
+
+def load_results(folder: str | os.PathLike) -> list[RunResult]:
+    """Every valid finished result in ``folder`` (not recursive), sorted by file name. A file that
+    claims to be one and is not is skipped, with a warning naming it."""
+    return list(_scanned(folder).results)
+
+
+def _scanned(folder: str | os.PathLike) -> ResultsScan:
+    scan = scan_results(folder)
+    for p in scan.passed_over:
+        if p.why is Unusable.INVALID:
+            warnings.warn(f"skipped: {p.detail}", stacklevel=3)
+    return scan
+
+
+def usable_results(folder: str | os.PathLike) -> list[RunResult]:
+    """:func:`load_results`, or :class:`NoUsableResults` saying why when it finds nothing."""
+    scan = _scanned(folder)
+    if not scan.results:
+        raise NoUsableResults(scan.why_unusable())
+    return list(scan.results)
 
 
 def run_one(cfg: RunConfig, out: str | os.PathLike | None = None, env: Environment = Environment()) -> RunResult:

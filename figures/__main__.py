@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from figures import FIGURES, Context, MissingInput, get
-from theory.cli import add_debug_flag, guarded
+from theory.cli import add_debug_flag, check_output_folder, guarded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,9 +47,14 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if folder is not None and not Path(folder).is_dir():
             seen = "a file" if Path(folder).exists() else "nothing"
             raise NotADirectoryError(f"{option} must be an existing folder, got {folder!r} ({seen} there)")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out must be a folder (made when missing), got the file {args.out!r}")
+    check_output_folder(args.out, "--out")
+    if args.results is not None and chosen and all(f.from_results for f in chosen):
+        from empirical.run import NoUsableResults, usable_results
+
+        try:  # only run results are wanted: none usable is an error before anything is written
+            usable_results(args.results)
+        except NoUsableResults as err:
+            raise NoUsableInput(f"--results {args.results}: no figure could use it ({err})") from None
     results = args.results or ("results" if Path("results").is_dir() else None)
     ctx = Context(Path(args.out), results=Path(results) if results else None,
                   shared=Path(args.shared) if args.shared else None, jobs=args.jobs or default_jobs())
@@ -78,7 +83,16 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"built {fig.name} ({time.perf_counter() - t0:.1f}s): " + ", ".join(p.name for p in out.paths), flush=True)
     print(f"\n{len(built)} files in {ctx.out.resolve()} ({time.perf_counter() - start:.0f}s); "
           f"{len(skipped)} figure(s) skipped for missing inputs")
+    readers = [f.name for f in chosen if f.from_results]
+    if args.results is not None and readers and not ctx.results_used:
+        # a results folder was given, and no figure that reads one could use anything in it
+        why = dict(skipped)[readers[0]].what if readers[0] in dict(skipped) else "nothing was read from it"
+        raise NoUsableInput(f"--results {args.results}: no figure could use it ({why})")
     return 0 if ok else 1
+
+
+class NoUsableInput(ValueError):
+    """The input the command was given yields nothing usable (exit status 2, one line)."""
 
 
 def _claims_report(ctx: Context) -> bool:

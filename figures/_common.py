@@ -69,6 +69,7 @@ class Context:
     jobs: int = 1
     claims: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)  # computed inputs several figures share
+    results_used: bool = False  # something was read from the results folder
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -102,13 +103,15 @@ class Context:
 
     def require_results(self, command: str) -> list:
         """The complete run results of the results folder, or :class:`MissingInput` naming ``command``."""
-        from empirical.run import load_results
+        from empirical.run import NoUsableResults, usable_results
 
         if self.results is None or not Path(self.results).is_dir():
             raise MissingInput("no results folder (pass --results DIR)", command)
-        found = load_results(self.results)
-        if not found:
-            raise MissingInput(f"no complete run results in {self.results}", command)
+        try:
+            found = usable_results(self.results)
+        except NoUsableResults as err:
+            raise MissingInput(str(err), command) from None
+        self.results_used = True
         return found
 
     def save(self, fig, name: str) -> Path:

@@ -47,6 +47,7 @@ def exact_result(ctx: Context):
 
             print(f"  finite-X experiment: read {saved}", flush=True)
             ctx.cache["exact"] = ExactResult.from_dict(json.loads(saved.read_text()))
+            ctx.results_used = True
         else:
             try:
                 from empirical.exact import default_grid, run_grid

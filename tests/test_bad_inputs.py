@@ -92,6 +92,14 @@ CLI_CASES = [
     ("figures", ["accuracy_table", "--jobs", "-1"], "--jobs must be >= 1, got -1"),
     ("figures", ["accuracy_table", "--out", A_FILE], "--out must be a folder"),
     ("figures", ["bogus_figure"], "bogus_figure"),
+    ("figures", ["one_hot_error", "--out", "{file}/under"], "--out must be a folder (made when missing), but"),
+    # a results folder that yields nothing usable: one line naming it and why (these exited 0)
+    ("empirical", ["table", "{folder}"], "{folder} holds no result files (*.json)"),
+    ("empirical", ["table", "{damaged}"], "{damaged} holds no usable run result: 3 JSON file(s), 1 not JSON, 1 of another schema, 1 not a run result"),
+    ("figures", ["--results-only", "--results", "{damaged}", "--out", "{folder}/figs"], "--results {damaged}: no figure could use it"),
+    # a user's module that fails at import: one line naming the argument (was a traceback)
+    ("theory.checks", ["{folder}/raises_at_import.py:loss", "-K", "3"], "importing {folder}/raises_at_import.py (from '{folder}/raises_at_import.py:loss') raised RuntimeError: boom"),
+    ("theory.checks", ["no_such_module_here:loss", "-K", "3"], "no module named 'no_such_module_here'"),
 ]
 
 
@@ -104,7 +112,13 @@ def paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # results/ and outputs/ of a case land here
     a_file = tmp_path / "a_file.txt"
     a_file.write_text("not a folder\n")
-    return {"file": a_file, "folder": tmp_path, "missing": tmp_path / "no_such_folder"}
+    damaged = tmp_path / "damaged"  # every file invalid: not JSON, another schema, not a result
+    damaged.mkdir()
+    (damaged / "a.json").write_text("{not json")
+    (damaged / "b.json").write_text('{"schema": 99, "status": "finished"}')
+    (damaged / "c.json").write_text("[1, 2]")
+    (tmp_path / "raises_at_import.py").write_text("raise RuntimeError('boom')\n")
+    return {"file": a_file, "folder": tmp_path, "missing": tmp_path / "no_such_folder", "damaged": damaged}
 
 
 @pytest.mark.parametrize("command, argv, expected", CLI_CASES, ids=[f"{c} {' '.join(a)}" for c, a, _ in CLI_CASES])
@@ -339,10 +353,11 @@ def test_a_result_file_that_is_not_one_is_skipped_by_readers_naming_it(damage, f
     assert str(path) in str(info.value) and problem in str(info.value)
     with pytest.warns(UserWarning, match="skipped: .*" + path.name.replace("+", r"\+")):
         assert load_results(folder) == []
-    with pytest.warns(UserWarning):  # the table and the figures read it the same way: no crash
-        assert empirical_cli.main(["table", str(folder)]) == 0
-        assert figures_main(["accuracy_table", "--results", str(folder), "--out", str(tmp_path / "fig")]) == 0
-    assert "no complete results" in capsys.readouterr().out
+    with pytest.warns(UserWarning):  # the table and the figures read it the same way, and find nothing usable
+        assert empirical_cli.main(["table", str(folder)]) == 2
+        assert figures_main(["accuracy_table", "--results", str(folder), "--out", str(tmp_path / "fig")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(str(folder) in line and "1 invalid" in line for line in err), err
 
 
 def test_a_copied_result_is_not_a_second_seed(finished, tmp_path):
@@ -450,13 +465,14 @@ def test_every_file_the_package_writes_goes_through_the_one_atomic_writer():
 def _api_cases():
     from empirical.config import RunConfig
     from empirical.data import NoiseSpec
-    from theory import eps_softmax, finite, losses, noise, one_hot_error
+    from theory import eps_softmax, excess, finite, linear, losses, noise, one_hot_error, streams
     from theory.checks import check_loss
+    from theory.minimise import minimise_conditional_risk
 
     p = np.array([[0.5, 0.3, 0.2]])
     return [
         (lambda: finite.random_problem(K=3, n_x=0, seed=0), ValueError, "n_x must be a positive integer, got 0"),
-        (lambda: finite.random_problem(K=3, n_x=2, seed=-1), ValueError, "seed must be a non-negative integer or a numpy Generator, got -1"),
+        (lambda: finite.random_problem(K=3, n_x=2, seed=-1), ValueError, "seed must be a non-negative integer or a numpy Generator (0 is valid), got int -1"),
         (lambda: finite.random_problem(K=2.5, n_x=2, seed=0), ValueError, "got 2.5"),
         (lambda: noise.symmetric(1, 0.2), ValueError, "got 1"),
         (lambda: noise.symmetric(3, float("nan")), ValueError, "got nan"),
@@ -477,10 +493,22 @@ def _api_cases():
         (lambda: NoiseSpec.parse("instance:0.3"), ValueError, "0.3"),
         (lambda: RunConfig(momentum=-0.5), ValueError, "got -0.5"),
         (lambda: RunConfig(method="sce", params={"alpha": -1.0}), ValueError, "parameter 'alpha' must be a finite real number in [0, ∞), got -1.0"),
+        # a negative seed is named as the seed (it used to get numpy's "expected non-negative integer")
+        (lambda: noise.sample(np.array([0, 1, 2]), noise.symmetric(3, 0.2), seed=-1), ValueError, "seed must be a non-negative integer or a numpy Generator (0 is valid), got int -1"),
+        (lambda: linear.linear_problem(3, 4, 2, -1), ValueError, "seed must be a non-negative integer (0 is valid), got int -1"),
+        (lambda: excess.sweep_problem(3, 3, -1, 0), ValueError, "seed must be a non-negative integer (0 is valid), got int -1"),
+        (lambda: minimise_conditional_risk(losses.get("mae"), p, seed=-2), ValueError, "seed must be a non-negative integer (0 is valid), got int -2"),
+        (lambda: streams.stream(-1, "a"), ValueError, "seed must be a non-negative integer (0 is valid), got int -1"),
+        # an empty mapping or list where one entry is needed is named (it used to get max()'s or numpy's message)
+        (lambda: noise.flip_pairs(np.array([0, 1]), [], 0.2, seed=0), ValueError, "mapping must hold at least one (source, target) class pair, got none"),
+        (lambda: noise.pairs(3, 0.2, {}), ValueError, "mapping must hold at least one (source, target) class pair, got none"),
+        (lambda: noise.pairs(3, 0.2, [(0.5, 1)]), TypeError, "mapping's pairs must hold integer class indices, got (0.5, 1)"),
+        (lambda: excess.excess_sweep(lambda m: losses.get("mae"), Ks=(3,), noise=lambda K: [], seed=0), ValueError, "noise(K) gave no noise setting for K = 3"),
+        (lambda: excess.excess_sweep(lambda m: losses.get("mae"), Ks=(), seed=0), ValueError, "needs at least one K and one m, got Ks=[]"),
     ]
 
 
-@pytest.mark.parametrize("index", range(22))
+@pytest.mark.parametrize("index", range(32))
 def test_a_public_entry_point_refuses_bad_input_naming_the_value(index):
     call, error, text = _api_cases()[index]
     with pytest.raises(error) as info:
@@ -489,4 +517,4 @@ def test_a_public_entry_point_refuses_bad_input_naming_the_value(index):
 
 
 def test_the_api_case_list_is_complete():
-    assert len(_api_cases()) == 22
+    assert len(_api_cases()) == 32

@@ -187,7 +187,7 @@ def test_missing_results_name_the_command(tmp_path):
         with pytest.raises(MissingInput, match="python -m empirical sweep --grid"):
             figures.get(name).build(ctx)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(MissingInput, match="no complete run results"):
+    with pytest.raises(MissingInput, match=r"empty holds no result files \(\*\.json\)"):
         figures.get("accuracy_table").build(Context(tmp_path / "out", results=tmp_path / "empty"))
 
 
@@ -196,7 +196,9 @@ def test_cli_builds_one_figure_and_lists_skips(tmp_path, capsys):
     assert _is_png(tmp_path / "one_hot_error.png")
     assert main(["accuracy_table", "--out", str(tmp_path), "--results", str(tmp_path / "none")]) == 2  # a typo
     (tmp_path / "empty").mkdir()
-    assert main(["accuracy_table", "--out", str(tmp_path), "--results", str(tmp_path / "empty")]) == 0  # skipped
+    # a results folder with nothing in it: an error naming it, before anything is written
+    assert main(["accuracy_table", "--out", str(tmp_path), "--results", str(tmp_path / "empty")]) == 2
+    assert "empty holds no result files" in capsys.readouterr().err
     assert not (tmp_path / "accuracy_table.md").exists()
     with pytest.raises(SystemExit):
         main(["nope"])

@@ -111,7 +111,7 @@ def test_cleanlab_round_trip(T):
         (lambda: noise.sample([0, 1], np.ones((2, 3)) / 3, seed=0), ValueError, r"square K×K matrix"),
         (lambda: noise.sample([0, 1], np.array([[1.2, -0.2], [0, 1]]), seed=0), ValueError, ">= 0"),
         (lambda: noise.sample([0, 5], noise.symmetric(3, 0.1), seed=0), ValueError, r"labels must lie in \[0, 2\]"),
-        (lambda: noise.sample([0, 1], noise.symmetric(3, 0.1), seed=None), TypeError, "seed must be an int"),
+        (lambda: noise.sample([0, 1], noise.symmetric(3, 0.1), seed=None), TypeError, "seed must be a non-negative integer or a numpy Generator"),
         (lambda: noise.pairs(3, 0.1, [(0, 0)]), ValueError, "two different classes"),
         (lambda: noise.from_cleanlab(np.array([[0.9, 0.9], [0.1, 0.2]])), ValueError, "column-stochastic"),
     ],

@@ -32,6 +32,7 @@ from theory.finite import FiniteProblem, random_problem
 from theory.losses import Loss
 from theory.minimise import Minimum, Solver, minimise_conditional_risk, risk_of_vectors
 from theory.noise import symmetric
+from theory.validation import check_seed
 
 __all__ = ["ExcessRow", "NoiseKind", "NoiseSetting", "SumRange", "excess_sweep", "loss_sums", "sum_range",
            "sweep_problem", "symmetric_noise", "symmetric_noise_bound", "tolerant_rates", "zero_one_risk"]
@@ -261,7 +262,7 @@ class ExcessRow:
 
 def sweep_problem(K: int, n_x: int, seed: int, index: int, *, deterministic: bool = False) -> FiniteProblem:
     """Problem ``index`` of :func:`excess_sweep` for (K, n_x, seed): rebuilds a row's problem."""
-    return random_problem(K, n_x, seed=np.random.default_rng([seed, K, index]), deterministic=deterministic)
+    return random_problem(K, n_x, seed=np.random.default_rng([check_seed(seed), K, index]), deterministic=deterministic)
 
 
 def zero_one_risk(P: np.ndarray, posterior: np.ndarray) -> np.ndarray:
@@ -293,6 +294,8 @@ def excess_sweep(
     omit ``ranges`` and the Theorem-B columns are None (there is no range to compare with).
     """
     noise = noise if noise is not None else symmetric_noise()
+    if not len(Ks) or not len(ms):
+        raise ValueError(f"excess_sweep needs at least one K and one m, got Ks={list(Ks)}, ms={list(ms)}")
     rows: list[ExcessRow] = []
     total, done = len(Ks) * len(ms), 0
     for K in Ks:
@@ -301,6 +304,8 @@ def excess_sweep(
         px = np.stack([pr.px for pr in problems])  # (P, X)
         post = np.stack([pr.posterior for pr in problems])  # (P, X, K)
         settings = noise(K)
+        if not settings:
+            raise ValueError(f"noise(K) gave no noise setting for K = {K}; excess_sweep needs at least one")
         noisy = np.stack([post @ s.T for s in settings])  # (E, P, X, K)
         noisy /= noisy.sum(-1, keepdims=True)
         for m in ms:

@@ -17,7 +17,7 @@ import numpy as np
 
 from theory.losses import Loss
 from theory.minimise import Minimum, conditional_risk, minimise_conditional_risk, risk_of_vectors
-from theory.validation import check_num_classes, check_probs, check_transition
+from theory.validation import check_num_classes, check_probs, check_seed, check_transition
 
 __all__ = ["FiniteProblem", "random_problem"]
 
@@ -122,9 +122,7 @@ def random_problem(K: int, n_x: int, *, seed, concentration: float = 1.0,
         raise ValueError(f"n_x must be a positive integer, got {n_x!r}")
     if not (np.isfinite(concentration) and concentration > 0):
         raise ValueError(f"concentration must be a positive number, got {concentration!r}")
-    if not isinstance(seed, np.random.Generator) and (
-            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
+    seed = check_seed(seed, generator=True)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     px = rng.dirichlet(np.ones(n_x))
     if deterministic:

@@ -54,6 +54,7 @@ from theory.finite import FiniteProblem
 from theory.losses import Loss
 from theory.minimise import conditional_risk, minimise_conditional_risk, risk_of_vectors
 from theory.streams import stream
+from theory.validation import check_seed
 
 __all__ = ["BOUND", "CONVEX_IN_LOGITS", "ClassExcessRow", "ClassMinimum", "LinearClass", "class_excess",
            "linear_problem", "minimise_in_class", "random_features", "start_stream"]
@@ -121,6 +122,7 @@ class LinearClass:
 
 def random_features(n_x: int, d: int, *, seed) -> np.ndarray:
     """Features uniform in [−1, 1]^d (n_x, d)."""
+    seed = check_seed(seed, generator=True)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, size=(n_x, d))
 
@@ -377,7 +379,7 @@ def linear_problem(K: int, n_x: int, d: int, seed: int, *, concentration: float 
     [−1, 1]^d, both drawn from ``seed``: the problems of the linear-class claims and figures."""
     from theory.finite import random_problem
 
-    rng = np.random.default_rng([seed, K, n_x, d])
+    rng = np.random.default_rng([check_seed(seed), K, n_x, d])
     problem = random_problem(K, n_x, seed=rng, concentration=concentration)
     return problem, LinearClass(random_features(n_x, d, seed=rng), bound)
 

@@ -11,12 +11,13 @@ global random state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from theory.validation import check_labels, check_num_classes, check_rate, check_transition
+from theory.validation import check_labels, check_num_classes, check_rate, check_seed, check_transition, describe
 
 __all__ = [
     "CIFAR10_PAIRS",
@@ -40,11 +41,8 @@ CIFAR10_PAIRS: tuple[tuple[int, int], ...] = ((9, 1), (2, 0), (3, 5), (5, 3), (4
 
 
 def _rng(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or isinstance(seed, (bool, float)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int (0 is valid) or a numpy Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    seed = check_seed(seed, generator=True)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -64,10 +62,28 @@ def symmetric(K: int, rate: float, *, include_true: bool = False) -> np.ndarray:
     return (1 - rate) * np.eye(K) + rate / (K - 1) * (1 - np.eye(K))
 
 
+def _check_mapping(mapping: Any) -> list[tuple[int, int]]:
+    """Pairs (source, target) of class indices (a sequence of pairs, or a {source: target} mapping): at
+    least one, each two integers."""
+    if isinstance(mapping, Mapping):
+        mapping = list(mapping.items())
+    try:
+        out = [(i, j) for i, j in mapping]
+    except (TypeError, ValueError):
+        raise TypeError(f"mapping must be a sequence of (source, target) class pairs, got {describe(mapping)}") from None
+    if not out:
+        raise ValueError("mapping must hold at least one (source, target) class pair, got none")
+    for i, j in out:
+        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (i, j)):
+            raise TypeError(f"mapping's pairs must hold integer class indices, got ({i!r}, {j!r})")
+    return [(int(i), int(j)) for i, j in out]
+
+
 def pairs(K: int, rate: float, mapping: Sequence[tuple[int, int]]) -> np.ndarray:
     """Pair flips: class ``i`` goes to ``j`` with probability η for each (i, j) in ``mapping``."""
     K = check_num_classes(K)
     rate = check_rate(rate)
+    mapping = _check_mapping(mapping)
     T = np.eye(K)
     sources = set()
     for i, j in mapping:
@@ -182,6 +198,7 @@ def flip_pairs(y, mapping: Sequence[tuple[int, int]], rate: float, *, seed,
     this gives an overall rate of 18.4 % with cat at 24 %.
     """
     y = np.asarray(y)
+    mapping = _check_mapping(mapping)
     K = 1 + max(max(i, j) for i, j in mapping)
     if y.size and np.issubdtype(y.dtype, np.integer):
         K = max(K, int(y.max()) + 1)

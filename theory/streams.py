@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from theory.validation import check_seed
+
 __all__ = ["key_words", "stream"]
 
 
@@ -49,4 +51,4 @@ def stream(seed: int, *key: Any) -> np.random.Generator:
     """The random stream named by ``key`` under ``seed`` (a non-negative integer)."""
     if not key:
         raise ValueError("a random stream needs a key naming what it draws, e.g. stream(seed, 'theorem_b', K)")
-    return np.random.default_rng(np.random.SeedSequence([int(seed), *key_words(*key)]))
+    return np.random.default_rng(np.random.SeedSequence([check_seed(seed), *key_words(*key)]))

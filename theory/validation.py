@@ -19,6 +19,7 @@ __all__ = [
     "check_num_classes",
     "check_probs",
     "check_rate",
+    "check_seed",
     "check_transition",
     "describe",
 ]
@@ -90,6 +91,18 @@ def check_num_classes(K: Any, name: str = "K") -> int:
     if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 2:
         raise ValueError(f"{name} must be an integer number of classes >= 2, got {K!r}")
     return int(K)
+
+
+def check_seed(seed: Any, name: str = "seed", *, generator: bool = False) -> Any:
+    """A seed: a non-negative integer (0 is valid), or with ``generator`` a numpy Generator as well."""
+    if generator and isinstance(seed, np.random.Generator):
+        return seed
+    kinds = "a non-negative integer or a numpy Generator" if generator else "a non-negative integer"
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be {kinds} (0 is valid), got {describe(seed)}")
+    if seed < 0:
+        raise ValueError(f"{name} must be {kinds} (0 is valid), got {describe(seed)}")
+    return int(seed)
 
 
 def check_rate(rate: Any, name: str = "rate") -> float:

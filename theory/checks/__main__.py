@@ -37,12 +37,19 @@ def load(target: str, params: dict[str, Any]) -> Any:
         path = Path(module_name)
         if not path.is_file():
             raise FileNotFoundError(f"no file {path} (from {target!r})")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(module_name)
+    try:
+        if module_name.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise ImportError(f"no module named {err.name!r} (importing {module_name}, from {target!r})") from err
+    except (Exception, SystemExit) as err:  # noqa: BLE001  (the user's module ran and failed: name the argument)
+        raise ImportError(f"importing {module_name} (from {target!r}) raised {type(err).__name__}: {err} "
+                          "(run with --debug for the traceback)") from err
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):

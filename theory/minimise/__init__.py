@@ -57,7 +57,7 @@ from theory.minimise._polish import invert_slope, polish, profiles, root_decreas
 from theory.minimise._regions import NotPiecewiseConvex, argmax_profiles, region_candidates
 from theory.minimise._risk import conditional_risk, loss_vectors, risk_of_vectors
 from theory.minimise._search import descend, logit_search, search
-from theory.validation import check_probs
+from theory.validation import check_probs, check_seed
 
 __all__ = ["METHODS", "Minimum", "Solver", "argmax_profiles", "available_methods", "conditional_risk", "loss_vectors",
            "minimise_conditional_risk", "risk_of_vectors", "search", "split_normalised"]
@@ -176,6 +176,7 @@ def minimise_conditional_risk(
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a theory.losses.Loss, got {type(loss).__name__}")
     q = check_probs(q, "q")
+    seed = check_seed(seed)
     squeeze = q.ndim == 1
     q2 = np.atleast_2d(q)
     if q2.ndim != 2:
