@@ -14,7 +14,7 @@ from proofs_check.claims.consistency import consistency_table, entries
 from theory import losses
 from theory.checks import check_loss
 from theory.consistency import Grade, classify, posteriors, strict_topk, tied
-from theory.verify import Budget
+from theory.verify import Budget, Recheck
 
 
 def test_posteriors_have_distinct_entries_near_ties_and_tiny_entries():
@@ -60,7 +60,7 @@ def test_ce_eps_mae_is_not_even_top1_in_the_strict_order(params):
 def test_gce_loses_all_k_to_its_clamp_and_keeps_it_without():
     clamped = classify(losses.get("gce"), 4, budget=B)
     assert clamped.strict.grade is not Grade.ALL_K
-    f = next(f for f in clamped.strict.failures if f.recheck == "confirmed")
+    f = next(f for f in clamped.strict.failures if f.recheck is Recheck.CONFIRMED)
     assert f.why == "tie" and np.sort(f.q)[:2].max() <= 1e-6  # two tiny entries tied at the clamp
     assert classify(losses.get("gce", clamp=0.0), 4, budget=B).strict.grade is Grade.ALL_K
 
@@ -234,7 +234,7 @@ def test_a_position_with_more_candidates_than_rechecked_is_undecided_with_a_witn
         assert res.holds == (True, True) and not res.undecided
     else:
         assert res.holds == (True, None) and res.undecided == (2,)
-        shown = [f for f in res.failures if f.recheck == "undecided"]
+        shown = [f for f in res.failures if f.recheck is Recheck.UNDECIDED]
         assert len(shown) == 1 and shown[0].k == 2 and f"{n_candidates} candidates" in shown[0].how
 
 

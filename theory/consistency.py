@@ -30,6 +30,7 @@ import numpy as np
 
 from theory.losses import Loss
 from theory.minimise import Minimum, Solver, conditional_risk, loss_vectors, minimise_conditional_risk
+from theory.verify.evidence import Recheck
 
 __all__ = ["PINNED", "Failure", "Grade", "Notion", "NotionResult", "ConsistencyRow", "classify", "posteriors", "strict_topk",
            "tied", "TIE_REL"]
@@ -63,7 +64,7 @@ class Failure:
     """A posterior where position ``k`` fails: the minimiser ``p_star`` (its value ``value``), and
     ``why`` ("tie": tied across position k; "order": a different top-k set; "region": another
     argmax region is as good as the Bayes class's, with ``rival`` a point of it). ``recheck`` is
-    the re-check's verdict (:class:`theory.verify.Recheck` value) and ``how`` what it did."""
+    the re-check's verdict (None before it) and ``how`` what it did."""
 
     k: int
     q: np.ndarray
@@ -72,7 +73,7 @@ class Failure:
     why: str
     rival: np.ndarray | None = None
     minimiser: np.ndarray | None = None  # for a tied or alternative point: the minimiser it matches
-    recheck: str = "not re-checked"
+    recheck: Recheck | None = None  # None: not re-checked
     how: str = ""
     log_p: np.ndarray | None = None  # a logit loss's minimiser as log-probabilities (see :func:`points`)
     at_infinity: bool = False  # a tie of two logits sent to −∞ where the loss saturates (_logit_tie_probes)
@@ -86,7 +87,7 @@ class Failure:
         return {"k": self.k, "q": self.q.tolist(), "p_star": self.p_star.tolist(), "value": self.value,
                 "why": self.why, "rival": None if self.rival is None else self.rival.tolist(),
                 "log_p": None if self.log_p is None else self.log_p.tolist(),
-                "recheck": self.recheck, "how": self.how}
+                "recheck": "not re-checked" if self.recheck is None else self.recheck.value, "how": self.how}
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class NotionResult:
         return text + (f" (undecided at k ∈ {list(self.undecided)})" if self.undecided else "")
 
     def confirmed(self, k: int) -> Failure | None:
-        return next((f for f in self.failures if f.k == k and f.recheck == "confirmed"), None)
+        return next((f for f in self.failures if f.k == k and f.recheck is Recheck.CONFIRMED), None)
 
     def first_failure(self, k: int) -> Failure | None:
         return next((f for f in self.failures if f.k == k), None)
@@ -593,14 +594,14 @@ def _confirm(notion: Notion, K: int, failures: list[Failure], checker: _Rechecke
                 point, value = tied[0]
                 f = replace(f, p_star=point, why="tie", value=value)
             kept.append(replace(f, recheck=status, how=how))
-            if status == "confirmed":
+            if status is Recheck.CONFIRMED:
                 state = False
                 break
-            if status == "undecided":
+            if status is Recheck.UNDECIDED:
                 state = None
         if state is True and len(cands) > MAX_TRIES:  # more candidates than were re-checked: not all were dismissed
             state = None
-            kept.append(replace(cands[MAX_TRIES], recheck="undecided",
+            kept.append(replace(cands[MAX_TRIES], recheck=Recheck.UNDECIDED,
                                 how=f"not re-checked: {len(cands)} candidates at position {k}, the first {MAX_TRIES} "
                                     "were dismissed and the rest were not tried"))
         holds.append(state)
@@ -662,22 +663,22 @@ class _Rechecker:
                 # both values exact: a tie must hold to the last digits (two regions meeting at one
                 # infimum), a strictly better rival region refutes; anything else is not a failure
                 if rival <= own + 1e-30 * (1 + abs(own)) and certified:
-                    return "confirmed", (f"{digits}: a point of another argmax region has C_q = {rival:.15g} ≤ the Bayes "
+                    return Recheck.CONFIRMED, (f"{digits}: a point of another argmax region has C_q = {rival:.15g} ≤ the Bayes "
                                          f"region's {own:.15g} (region infima by {self.best.method.value})")
                 if rival > own:
-                    return "dismissed", (f"{digits}: the rival region's point is worse ({rival:.15g} > {own:.15g}), "
+                    return Recheck.DISMISSED, (f"{digits}: the rival region's point is worse ({rival:.15g} > {own:.15g}), "
                                          "the Bayes region is strictly best")
-                return "undecided", f"{digits}: rival region {rival:.15g} vs {own:.15g}, minimisers not certified"
+                return Recheck.UNDECIDED, f"{digits}: rival region {rival:.15g} vs {own:.15g}, minimisers not certified"
             if rival < own - 1e-12 * (1 + abs(own)) and certified:
-                return "confirmed", f"float64: another argmax region is strictly better ({rival:.12g} < {own:.12g})"
+                return Recheck.CONFIRMED, f"float64: another argmax region is strictly better ({rival:.12g} < {own:.12g})"
             if rival > own + 1e-12 * (1 + abs(own)):
-                return "dismissed", f"float64: the rival region's point is worse ({rival:.12g} > {own:.12g})"
-            return "undecided", f"float64: the regions' values {rival:.12g} and {own:.12g} agree to float precision"
+                return Recheck.DISMISSED, f"float64: the rival region's point is worse ({rival:.12g} > {own:.12g})"
+            return Recheck.UNDECIDED, f"float64: the regions' values {rival:.12g} and {own:.12g} agree to float precision"
         base = self.value(f.point, f.q)
         if f.minimiser is not None:  # a tied or alternative point: is it as good as the minimiser?
             reference = self.value(f.minimiser, f.q)
             if base > reference + tol:
-                return "dismissed", (f"{digits}: the tied point is worse than the minimiser ({base:.12g} > "
+                return Recheck.DISMISSED, (f"{digits}: the tied point is worse than the minimiser ({base:.12g} > "
                                      f"{reference:.12g}): not a minimiser")
         logits = self.loss.input == "logits"
         if self.certified(base) or self.best.method is Solver.BOUNDARY:  # values compared (boundary limits)
@@ -694,19 +695,19 @@ class _Rechecker:
                 strict_topk(best_rival[None], f.q[None], logits=logits)[0, f.k - 1])
         margin = float(margins.min()) if len(margins) else np.inf
         if better:
-            return "dismissed", (f"{digits}: a rival repairing position {f.k} is better by {-margin:.3g} and ordered "
+            return Recheck.DISMISSED, (f"{digits}: a rival repairing position {f.k} is better by {-margin:.3g} and ordered "
                                  "there: not a minimiser")
         rivals_text = (f"no rival repairing only position {f.k} is better (smallest margin {margin:.3g})"
                        if len(margins) else "no rival can repair this position")
         if self.certified(base):
             cert = "exact" if self.best.exact else f"certified to within {self.gap:.2g}"
-            return "confirmed", (f"{digits}: C_q(p*) = {base:.12g}, minimiser {cert} ({self.best.method.value}); "
+            return Recheck.CONFIRMED, (f"{digits}: C_q(p*) = {base:.12g}, minimiser {cert} ({self.best.method.value}); "
                                  f"{rivals_text}")
         resolution = 1e-9 * (1 + abs(base))  # what a float search resolves in C_q
         largest = float(margins.max()) if len(margins) else np.inf  # the rival with the largest move
         kink = self.kink_tie(f)
         if f.why != "tie" and largest <= resolution and kink is None:
-            return "undecided", (f"{digits}: the minimiser is not certified and the rivals repairing position {f.k} "
+            return Recheck.UNDECIDED, (f"{digits}: the minimiser is not certified and the rivals repairing position {f.k} "
                                  f"differ from it by at most {largest:.3g}, below what a search resolves "
                                  f"({resolution:.2g})")
         box = BOX_WIDENING * float(self.best.certificate.get("box", 30.0)) if logits else 30.0
@@ -720,19 +721,19 @@ class _Rechecker:
                  if f.k < len(f.q) else True)
         v2 = float(second.value[0])
         if kink is not None and v2 >= kink[1] - tol:
-            return "confirmed", (f"{digits}: {kink[2]}; the minimiser is not certified, and a second search ({where}) "
+            return Recheck.CONFIRMED, (f"{digits}: {kink[2]}; the minimiser is not certified, and a second search ({where}) "
                                  f"finds nothing lower (C_q = {v2:.12g})"), kink[:2]
         if not fails and v2 < base - tol:
-            return "dismissed", (f"{digits}: a second search ({where}) finds a strictly better point (C_q = {v2:.12g} < "
+            return Recheck.DISMISSED, (f"{digits}: a second search ({where}) finds a strictly better point (C_q = {v2:.12g} < "
                                  f"{base:.12g}) where position {f.k} holds: not a minimiser")
         if fails and logits and v2 < base - resolution:
             # the wider box reaches lower: C_q's infimum is not attained in the first box, and a tie that
             # both searches leave at their boxes says nothing of the order of the classes in the limit
-            return "undecided", (f"{digits}: {rivals_text}, but a second search ({where}) finds the failure at a lower "
+            return Recheck.UNDECIDED, (f"{digits}: {rivals_text}, but a second search ({where}) finds the failure at a lower "
                                  f"value (C_q = {v2:.12g} < {base:.12g}): C_q falls as the box widens, so its infimum lies "
                                  "beyond both searches' boxes, where the order of these classes is not seen")
         if fails and v2 <= base + 1e-9 * (1 + abs(base)):
-            return "confirmed", (f"{digits}: {rivals_text}; the minimiser is not certified, and a second search "
+            return Recheck.CONFIRMED, (f"{digits}: {rivals_text}; the minimiser is not certified, and a second search "
                                  f"({where}) finds the same failure at C_q = {v2:.12g}")
         # Two logits sent to −∞ where the loss saturates tie in the limit, whatever order a search
         # leaves them in. (A point tied *inside* the simplex that is as good within rounding proves
@@ -741,15 +742,15 @@ class _Rechecker:
             lifted = lifted_to_q(f.point, f.q, f.k)
             v_lift = self.value(lifted, f.q)
             if v_lift < base - SATURATION_REL * abs(base) and strict_topk(lifted[None], f.q[None], logits=True)[0, f.k - 1]:
-                return "dismissed", (f"{digits}: the loss does not saturate there: with the two tied classes' logits at "
+                return Recheck.DISMISSED, (f"{digits}: the loss does not saturate there: with the two tied classes' logits at "
                                      f"log q the point is ordered at position {f.k} and better (C_q = {v_lift:.15g} < "
                                      f"{base:.15g}): not a minimiser")
         if f.at_infinity and np.isfinite(margin) and v2 >= base - tol:
-            return "confirmed", (f"{digits}: {rivals_text}; with both logits at the box's bound the point attains "
+            return Recheck.CONFIRMED, (f"{digits}: {rivals_text}; with both logits at the box's bound the point attains "
                                  f"C_q = {base:.12g}, as good as the minimiser within rounding (the loss saturates "
                                  f"there: its infimum is approached with the two tied), and a second search ({where}) "
                                  f"finds nothing lower ({v2:.12g})")
-        return "undecided", (f"{digits}: {rivals_text}, but the minimiser is not certified and a second search "
+        return Recheck.UNDECIDED, (f"{digits}: {rivals_text}, but the minimiser is not certified and a second search "
                              f"({where}) {'does not reproduce the failure' if not fails else 'finds a lower value'}")
 
     def along(self, p: np.ndarray, direction: np.ndarray, amounts: np.ndarray, q: np.ndarray, *,

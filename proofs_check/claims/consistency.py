@@ -89,7 +89,7 @@ def markdown(rows: list[TableRow]) -> str:
         first = next(iter(r.by_K.values()))
         wit = ""
         for K, c in r.by_K.items():
-            f = next((f for f in c.strict.failures if f.recheck == "confirmed"), None)
+            f = next((f for f in c.strict.failures if f.recheck is Recheck.CONFIRMED), None)
             if f is not None:
                 wit = f"K={K}, top-{f.k} ({f.why}): q={vector(f.q, digits=6)} → p*={vector(f.p_star, digits=6)}"
                 break

@@ -41,6 +41,7 @@ from functools import partial
 from typing import Any
 
 from theory.checks import consistency, contract, eps, noise, numerics, sums
+from theory.checks._framework import LossMemo
 from theory.checks._subject import LossSource, Subject, as_subject
 from theory.losses import (
     DEFAULT_TIME_LIMIT,
@@ -142,7 +143,7 @@ def _context(loss: Any, *, num_classes: Any, input: str | None, budget: str | Bu
         if not isinstance(reason, str) or not reason.strip():
             raise ValueError(f"expected_failures[{check!r}] must be a non-empty reason string, got {reason!r}")
     return Context(subject, budget=budget, expected=expected, reproduce=_reproducer(subject, budget, expected),
-                   subject_name=subject.name, K=subject.K)
+                   subject_name=subject.name, K=subject.K, memo=LossMemo())
 
 
 def generate_checks(loss: Any, *, num_classes: int = 10, input: str | None = None, budget: str | Budget = "default",

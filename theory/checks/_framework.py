@@ -14,10 +14,14 @@ on the open simplex (every coordinate ≥ :data:`OPEN_FLOOR`), and every verdict
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from theory.checks._subject import Subject
+from theory.consistency import ConsistencyRow
+from theory.excess import SumRange
 from theory.losses import LossEvaluationError
 from theory.verify import (
     Check,
@@ -34,9 +38,29 @@ from theory.verify import (
 )
 from theory.verify.runner import Context
 
-__all__ = ["OPEN_FLOOR", "Context", "domain", "evaluation_failure", "floor", "loss_check", "scope"]
+__all__ = ["OPEN_FLOOR", "Context", "LossMemo", "SymbolicSum", "domain", "evaluation_failure", "floor", "loss_check", "scope"]
 
 OPEN_FLOOR = 1e-9  # smallest coordinate on the open simplex
+
+
+@dataclass(frozen=True)
+class SymbolicSum:
+    """Σ_k L(p, k) through a library loss's sympy path: the constant it reduces to and its
+    certificate, or None for both and why not."""
+
+    constant: Any = None
+    evidence: Evidence | None = None
+    why: str = ""
+
+
+@dataclass
+class LossMemo:
+    """What the checks on one loss share, computed once per :func:`theory.checks.check_loss` run."""
+
+    domain: str = "closed simplex"  # "open simplex" once check_finite excludes the faces
+    symbolic_sum: SymbolicSum | None = None  # check_bounded_sum and check_symmetric
+    range: SumRange | None = None  # the range of Σ_k L (check_bounded_sum), for the noise checks' Theorem-B bound
+    consistency: ConsistencyRow | None = None  # the classification the three consistency checks read
 
 
 def loss_check(name: str, *, tier: str, statement: str, reference: str, methods: tuple[str, ...],
@@ -96,7 +120,7 @@ def evaluation_failure(ctx: Context, err: LossEvaluationError, check: str) -> Ou
 
 def domain(ctx: Context) -> str:
     """"closed simplex" or "open simplex" (set by check_finite when faces are excluded)."""
-    return ctx.memo.get("domain", "closed simplex")
+    return ctx.memo.domain
 
 
 def floor(ctx: Context) -> float:

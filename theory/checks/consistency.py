@@ -20,10 +20,10 @@ from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 
 def row(ctx: Context) -> ConsistencyRow:
     """The classification of the subject at its K (computed once per context)."""
-    if "consistency" not in ctx.memo:
+    if ctx.memo.consistency is None:
         s: Subject = ctx.subject
-        ctx.memo["consistency"] = classify(s.loss, s.K, budget=ctx.budget)
-    return ctx.memo["consistency"]
+        ctx.memo.consistency = classify(s.loss, s.K, budget=ctx.budget)
+    return ctx.memo.consistency
 
 
 def _outcome(ctx: Context, notion: Notion, k_max: int, name: str) -> Outcome:
@@ -49,7 +49,7 @@ def _outcome(ctx: Context, notion: Notion, k_max: int, name: str) -> Outcome:
         f = res.confirmed(failing[0])
         status = Recheck.CONFIRMED
     else:
-        f = next(x for x in res.failures if x.k == undecided[0] and x.recheck == "undecided")
+        f = next(x for x in res.failures if x.k == undecided[0] and x.recheck is Recheck.UNDECIDED)
         status = Recheck.UNDECIDED
     what = {"tie": f"is tied across position {f.k}", "order": f"has a different top-{f.k} set than q",
             "region": "is no better than another argmax region's"}[f.why]

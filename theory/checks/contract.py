@@ -120,7 +120,7 @@ def check_finite(ctx: Context) -> Outcome:
     faces_only = bool(P is not None and not kinds["negative"].any() and on_face[bad.any(axis=1)].all())
     data = {"counts": counts, "faces_only": faces_only}
     if faces_only:
-        ctx.memo["domain"] = "open simplex"
+        ctx.memo.domain = "open simplex"
         data["restricts_domain"] = "open simplex"
     i, k = map(int, np.argwhere(bad)[0])
     kind = next(name for name, m in kinds.items() if m[i, k])

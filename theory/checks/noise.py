@@ -144,7 +144,7 @@ def _rows_outcome(ctx: Context, rows: list[ExcessRow], *, what: str, covers: str
     reference="Ghosh et al. 2017 (definition; symmetric ⇒ tolerant); paper Theorem B (bound)")
 def check_noise_tolerant_symmetric(ctx: Context) -> Outcome:
     subject: Subject = ctx.subject
-    rng_ = ctx.memo.get("range")
+    rng_ = ctx.memo.range
     n = ctx.pick(3, 12)
     rows = excess_sweep(lambda m: subject.loss, Ks=(subject.K,), noise=symmetric_noise(FRACTIONS), n_problems=n,
                         n_x=N_X, seed=ctx.budget.seed_for("check_noise_tolerant_symmetric", subject.K) % 2**31,

@@ -13,12 +13,10 @@ proved with that certificate for that K.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import sympy as sp
 
-from theory.checks._framework import Context, floor, loss_check, scope
+from theory.checks._framework import Context, SymbolicSum, floor, loss_check, scope
 from theory.checks._subject import Subject
 from theory.excess import sum_range
 from theory.formatting import vector
@@ -33,39 +31,32 @@ DECADES = np.arange(1, 16)  # δ = 10^-1 … 10^-15 along paths to the boundary;
 RECHECK_DECADES = np.arange(16, 22)
 
 
-def symbolic_sum(ctx: Context) -> dict[str, Any]:
-    """Σ_k L(p, k) through the sympy path of a library loss, reduced by cancel/expand (cached).
+def symbolic_sum(ctx: Context) -> SymbolicSum:
+    """Σ_k L(p, k) through the sympy path of a library loss, reduced by cancel/expand (once per run)."""
+    if ctx.memo.symbolic_sum is None:
+        ctx.memo.symbolic_sum = _symbolic_sum(ctx.subject)
+    return ctx.memo.symbolic_sum
 
-    Returns {"constant": sympy number or None, "evidence": Evidence or None, "why": text}.
-    """
-    memo = ctx.memo.setdefault("symbolic_sum", {})
-    if memo:
-        return memo
-    subject: Subject = ctx.subject
+
+def _symbolic_sum(subject: Subject) -> SymbolicSum:
     K = subject.K
-    memo.update(constant=None, evidence=None)
     if not subject.native or subject.input != "probs" or K > SYMBOLIC_MAX_K:
-        memo["why"] = ("a plain callable has no symbolic path" if not subject.native else
-                       f"K = {K} > {SYMBOLIC_MAX_K}" if K > SYMBOLIC_MAX_K else "a logit loss")
-        return memo
+        return SymbolicSum(why="a plain callable has no symbolic path" if not subject.native else
+                           f"K = {K} > {SYMBOLIC_MAX_K}" if K > SYMBOLIC_MAX_K else "a logit loss")
     p = sp.symbols(f"p_0:{K}", positive=True)
     point = list(p[:-1]) + [1 - sum(p[:-1])]
     try:
         values = subject.loss.sympy(K, symbols=point)
     except (ValueError, NotImplementedError, TypeError) as err:  # argmax-dependent losses need a region
-        memo["why"] = f"no region-free symbolic form ({str(err).splitlines()[0]})"
-        return memo
+        return SymbolicSum(why=f"no region-free symbolic form ({str(err).splitlines()[0]})")
     total = sum(values)
     reduced = simplify_to_zero(total, hard=False)
     if reduced.free_symbols:
-        memo["why"] = "the symbolic sum did not reduce to a constant"
-        return memo
+        return SymbolicSum(why="the symbolic sum did not reduce to a constant")
     cert = Certifier(f"p on the open simplex: p_k > 0, p_{K - 1} = 1 − Σ_(k<{K - 1}) p_k; the loss's own sympy path",
                      scope=f"K = {K}, every p with p_k > 0 (symbolic)")
     cert.zero(f"Σ_k L(p, k) − ({sp.sstr(reduced)}) = 0", total - reduced)
-    memo.update(constant=reduced, evidence=cert.evidence(f"Σ_k L(p, k) = {sp.sstr(reduced)} identically (K={K})"),
-                why="")
-    return memo
+    return SymbolicSum(reduced, cert.evidence(f"Σ_k L(p, k) = {sp.sstr(reduced)} identically (K={K})"))
 
 
 def _exact_sum(subject: Subject, p: np.ndarray) -> float:
@@ -188,13 +179,13 @@ def check_bounded_sum(ctx: Context) -> Outcome:
     data = {"C1": c1, "C2": c2, "C1_exact": rng_.c1_exact and c1 == rng_.c1, "C2_exact": rng_.c2_exact and c2 == rng_.c2,
             "C1_outer": rng_.c1_outer, "C2_outer": rng_.c2_outer, "how": rng_.how,
             "undefined_points": int((~defined).sum())}
-    ctx.memo["range"] = rng_
+    ctx.memo.range = rng_
     evidence = [growth, Evidence(Kind.MEASUREMENT, f"Σ_k L ∈ [{c1:.6g}, {c2:.6g}]: {rng_.how}",
                                  covers=scope(ctx, "the range of Σ_k L"), data=data)]
     sym = symbolic_sum(ctx)
-    if sym["evidence"] is not None and witness is None:
-        return decide([sym["evidence"]], data={**data, "C": float(sym["constant"])},
-                      note=f"Σ_k L(p, k) = {sp.sstr(sym['constant'])} (proved for K = {K})")
+    if sym.evidence is not None and witness is None:
+        return decide([sym.evidence], data={**data, "C": float(sym.constant)},
+                      note=f"Σ_k L(p, k) = {sp.sstr(sym.constant)} (proved for K = {K})")
     return decide(evidence, witness, data=data, note=f"Σ_k L(p, k) ∈ [{c1:.6g}, {c2:.6g}]", witness_covers=scope(ctx))
 
 
@@ -207,9 +198,9 @@ def check_bounded_sum(ctx: Context) -> Outcome:
 def check_symmetric(ctx: Context) -> Outcome:
     subject: Subject = ctx.subject
     sym = symbolic_sum(ctx)
-    if sym["evidence"] is not None:
-        return decide([sym["evidence"]], data={"C": float(sym["constant"])},
-                      note=f"Σ_k L(p, k) = {sp.sstr(sym['constant'])} identically for K = {subject.K}")
+    if sym.evidence is not None:
+        return decide([sym.evidence], data={"C": float(sym.constant)},
+                      note=f"Σ_k L(p, k) = {sp.sstr(sym.constant)} identically for K = {subject.K}")
     K, low = subject.K, floor(ctx)
     centre = np.full((1, K), 1.0 / K)
     c = float(subject.sums(centre)[0])
@@ -224,7 +215,7 @@ def check_symmetric(ctx: Context) -> Outcome:
     searched = Evidence(Kind.SEARCH, f"max |Σ_k L(p, k) − Σ_k L(centre, k)| / tolerance = {res.score:.3g} over "
                         f"{res.n_evaluated} points (tolerance {tol:.3g})", covers=covers, data=res.to_dict())
     if res.score <= 1:
-        why = sym.get("why")
+        why = sym.why
         return decide([searched], data={"C": c, "worst_ratio": res.score},
                       note=f"Σ_k L(p, k) = {c:.6g} within {tol:.2g} at every probed point"
                       + (f" (not certified: {why})" if why else ""))

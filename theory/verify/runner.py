@@ -154,11 +154,12 @@ class Context:
     """What the checks of one run share: the subject (None for a target without one, such as the
     claims of :mod:`proofs_check`) and its name in results, the budget, the
     declared expected failures, the results computed so far (each check runs at most once;
-    requirements first) and a memo for intermediate results (a symbolic sum, a classification)."""
+    requirements first) and a memo for intermediate results (a symbolic sum, a classification), typed
+    by the target that makes the context."""
 
     def __init__(self, subject: Any, *, budget: Budget, expected: Mapping[str, str] | None = None,
                  reproduce: Callable[[Check], Reproduce | None] | None = None, subject_name: str,
-                 K: int | None = None):
+                 K: int | None = None, memo: Any = None):
         self.subject = subject
         self.budget = budget
         self.expected = dict(expected or {})
@@ -166,7 +167,7 @@ class Context:
         self.subject_name = subject_name
         self.K = K
         self.results: dict[str, Result] = {}
-        self.memo: dict[str, Any] = {}
+        self.memo = memo  # what the target's checks share, as the target types it (theory.checks.LossMemo)
         self.current: str = ""
 
     # -- what checks use -----------------------------------------------------------------------
