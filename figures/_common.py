@@ -107,10 +107,14 @@ class Context:
 
         if self.results is None or not Path(self.results).is_dir():
             raise MissingInput("no results folder (pass --results DIR)", command)
-        try:
-            found = usable_results(self.results)
-        except NoUsableResults as err:
-            raise MissingInput(str(err), command) from None
+        if "run_results" not in self.cache:  # read once: each figure from results asks, and a damaged file warns
+            try:
+                self.cache["run_results"] = usable_results(self.results)
+            except NoUsableResults as err:
+                self.cache["run_results"] = err
+        found = self.cache["run_results"]
+        if isinstance(found, NoUsableResults):
+            raise MissingInput(str(found), command)
         self.results_used = True
         return found
 

@@ -664,10 +664,10 @@ class _Rechecker:
                 # infimum), a strictly better rival region refutes; anything else is not a failure
                 if rival <= own + 1e-30 * (1 + abs(own)) and certified:
                     return Recheck.CONFIRMED, (f"{digits}: a point of another argmax region has C_q = {rival:.15g} ≤ the Bayes "
-                                         f"region's {own:.15g} (region infima by {self.best.method.value})")
+                                               f"region's {own:.15g} (region infima by {self.best.method.value})")
                 if rival > own:
                     return Recheck.DISMISSED, (f"{digits}: the rival region's point is worse ({rival:.15g} > {own:.15g}), "
-                                         "the Bayes region is strictly best")
+                                               "the Bayes region is strictly best")
                 return Recheck.UNDECIDED, f"{digits}: rival region {rival:.15g} vs {own:.15g}, minimisers not certified"
             if rival < own - 1e-12 * (1 + abs(own)) and certified:
                 return Recheck.CONFIRMED, f"float64: another argmax region is strictly better ({rival:.12g} < {own:.12g})"
@@ -679,7 +679,7 @@ class _Rechecker:
             reference = self.value(f.minimiser, f.q)
             if base > reference + tol:
                 return Recheck.DISMISSED, (f"{digits}: the tied point is worse than the minimiser ({base:.12g} > "
-                                     f"{reference:.12g}): not a minimiser")
+                                           f"{reference:.12g}): not a minimiser")
         logits = self.loss.input == "logits"
         if self.certified(base) or self.best.method is Solver.BOUNDARY:  # values compared (boundary limits)
             rivals = repairs(f.point, f.q, f.k, logits=logits)
@@ -696,20 +696,20 @@ class _Rechecker:
         margin = float(margins.min()) if len(margins) else np.inf
         if better:
             return Recheck.DISMISSED, (f"{digits}: a rival repairing position {f.k} is better by {-margin:.3g} and ordered "
-                                 "there: not a minimiser")
+                                       "there: not a minimiser")
         rivals_text = (f"no rival repairing only position {f.k} is better (smallest margin {margin:.3g})"
                        if len(margins) else "no rival can repair this position")
         if self.certified(base):
             cert = "exact" if self.best.exact else f"certified to within {self.gap:.2g}"
             return Recheck.CONFIRMED, (f"{digits}: C_q(p*) = {base:.12g}, minimiser {cert} ({self.best.method.value}); "
-                                 f"{rivals_text}")
+                                       f"{rivals_text}")
         resolution = 1e-9 * (1 + abs(base))  # what a float search resolves in C_q
         largest = float(margins.max()) if len(margins) else np.inf  # the rival with the largest move
         kink = self.kink_tie(f)
         if f.why != "tie" and largest <= resolution and kink is None:
             return Recheck.UNDECIDED, (f"{digits}: the minimiser is not certified and the rivals repairing position {f.k} "
-                                 f"differ from it by at most {largest:.3g}, below what a search resolves "
-                                 f"({resolution:.2g})")
+                                       f"differ from it by at most {largest:.3g}, below what a search resolves "
+                                       f"({resolution:.2g})")
         box = BOX_WIDENING * float(self.best.certificate.get("box", 30.0)) if logits else 30.0
         key = f.q.tobytes()
         if key not in self._second:  # one second search per posterior, whichever position it judges
@@ -722,19 +722,19 @@ class _Rechecker:
         v2 = float(second.value[0])
         if kink is not None and v2 >= kink[1] - tol:
             return Recheck.CONFIRMED, (f"{digits}: {kink[2]}; the minimiser is not certified, and a second search ({where}) "
-                                 f"finds nothing lower (C_q = {v2:.12g})"), kink[:2]
+                                       f"finds nothing lower (C_q = {v2:.12g})"), kink[:2]
         if not fails and v2 < base - tol:
             return Recheck.DISMISSED, (f"{digits}: a second search ({where}) finds a strictly better point (C_q = {v2:.12g} < "
-                                 f"{base:.12g}) where position {f.k} holds: not a minimiser")
+                                       f"{base:.12g}) where position {f.k} holds: not a minimiser")
         if fails and logits and v2 < base - resolution:
             # the wider box reaches lower: C_q's infimum is not attained in the first box, and a tie that
             # both searches leave at their boxes says nothing of the order of the classes in the limit
             return Recheck.UNDECIDED, (f"{digits}: {rivals_text}, but a second search ({where}) finds the failure at a lower "
-                                 f"value (C_q = {v2:.12g} < {base:.12g}): C_q falls as the box widens, so its infimum lies "
-                                 "beyond both searches' boxes, where the order of these classes is not seen")
+                                       f"value (C_q = {v2:.12g} < {base:.12g}): C_q falls as the box widens, so its infimum lies "
+                                       "beyond both searches' boxes, where the order of these classes is not seen")
         if fails and v2 <= base + 1e-9 * (1 + abs(base)):
             return Recheck.CONFIRMED, (f"{digits}: {rivals_text}; the minimiser is not certified, and a second search "
-                                 f"({where}) finds the same failure at C_q = {v2:.12g}")
+                                       f"({where}) finds the same failure at C_q = {v2:.12g}")
         # Two logits sent to −∞ where the loss saturates tie in the limit, whatever order a search
         # leaves them in. (A point tied *inside* the simplex that is as good within rounding proves
         # nothing: at a near-tie of q, untying costs O(gap²), below float resolution.)
@@ -743,15 +743,15 @@ class _Rechecker:
             v_lift = self.value(lifted, f.q)
             if v_lift < base - SATURATION_REL * abs(base) and strict_topk(lifted[None], f.q[None], logits=True)[0, f.k - 1]:
                 return Recheck.DISMISSED, (f"{digits}: the loss does not saturate there: with the two tied classes' logits at "
-                                     f"log q the point is ordered at position {f.k} and better (C_q = {v_lift:.15g} < "
-                                     f"{base:.15g}): not a minimiser")
+                                           f"log q the point is ordered at position {f.k} and better (C_q = {v_lift:.15g} < "
+                                           f"{base:.15g}): not a minimiser")
         if f.at_infinity and np.isfinite(margin) and v2 >= base - tol:
             return Recheck.CONFIRMED, (f"{digits}: {rivals_text}; with both logits at the box's bound the point attains "
-                                 f"C_q = {base:.12g}, as good as the minimiser within rounding (the loss saturates "
-                                 f"there: its infimum is approached with the two tied), and a second search ({where}) "
-                                 f"finds nothing lower ({v2:.12g})")
+                                       f"C_q = {base:.12g}, as good as the minimiser within rounding (the loss saturates "
+                                       f"there: its infimum is approached with the two tied), and a second search ({where}) "
+                                       f"finds nothing lower ({v2:.12g})")
         return Recheck.UNDECIDED, (f"{digits}: {rivals_text}, but the minimiser is not certified and a second search "
-                             f"({where}) {'does not reproduce the failure' if not fails else 'finds a lower value'}")
+                                   f"({where}) {'does not reproduce the failure' if not fails else 'finds a lower value'}")
 
     def along(self, p: np.ndarray, direction: np.ndarray, amounts: np.ndarray, q: np.ndarray, *,
               exact: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,8 @@ import numpy as np
 
 from theory.losses import Loss
 from theory.minimise import Minimum, conditional_risk, minimise_conditional_risk, risk_of_vectors
-from theory.validation import check_num_classes, check_probs, check_seed, check_transition
+from theory.streams import generator
+from theory.validation import check_num_classes, check_probs, check_transition
 
 __all__ = ["FiniteProblem", "random_problem"]
 
@@ -122,8 +123,7 @@ def random_problem(K: int, n_x: int, *, seed, concentration: float = 1.0,
         raise ValueError(f"n_x must be a positive integer, got {n_x!r}")
     if not (np.isfinite(concentration) and concentration > 0):
         raise ValueError(f"concentration must be a positive number, got {concentration!r}")
-    seed = check_seed(seed, generator=True)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = generator(seed)
     px = rng.dirichlet(np.ones(n_x))
     if deterministic:
         post = np.eye(K)[rng.integers(0, K, size=n_x)]

@@ -53,7 +53,7 @@ import numpy as np
 from theory.finite import FiniteProblem
 from theory.losses import Loss
 from theory.minimise import conditional_risk, minimise_conditional_risk, risk_of_vectors
-from theory.streams import stream
+from theory.streams import generator, stream
 from theory.validation import check_seed
 
 __all__ = ["BOUND", "CONVEX_IN_LOGITS", "ClassExcessRow", "ClassMinimum", "LinearClass", "class_excess",
@@ -122,9 +122,7 @@ class LinearClass:
 
 def random_features(n_x: int, d: int, *, seed) -> np.ndarray:
     """Features uniform in [−1, 1]^d (n_x, d)."""
-    seed = check_seed(seed, generator=True)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    return rng.uniform(-1.0, 1.0, size=(n_x, d))
+    return generator(seed).uniform(-1.0, 1.0, size=(n_x, d))
 
 
 @dataclass(frozen=True)

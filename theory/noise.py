@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from theory.validation import check_labels, check_num_classes, check_rate, check_seed, check_transition, describe
+from theory.streams import generator
+from theory.validation import check_labels, check_num_classes, check_rate, check_transition, describe
 
 __all__ = [
     "CIFAR10_PAIRS",
@@ -38,11 +39,6 @@ __all__ = [
 #: CIFAR-10 asymmetric pairs (source → target): truck→automobile, bird→airplane, cat→dog,
 #: dog→cat, deer→horse.
 CIFAR10_PAIRS: tuple[tuple[int, int], ...] = ((9, 1), (2, 0), (3, 5), (5, 3), (4, 7))
-
-
-def _rng(seed) -> np.random.Generator:
-    seed = check_seed(seed, generator=True)
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -168,7 +164,7 @@ def sample(y, T, *, seed, exact: bool = True) -> np.ndarray:
     y = check_labels(y, K)
     if y.ndim != 1:
         raise ValueError(f"y must be a 1-D array of labels, got shape {y.shape}")
-    rng = _rng(seed)
+    rng = generator(seed)
     noisy = y.copy()
     if not exact:
         cdf = np.cumsum(T, axis=1)
@@ -206,7 +202,7 @@ def flip_pairs(y, mapping: Sequence[tuple[int, int]], rate: float, *, seed,
     if not reference_sequential:
         return sample(y, pairs(K, rate, mapping), seed=seed, exact=True)
     rate = check_rate(rate)
-    rng = _rng(seed)
+    rng = generator(seed)
     current = y.copy()
     for i, j in mapping:
         members = np.flatnonzero(current == i)

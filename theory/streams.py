@@ -17,7 +17,7 @@ import numpy as np
 
 from theory.validation import check_seed
 
-__all__ = ["key_words", "stream"]
+__all__ = ["generator", "key_words", "stream"]
 
 
 def _encode(part: Any) -> bytes:
@@ -45,6 +45,13 @@ def key_words(*key: Any) -> list[int]:
     payload = b"".join(struct.pack(">I", len(e)) + e for e in map(_encode, key))
     digest = hashlib.blake2b(payload, digest_size=32).digest()
     return list(struct.unpack(">8I", digest))
+
+
+def generator(seed: Any) -> np.random.Generator:
+    """A caller's seed as a Generator: a non-negative integer (checked, 0 is valid) seeds a new one,
+    a Generator is used as it is (the caller's stream goes on)."""
+    seed = check_seed(seed, generator=True)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def stream(seed: int, *key: Any) -> np.random.Generator:

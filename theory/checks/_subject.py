@@ -227,8 +227,8 @@ def as_subject(loss: Any, *, num_classes: Any, input: str | None = "probs", back
         expr, shell = _library_line(loss)
         why = "" if expr else f"{loss!r} was composed in code; pass the same object to check_loss"
         # a formula the user registered is user code: each evaluation gets the time limit too
-        return Subject(name or loss.name, with_time_limit(loss, time_limit), K, True, "from theory import losses; ", expr, shell_target or shell,
-                       "theory", python_why=why)
+        return Subject(name or loss.name, with_time_limit(loss, time_limit), K, True, "from theory import losses; ", expr,
+                       shell_target or shell, "theory", python_why=why)
     if isinstance(loss, type):
         raise TypeError(f"check_loss needs a loss, got the class {loss.__module__}.{loss.__qualname__}: pass an "
                         f"instance, e.g. {loss.__qualname__}(...) (from a shell: --init NAME=VALUE builds it)")
