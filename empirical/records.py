@@ -16,8 +16,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["RUN_SCHEMA", "SCHEMA", "BoundNote", "Epoch", "ExcessPoint", "Final", "InvalidResult", "RecordError", "Risk",
-           "RunResult", "Side"]
+__all__ = ["RUN_SCHEMA", "SCHEMA", "BoundNote", "Epoch", "ExcessPoint", "Final", "Identity", "InvalidResult",
+           "RecordError", "Risk", "RunResult", "Side"]
 
 SCHEMA = 1
 
@@ -171,6 +171,24 @@ class BoundNote:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """The symmetric-noise risk identity on the training images: the noisy risk it predicts from the
+    clean risk and the mean of Σ_k L, beside the noisy risk measured."""
+
+    predicted_noisy_risk: float
+    measured_noisy_risk: float
+
+    @classmethod
+    def read(cls, data: Any, r: _Reader) -> Identity | None:
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            r.problems.append(f"risk.identity must be an object or null, got {type(data).__name__}")
+            return None
+        return cls(*(r.number(data, f.name, "risk.identity.") for f in fields(cls)))
+
+
+@dataclass(frozen=True)
 class Risk:
     """:func:`empirical.risk.measure` of one trained network, typed."""
 
@@ -180,13 +198,13 @@ class Risk:
     c1: float
     c2: float
     bound: BoundNote
-    identity: dict | None = None
+    identity: Identity | None = None  # symmetric noise only
 
     def to_dict(self) -> dict[str, Any]:
         out = {"K": self.K, "train": self.train.to_dict(), "test": self.test.to_dict(), "c1": self.c1, "c2": self.c2,
                "bound": asdict(self.bound)}
         if self.identity is not None:
-            out["identity"] = self.identity
+            out["identity"] = asdict(self.identity)
         return out
 
     @classmethod
@@ -203,7 +221,7 @@ class Risk:
                    c2=r.number(data, "c2", "risk."),
                    bound=BoundNote(r.number(b, "theorem_b", "risk.bound.", optional=True),
                                    r.number(b, "eta", "risk.bound."), why if isinstance(why, str) else None),
-                   identity=data.get("identity") if isinstance(data.get("identity"), dict) else None)
+                   identity=Identity.read(data.get("identity"), r))
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from typing import Any
 
 import torch
 
-from empirical.records import ExcessPoint
+from empirical.records import BoundNote, ExcessPoint, Identity, Risk, Side
 from theory.excess import symmetric_noise_bound
 
 __all__ = ["loss_matrix", "measure", "paired_excess"]
@@ -46,49 +45,53 @@ def loss_matrix(loss, logits: torch.Tensor, *, chunk: int = 2048) -> torch.Tenso
     return torch.cat(rows) if rows else z.new_zeros((0, K))
 
 
-def _side(M: torch.Tensor, logits: torch.Tensor, labels: dict[str, torch.Tensor]) -> dict[str, float]:
+def _side(M: torch.Tensor, logits: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor | None = None) -> Side:
+    """Risk and accuracy against the clean labels (and the noisy ones, when given) and the range of Σ_k L."""
     sums = M.sum(1)
     pred = logits.argmax(1)
     ar = torch.arange(M.shape[0], device=M.device)
-    out = {"sum_min": sums.min(), "sum_max": sums.max(), "sum_mean": sums.mean()}
-    for name, y in labels.items():
-        out[f"{name}_risk"] = M[ar, y].mean()
-        out[f"{name}_acc"] = (pred == y).double().mean()
-    return {k: float(v) for k, v in out.items()}
+
+    def risk(y):
+        return None if y is None else float(M[ar, y].mean())
+
+    def acc(y):
+        return None if y is None else float((pred == y).double().mean())
+
+    return Side(clean_risk=risk(clean), clean_acc=acc(clean), sum_min=float(sums.min()), sum_max=float(sums.max()),
+                sum_mean=float(sums.mean()), noisy_risk=risk(noisy), noisy_acc=acc(noisy))
 
 
 def measure(loss, train_logits: torch.Tensor, test_logits: torch.Tensor, *, train_clean: torch.Tensor,
-            train_noisy: torch.Tensor, test_y: torch.Tensor, noise_kind: str, noise_rate: float) -> dict[str, Any]:
-    """Risks, the observed [C₁, C₂] and the bound for one trained network (see the module docstring).
-
-    Returns a JSON-ready dict: ``train`` (clean/noisy risk and accuracy, sum range), ``test``
-    (clean risk and accuracy, sum range), ``c1``, ``c2``, ``bound`` (value or None, with why) and,
-    for symmetric noise, ``identity`` (predicted and measured noisy training risk).
+            train_noisy: torch.Tensor, test_y: torch.Tensor, noise_kind: str, noise_rate: float) -> Risk:
+    """Risks, the observed [C₁, C₂] and the bound for one trained network (see the module docstring):
+    ``train`` (clean and noisy risk and accuracy, sum range), ``test`` (clean risk and accuracy, sum
+    range), ``c1``, ``c2``, ``bound`` (value or None, with why) and, for symmetric noise,
+    ``identity`` (predicted and measured noisy training risk).
     """
     K = train_logits.shape[1]
     M_train, M_test = loss_matrix(loss, train_logits), loss_matrix(loss, test_logits)
-    train = _side(M_train, train_logits, {"clean": train_clean, "noisy": train_noisy})
-    test = _side(M_test, test_logits, {"clean": test_y})
-    c1, c2 = min(train["sum_min"], test["sum_min"]), max(train["sum_max"], test["sum_max"])
-    out: dict[str, Any] = {"K": K, "train": train, "test": test, "c1": c1, "c2": c2}
-    out["bound"] = _bound(noise_kind, noise_rate, K, c1, c2)
+    train = _side(M_train, train_logits, train_clean, train_noisy)
+    test = _side(M_test, test_logits, test_y)
+    c1, c2 = min(train.sum_min, test.sum_min), max(train.sum_max, test.sum_max)
+    identity = None
     if noise_kind == "symmetric":
         eta = noise_rate
-        predicted = (1 - eta * K / (K - 1)) * train["clean_risk"] + eta / (K - 1) * train["sum_mean"]
-        out["identity"] = {"predicted_noisy_risk": predicted, "measured_noisy_risk": train["noisy_risk"]}
-    return out
+        predicted = (1 - eta * K / (K - 1)) * train.clean_risk + eta / (K - 1) * train.sum_mean
+        identity = Identity(predicted_noisy_risk=predicted, measured_noisy_risk=train.noisy_risk)
+    return Risk(K=K, train=train, test=test, c1=c1, c2=c2, bound=_bound(noise_kind, noise_rate, K, c1, c2),
+                identity=identity)
 
 
-def _bound(kind: str, eta: float, K: int, c1: float, c2: float) -> dict[str, Any]:
+def _bound(kind: str, eta: float, K: int, c1: float, c2: float) -> BoundNote:
     if kind == "clean":
-        return {"theorem_b": 0.0, "eta": 0.0, "why": "no noise"}
+        return BoundNote(theorem_b=0.0, eta=0.0, why="no noise")
     if kind != "symmetric":
-        return {"theorem_b": None, "eta": eta, "why": f"Theorem B covers symmetric noise only, not {kind}"}
+        return BoundNote(theorem_b=None, eta=eta, why=f"Theorem B covers symmetric noise only, not {kind}")
     if not math.isfinite(c2 - c1):
-        return {"theorem_b": math.inf, "eta": eta, "why": "the observed sum range is unbounded"}
+        return BoundNote(theorem_b=math.inf, eta=eta, why="the observed sum range is unbounded")
     if eta >= (K - 1) / K:
-        return {"theorem_b": None, "eta": eta, "why": f"η ≥ (K−1)/K = {(K - 1) / K:.4g}: no bound"}
-    return {"theorem_b": symmetric_noise_bound(eta, K, c1, c2), "eta": eta, "why": None}
+        return BoundNote(theorem_b=None, eta=eta, why=f"η ≥ (K−1)/K = {(K - 1) / K:.4g}: no bound")
+    return BoundNote(theorem_b=symmetric_noise_bound(eta, K, c1, c2), eta=eta, why=None)
 
 
 def _pair_key(config) -> str:
@@ -130,7 +133,7 @@ def paired_excess(results: Iterable) -> list[ExcessPoint]:
             protocol=f"{cfg.epochs} epochs (batch {cfg.batch_size}, lr {cfg.lr:g})", exact=False,
             excess=a.test.clean_risk - b.test.clean_risk, zero_one_excess=b.test.clean_acc - a.test.clean_acc,
             population_excess=None, population_zero_one_excess=None,
-            bound=_bound("symmetric", spec.rate, a.K, c1, c2)["theorem_b"],
+            bound=_bound("symmetric", spec.rate, a.K, c1, c2).theorem_b,
             bound_covers=bound_covers("training and test"),
             noisy_run=r.id, clean_run=twin.id))
     return points

@@ -31,11 +31,11 @@ from empirical._claims import RunClaimed, claim
 from empirical.config import RunConfig
 from empirical.data import load_noisy
 from empirical.models import count_parameters
-from empirical.records import RUN_SCHEMA, InvalidResult, RunResult
+from empirical.records import RUN_SCHEMA, Epoch, Final, InvalidResult, RunResult
 from empirical.risk import measure
 from empirical.train import DeviceData, predict, set_aside, train
 from theory.verify import write_json
-from theory.verify.io import jsonable, temporaries
+from theory.verify.io import temporaries
 
 __all__ = ["SCHEMA", "Environment", "InvalidResult", "NoUsableResults", "ResultsScan", "RunClaimed", "checkpoint_path",
            "load_results", "noise_warnings", "provenance", "read_result", "result_path", "run_batch", "run_one",
@@ -371,31 +371,29 @@ def _record(loaded: _Loaded, result, path: Path | None, device: torch.device, ba
     best, best_epoch = result.best
     n_train = int(on_device.train_x.shape[0])
     epochs_run = len(result.history) - result.resumed_from_epoch
-    record = {
-        "schema": RUN_SCHEMA,
-        "id": cfg.run_id,
-        "status": result.status,
-        "stop_reason": result.stop_reason,
-        "config": cfg.to_dict(),
-        "seeds": {"model_init": cfg.seed, "batches_and_augmentation": cfg.seed, "label_noise": data.noise_seed},
-        "data": {"dataset": cfg.dataset, "n_train": n_train, "n_test": int(on_device.test_x.shape[0]),
-                 "num_classes": data.num_classes, "noise": str(spec), "actual_noise_rate": data.actual_rate},
-        "model": {"name": cfg.model, "parameters": count_parameters(result.model)},
-        "provenance": {**provenance(device), "started": loaded.started.isoformat(timespec="seconds"),
-                       **({"batch": batch} if batch else {})},
-        "timings": {"data_s": loaded.t_data, "train_s": result.train_seconds, "risk_s": t_risk,
-                    "total_s": time.perf_counter() - loaded.t0, "resumed_from_epoch": result.resumed_from_epoch,
-                    "train_images_per_s": n_train * epochs_run / max(
-                        sum(r["train_seconds"] for r in result.history[result.resumed_from_epoch:]), 1e-9)},
-        "final": {"test_acc_last": result.last_test_acc, "test_acc_best": best, "best_epoch": best_epoch,
-                  "epochs_run": len(result.history)},
-        "history": result.history,
-        "risk": risk,
-        "warnings": loaded.notes,
-    }
-    typed = RunResult.from_dict(jsonable(record), path or Path(f"{cfg.run_id}.json"))  # what readers will see
+    typed = RunResult(
+        id=cfg.run_id,
+        status=result.status,
+        stop_reason=result.stop_reason,
+        config=cfg,
+        seeds={"model_init": cfg.seed, "batches_and_augmentation": cfg.seed, "label_noise": data.noise_seed},
+        data={"dataset": cfg.dataset, "n_train": n_train, "n_test": int(on_device.test_x.shape[0]),
+              "num_classes": data.num_classes, "noise": str(spec), "actual_noise_rate": data.actual_rate},
+        model={"name": cfg.model, "parameters": count_parameters(result.model)},
+        provenance={**provenance(device), "started": loaded.started.isoformat(timespec="seconds"),
+                    **({"batch": batch} if batch else {})},
+        timings={"data_s": loaded.t_data, "train_s": result.train_seconds, "risk_s": t_risk,
+                 "total_s": time.perf_counter() - loaded.t0, "resumed_from_epoch": result.resumed_from_epoch,
+                 "train_images_per_s": n_train * epochs_run / max(
+                     sum(r["train_seconds"] for r in result.history[result.resumed_from_epoch:]), 1e-9)},
+        final=Final(test_acc_last=result.last_test_acc, test_acc_best=best, best_epoch=best_epoch,
+                    epochs_run=len(result.history)),
+        history=tuple(Epoch(**row) for row in result.history),
+        risk=risk,
+        warnings=tuple(loaded.notes),
+    )
     if path is not None:
-        write_json(path, record)
+        write_json(path, typed.to_dict())
         checkpoint = checkpoint_path(path, cfg)
         if checkpoint.exists():
             checkpoint.unlink()

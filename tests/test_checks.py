@@ -285,7 +285,7 @@ def test_what_is_not_a_loss_is_rejected_with_what_was_seen(bad, match):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"num_classes": 1}, "num_classes"), ({"num_classes": 2.5}, "num_classes"),
-    ({"input": "probabilities"}, "input must be one of"), ({"on_fail": "explode"}, "on_fail must be"),
+    ({"input": "probabilities"}, "input must be 'probs' / 'logits', got 'probabilities'"), ({"on_fail": "explode"}, "on_fail must be"),
     ({"budget": "huge"}, "budget must be"), ({"seed": -1}, "seed must be"),
     ({"expected_failures": {"check_nothing": "x"}}, "no check named 'check_nothing'"),
     ({"expected_failures": {"check_symmetric": ""}}, "non-empty reason"),

@@ -355,14 +355,16 @@ def test_measure_gives_theorem_b_from_the_observed_range_and_the_identity():
     out = measure(loss, train_logits, test_logits, train_clean=clean, train_noisy=noisy,
                   test_y=torch.arange(50) % K, noise_kind="symmetric", noise_rate=0.5)
     sums = torch.cat([loss_matrix(loss, train_logits), loss_matrix(loss, test_logits)]).sum(1)
-    assert out["c1"] == pytest.approx(float(sums.min())) and out["c2"] == pytest.approx(float(sums.max()))
-    assert out["bound"]["theorem_b"] == pytest.approx(symmetric_noise_bound(0.5, K, out["c1"], out["c2"]))
+    assert out.c1 == pytest.approx(float(sums.min())) and out.c2 == pytest.approx(float(sums.max()))
+    assert out.bound.theorem_b == pytest.approx(symmetric_noise_bound(0.5, K, out.c1, out.c2))
     M = loss_matrix(loss, train_logits)
     predicted = (1 - 0.5 * K / (K - 1)) * M[torch.arange(N), clean].mean() + 0.5 / (K - 1) * M.sum(1).mean()
-    assert out["identity"]["predicted_noisy_risk"] == pytest.approx(float(predicted))
+    assert out.identity.predicted_noisy_risk == pytest.approx(float(predicted))
+    assert out.identity.measured_noisy_risk == pytest.approx(float(M[torch.arange(N), noisy].mean()))
+    assert out.train.noisy_acc is not None and out.test.noisy_risk is None  # the test set has clean labels only
     asym = measure(loss, train_logits, test_logits, train_clean=clean, train_noisy=noisy,
                    test_y=torch.arange(50) % K, noise_kind="asymmetric", noise_rate=0.4)
-    assert asym["bound"]["theorem_b"] is None and "symmetric noise only" in asym["bound"]["why"]
+    assert asym.bound.theorem_b is None and "symmetric noise only" in asym.bound.why and asym.identity is None
 
 
 def _record(run_id, noise, seed, clean_risk, c1=1.0, c2=2.0, method="ce", m=None):

@@ -1,14 +1,16 @@
 """Finite problems and global minimisers of the conditional risk, against brute force."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from theory import finite, losses, noise
+from theory import finite, losses, minimise, noise
 from theory.consistency import posteriors
 from theory.losses._core import Atom
-from theory.minimise import available_methods, conditional_risk, minimise_conditional_risk
+from theory.minimise import Solver, available_methods, conditional_risk, minimise_conditional_risk
 from theory.minimise._regions import _interp_with_slope, _multiplier_solve, _table, argmax_profiles, region_candidates
 from theory.strategies import finite_problems, noise_rates, simplex_points
 
@@ -32,7 +34,7 @@ def _loss_at_or_near(L, res, q):
     """The minimum's value must be the q-weighted loss vector, and that vector the loss at p* or,
     for a boundary limit towards zeroing coordinate j, the limit of the loss along p_j → 0."""
     np.testing.assert_allclose(res.value, (q * res.losses).sum(1), rtol=1e-12)
-    j = res.certificate.get("zero_coordinate", np.full(len(q), -1))
+    j = getattr(res.certificate, "zero_coordinate", np.full(len(q), -1))  # only boundary limits have one
     inside = j < 0
     np.testing.assert_allclose(res.value[inside], conditional_risk(L, res.p[inside], q[inside]), rtol=1e-12)
     rows = np.flatnonzero(~inside)
@@ -62,9 +64,9 @@ def test_minimiser_is_no_worse_than_brute_force_on_the_2_simplex(name):
     tol = 1e-9 if res.exact else 1e-4
     assert np.all(res.value <= brute + tol * np.maximum(1, np.abs(brute))), (res.method, res.value - brute)
     _loss_at_or_near(L, res, Q)
-    if res.certificate.get("lower_bound") is not None:
-        assert np.all(res.certificate["lower_bound"] <= brute + 1e-12)
-        assert np.all(res.value >= res.certificate["lower_bound"] - 1e-12)
+    if res.certificate.lower_bound is not None:
+        assert np.all(res.certificate.lower_bound <= brute + 1e-12)
+        assert np.all(res.value >= res.certificate.lower_bound - 1e-12)
     # the stated error: the value less it is below every value the grid attains, and an exact
     # method states an error of the order of rounding (a boundary limit's gap is its own)
     assert np.all(res.value - res.value_error <= brute), (res.method, res.value - res.value_error - brute)
@@ -202,13 +204,42 @@ def test_region_candidates_do_not_depend_on_the_other_posteriors_of_the_batch(na
         np.testing.assert_allclose(P_i[0], P[i], rtol=0, atol=1e-9)
 
 
+CERTIFICATE_OF = {Solver.CLOSED_FORM: minimise.ClosedForm, Solver.VERTICES: minimise.VertexValues, Solver.KKT: minimise.KKTBisection,
+                  Solver.REGIONS: minimise.RegionEnumeration, Solver.BOUNDARY: minimise.BoundaryLimits,
+                  Solver.MULTISTART: minimise.StartsSearch, Solver.LOGITS: minimise.LogitStarts}
+
+
+@pytest.mark.parametrize("name", losses.names())
+def test_each_method_leaves_its_own_certificate_and_a_row_keeps_its_own_part(name):
+    L = losses.get(name)
+    q = np.random.default_rng(3).dirichlet(np.ones(3), size=4)
+    res = minimise_conditional_risk(L, q, n_random=2)
+    assert type(res.certificate) is CERTIFICATE_OF[res.method]
+    if res.certificate.lower_bound is not None:
+        assert res.certificate.lower_bound.shape == (4,)
+        assert np.all(res.certificate.lower_bound <= res.value + 1e-12)
+    for i in (0, 3):  # one row's minimum carries that row of every per-row array, nested records too
+        row = res[i].certificate
+        assert type(row) is type(res.certificate)
+        for f in dataclasses.fields(row):
+            whole, part = getattr(res.certificate, f.name), getattr(row, f.name)
+            if isinstance(whole, np.ndarray) and whole.ndim and whole.shape[0] == 4:
+                np.testing.assert_array_equal(part, whole[i])
+            elif isinstance(whole, minimise.Certificate):
+                assert type(part) is type(whole)
+    pair = res.take(np.array([2, 0])).certificate
+    if isinstance(pair, minimise.RegionEnumeration):
+        np.testing.assert_array_equal(pair.patterns.top, res.certificate.patterns.top[[2, 0]])
+        np.testing.assert_array_equal(pair.region_values, res.certificate.region_values[[2, 0]])
+
+
 def test_region_enumeration_refuses_a_loss_whose_declared_pieces_are_wrong():
     # CE_ε wrapped around a loss that claims to be convex but is concave in p_y
     liar = Atom(name="concave_liar", fn=lambda xp, pred, y: 1 - pred.py(y) ** 2, kind="pointwise",
                 curvature_of=lambda params: "convex")
     L = losses.with_eps_softmax(liar, m=0.0)
     res = minimise_conditional_risk(L, Q)
-    assert res.method == "multi-start simplex descent" and "not convex" in res.certificate["regions_refused"]
+    assert res.method == "multi-start simplex descent" and "not convex" in res.certificate.regions_refused
 
 
 @settings(max_examples=25)
@@ -227,9 +258,10 @@ def test_a_search_on_a_sum_of_exactly_solvable_terms_carries_a_certified_gap():
     assert not res.exact
     ce = minimise_conditional_risk(losses.get("ce"), q).value
     rce = minimise_conditional_risk(losses.get("rce"), q).value
-    np.testing.assert_allclose(res.certificate["lower_bound"], 0.1 * ce + rce, rtol=1e-12)
-    assert np.all(res.certificate["gap"] >= 0)
-    assert "gap" not in minimise_conditional_risk(losses.get("nlnl"), q).certificate
+    np.testing.assert_allclose(res.certificate.lower_bound, 0.1 * ce + rce, rtol=1e-12)
+    assert np.all(res.certificate.gap >= 0)
+    nlnl = minimise_conditional_risk(losses.get("nlnl"), q)
+    assert nlnl.method is Solver.MULTISTART and nlnl.certificate.gap is None and nlnl.certificate.lower_bound is None
 
 
 EPS_FAMILIES = {
@@ -282,7 +314,7 @@ def test_the_polish_ties_only_the_classes_the_exact_conditions_tie():
     top = res.p[0].max()
     tied = np.flatnonzero(res.p[0] >= top * (1 - 1e-9))
     assert set(tied) == {0, 3, 5}
-    assert res.certificate["polished_rows"] == 1
+    assert res.certificate.polish.rows == 1
     assert res.value_error[0] <= 1e-10
 
 
@@ -573,7 +605,7 @@ def test_a_loss_without_a_sympy_path_states_the_error_of_its_differenced_slopes(
     L = losses.pointwise("square_numpy_only", lambda xp, u: np.square(np.asarray(1 - u, dtype=float)),
                          curvature="convex")
     res = minimise_conditional_risk(L, Q)
-    assert res.certificate["derivatives"] == "central differences"
+    assert res.certificate.derivatives == "central differences"
     assert np.all(res.value_error > 1e-9)  # not the rounding-level error of an exact slope
     assert np.all(res.value - res.value_error <= _brute(L, Q))
 

@@ -250,6 +250,19 @@ def test_unknown_names_and_parameters_are_refused():
 _UNDECLARED = {("nlnl", "weights")}
 
 
+#: clamps that are not the paper's, each a convention of its own source
+_OWN_CLAMP = {"nlnl": "the NLNL reference clamps 1 − p_ȳ at 1e-5 before its log"}
+
+
+def test_every_clamp_of_the_registry_is_the_papers_unless_its_source_says_otherwise():
+    from theory.softmax import PAPER_CLAMP
+
+    clamped = {n: losses.spec(n).defaults["clamp"] for n in losses.names() if "clamp" in losses.spec(n).defaults}
+    assert {"gce", "rce", "ce_eps", "fl_eps", "ce_eps+mae", "fl_eps+mae"} <= set(clamped)
+    assert {n for n, c in clamped.items() if c != PAPER_CLAMP} == set(_OWN_CLAMP)
+    assert losses.with_eps_softmax(losses.get("mae"), 10.0).params["clamp"] == PAPER_CLAMP
+
+
 def test_every_parameter_of_every_registered_loss_has_a_declared_domain():
     for name in losses.names():
         spec = losses.spec(name)
@@ -393,6 +406,30 @@ def test_pointwise_builds_a_loss_of_p_y_and_rejects_bad_arguments():
         losses.pointwise("bad", 3.0)
     with pytest.raises(ValueError, match="curvature must be"):
         losses.pointwise("bad", lambda xp, u: u, curvature="wavy")
+
+
+@pytest.mark.parametrize("name", losses.names())
+def test_every_registered_loss_states_its_kinds_as_members_not_strings(name):
+    L = losses.get(name)
+    assert type(L.input) is losses.Input and type(L.structure) is losses.Structure
+    assert L.curvature is None or type(L.curvature) is losses.Curvature
+    for part in L.walk():  # a composite's terms too: WeightedSum, EpsWrapped and Named derive theirs
+        assert type(part.input) is losses.Input and type(part.structure) is losses.Structure
+
+
+def test_kinds_given_as_strings_become_members_and_a_bad_one_is_named():
+    fn = lambda xp, pred, y: 1 - pred.py(y)  # noqa: E731
+    atom = losses.Atom(name="mae_again", fn=fn, input="probs", kind="pointwise", curvature_of=lambda _p: "linear")
+    assert atom.input is losses.Input.PROBS and atom.structure is losses.Structure.POINTWISE
+    assert atom.curvature is losses.Curvature.LINEAR
+    logit = losses.from_callable(lambda z, y: z[np.arange(len(y)), y], input="logits")
+    assert logit.input is losses.Input.LOGITS and logit.input.symbol == "logits"
+    with pytest.raises(ValueError, match=r"input must be 'probs' / 'logits', got 'prob'"):
+        losses.from_callable(lambda p, y: p[:, 0], input="prob")
+    with pytest.raises(ValueError, match=r"structure must be 'pointwise' / .* got 'pointwize'"):
+        losses.register("bad_structure", fn, formula="1 − p_y", structure="pointwize")
+    with pytest.raises(ValueError, match=r"input must be 'probs' / 'logits', got 3"):
+        losses.Atom(name="bad_input", fn=fn, input=3)
 
 
 def _readme_block(after: str) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 
 from theory import finite, losses, noise
 from theory.cli import add_debug_flag, check_output_file, guarded
+from theory.losses import Input
 from theory.verify.io import write_json
 
 # The paper's headline losses, their plain counterparts and one normalised loss; 'all' runs
@@ -47,12 +48,12 @@ def _run(args) -> int:
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     T = noise.symmetric(args.K, args.rate)  # checks K and the rate
-    names = ([n for n in losses.names() if losses.get(n).input == "probs"] if args.losses == "all"
+    names = ([n for n in losses.names() if losses.get(n).input is Input.PROBS] if args.losses == "all"
              else [n.strip() for n in args.losses.split(",") if n.strip()])
     if not names:
         raise ValueError(f"--losses names no loss, got {args.losses!r}")
     chosen = [losses.get(name) for name in names]  # unknown names fail here, before any work
-    logits = [name for name, L in zip(names, chosen) if L.input != "probs"]
+    logits = [name for name, L in zip(names, chosen) if L.input is not Input.PROBS]
     if logits:
         raise ValueError(f"--losses takes losses of probabilities (the table minimises over the simplex); "
                          f"{', '.join(logits)} {'takes' if len(logits) == 1 else 'take'} logits")

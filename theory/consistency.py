@@ -28,8 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from theory.losses import Loss
-from theory.minimise import Minimum, Solver, conditional_risk, loss_vectors, minimise_conditional_risk
+from theory.losses import Input, Loss, Structure
+from theory.minimise import (
+    BoundaryLimits,
+    Minimum,
+    RegionEnumeration,
+    Solver,
+    VertexValues,
+    conditional_risk,
+    loss_vectors,
+    minimise_conditional_risk,
+)
 from theory.verify.evidence import Recheck
 
 __all__ = ["PINNED", "Failure", "Grade", "Notion", "NotionResult", "ConsistencyRow", "classify", "posteriors", "strict_topk",
@@ -255,7 +264,7 @@ def points(loss: Loss, best: Minimum) -> np.ndarray:
     """Where a minimiser's order and ties are judged: its probabilities, or for a loss of logits its
     log-probabilities (log-softmax of the logits: the logits' order, finite where a probability
     underflows or is too small for a relative rule on probabilities)."""
-    if loss.input != "logits":
+    if loss.input is not Input.LOGITS:
         return best.p
     from scipy.special import log_softmax
 
@@ -285,8 +294,8 @@ def _why(p: np.ndarray, k: int, *, logits: bool = False) -> str:
 def _region_values(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, K) infima of C_q over each argmax region, and (n, K, K) a point of each region attaining it."""
     n, K = q.shape
-    if best.method is Solver.REGIONS and "region_values" in best.certificate:
-        return best.certificate["region_values"], best.certificate["region_points"]
+    if isinstance(best.certificate, RegionEnumeration):
+        return best.certificate.region_values, best.certificate.region_points
     if best.method is Solver.BOUNDARY:
         from theory.minimise import split_normalised
 
@@ -324,8 +333,8 @@ class _SwapToTop(Loss):
     t: int = 0
 
     @property
-    def structure(self) -> str:
-        return "general"
+    def structure(self) -> Structure:
+        return Structure.GENERAL
 
     def move(self, P: np.ndarray) -> np.ndarray:
         P = np.array(P, dtype=np.float64, copy=True)
@@ -344,7 +353,7 @@ class _SwapToTop(Loss):
 def _prediction(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np.ndarray, list[Failure]]:
     """Own-prediction top-1 per posterior, with failures."""
     n, K = q.shape
-    logits = loss.input == "logits"
+    logits = loss.input is Input.LOGITS
     P = points(loss, best)
     t_star = np.argmax(q, axis=1)
     t_hat = np.argmax(P, axis=1)
@@ -390,9 +399,9 @@ def _prediction(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np
 
 def _flat_vertices(best: Minimum) -> np.ndarray:
     """Vertex enumeration: the best vertex is not unique (a flat minimiser set)."""
-    vals = best.certificate.get("vertex_values") if best.method is Solver.VERTICES else None
-    if vals is None:
+    if not isinstance(best.certificate, VertexValues):
         return np.zeros(len(best.p), dtype=bool)
+    vals = best.certificate.vertex_values
     s = np.sort(vals, axis=1)
     return s[:, 1] - s[:, 0] <= 1e-12 * np.maximum(1.0, np.abs(s[:, 0]))
 
@@ -400,13 +409,13 @@ def _flat_vertices(best: Minimum) -> np.ndarray:
 def _strict(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[Failure]]:
     """Strict-order top-k per posterior and position, with failures; a flat vertex set (two best
     vertices) fails at top-1 (their midpoint is a minimiser with a tied top)."""
-    logits = loss.input == "logits"
+    logits = loss.input is Input.LOGITS
     P = points(loss, best)
     ok = strict_topk(P, q, logits=logits)
     flat = _flat_vertices(best)
     failures = []
     for i in np.flatnonzero(flat):
-        vals = best.certificate["vertex_values"][i]
+        vals = best.certificate.vertex_values[i]
         a, b = np.argsort(vals)[:2]
         mid = np.zeros(q.shape[1])
         mid[[a, b]] = 0.5
@@ -415,7 +424,7 @@ def _strict(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[
     # a loss of saturating scores is flat as logits go to −∞: its infimum may hold ties there, and
     # the order a search leaves among such logits means nothing (see _logit_tie_probes)
     probed = {(i, k): (z, v) for i, k, z, v in _logit_tie_probes(loss, q, best)} if logits else {}
-    alternatives = best.certificate.get("near_optimal")
+    alternatives = best.certificate.near_optimal if isinstance(best.certificate, RegionEnumeration) else None
     for i, k in zip(*np.nonzero(~ok)):
         if (flat[i] and k == 0) or (i, int(k) + 1) in probed:
             continue
@@ -446,7 +455,7 @@ def _tie_probes(loss: Loss, q: np.ndarray, best: Minimum, ok: np.ndarray):
     two classes at their mean, both at the smaller value, both at 0 (the mass going to the top);
     a boundary minimiser keeps its zero coordinate."""
     n, K = q.shape
-    zero = best.certificate.get("zero_coordinate") if best.method is Solver.BOUNDARY else None
+    zero = best.certificate.zero_coordinate if isinstance(best.certificate, BoundaryLimits) else None
     for i, kk in zip(*np.nonzero(ok)):
         k = int(kk) + 1
         p, base = best.p[i], float(best.value[i])
@@ -482,7 +491,7 @@ def _logit_tie_probes(loss: Loss, q: np.ndarray, best: Minimum):
     float rounding. Yields (row, k, log-probabilities of the tied point, its value)."""
     from scipy.special import log_softmax
 
-    box = float(best.certificate["box"])
+    box = best.certificate.box
     n, K = q.shape
     order = np.argsort(-q, axis=1, kind="stable")
     R = np.repeat(best.logits[:, None, :], K - 1, axis=1)  # (n, k − 1, K)
@@ -535,7 +544,7 @@ def classify(loss: Loss, K: int, *, budget, n: int | None = None, pinned: Sequen
     rng = budget.rng("consistency", loss_key(loss), int(K))
     q = posteriors(int(K), n, rng, pinned=pinned)
     seed = budget.seed_for("consistency-search", loss_key(loss), int(K))
-    best = minimise_conditional_risk(loss, q, seed=seed, n_random=LOGIT_STARTS if loss.input == "logits" else 8)
+    best = minimise_conditional_risk(loss, q, seed=seed, n_random=LOGIT_STARTS if loss.input is Input.LOGITS else 8)
     s_ok, s_fail = _strict(loss, q, best)
     p_ok, p_fail = _prediction(loss, q, best, seed)
     gap = float(np.max(best.value_error))
@@ -545,7 +554,7 @@ def classify(loss: Loss, K: int, *, budget, n: int | None = None, pinned: Sequen
         s_fail = sorted(s_fail + _kink_probes(q, best, s_ok, checker), key=lambda f: f.k)
     strict = _confirm(Notion.STRICT, K, s_fail, checker)
     prediction = _confirm(Notion.PREDICTION, 2, p_fail, checker)
-    where = domain or ("logits" if loss.input == "logits" else "probabilities on the simplex")
+    where = domain or ("logits" if loss.input is Input.LOGITS else "probabilities on the simplex")
     return ConsistencyRow(
         loss=loss.name, params=dict(params if params is not None else loss.params), K=int(K), domain=where,
         n_posteriors=len(q), strict=strict, prediction=prediction, method=best.method, exact=bool(best.exact),
@@ -624,7 +633,7 @@ class _Rechecker:
         self.loss, self.best, self.gap, self.seed = loss, best, gap, seed
         self._second: dict[bytes, Minimum] = {}
         self._exact: dict[tuple[bytes, bytes], Any] = {}  # 50-digit C_q at points a kink probe moves from
-        self.exact_ok = loss.input == "probs" and _has_sympy(loss)
+        self.exact_ok = loss.input is Input.PROBS and _has_sympy(loss)
 
     def _plain(self, loss: Loss, p: np.ndarray, q: np.ndarray) -> float:
         if self.exact_ok:
@@ -680,7 +689,7 @@ class _Rechecker:
             if base > reference + tol:
                 return Recheck.DISMISSED, (f"{digits}: the tied point is worse than the minimiser ({base:.12g} > "
                                            f"{reference:.12g}): not a minimiser")
-        logits = self.loss.input == "logits"
+        logits = self.loss.input is Input.LOGITS
         if self.certified(base) or self.best.method is Solver.BOUNDARY:  # values compared (boundary limits)
             rivals = repairs(f.point, f.q, f.k, logits=logits)
             margins = np.array([self.value(r, f.q) - base for r in rivals])
@@ -710,7 +719,7 @@ class _Rechecker:
             return Recheck.UNDECIDED, (f"{digits}: the minimiser is not certified and the rivals repairing position {f.k} "
                                        f"differ from it by at most {largest:.3g}, below what a search resolves "
                                        f"({resolution:.2g})")
-        box = BOX_WIDENING * float(self.best.certificate.get("box", 30.0)) if logits else 30.0
+        box = BOX_WIDENING * self.best.certificate.box if logits else 30.0
         key = f.q.tobytes()
         if key not in self._second:  # one second search per posterior, whichever position it judges
             self._second[key] = minimise_conditional_risk(self.loss, f.q[None], seed=self.seed + 1, n_random=32,
@@ -791,7 +800,7 @@ class _Rechecker:
         shows a smooth near-tie (most of them: :func:`descends` one way), and the golden section costs
         tens of evaluations."""
         p, q = f.p_star, f.q
-        if self.loss.input == "logits" or self.best.method is Solver.BOUNDARY or not 0 < f.k < len(q):
+        if self.loss.input is Input.LOGITS or self.best.method is Solver.BOUNDARY or not 0 < f.k < len(q):
             return None
         a, b = _pair(p, q, f.k)
         if min(p[a], p[b]) <= 0 or abs(p[a] - p[b]) > SNAP_REL * max(p[a], p[b]):
@@ -944,7 +953,7 @@ def rival_margins(loss: Loss, p: np.ndarray, rivals: Sequence[np.ndarray], q: np
     margin +inf."""
     if not len(rivals):
         return np.zeros(0), np.zeros(0)
-    V = loss_vectors(loss, np.vstack([p[None], np.asarray(rivals)]), logits=loss.input == "logits")
+    V = loss_vectors(loss, np.vstack([p[None], np.asarray(rivals)]), logits=loss.input is Input.LOGITS)
     base, R = V[0], V[1:]
     weight = np.where(q > 0, q, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -975,4 +984,4 @@ def descends(margins: np.ndarray, rounding: np.ndarray) -> bool:
 
 def conditional_value(loss: Loss, p: np.ndarray, q: np.ndarray) -> float:
     """C_q(p) in float64; for a logit loss ``p`` holds logits (or log-probabilities: the same point)."""
-    return float(conditional_risk(loss, p[None], q[None], logits=loss.input == "logits")[0])
+    return float(conditional_risk(loss, p[None], q[None], logits=loss.input is Input.LOGITS)[0])

@@ -29,7 +29,7 @@ from enum import Enum
 import numpy as np
 
 from theory.finite import FiniteProblem, random_problem
-from theory.losses import Loss
+from theory.losses import Curvature, Input, Loss, Structure
 from theory.minimise import Minimum, Solver, minimise_conditional_risk, risk_of_vectors
 from theory.noise import symmetric
 from theory.validation import check_seed
@@ -97,14 +97,14 @@ def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400, n_poli
 
     centre = np.full(K, 1.0 / K)
     vertex = np.eye(K)[0]
-    if L.input == "probs" and L.structure == "pointwise" and L.curvature in ("convex", "concave", "linear"):
+    if L.input is Input.PROBS and L.structure is Structure.POINTWISE and L.curvature is not None:
         at_centre = float(loss_sums(L, centre[None])[0])
         at_vertex = float(loss_sums(L, vertex[None])[0])
-        if L.curvature == "concave":
+        if L.curvature is Curvature.CONCAVE:
             lo, hi, p_lo, p_hi = at_vertex, at_centre, vertex, centre
         else:
             lo, hi, p_lo, p_hi = at_centre, at_vertex, centre, vertex
-            if L.curvature == "linear":
+            if L.curvature is Curvature.LINEAR:
                 lo, hi = min(lo, hi), max(lo, hi)
         how = f"closed form for a {L.curvature} φ: Jensen at the centre, the vertex for the other end"
         return SumRange(K, lo, hi, True, True, lo, hi, how, p_lo, p_hi)
@@ -124,7 +124,7 @@ def sum_range(L: Loss, K: int, *, rng: np.random.Generator, n: int = 400, n_poli
 def _monotone_outer_bound(L: Loss, K: int) -> float:
     """φ_top(1/K) + (K−1)·φ_other(0) for argmax-pointwise losses whose profiles are non-increasing
     on a fine grid (then no point of the simplex has a larger sum); +inf otherwise."""
-    if L.input != "probs" or L.structure not in ("pointwise", "argmax_pointwise"):
+    if L.input is not Input.PROBS or L.structure not in (Structure.POINTWISE, Structure.ARGMAX_POINTWISE):
         return np.inf
     from theory.minimise import argmax_profiles
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.losses import Loss
+from theory.losses import Input, Loss
 from theory.minimise import Minimum, conditional_risk, minimise_conditional_risk, risk_of_vectors
 from theory.streams import generator
 from theory.validation import check_num_classes, check_probs, check_transition
@@ -78,7 +78,7 @@ class FiniteProblem:
         f = np.asarray(f, dtype=np.float64)
         if f.shape != (self.n_x, self.K):
             raise ValueError(f"predictor must be a table of shape {(self.n_x, self.K)}, got {f.shape}")
-        return f if loss.input == "logits" else check_probs(f, "predictor")
+        return f if loss.input is Input.LOGITS else check_probs(f, "predictor")
 
     def conditional_risks(self, loss: Loss, f) -> np.ndarray:
         """Σ_k P(k | x) L(f(x), k) for every x: (n_x,).

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory.finite import FiniteProblem
-from theory.losses import Loss
+from theory.losses import Input, Loss
 from theory.minimise import conditional_risk, minimise_conditional_risk, risk_of_vectors
 from theory.streams import generator, stream
 from theory.validation import check_seed
@@ -164,7 +164,7 @@ class ClassMinimum:
 
 
 def _is_convex_in_logits(L: Loss) -> bool:
-    return L.name in CONVEX_IN_LOGITS and not getattr(L, "params", None) and L.input == "probs"
+    return L.name in CONVEX_IN_LOGITS and not getattr(L, "params", None) and L.input is Input.PROBS
 
 
 def _risk_terms(L: Loss, Z: np.ndarray, Q: np.ndarray) -> np.ndarray:

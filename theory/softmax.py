@@ -25,7 +25,12 @@ import numpy as np
 from theory.validation import CLAMP, check_probs
 from theory.xp import ArrayNamespace, is_symbolic, namespace_of
 
-__all__ = ["eps_softmax", "one_hot_error"]
+__all__ = ["PAPER_CLAMP", "eps_softmax", "one_hot_error"]
+
+#: The clamp c of the ε-losses: p_ε is clamped from below at c before any log is taken. 1e-8 is the
+#: reference code's one global constant (PAPER.md §3, as corrected), the default of every loss with
+#: a clamp parameter and the clamp the checks wrap a user's loss with; the package states it here only.
+PAPER_CLAMP = 1e-8
 
 
 def _as_array(p: Any) -> Any:
@@ -57,7 +62,7 @@ def eps_softmax(
         Mixing weight; ε = 1/(1+m) is the one-hot error scale (P2).
     clamp : float in [0, 1), optional
         If given, the result is clamped from below at this constant, as the ε-losses do before
-        taking logs (the paper's c = 1e-8). ``None`` returns the unclamped p_ε.
+        taking logs (:data:`PAPER_CLAMP`, the paper's c = 1e-8). ``None`` returns the unclamped p_ε.
     t : int or integer array (...), optional
         The argmax index. Computed from ``p`` when omitted; required for symbolic ``p`` whose
         ordering sympy cannot decide. With ``validate``, a stated ``t`` must be an integer in

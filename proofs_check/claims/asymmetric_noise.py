@@ -12,7 +12,7 @@ from proofs_check.claims.softmax import one_hot_proof
 from proofs_check.claims.symmetric_noise import M_DENSE, recheck_row
 from theory import losses
 from theory.excess import ExcessRow, NoiseKind, NoiseSetting, excess_sweep
-from theory.losses import with_eps_softmax
+from theory.losses import Curvature, with_eps_softmax
 from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
 from theory.verify.exact import exact_loss_vector
 from theory.verify.runner import Context
@@ -98,7 +98,7 @@ def _class_conditional(K: int, rng: np.random.Generator, *, n: int, broken: bool
 
 
 def _families(thorough: bool = True):
-    square = losses.pointwise("square", lambda xp, u: (1 - u) ** 2, curvature="convex")
+    square = losses.pointwise("square", lambda xp, u: (1 - u) ** 2, curvature=Curvature.CONVEX)
     fams = {
         "mae_eps": (lambda m: with_eps_softmax(losses.get("mae"), m, clamp=0.0)),
         "square_eps": (lambda m: with_eps_softmax(square, m, clamp=0.0)),

@@ -17,7 +17,7 @@ from proofs_check.claims._registry import claim
 from proofs_check.claims.softmax import one_hot_proof, ranges_proof
 from theory import losses
 from theory.excess import loss_sums
-from theory.losses import Loss, with_eps_softmax
+from theory.losses import Curvature, Loss, with_eps_softmax
 from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
 from theory.verify.exact import exact_loss_vector, exact_point
 from theory.verify.runner import Context
@@ -40,7 +40,7 @@ class Lipschitz:
 
 
 def _ells() -> tuple[Lipschitz, ...]:
-    sq = losses.pointwise("square", lambda xp, u: (1 - u) ** 2, curvature="convex")
+    sq = losses.pointwise("square", lambda xp, u: (1 - u) ** 2, curvature=Curvature.CONVEX)
     gce = losses.get("gce")
     return (
         Lipschitz("mae", losses.get("mae"), losses.get("mae")),

@@ -10,13 +10,14 @@ from proofs_check.claims._registry import claim
 from proofs_check.claims.softmax import simplex_proof
 from theory import losses
 from theory.losses import with_eps_softmax
+from theory.softmax import PAPER_CLAMP
 from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
 from theory.verify.exact import exact_loss_vector
 from theory.verify.runner import Context
 from theory.verify.search import search
 
-C = 1e-8
-C_EXACT = sp.Rational(1, 10**8)
+C = PAPER_CLAMP
+C_EXACT = sp.Rational(repr(PAPER_CLAMP))  # exactly 1/10⁸, read from its decimal form
 
 # (ε-loss at m = 0, plain loss) pairs with equal parameters
 PAIRS = (

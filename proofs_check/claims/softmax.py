@@ -22,6 +22,7 @@ from proofs_check.claims._common import (
 )
 from proofs_check.claims._registry import claim
 from theory import eps_softmax, losses, one_hot_error
+from theory.softmax import PAPER_CLAMP
 from theory.verify import Certifier, Evidence, Kind, Origin, Proof, Recheck, Verdict, Witness, decide
 from theory.verify.exact import exact_loss_vector
 from theory.verify.runner import Context
@@ -227,7 +228,7 @@ def clamp_proof() -> Proof:
     s_ = sp.Symbol("s", positive=True)
     for K in SYMBOLIC_K:
         for m in (0, 10, 10**5):
-            L = losses.get("ce_eps", m=float(m), clamp=1e-8)
+            L = losses.get("ce_eps", m=float(m), clamp=PAPER_CLAMP)
             p = list(sp.symbols(f"p_0:{K}", positive=True))
             vals = L.sympy(K, t=0, symbols=p)
             y = K - 1

@@ -22,7 +22,7 @@ from proofs_check.claims.bounded_sum import band, lipschitz
 from theory import losses
 from theory.excess import ExcessRow, SumRange, excess_sweep, sum_range, symmetric_noise, symmetric_noise_bound
 from theory.finite import random_problem
-from theory.losses import Loss, with_eps_softmax
+from theory.losses import Curvature, Loss, with_eps_softmax
 from theory.minimise import minimise_conditional_risk
 from theory.noise import symmetric
 from theory.verify import Budget, Certifier, Evidence, Kind, Origin, Proof, Recheck, Verdict, Witness, decide
@@ -297,7 +297,7 @@ def check_bound(ctx: Context):
 
 
 def _lipschitz_families(budget: Budget) -> dict[str, Callable[[float], Loss]]:
-    square = losses.pointwise("square", lambda xp, u: (1 - u) ** 2, curvature="convex")
+    square = losses.pointwise("square", lambda xp, u: (1 - u) ** 2, curvature=Curvature.CONVEX)
     base = {"mae_eps": losses.get("mae"), "square_eps": square, "ael_eps": losses.get("ael"),
             "gce_eps": losses.get("gce")}
     if budget.thorough:

@@ -115,7 +115,7 @@ def _reproducer(subject: Subject, budget: Budget, expected: Mapping[str, str]) -
             opts += f", expected_failures={xfail!r}"
         python = ""
         if subject.expr:
-            callable_input = "" if subject.native else f"input={subject.input!r}, "
+            callable_input = "" if subject.native else f"input={subject.input.value!r}, "
             python = (f"from theory.checks import check_loss; {subject.imports}check_loss({subject.expr}, "
                       f"{callable_input}{opts})")
         shell = ""

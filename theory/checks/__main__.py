@@ -22,6 +22,7 @@ from typing import Any
 from theory import losses
 from theory.checks import LossSource, check_loss, check_names, describe_checks
 from theory.cli import add_debug_flag, check_output_file, check_output_folder, message
+from theory.losses import Input
 from theory.verify import Budget, write_json
 
 
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m theory.checks", description=__doc__.split("\n\n")[0])
     parser.add_argument("loss", nargs="?", help="module:function, file.py:function or a registered loss name")
     parser.add_argument("-K", "--num-classes", type=int, default=10, help="number of classes (default 10)")
-    parser.add_argument("--input", choices=("probs", "logits"), default=None,
+    parser.add_argument("--input", choices=[i.value for i in Input], default=None,
                         help="what a callable receives (default probs; library losses know their own)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a parameter of a registered loss (repeatable), e.g. --param q=0.5")

@@ -22,7 +22,7 @@ import numpy as np
 from theory.checks._subject import Subject
 from theory.consistency import ConsistencyRow
 from theory.excess import SumRange
-from theory.losses import LossEvaluationError
+from theory.losses import Input, LossEvaluationError
 from theory.verify import (
     Check,
     Evidence,
@@ -111,7 +111,7 @@ def evaluation_failure(ctx: Context, err: LossEvaluationError, check: str) -> Ou
                 again = f"evaluated again: {second.cause or second}"
                 break
     recheck = again or "evaluated again without error: the loss is not deterministic at this input"
-    what = "logits" if s.input == "logits" else "p"
+    what = s.input.symbol
     witness = Witness({what: err.x, "y": err.y}, err.cause or str(err), "one finite value per example", recheck,
                       Recheck.CONFIRMED)
     evidence = Evidence(Kind.SEARCH, f"the loss failed while {check} evaluated it", covers=scope(ctx, "evaluation"))
@@ -131,5 +131,5 @@ def floor(ctx: Context) -> float:
 def scope(ctx: Context, what: str = "") -> str:
     """"K = 10, closed simplex" (+ ``what``): the part of a property a piece of evidence covers."""
     s: Subject = ctx.subject
-    where = "logits" if s.input == "logits" else domain(ctx)
+    where = "logits" if s.input is Input.LOGITS else domain(ctx)
     return f"K = {s.K}, {where}" + (f": {what}" if what else "")

@@ -16,6 +16,7 @@ from theory.losses import (
     DEFAULT_TIME_LIMIT,
     Adaptation,
     CallableLoss,
+    Input,
     Loss,
     LossEvaluationError,
     from_callable,
@@ -27,7 +28,6 @@ from theory.validation import check_num_classes, describe
 
 __all__ = ["LossSource", "Subject", "as_subject"]
 
-INPUTS = ("probs", "logits")
 BACKENDS = ("auto", "numpy", "torch")
 
 
@@ -98,7 +98,7 @@ class Subject:
                                           cause=f"{type(err).__name__}: {err}") from None
         adapter = self.loss.per_example
         fn = self.loss.fn if adapter is None else self._cast.setdefault(z.dtype, adapter.cast(z.dtype))
-        x = z if self.input == "logits" else torch.softmax(z, dim=-1)
+        x = z if self.input is Input.LOGITS else torch.softmax(z, dim=-1)
         with context:
             return self.loss.call_tensors(fn, x, y)
 
@@ -120,7 +120,7 @@ class Subject:
             return self.loss.evaluate(x, y)
         try:
             with np.errstate(all="ignore"):
-                if self.input == "logits":
+                if self.input is Input.LOGITS:
                     return self.loss.from_logits(x, y, validate=False)
                 return self.loss(x, y, validate=False)
         except LossEvaluationError:  # a wrapped user callable (e.g. under ε-softmax) already named the input
@@ -137,7 +137,7 @@ class Subject:
 
     def inputs_of(self, P: np.ndarray) -> np.ndarray:
         P = np.asarray(P, dtype=np.float64)
-        return np.log(np.clip(P, 1e-13, None)) if self.input == "logits" else P
+        return np.log(np.clip(P, 1e-13, None)) if self.input is Input.LOGITS else P
 
     def matrix(self, X: np.ndarray) -> np.ndarray:
         """(n, K): L(x, k) for every input row x (probabilities or logits) and every label k, in
@@ -199,13 +199,12 @@ def _library_line(loss: Loss) -> tuple[str, str]:
     return f"losses.get({loss.name!r}{args})", shell
 
 
-def as_subject(loss: Any, *, num_classes: Any, input: str | None = "probs", backend: str = "auto",
+def as_subject(loss: Any, *, num_classes: Any, input: Input | str | None = Input.PROBS, backend: str = "auto",
                name: str | None = None, time_limit: float | None = DEFAULT_TIME_LIMIT,
                source: LossSource | None = None) -> Subject:
     """Validate the arguments of :func:`theory.checks.check_loss` and build the :class:`Subject`."""
     K = check_num_classes(num_classes, "num_classes")
-    if input is not None and input not in INPUTS:
-        raise ValueError(f"input must be one of {INPUTS} (what the loss receives), got {input!r}")
+    input = None if input is None else Input.of(input)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if name is not None and not isinstance(name, str):
@@ -217,11 +216,11 @@ def as_subject(loss: Any, *, num_classes: Any, input: str | None = "probs", back
         loss = losses.get(loss)  # KeyError lists the registered names
     if isinstance(loss, Loss):
         if input is not None and input != loss.input:
-            raise ValueError(f"{loss.name} is a library loss defined on {loss.input}; got input={input!r} "
+            raise ValueError(f"{loss.name} is a library loss defined on {loss.input}; got input={input.value!r} "
                              "(leave input unset for library losses)")
         if isinstance(loss, CallableLoss):
             imp, expr, why = _import_line(loss.fn)
-            built = f"losses.from_callable({expr}, input={loss.input!r})" if expr else ""
+            built = f"losses.from_callable({expr}, input={loss.input.value!r})" if expr else ""
             return Subject(name or loss.name, loss, K, False, f"from theory import losses; {imp}", built,
                            shell_target, loss.backend, python_why=why)
         expr, shell = _library_line(loss)
@@ -237,7 +236,7 @@ def as_subject(loss: Any, *, num_classes: Any, input: str | None = "probs", back
                         f"mean or sum, a torch.nn.Module, a theory.losses.Loss or a registered loss name; got "
                         f"{describe(loss)}")
     _check_signature(loss)
-    input = input or "probs"
+    input = input or Input.PROBS
     imp, expr, why = _import_line(loss)
     if source is not None and source.expr:
         imp, expr, why = source.imports, source.expr, ""

@@ -11,7 +11,7 @@ import numpy as np
 from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.formatting import vector
-from theory.losses import LossEvaluationError
+from theory.losses import Input, LossEvaluationError
 from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 from theory.verify.search import simplex_sample
 
@@ -28,7 +28,7 @@ def probe_inputs(subject: Subject, rng: np.random.Generator, n: int) -> np.ndarr
     zero logits, ±50 one-hot logits, log of simplex points and random logits of scale 1 to 100."""
     K = subject.K
     P = simplex_sample(rng, K, n)
-    if subject.input == "probs":
+    if subject.input is Input.PROBS:
         return P
     eye = np.eye(K)
     scales = rng.choice([1.0, 10.0, 100.0], size=(n // 4, 1))
@@ -52,7 +52,7 @@ def check_output(ctx: Context) -> Outcome:
     alone = np.array([subject.values(X[i:i + 1], y[i:i + 1])[0] for i in range(len(X))])
     reverse = subject.values(X[::-1], y[::-1])[::-1]
     again = subject.values(X, y)
-    what = "logits" if subject.input == "logits" else "p"
+    what = subject.input.symbol
     covers = scope(ctx, f"{len(X)} examples, alone / reversed / twice")
     for other, how in ((alone, "alone"), (reverse, "in the batch reversed"), (again, "when called again")):
         bad = ~np.isclose(batch, other, rtol=RTOL, atol=1e-12, equal_nan=True)
@@ -97,7 +97,7 @@ def check_finite(ctx: Context) -> Outcome:
     X = probe_inputs(subject, ctx.rng("check_finite", subject.K), ctx.pick(200, 2000))
     K = subject.K
     V = subject.matrix(X)  # (n, K)
-    P = X if subject.input == "probs" else None
+    P = X if subject.input is Input.PROBS else None
     inf_ok = (P == 0) if P is not None else np.zeros_like(V, dtype=bool)
     kinds = {
         "nan": np.isnan(V),
@@ -109,7 +109,7 @@ def check_finite(ctx: Context) -> Outcome:
     for mask in kinds.values():
         bad |= mask
     counts = {k: int(m.sum()) for k, m in kinds.items() if m.any()}
-    what = "logits" if subject.input == "logits" else "p"
+    what = subject.input.symbol
     covers = scope(ctx, f"{len(X)} inputs × {K} labels (vertices, faces, interior)")
     ev = Evidence(Kind.SEARCH, f"{len(X)} inputs × {K} labels: " +
                   (", ".join(f"{n} {k}" for k, n in counts.items()) if counts else "all finite (or +inf at p_y = 0) "
@@ -171,7 +171,7 @@ def check_label_dependence(ctx: Context) -> Outcome:
 
 
 def _probs_only(subject: Subject) -> str | None:
-    return None if subject.input == "probs" else "the loss is declared on logits"
+    return None if subject.input is Input.PROBS else "the loss is declared on logits"
 
 
 SHIFTS = (0.5, 3.0, -0.05)

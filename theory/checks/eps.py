@@ -19,11 +19,12 @@ from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.excess import SumRange, excess_sweep, symmetric_noise
 from theory.formatting import vector
-from theory.losses import with_eps_softmax
+from theory.losses import Input, with_eps_softmax
+from theory.softmax import PAPER_CLAMP
 from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 from theory.verify.search import search
 
-CLAMP = 1e-8
+CLAMP = PAPER_CLAMP  # the clamp a user's loss is wrapped with, as the paper's losses are
 M_GRID = (0.0, 1e2, 1e4, 1e8, 1e10)
 M_GRID_THOROUGH = (0.0, 1.0, 1e2, 1e4, 1e6, 1e8, 1e10, 1e12)
 EXCESS_M = (0.0, 1e8)  # below and in the all-clamped regime m ≥ 1/(2c) − 1 (a measurement, not the verdict)
@@ -32,7 +33,7 @@ ROUNDING = 64 * np.finfo(np.float64).eps  # per unit of K·max|Σ|
 
 
 def _probs_only(subject: Subject) -> str | None:
-    return None if subject.input == "probs" else "ε-softmax wraps losses of probabilities; this one is declared on logits"
+    return None if subject.input is Input.PROBS else "ε-softmax wraps losses of probabilities; this one is declared on logits"
 
 
 def band(wrapped: Subject, ctx: Context, m: float) -> tuple[float, float, np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.excess import ExcessRow, NoiseKind, NoiseSetting, excess_sweep, symmetric_noise
 from theory.finite import FiniteProblem
+from theory.losses import Input
 from theory.minimise import available_methods
 from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 from theory.verify.exact import exact_risk
@@ -61,7 +62,7 @@ def recheck_excess(subject: Subject, row: ExcessRow, tol: float, seed: int) -> t
     noisy one under the noisy distribution."""
     prob = row.problem_instance()
     noisy_prob = prob.noisy(row.noise.T)
-    exact = subject.native and subject.input == "probs"
+    exact = subject.native and subject.input is Input.PROBS
     second = "boundary" if available_methods(subject.loss)["boundary"] else "multistart"
     out = {}
     for label, kw in (("primary", {"seed": seed}), ("second", {"method": second, "seed": seed + 1, "n_random": SECOND_STARTS})):

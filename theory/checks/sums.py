@@ -20,6 +20,7 @@ from theory.checks._framework import Context, SymbolicSum, floor, loss_check, sc
 from theory.checks._subject import Subject
 from theory.excess import sum_range
 from theory.formatting import vector
+from theory.losses import Input
 from theory.verify import Certifier, Evidence, Kind, Outcome, Recheck, Witness, decide
 from theory.verify.certify import simplify_to_zero
 from theory.verify.exact import exact_loss_vector
@@ -40,7 +41,7 @@ def symbolic_sum(ctx: Context) -> SymbolicSum:
 
 def _symbolic_sum(subject: Subject) -> SymbolicSum:
     K = subject.K
-    if not subject.native or subject.input != "probs" or K > SYMBOLIC_MAX_K:
+    if not subject.native or subject.input is not Input.PROBS or K > SYMBOLIC_MAX_K:
         return SymbolicSum(why="a plain callable has no symbolic path" if not subject.native else
                            f"K = {K} > {SYMBOLIC_MAX_K}" if K > SYMBOLIC_MAX_K else "a logit loss")
     p = sp.symbols(f"p_0:{K}", positive=True)
@@ -74,7 +75,7 @@ def _paths(subject: Subject, rng: np.random.Generator, scales: np.ndarray) -> tu
     """Inputs (paths, scales, K) along which the sum might grow without bound, and their names."""
     K = subject.K
     names, pts = [], []
-    if subject.input == "probs":
+    if subject.input is Input.PROBS:
         for j in range(min(K, 4)):
             for kind in ("vertex", "face"):
                 P = np.empty((len(scales), K))
@@ -108,7 +109,7 @@ def _grows(S: np.ndarray) -> np.ndarray:
 
 def _growth(subject: Subject, ctx: Context) -> tuple[Witness | None, Evidence]:
     rng = ctx.rng("check_bounded_sum", "paths", subject.K)
-    scales = 10.0 ** (-DECADES) if subject.input == "probs" else 10.0 ** (DECADES - 1)
+    scales = 10.0 ** (-DECADES) if subject.input is Input.PROBS else 10.0 ** (DECADES - 1)
     X, names = _paths(subject, rng, scales)
     S = np.stack([subject.input_sums(x) for x in X])
     covers = scope(ctx, f"{len(names)} paths to the boundary, {len(scales)} decades each")
@@ -119,11 +120,11 @@ def _growth(subject: Subject, ctx: Context) -> tuple[Witness | None, Evidence]:
     if not grows.any():
         return None, ev
     i = int(np.argmax(grows))
-    further = 10.0 ** (-RECHECK_DECADES) if subject.input == "probs" else 10.0 ** (RECHECK_DECADES - 1)
+    further = 10.0 ** (-RECHECK_DECADES) if subject.input is Input.PROBS else 10.0 ** (RECHECK_DECADES - 1)
     X2, _ = _paths(subject, ctx.rng("check_bounded_sum", "paths", subject.K), np.concatenate([scales, further]))
     S2 = subject.input_sums(X2[i])
     confirmed = bool(_grows(S2[None])[0] and S2[-1] > S[i, -1])
-    var = "δ" if subject.input == "probs" else "s"
+    var = "δ" if subject.input is Input.PROBS else "s"
     w = Witness({"path": names[i], var: np.concatenate([scales, further])[-6:], "sum": S2[-6:]},
                 f"Σ_k L = {S[i, -1]:.6g} at {var} = {scales[-1]:.0e}, increasing by {S[i, -1] - S[i, -2]:.3g} per decade",
                 "a sum bounded by some C₂ < ∞",
@@ -162,7 +163,7 @@ def check_bounded_sum(ctx: Context) -> Outcome:
         note = (f"{subject.name} has an unbounded sum for K={K}: Σ_k L grows without bound {witness.inputs['path']} "
                 f"({witness.observed}); Theorem B gives no bound for it")
         return decide([growth], witness, data={"C2": float("inf")}, note=note, witness_covers=scope(ctx))
-    if subject.input == "logits":
+    if subject.input is Input.LOGITS:
         X = np.vstack([subject.inputs_of(P), 10 * ctx.rng("check_bounded_sum", "logits", K).standard_normal((200, K))])
         sums = subject.input_sums(X)
         data = {"C1": float(np.nanmin(sums)), "C2": float(np.nanmax(sums)), "C1_exact": False, "C2_exact": False,
@@ -221,7 +222,7 @@ def check_symmetric(ctx: Context) -> Outcome:
                       + (f" (not certified: {why})" if why else ""))
     p = res.witness if res.witness is not None else res.point
     s_p = float(subject.sums(p[None])[0])
-    exact = [_exact_sum(subject, q) for q in (p, centre[0])] if subject.native and subject.input == "probs" else []
+    exact = [_exact_sum(subject, q) for q in (p, centre[0])] if subject.native and subject.input is Input.PROBS else []
     if exact and all(np.isfinite(exact)):
         recheck, confirmed = "50-digit evaluation at the exact rational points", abs(exact[0] - exact[1]) > tol
     else:  # a plain callable, or an infinite / undefined value where sympy has no float (log 0 = zoo)

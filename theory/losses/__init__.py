@@ -15,6 +15,7 @@ from theory.losses import _catalogue, _definitions  # noqa: F401  (fill the regi
 from theory.losses._callable import DEFAULT_TIME_LIMIT, CallableLoss, LossEvaluationError, from_callable, probe_inputs
 from theory.losses._core import Atom, Loss, Named, Pred, WeightedSum, with_eps_softmax, with_time_limit
 from theory.losses._guard import enforceable as time_limit_enforceable
+from theory.losses._kinds import Curvature, Input, Structure
 from theory.losses._paper_tables import paper_defaults, paper_table_rows
 from theory.losses._per_example import Adaptation, LossAdaptationError, Reduction, Route, is_module
 from theory.losses._registry import LossSpec, get, names, pointwise, register, register_composite, spec
@@ -24,9 +25,12 @@ __all__ = [
     "Adaptation",
     "Atom",
     "CallableLoss",
+    "Curvature",
+    "Input",
     "LossAdaptationError",
     "Reduction",
     "Route",
+    "Structure",
     "LossEvaluationError",
     "from_callable",
     "Loss",

@@ -32,6 +32,7 @@ import numpy as np
 from theory.formatting import vector
 from theory.losses._core import Loss
 from theory.losses._guard import LossEvaluationError, LossTimeout, time_limit
+from theory.losses._kinds import Input, Structure
 from theory.losses._per_example import Adaptation, PerExample, per_example
 from theory.validation import check_num_classes, describe
 
@@ -57,7 +58,7 @@ def _to_numpy(out: Any) -> np.ndarray:
 
 @dataclass(frozen=True, repr=False)
 class CallableLoss(Loss):
-    """A user's ``fn(x, y) -> (n,)`` as a :class:`~theory.losses.Loss` of structure "general".
+    """A user's ``fn(x, y) -> (n,)`` as a :class:`~theory.losses.Loss` of general structure.
 
     ``backend`` is "numpy" (called with float64 arrays) or "torch" (float64 tensors on the CPU
     for the checks; the torch namespace passes its own tensors through, so autograd works when
@@ -73,11 +74,11 @@ class CallableLoss(Loss):
     adaptation: Adaptation | None = field(default=None, compare=False)
 
     @property
-    def structure(self) -> str:
-        return "general"
+    def structure(self) -> Structure:
+        return Structure.GENERAL
 
     def value(self, xp, pred, y):
-        return xp.call_plain(self, pred.z if self.input == "logits" else pred.p, y)
+        return xp.call_plain(self, pred.z if self.input is Input.LOGITS else pred.p, y)
 
     def torch_call(self, x: Any, y: Any) -> Any:
         """The per-example values on torch tensors, through the adapter when there is one (autograd kept)."""
@@ -110,7 +111,7 @@ class CallableLoss(Loss):
         with warnings counted; whatever goes wrong is a :class:`LossEvaluationError` naming the first input."""
         first = x.detach().double().cpu().numpy()[0] if len(x) else None
         label = int(y[0]) if len(y) else None
-        what = "logits" if self.input == "logits" else "p"
+        what = self.input.symbol
         try:
             with self._watched():
                 return fn(x, y)
@@ -128,7 +129,7 @@ class CallableLoss(Loss):
     def raw(self, fn: Any, x: np.ndarray, y: np.ndarray) -> Any:
         """``fn``'s output at ``(x, y)`` called as the loss is (backend, time limit, warnings), unconverted;
         whatever goes wrong is a :class:`LossEvaluationError` naming the batch."""
-        what = "logits" if self.input == "logits" else "p"
+        what = self.input.symbol
         try:
             return self._call(x, y, fn)
         except KeyboardInterrupt:
@@ -144,7 +145,7 @@ class CallableLoss(Loss):
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Values (n,) of the user's loss at rows ``x`` (n, K) with labels ``y`` (n,)."""
-        what = "logits" if self.input == "logits" else "p"
+        what = self.input.symbol
         out = self.raw(self.per_example or self.fn, x, y)
         try:
             arr = _to_numpy(out)
@@ -160,7 +161,7 @@ class CallableLoss(Loss):
         return arr
 
     def _locate(self, x: np.ndarray, y: np.ndarray, err: BaseException, fn: Any = None) -> LossEvaluationError:
-        what = "logits" if self.input == "logits" else "p"
+        what = self.input.symbol
         cause = _describe_error(err)
         for i in range(min(len(x), MAX_LOCATE)):
             try:
@@ -201,7 +202,7 @@ def _describe_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def from_callable(fn: Any, *, input: str = "probs", backend: str = "numpy", name: str | None = None,
+def from_callable(fn: Any, *, input: Input | str = Input.PROBS, backend: str = "numpy", name: str | None = None,
                   time_limit: float | None = DEFAULT_TIME_LIMIT, num_classes: int | None = None) -> CallableLoss:
     """A plain function ``fn(x, y)`` as a :class:`~theory.losses.Loss` (see the module docstring).
 
@@ -216,8 +217,7 @@ def from_callable(fn: Any, *, input: str = "probs", backend: str = "numpy", name
         return fn
     if isinstance(fn, type) or not callable(fn):
         raise TypeError(f"expected a callable loss(x, y), got {describe(fn)}")
-    if input not in ("probs", "logits"):
-        raise ValueError(f"input must be 'probs' or 'logits', got {input!r}")
+    input = Input.of(input)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
@@ -233,8 +233,8 @@ def from_callable(fn: Any, *, input: str = "probs", backend: str = "numpy", name
                         per_example=adapter, adaptation=adaptation)
 
 
-def probe_inputs(K: int, input: str, n: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def probe_inputs(K: int, input: Input, n: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """``n`` interior points (Dirichlet(1), fixed seed) as probabilities or their logs, labels 0, 1, ….
     The first call of a user's loss, so that a loss that fails everywhere is reported at a simple input."""
     p = np.random.default_rng(0).dirichlet(np.ones(K), size=n)
-    return (np.log(p) if input == "logits" else p), np.arange(n) % K
+    return (np.log(p) if input is Input.LOGITS else p), np.arange(n) % K

@@ -20,6 +20,7 @@ import numpy as np
 
 from theory.losses import _definitions  # noqa: F401  (the paper's losses come first in the registry)
 from theory.losses._domains import NON_NEGATIVE, POSITIVE, WEIGHT, Interval
+from theory.losses._kinds import Curvature, Input, Structure
 from theory.losses._registry import get, register, register_composite
 
 #: p·log p is evaluated as p·log max(p, XLOGX_FLOOR): exact to |p log p| < 7e-29 below it
@@ -99,7 +100,7 @@ def normalized_negative_fl(xp, pred, y, *, gamma=0.5, p_min=ANL_PMIN):
            "in the paper)",
     conventions="KL(p ‖ m) in closed form: (1 − p_y)(−log(1 − π₁)) + p_y log p_y − p_y log m_y; the scale Z makes "
                 "it 1 at p = e_k, k ≠ y; π₁ → 0 tends to CE/Z-like, π₁ → 1 to MAE/2",
-    structure="pointwise",
+    structure=Structure.POINTWISE,
     # the closed form cancels to noise as π₁ → 0 (KL(p ‖ m) and the scale Z both vanish): π₁ ∈ [1e-6, 1 − 1e-6]
     domains={"pi1": Interval(1e-6, 1 - 1e-6)},
 )
@@ -115,7 +116,7 @@ def jensen_shannon(xp, pred, y, *, pi1=0.5):
     formula="Σ_{k=1}^{t} (1 − p_y)^k / k",
     source="Feng et al., IJCAI 2020 (can cross entropy loss be robust to label noise?, Taylor CE, eq. 5); t = 2",
     conventions="the order-t Taylor expansion of −log p_y around p_y = 1; t = 1 is MAE/2",
-    structure="pointwise", curvature="convex",
+    structure=Structure.POINTWISE, curvature=Curvature.CONVEX,
     domains={"t": Interval(1.0, 100.0)},
 )
 def taylor_ce(xp, pred, y, *, t=2):
@@ -131,7 +132,7 @@ def taylor_ce(xp, pred, y, *, t=2):
     formula="−τ p_y + log τ + 1 if p_y ≤ 1/τ, else −log p_y",
     source="Menon et al., ICLR 2020 (can gradient clipping mitigate label noise?, partially Huberised CE, eq. 7); τ = 10",
     conventions="written as −log max(p_y, 1/τ) − τ(p_y − max(p_y, 1/τ)), so every namespace takes one branch-free path",
-    structure="pointwise", curvature="convex",
+    structure=Structure.POINTWISE, curvature=Curvature.CONVEX,
     domains={"tau": Interval(1.0, lo_open=True)},
 )
 def phuber_ce(xp, pred, y, *, tau=10.0):
@@ -145,7 +146,7 @@ def phuber_ce(xp, pred, y, *, tau=10.0):
     formula="(1 − max(p_y, k)^q) / q",
     source="Zhang & Sabuncu, NeurIPS 2018 (truncated L_q loss, eq. 9); q = 0.7, k = 0.5",
     conventions="constant (1 − k^q)/q below p_y = k: GCE with its clamp raised to k",
-    structure="pointwise",
+    structure=Structure.POINTWISE,
     breaks=lambda params: (params["k"],),
     domains={"q": Interval(0.0, 1.0, lo_open=True), "k": UNIT_OPEN},
 )
@@ -157,7 +158,7 @@ def truncated_gce(xp, pred, y, *, q=0.7, k=0.5):
     "poly1", broadcasts=True, group="literature",
     formula="−log p_y + ε(1 − p_y)",
     source="Leng et al., ICLR 2022 (PolyLoss, Poly-1 CE, eq. 3); ε = 2 (the paper's ImageNet value)",
-    structure="pointwise", curvature="convex",  # −log u is convex, ε(1 − u) linear
+    structure=Structure.POINTWISE, curvature=Curvature.CONVEX,  # −log u is convex, ε(1 − u) linear
     domains={"epsilon": Interval(-1.0)},
 )
 def poly1_ce(xp, pred, y, *, epsilon=2.0):
@@ -170,7 +171,7 @@ def poly1_ce(xp, pred, y, *, epsilon=2.0):
     source="Leng et al., ICLR 2022 (PolyLoss, Poly-1 focal, eq. 4); γ = 2, ε = 1",
     conventions="Lin et al.'s focal loss, not detached (unlike this package's FL, which follows the ε-softmax "
                 "reference)",
-    structure="pointwise",
+    structure=Structure.POINTWISE,
     domains={"gamma": NON_NEGATIVE, "epsilon": Interval(-1.0)},
 )
 def poly1_focal(xp, pred, y, *, gamma=2.0, epsilon=1.0):
@@ -297,7 +298,7 @@ def bootstrap_hard(xp, pred, y, *, beta=0.8):
     "logitnorm", broadcasts=True, group="literature",
     formula="−log softmax(z / (τ(‖z‖₂ + 1e-7)))_y",
     source="Wei et al., ICML 2022 (mitigating neural network overconfidence with logit normalization, eq. 5); τ = 0.04",
-    input="logits",
+    input=Input.LOGITS,
     domains={"tau": POSITIVE},
 )
 def logitnorm(xp, pred, y, *, tau=0.04):
@@ -310,7 +311,7 @@ def logitnorm(xp, pred, y, *, tau=0.04):
     "ova_bce", broadcasts=True, group="literature",
     formula="−log σ(z_y) − Σ_{k≠y} log(1 − σ(z_k)) = Σ_k softplus(z_k) − z_y",
     source="one-vs-all binary cross-entropy (sigmoid loss; e.g. Wightman et al. 2021, 'ResNet strikes back')",
-    input="logits",
+    input=Input.LOGITS,
 )
 def ova_bce(xp, pred, y):
     z = pred.z
@@ -322,7 +323,7 @@ def ova_bce(xp, pred, y):
     formula="max(0, 1 + max_{k≠y} z_k − z_y)",
     source="Crammer & Singer, JMLR 2001 (multiclass hinge loss); unbounded along logit rays, so not noise-tolerant "
            "(Ghosh, Kumar, Sastry, AAAI 2017)",
-    input="logits",
+    input=Input.LOGITS,
 )
 def crammer_singer_hinge(xp, pred, y):
     z = pred.z

@@ -5,16 +5,17 @@ A loss is a function ``value(xp, pred, y)`` returning per-example values, where 
 Composite losses are built from atoms with ``+``, scalar ``*`` and :func:`with_eps_softmax`;
 there are no combination classes.
 
-Structure, used by the conditional-risk minimisers in :mod:`theory.minimise`:
+Structure (:class:`~theory.losses.Structure`), used by the conditional-risk minimisers in
+:mod:`theory.minimise`:
 
-``"pointwise"``
+``POINTWISE``
     L(p, y) = φ(p_y): depends on the label's own probability only.
-``"argmax_pointwise"``
+``ARGMAX_POINTWISE``
     L(p, y) = φ_top(p_y) if y = argmax p else φ_other(p_y) (ε-losses, their sums with MAE).
-``"normalised"``
+``NORMALISED``
     L(p, y) = a(p_y) / Σ_k a(p_k) with a decreasing, a(1) = 0 and a(0+) = ∞ (NCE, NFL): the
     loss vector (L(p, k))_k ranges over the open simplex.
-``"general"``
+``GENERAL``
     anything else.
 
 Pointwise and argmax-pointwise losses may also declare :class:`Pieces`: break points in p_y
@@ -34,15 +35,12 @@ import numpy as np
 
 from theory.formatting import vector
 from theory.losses._guard import LossEvaluationError, LossTimeout, time_limit
-from theory.softmax import eps_softmax
+from theory.losses._kinds import Curvature, Input, Structure
+from theory.softmax import PAPER_CLAMP, eps_softmax
 from theory.validation import check_labels, check_probs, describe
 from theory.xp import NUMPY, ArrayNamespace, sympy_namespace, torch_namespace
 
 __all__ = ["Loss", "Pieces", "Pred", "with_eps_softmax", "with_time_limit"]
-
-# the structure of a sum is that of its least structured term; a normalised term in a sum of
-# several makes it general (the sum is no longer normalised)
-_STRUCTURE_RANK = {"pointwise": 0, "argmax_pointwise": 1, "normalised": 2, "general": 3}
 
 #: at most this many (point, label, class) entries are computed at once by a broadcasting loss in
 #: :meth:`Loss.vectors` (≈ 128 MB of float64), so that K = 100 with thousands of points stays
@@ -133,15 +131,18 @@ class Loss:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     # -- structure ----------------------------------------------------------------------------
-    input: str = "probs"  # "probs": a function of p; "logits": needs the logits themselves
+    input: Input = Input.PROBS  # PROBS: a function of p; LOGITS: needs the logits themselves
+
+    def __post_init__(self):
+        object.__setattr__(self, "input", Input.of(self.input))
 
     @property
-    def structure(self) -> str:
+    def structure(self) -> Structure:
         raise NotImplementedError
 
     @property
-    def curvature(self) -> str | None:
-        """Curvature of φ for pointwise losses: "linear", "convex", "concave" or None."""
+    def curvature(self) -> Curvature | None:
+        """Curvature of φ for pointwise losses, or None."""
         return None
 
     @property
@@ -181,7 +182,7 @@ class Loss:
         themselves, so nothing of size K² per point is ever built. Composites override this to
         share work between labels (ε-softmax is computed once, not once per label)."""
         n, K = x.shape
-        call = self.from_logits if (logits or self.input == "logits") else self
+        call = self.from_logits if (logits or self.input is Input.LOGITS) else self
         if not self.broadcasts:
             by_label = np.empty((K, n))  # one contiguous row per label, transposed at the end
             for k in range(K):
@@ -199,10 +200,10 @@ class Loss:
     def __call__(self, x: Any, y: Any, *, validate: bool = True) -> np.ndarray:
         """Per-example values on numpy input.
 
-        ``x`` holds probabilities (..., K) for ``input == "probs"`` losses and logits for
-        ``input == "logits"`` ones (LDR-KL, CE+LC); ``y`` integer labels of shape ``x.shape[:-1]``.
+        ``x`` holds probabilities (..., K) for losses of ``Input.PROBS`` and logits for those of
+        ``Input.LOGITS`` (LDR-KL, CE+LC); ``y`` integer labels of shape ``x.shape[:-1]``.
         """
-        if self.input == "logits":
+        if self.input is Input.LOGITS:
             return self.from_logits(x, y, validate=validate)
         p = check_probs(x) if validate else np.asarray(x, dtype=np.float64)
         y = check_labels(y, p.shape[-1], shape=p.shape[:-1]) if validate else np.asarray(y)
@@ -253,8 +254,8 @@ class Loss:
 
         K = check_num_classes(K)
         if symbols is None:
-            letter = "z" if self.input == "logits" else "p"
-            assumptions = {"positive": True} if self.input == "probs" else {}
+            letter = "z" if self.input is Input.LOGITS else "p"
+            assumptions = {"positive": True} if self.input is Input.PROBS else {}
             symbols = sympy.symbols(f"{letter}_0:{K}", real=True, **assumptions)
         x = np.array(list(symbols), dtype=object)
         if x.shape != (K,):
@@ -262,7 +263,7 @@ class Loss:
         if t is not None and not (0 <= int(t) < K):
             raise ValueError(f"t must be an argmax index in [0, {K - 1}], got {t}")
         xp = sympy_namespace(None if t is None else int(t))
-        pred = Pred.from_logits(xp, x) if self.input == "logits" else Pred.from_probs(xp, x)
+        pred = Pred.from_logits(xp, x) if self.input is Input.LOGITS else Pred.from_probs(xp, x)
         labels = range(K) if y is None else [int(y)]
         out = []
         for label in labels:
@@ -309,7 +310,7 @@ class Atom(Loss):
     """A loss written as one formula ``fn(xp, pred, y, **params)``."""
 
     fn: Callable[..., Any] | None = None
-    kind: str = "general"
+    kind: Structure = Structure.GENERAL
     curvature_of: Callable[[Mapping[str, Any]], str | None] | None = None
     bayes: Callable[..., np.ndarray] | None = None  # closed-form conditional-risk minimiser
     breaks_of: Callable[[Mapping[str, Any]], tuple[float, ...] | None] | None = None
@@ -317,8 +318,12 @@ class Atom(Loss):
     #: seconds one evaluation may take (None: unlimited); set on a user's formula by with_time_limit
     time_limit: float | None = field(default=None, compare=False)
 
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "kind", Structure.of(self.kind))
+
     @property
-    def structure(self) -> str:
+    def structure(self) -> Structure:
         return self.kind
 
     @property
@@ -326,14 +331,14 @@ class Atom(Loss):
         return self.label_broadcast
 
     @property
-    def curvature(self) -> str | None:
-        return None if self.curvature_of is None else self.curvature_of(self.params)
+    def curvature(self) -> Curvature | None:
+        return None if self.curvature_of is None else Curvature.of(self.curvature_of(self.params))
 
     @property
     def pieces(self) -> Pieces | None:
-        if self.kind != "pointwise":
+        if self.kind is not Structure.POINTWISE:
             return None
-        if self.curvature in ("linear", "convex"):
+        if self.curvature in (Curvature.LINEAR, Curvature.CONVEX):
             return Pieces()
         breaks = None if self.breaks_of is None else self.breaks_of(self.params)
         return None if breaks is None else Pieces(breaks, breaks)
@@ -347,8 +352,7 @@ class Atom(Loss):
                 return self.fn(xp, pred, y, **params)
         except LossTimeout as err:
             first, label = _first_input(pred, y, self.input)
-            what = "logits" if self.input == "logits" else "p"
-            raise LossEvaluationError(f"{self.name} {err} on {xp.name} input ({what}={vector(first)}, y={label}, the "
+            raise LossEvaluationError(f"{self.name} {err} on {xp.name} input ({self.input.symbol}={vector(first)}, y={label}, the "
                                       "first of its batch); raise time_limit if it is just slow", x=first, y=label,
                                       cause=str(err), timed_out=True) from None
 
@@ -360,14 +364,14 @@ class EpsWrapped(Loss):
     inner: Loss | None = None
 
     @property
-    def structure(self) -> str:
-        return "argmax_pointwise" if self.inner.structure == "pointwise" else "general"
+    def structure(self) -> Structure:
+        return Structure.ARGMAX_POINTWISE if self.inner.structure is Structure.POINTWISE else Structure.GENERAL
 
     @property
     def pieces(self) -> Pieces | None:
         # u ↦ v = (u + m·[top]) / (1 + m) is affine, and ψ(max(v, c)) is flat below v = c: the
         # inner breaks and the clamp map to u = b(1 + m) − m·[top].
-        inner = self.inner.pieces if self.inner.structure == "pointwise" else None
+        inner = self.inner.pieces if self.inner.structure is Structure.POINTWISE else None
         if inner is None:
             return None
         m, c = self.params["m"], self.params["clamp"]
@@ -410,28 +414,30 @@ class WeightedSum(Loss):
                 flat.append((w, loss))
         inputs = {loss.input for _, loss in flat}
         name = " + ".join(f"{w:g}·{loss.name}" for w, loss in flat)
-        return cls(name=name, params={}, terms=tuple(flat), input="logits" if "logits" in inputs else "probs")
+        return cls(name=name, params={}, terms=tuple(flat), input=Input.LOGITS if Input.LOGITS in inputs else Input.PROBS)
 
     @property
-    def structure(self) -> str:
+    def structure(self) -> Structure:
         if len(self.terms) == 1:  # a positive multiple keeps every structure
             return self.terms[0][1].structure
-        worst = max((loss.structure for _, loss in self.terms), key=_STRUCTURE_RANK.__getitem__)
-        return "general" if worst == "normalised" else worst
+        # a sum is as structured as its least structured term, but a normalised term in a sum of
+        # several makes it general (the sum is no longer normalised)
+        worst = max((loss.structure for _, loss in self.terms), key=lambda s: s.rank)
+        return Structure.GENERAL if worst is Structure.NORMALISED else worst
 
     @property
-    def curvature(self) -> str | None:
-        if self.structure != "pointwise":
+    def curvature(self) -> Curvature | None:
+        if self.structure is not Structure.POINTWISE:
             return None
         curves = {loss.curvature for w, loss in self.terms if w > 0}
-        curves.discard("linear")
+        curves.discard(Curvature.LINEAR)
         if not curves:
-            return "linear"
+            return Curvature.LINEAR
         return curves.pop() if len(curves) == 1 and None not in curves else None
 
     @property
     def pieces(self) -> Pieces | None:
-        if self.structure not in ("pointwise", "argmax_pointwise"):
+        if self.structure not in (Structure.POINTWISE, Structure.ARGMAX_POINTWISE):
             return None
         out = Pieces()
         for w, loss in self.terms:
@@ -452,7 +458,7 @@ class WeightedSum(Loss):
         return total
 
     def vectors(self, x, *, logits=False):
-        if logits or self.input == "logits" or self.broadcasts:
+        if logits or self.input is Input.LOGITS or self.broadcasts:
             return super().vectors(x, logits=logits)
         total = 0.0
         with np.errstate(invalid="ignore", over="ignore"):
@@ -468,11 +474,11 @@ class Named(Loss):
     inner: Loss | None = None
 
     @property
-    def structure(self) -> str:
+    def structure(self) -> Structure:
         return self.inner.structure
 
     @property
-    def curvature(self) -> str | None:
+    def curvature(self) -> Curvature | None:
         return self.inner.curvature
 
     @property
@@ -490,7 +496,7 @@ class Named(Loss):
         return self.inner.vectors(x, logits=logits)
 
 
-def with_eps_softmax(loss: Any, m: float, *, clamp: float = 1e-8) -> Loss:
+def with_eps_softmax(loss: Any, m: float, *, clamp: float = PAPER_CLAMP) -> Loss:
     """Wrap any loss of probabilities with ε-softmax: L_ε(p, y) = L(max(p_ε, clamp), y).
 
     ``loss`` is a :class:`Loss` or a plain function ``fn(p, y)`` of probabilities (adapted with
@@ -504,7 +510,7 @@ def with_eps_softmax(loss: Any, m: float, *, clamp: float = 1e-8) -> Loss:
         from theory.losses._callable import from_callable
 
         loss = from_callable(loss)
-    if loss.input != "probs":
+    if loss.input is not Input.PROBS:
         raise ValueError(f"{loss.name} is defined on logits; ε-softmax wraps losses of probabilities")
     from theory.validation import CLAMP, NON_NEGATIVE
 
@@ -512,9 +518,9 @@ def with_eps_softmax(loss: Any, m: float, *, clamp: float = 1e-8) -> Loss:
     return EpsWrapped(name=f"{loss.name}_eps", params={"m": m, "clamp": clamp}, inner=loss)
 
 
-def _first_input(pred: Pred, y: Any, input: str) -> tuple[Any, Any]:
+def _first_input(pred: Pred, y: Any, input: Input) -> tuple[Any, Any]:
     """The first example of a batch, as plain numbers where it is numeric (for a message and a witness)."""
-    x = pred.z if input == "logits" else pred.p
+    x = pred.z if input is Input.LOGITS else pred.p
     try:
         if hasattr(x, "detach"):
             x = x.detach().cpu().double().numpy()

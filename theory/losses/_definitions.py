@@ -11,7 +11,9 @@ import numpy as np
 
 from theory.losses._core import with_eps_softmax
 from theory.losses._domains import CLAMP, NON_NEGATIVE, POSITIVE, WEIGHT, Interval, OneOf
+from theory.losses._kinds import Curvature, Input, Structure
 from theory.losses._registry import get, register, register_composite
+from theory.softmax import PAPER_CLAMP
 
 # ----------------------------------------------------------------------------------------------
 # Closed-form conditional-risk minimisers (argmin_p Σ_k q_k L(p, k), q on the simplex).
@@ -35,7 +37,7 @@ def _bayes_rce(q, *, clamp, **_):
 
 
 def _convex_if(param, lo, hi, otherwise):
-    return lambda params: "convex" if lo <= params[param] <= hi else otherwise
+    return lambda params: Curvature.CONVEX if lo <= params[param] <= hi else otherwise
 
 
 # ----------------------------------------------------------------------------------------------
@@ -48,8 +50,8 @@ def _convex_if(param, lo, hi, otherwise):
     formula="−log p_y",
     source="standard cross-entropy",
     conventions="unbounded: +inf at p_y = 0 on probability input; stable log-softmax on logits",
-    structure="pointwise",
-    curvature="convex",
+    structure=Structure.POINTWISE,
+    curvature=Curvature.CONVEX,
     bayes=_bayes_identity,
 )
 def cross_entropy(xp, pred, y):
@@ -62,7 +64,7 @@ def cross_entropy(xp, pred, y):
     formula="−(1 − sg(p_y))^γ log p_y",
     source="Lin et al., ICCV 2017 (focal loss); γ = 0.5 as in the paper's baselines",
     conventions="the modulating factor (1 − p_y)^γ is detached (no gradient)",
-    structure="pointwise",
+    structure=Structure.POINTWISE,
     curvature=_convex_if("gamma", 0.0, 1.0, None),
     aliases=("focal",),
     domains={"gamma": NON_NEGATIVE},
@@ -78,8 +80,8 @@ def focal(xp, pred, y, *, gamma=0.5):
     formula="s·(1 − p_y), s = 2 (= ‖p − e_y‖₁)",
     source="Ghosh, Kumar, Sastry, AAAI 2017; scale 2 as in the ε-softmax reference",
     conventions="scale 2 by default; NCE+MAE / NFL+MAE use scale 1 as the reference does",
-    structure="pointwise",
-    curvature="linear",
+    structure=Structure.POINTWISE,
+    curvature=Curvature.LINEAR,
     domains={"scale": POSITIVE},
 )
 def mean_absolute_error(xp, pred, y, *, scale=2.0):
@@ -105,14 +107,14 @@ def mean_squared_error(xp, pred, y):
     source="Zhang & Sabuncu, NeurIPS 2018; q = 0.7",
     conventions="p_y clamped from below at c = 1e-8, the reference's one global constant (APL's original code "
     "used 1e-7: pass clamp=1e-7 to reproduce it)",
-    structure="pointwise",
+    structure=Structure.POINTWISE,
     # φ is convex on [c, 1] for 0 < q <= 1 but flat below the clamp c, so it is declared convex
     # (and minimised exactly by KKT) only when the clamp is off; otherwise convex in two pieces.
-    curvature=lambda params: "convex" if 0 < params["q"] <= 1 and params["clamp"] == 0 else None,
+    curvature=lambda params: Curvature.CONVEX if 0 < params["q"] <= 1 and params["clamp"] == 0 else None,
     breaks=lambda params: (params["clamp"],) if 0 < params["q"] <= 1 else None,
     domains={"q": Interval(0.0, 1.0, lo_open=True), "clamp": CLAMP},  # q ∈ (0, 1] as in the GCE paper
 )
-def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-8):
+def generalized_ce(xp, pred, y, *, q=0.7, clamp=PAPER_CLAMP):
     return (1 - xp.maximum(pred.py(y), clamp) ** q) / q
 
 
@@ -128,7 +130,7 @@ def generalized_ce(xp, pred, y, *, q=0.7, clamp=1e-8):
     bayes=_bayes_rce,
     domains={"clamp": CLAMP, "label_clamp": Interval(0.0, 1.0, lo_open=True)},
 )
-def reverse_ce(xp, pred, y, *, clamp=1e-8, label_clamp=1e-4):
+def reverse_ce(xp, pred, y, *, clamp=PAPER_CLAMP, label_clamp=1e-4):
     p = xp.maximum(pred.p, clamp)
     others = xp.sum(p, axis=-1) - xp.take(p, y, axis=-1)  # Σ_{k≠y} max(p_k, c)
     return -xp.log(xp.asarray(label_clamp, like=p)) * others
@@ -141,7 +143,7 @@ def reverse_ce(xp, pred, y, *, clamp=1e-8, label_clamp=1e-4):
     source="Ma et al., ICML 2020 (normalized loss functions)",
     conventions="fully differentiable (numerator and normaliser); undefined (NaN) at a vertex on "
     "probability input, where numerator and normaliser are both infinite",
-    structure="normalised",
+    structure=Structure.NORMALISED,
 )
 def normalized_ce(xp, pred, y):
     return xp.take(pred.logp, y, axis=-1) / xp.sum(pred.logp, axis=-1)
@@ -154,7 +156,7 @@ def normalized_ce(xp, pred, y):
     source="Ma et al., ICML 2020; γ = 0.5",
     conventions="only the modulating factors (1 − p)^γ are detached, as in the reference; the log p_k of the "
     "normaliser carry gradient",
-    structure="normalised",
+    structure=Structure.NORMALISED,
     domains={"gamma": NON_NEGATIVE},
 )
 def normalized_focal(xp, pred, y, *, gamma=0.5):
@@ -170,8 +172,8 @@ def normalized_focal(xp, pred, y, *, gamma=0.5):
     broadcasts=True,
     formula="[(a + 1)^q − (a + p_y)^q] / q",
     source="Zhou et al., ICCV 2021 (asymmetric loss functions); a = 6, q = 1.5 (CIFAR-10)",
-    structure="pointwise",
-    curvature=lambda params: "concave" if params["q"] >= 1 else "convex",
+    structure=Structure.POINTWISE,
+    curvature=lambda params: Curvature.CONCAVE if params["q"] >= 1 else Curvature.CONVEX,
     domains={"a": POSITIVE, "q": POSITIVE},
 )
 def asymmetric_gce(xp, pred, y, *, a=6.0, q=1.5):
@@ -184,8 +186,8 @@ def asymmetric_gce(xp, pred, y, *, a=6.0, q=1.5):
     formula="[(a − p_y)^q − (a − 1)^q] / q",
     source="Zhou et al., ICCV 2021; a = 6.3, q = 1.5 (CIFAR-10)",
     conventions="written for any K (the reference hard-codes K = 10 and crashes on CIFAR-100)",
-    structure="pointwise",
-    curvature=lambda params: "convex" if params["q"] >= 1 else "concave",
+    structure=Structure.POINTWISE,
+    curvature=lambda params: Curvature.CONVEX if params["q"] >= 1 else Curvature.CONCAVE,
     domains={"a": Interval(1.0, lo_open=True), "q": POSITIVE},  # a > 1 keeps a − p_y > 0
 )
 def asymmetric_unhinged(xp, pred, y, *, a=6.3, q=1.5):
@@ -197,8 +199,8 @@ def asymmetric_unhinged(xp, pred, y, *, a=6.3, q=1.5):
     broadcasts=True,
     formula="exp(−p_y / a)",
     source="Zhou et al., ICCV 2021; a = 5 (CIFAR-10)",
-    structure="pointwise",
-    curvature="convex",
+    structure=Structure.POINTWISE,
+    curvature=Curvature.CONVEX,
     domains={"a": POSITIVE},
 )
 def asymmetric_exponential(xp, pred, y, *, a=5.0):
@@ -219,7 +221,7 @@ _LDR_DIRECT = float(np.log(1e3))  # θ/λ up to which LDR-KL's closed form is us
     "s = softmax(f̂/λ) (the same sum: e^{θ/λ}Σ_k e^{f̂_k/λ} less the label's own surplus), O(K) per label; for "
     "θ/λ > log 1000 the last factor in logs, with 1 − s_y summed over the other classes for a row's dominant "
     "class, so that it stays finite for every λ > 0; the score map is the parameter 'scores'",
-    input="logits",
+    input=Input.LOGITS,
     aliases=("ldr-kl",),
     domains={"theta": NON_NEGATIVE, "lam": POSITIVE, "scores": OneOf(LDR_SCORES)},
 )
@@ -252,7 +254,7 @@ def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
     source="Wei et al., ICML 2023 (logit clipping)",
     conventions="threshold 1/δ but clipped norm δ, as in the original LogitClip code; "
     "gradient flows through the norm",
-    input="logits",
+    input=Input.LOGITS,
     aliases=("ce_lc", "logitclip"),
     domains={"delta": POSITIVE},
 )
@@ -351,14 +353,14 @@ _EPS_CONVENTIONS = (
 )
 register_composite(
     "ce_eps",
-    lambda m=1e5, clamp=1e-8: with_eps_softmax(get("ce"), m, clamp=clamp),
+    lambda m=1e5, clamp=PAPER_CLAMP: with_eps_softmax(get("ce"), m, clamp=clamp),
     group="paper", formula="−log max(p_ε(y), c)", source="ε-softmax paper (NeurIPS 2024), reference code",
     conventions=_EPS_CONVENTIONS, aliases=("ce_ε",),
     domains={"m": NON_NEGATIVE, "clamp": CLAMP},
 )
 register_composite(
     "fl_eps",
-    lambda m=1e5, gamma=0.1, clamp=1e-8: with_eps_softmax(get("fl", gamma=gamma), m, clamp=clamp),
+    lambda m=1e5, gamma=0.1, clamp=PAPER_CLAMP: with_eps_softmax(get("fl", gamma=gamma), m, clamp=clamp),
     group="paper", formula="−(1 − sg(max(p_ε(y), c)))^γ log max(p_ε(y), c), γ = 0.1",
     source="ε-softmax paper (NeurIPS 2024), reference code",
     conventions=_EPS_CONVENTIONS + "; the focal factor is detached",
@@ -366,7 +368,7 @@ register_composite(
 )
 register_composite(
     "ce_eps+mae",
-    lambda alpha=0.01, beta=5.0, m=1e5, clamp=1e-8: (
+    lambda alpha=0.01, beta=5.0, m=1e5, clamp=PAPER_CLAMP: (
         alpha * with_eps_softmax(get("ce"), m, clamp=clamp) + beta * get("mae")
     ),
     group="paper", formula="α·CE_ε + β·2(1 − p_y)",
@@ -376,7 +378,7 @@ register_composite(
 )
 register_composite(
     "fl_eps+mae",
-    lambda alpha=0.01, beta=5.0, m=1e5, gamma=0.1, clamp=1e-8: (
+    lambda alpha=0.01, beta=5.0, m=1e5, gamma=0.1, clamp=PAPER_CLAMP: (
         alpha * with_eps_softmax(get("fl", gamma=gamma), m, clamp=clamp) + beta * get("mae")
     ),
     group="paper", formula="α·FL_ε + β·2(1 − p_y)",

@@ -9,6 +9,7 @@ from typing import Any
 
 from theory.losses._core import Atom, Loss
 from theory.losses._domains import Interval, OneOf
+from theory.losses._kinds import Curvature, Input, Structure
 
 __all__ = ["GROUPS", "LossSpec", "get", "names", "pointwise", "register", "register_composite", "spec"]
 
@@ -97,9 +98,9 @@ def register(
     formula: str,
     source: str = "user",
     conventions: str = "",
-    input: str = "probs",
-    structure: str = "general",
-    curvature: Callable[[Mapping[str, Any]], str | None] | str | None = None,
+    input: Input | str = Input.PROBS,
+    structure: Structure | str = Structure.GENERAL,
+    curvature: Callable[[Mapping[str, Any]], Curvature | str | None] | Curvature | str | None = None,
     bayes: Callable[..., Any] | None = None,
     breaks: Callable[[Mapping[str, Any]], tuple[float, ...] | None] | None = None,
     aliases: tuple[str, ...] = (),
@@ -114,11 +115,12 @@ def register(
     (``pred.p``, ``pred.logp``, ``pred.z``) and integer labels ``y``, and returns per-example
     values. Keyword-only parameters with defaults become the loss's parameters.
 
-    ``structure`` ("pointwise" / "argmax_pointwise" / "normalised" / "general", see
-    :mod:`theory.losses._core`), ``curvature`` (of φ for pointwise losses: "linear" / "convex" /
-    "concave", or a function of the parameters) and ``breaks`` (a function of the parameters
-    returning the points between which a pointwise φ is convex, or None when it is not piecewise
-    convex) let the conditional-risk minimisers use exact methods; leave them unset when unsure.
+    ``structure`` (a :class:`~theory.losses.Structure` or its value: "pointwise" /
+    "argmax_pointwise" / "normalised" / "general", see :mod:`theory.losses._core`), ``curvature``
+    (of φ for pointwise losses, a :class:`~theory.losses.Curvature` or its value: "linear" /
+    "convex" / "concave", or a function of the parameters returning one) and ``breaks`` (a
+    function of the parameters returning the points between which a pointwise φ is convex, or
+    None when it is not piecewise convex) let the conditional-risk minimisers use exact methods; leave them unset when unsure.
     ``broadcasts=True`` declares that ``fn`` broadcasts probabilities (..., 1, K) against labels
     (..., K) (true when it uses only the namespace's elementwise operations and ``take``/``sum``
     along the last axis; see :attr:`theory.losses.Loss.broadcasts`): loss vectors then cost one
@@ -126,11 +128,9 @@ def register(
     (:class:`~theory.losses._domains.Interval`, :class:`~theory.losses._domains.OneOf`): every
     build checks them.
     """
-    if input not in ("probs", "logits"):
-        raise ValueError(f"input must be 'probs' or 'logits', got {input!r}")
-    structures = ("pointwise", "argmax_pointwise", "normalised", "general")
-    if structure not in structures:
-        raise ValueError(f"structure must be one of {structures}, got {structure!r}")
+    input, structure = Input.of(input), Structure.of(structure)
+    if not callable(curvature):
+        curvature = Curvature.of(curvature)
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(f):
@@ -144,7 +144,7 @@ def register(
         missing = [k for k, v in defaults.items() if v is inspect.Parameter.empty]
         if missing:
             raise TypeError(f"loss parameters need defaults, {f.__name__} has none for {missing}")
-        curve = (lambda _p, c=curvature: c) if isinstance(curvature, str) or curvature is None else curvature
+        curve = curvature if callable(curvature) else (lambda _p, c=curvature: c)
 
         def factory(**params: Any) -> Loss:
             return Atom(
@@ -174,7 +174,7 @@ def pointwise(
     name: str,
     phi: Callable[..., Any],
     *,
-    curvature: str | None = None,
+    curvature: Curvature | str | None = None,
     breaks: tuple[float, ...] | None = None,
 ) -> Loss:
     """An unregistered loss L(p, y) = φ(p_y) from ``phi(xp, u)``, u the probability of the label.
@@ -186,14 +186,13 @@ def pointwise(
     """
     if not callable(phi):
         raise TypeError(f"phi must be a callable phi(xp, u), got {type(phi).__name__}")
-    if curvature not in (None, "linear", "convex", "concave"):
-        raise ValueError(f"curvature must be None, 'linear', 'convex' or 'concave', got {curvature!r}")
+    curvature = Curvature.of(curvature)
     return Atom(
         name=_normalise(name),
         params={},
-        input="probs",
+        input=Input.PROBS,
         fn=lambda xp, pred, y: phi(xp, pred.py(y)),
-        kind="pointwise",
+        kind=Structure.POINTWISE,
         curvature_of=lambda _p: curvature,
         breaks_of=None if breaks is None else (lambda _p: tuple(breaks)),
     )

@@ -45,12 +45,25 @@ such a tie from region t is not reported.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
-from theory.losses import Atom, Loss, Named, WeightedSum
+from theory.losses import Atom, Curvature, Input, Loss, Named, Structure, WeightedSum
+from theory.minimise._certificates import (
+    BoundaryLimits,
+    Certificate,
+    ClosedForm,
+    KKTBisection,
+    LogitStarts,
+    Patterns,
+    Polish,
+    RegionEnumeration,
+    Solver,
+    StartsSearch,
+    VertexValues,
+    derivatives_note,
+)
 from theory.minimise._dual import pattern_lower_bounds, separable_lower_bound
 from theory.minimise._normalised import minimise_normalised, split_normalised
 from theory.minimise._polish import invert_slope, polish, profiles, root_decreasing
@@ -59,27 +72,12 @@ from theory.minimise._risk import conditional_risk, loss_vectors, risk_of_vector
 from theory.minimise._search import descend, logit_search, search
 from theory.validation import check_probs, check_seed
 
-__all__ = ["METHODS", "Minimum", "Solver", "argmax_profiles", "available_methods", "conditional_risk", "loss_vectors",
-           "minimise_conditional_risk", "risk_of_vectors", "search", "split_normalised"]
+__all__ = ["METHODS", "BoundaryLimits", "Certificate", "ClosedForm", "KKTBisection", "LogitStarts", "Minimum", "Patterns",
+           "Polish", "RegionEnumeration", "Solver", "StartsSearch", "VertexValues", "argmax_profiles",
+           "available_methods", "conditional_risk", "loss_vectors", "minimise_conditional_risk", "risk_of_vectors",
+           "search", "split_normalised"]
 
 METHODS = ("closed_form", "vertices", "kkt", "regions", "boundary", "multistart")
-
-
-class Solver(str, Enum):
-    """How a minimum was found (the values are the display names)."""
-
-    CLOSED_FORM = "closed form"
-    VERTICES = "vertex enumeration"
-    KKT = "KKT bisection (convex separable)"
-    REGIONS = "region enumeration"
-    BOUNDARY = "boundary enumeration"
-    MULTISTART = "multi-start simplex descent"
-    LOGITS = "multi-start L-BFGS-B over logits"
-
-    @property
-    def certifies(self) -> bool:
-        """Whether the method itself establishes global optimality (up to its stated error)."""
-        return self not in (Solver.MULTISTART, Solver.LOGITS)
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,8 @@ class Minimum:
         a sum; see :mod:`._dual`) plus a float64 rounding allowance; +inf where nothing bounds it (a search
         without a lower bound, losses of logits). Locations are not bounded: a flat or tied
         minimum has many minimisers, and only the value is what risks are made of.
-    certificate : method-specific evidence (lower bounds and gaps, patterns, starts at the best).
+    certificate : the method's evidence, a record of :mod:`._certificates` (lower bounds and gaps,
+        patterns, starts at the best): its type follows ``method``.
     logits : (n, K) for losses defined on logits.
     """
 
@@ -105,7 +104,7 @@ class Minimum:
     value: np.ndarray
     method: Solver
     exact: bool
-    certificate: dict[str, Any] = field(default_factory=dict)
+    certificate: Certificate = field(default_factory=ClosedForm)
     logits: np.ndarray | None = None
     losses: np.ndarray | None = None
     value_error: np.ndarray | None = None
@@ -113,20 +112,14 @@ class Minimum:
     def take(self, idx) -> Minimum:
         """The minima of the rows ``idx`` (an index array or a slice), with the certificate's
         per-row arrays sliced alike."""
-        n = len(self.p)
-        cert = {k: (v[idx] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n else v)
-                for k, v in self.certificate.items()}
         def pick(a):
             return None if a is None else a[idx]
-        return Minimum(self.p[idx], self.value[idx], self.method, self.exact, cert, pick(self.logits),
-                       pick(self.losses), pick(self.value_error))
+        return Minimum(self.p[idx], self.value[idx], self.method, self.exact, self.certificate.take(idx, len(self.p)),
+                       pick(self.logits), pick(self.losses), pick(self.value_error))
 
     def __getitem__(self, i: int) -> Minimum:
-        """The minimum of one row of q."""
-        def pick(a):
-            return (None if a is None else a[i])
-        return Minimum(self.p[i], self.value[i], self.method, self.exact, self.certificate,
-                       pick(self.logits), pick(self.losses), pick(self.value_error))
+        """The minimum of one row of q (its certificate's per-row arrays reduced to that row)."""
+        return self.take(i)
 
 
 def _base(loss: Loss) -> Loss:
@@ -143,14 +136,14 @@ def _base(loss: Loss) -> Loss:
 def available_methods(loss: Loss) -> dict[str, bool]:
     """Which methods apply to ``loss`` (the first available one of METHODS is the default)."""
     base = _base(loss)
-    pointwise = loss.structure == "pointwise"
+    pointwise = loss.structure is Structure.POINTWISE
     curve = loss.curvature if pointwise else None
-    probs = loss.input == "probs"
+    probs = loss.input is Input.PROBS
     return {
         "closed_form": probs and isinstance(base, Atom) and base.bayes is not None,
-        "vertices": probs and pointwise and curve in ("linear", "concave"),
-        "kkt": probs and pointwise and curve == "convex",
-        "regions": probs and loss.structure in ("pointwise", "argmax_pointwise") and loss.pieces is not None,
+        "vertices": probs and pointwise and curve in (Curvature.LINEAR, Curvature.CONCAVE),
+        "kkt": probs and pointwise and curve is Curvature.CONVEX,
+        "regions": probs and loss.structure in (Structure.POINTWISE, Structure.ARGMAX_POINTWISE) and loss.pieces is not None,
         "boundary": probs and split_normalised(loss) is not None,
         "multistart": True,
     }
@@ -192,18 +185,18 @@ def minimise_conditional_risk(
             f"{loss.structure}, curvature {loss.curvature}, pieces {loss.pieces})"
         )
     options = {"seed": seed, "n_random": n_random, "iterations": iterations}
-    if loss.input == "logits":
+    if loss.input is Input.LOGITS:
         if not (np.isfinite(box) and box > 0):
             raise ValueError(f"box must be a positive finite number, got {box!r}")
         Z, values, n_starts = logit_search(loss, q2, seed=seed, box=float(box), n_random=n_random)
         e = np.exp(Z - Z.max(1, keepdims=True))
         result = Minimum(e / e.sum(1, keepdims=True), values, Solver.LOGITS, False,
-                         {"box": float(box), "starts": n_starts, "seed": seed}, logits=Z)
+                         LogitStarts(box=float(box), starts=n_starts, seed=seed), logits=Z)
     elif method == "closed_form":
         base = _base(loss)
         p = base.bayes(q2, **base.params)
         value = conditional_risk(loss, p, q2)
-        result = Minimum(p, value, Solver.CLOSED_FORM, True, {}, value_error=_rounding(value))
+        result = Minimum(p, value, Solver.CLOSED_FORM, True, ClosedForm(), value_error=_rounding(value))
     elif method == "vertices":
         result = _vertices(loss, q2)
     elif method == "kkt":
@@ -212,12 +205,12 @@ def minimise_conditional_risk(
         result = _by_regions(loss, q2, **options)
     elif method == "boundary":
         p, value, vec, exact, cert = minimise_normalised(loss, q2, minimise_conditional_risk, **options)
-        lower = cert.get("lower_bound")
+        lower = cert.lower_bound
         error = _error(value, lower) if lower is not None else np.full(len(q2), np.inf)
         result = Minimum(p, value, Solver.BOUNDARY, exact, cert, losses=vec, value_error=error)
     else:
         p, value, agree, n_starts = search(loss, q2, **options)
-        result = _searched(loss, q2, p, value, {"starts": n_starts, "starts_at_best": agree, **options})
+        result = _searched(loss, q2, p, value, starts=n_starts, starts_at_best=agree, **options)
     if result.value_error is None:  # nothing bounds the error of a search over logits
         result = replace(result, value_error=np.full(len(q2), np.inf))
     if result.losses is None:
@@ -236,7 +229,8 @@ def _vertices(loss: Loss, q: np.ndarray) -> Minimum:
     values = np.stack([conditional_risk(loss, np.broadcast_to(eye[j], q.shape), q) for j in range(K)], axis=1)
     best = np.argmin(values, axis=1)
     value = values[np.arange(len(q)), best]
-    return Minimum(eye[best], value, Solver.VERTICES, True, {"vertex_values": values}, value_error=_rounding(value))
+    return Minimum(eye[best], value, Solver.VERTICES, True, VertexValues(vertex_values=values),
+                   value_error=_rounding(value))
 
 
 def _kkt(loss: Loss, q: np.ndarray) -> Minimum:
@@ -258,8 +252,8 @@ def _kkt(loss: Loss, q: np.ndarray) -> Minimum:
     value = conditional_risk(loss, p, q)
     lower = separable_lower_bound(prof, q, p, log_mu)
     return Minimum(p, value, Solver.KKT, True,
-                   {"log_multiplier": log_mu, "sum_residual": residual, "lower_bound": lower,
-                    "derivatives": "sympy (exact)" if prof.exact else "central differences"},
+                   KKTBisection(log_multiplier=log_mu, sum_residual=residual, lower_bound=lower,
+                                derivatives=derivatives_note(prof.exact)),
                    value_error=_error(value, lower))
 
 
@@ -273,41 +267,45 @@ def _error(value: np.ndarray, lower: np.ndarray) -> np.ndarray:
     return np.maximum(value - lower, 0.0) + _rounding(value)
 
 
-def _searched(loss: Loss, q: np.ndarray, p: np.ndarray, value: np.ndarray, cert: dict[str, Any]) -> Minimum:
-    """A search result, with a certified error where the loss is a sum of exactly solvable terms."""
-    bound = _sum_bound(loss, q, value)
-    error = _error(value, bound["lower_bound"]) if bound else np.full(len(q), np.inf)
-    return Minimum(p, value, Solver.MULTISTART, False, {**cert, **bound}, value_error=error)
+def _searched(loss: Loss, q: np.ndarray, p: np.ndarray, value: np.ndarray, **search: Any) -> Minimum:
+    """A search result (``search``: the fields of :class:`StartsSearch`), with a certified error
+    where the loss is a sum of exactly solvable terms."""
+    lower = _sum_lower_bound(loss, q)
+    if lower is None:
+        return Minimum(p, value, Solver.MULTISTART, False, StartsSearch(**search), value_error=np.full(len(q), np.inf))
+    return Minimum(p, value, Solver.MULTISTART, False, StartsSearch(lower_bound=lower, gap=value - lower, **search),
+                   value_error=_error(value, lower))
 
 
-def _sum_bound(loss: Loss, q: np.ndarray, value: np.ndarray) -> dict[str, Any]:
+def _sum_lower_bound(loss: Loss, q: np.ndarray) -> np.ndarray | None:
     """For a weighted sum whose terms all have exact minimisers, Σ_i w_i inf C_q^{(i)} <= C_q:
     a lower bound (each term's infimum taken as its value less its stated error), and so a
-    certified gap for a search result (empty dict otherwise)."""
+    certified gap for a search result (None otherwise)."""
     while isinstance(loss, Named):
         loss = loss.inner
     if not isinstance(loss, WeightedSum) or len(loss.terms) < 2:
-        return {}
+        return None
     lower = np.zeros(len(q))
     for w, term in loss.terms:
         if w > 0:
             methods = available_methods(term)
             if next(m for m in METHODS if methods[m]) == "multistart":
-                return {}  # no exact minimiser for this term: no bound
+                return None  # no exact minimiser for this term: no bound
             part = minimise_conditional_risk(term, q)
             if not part.exact:
-                return {}
+                return None
             lower = lower + w * (part.value - part.value_error)
-    return {"lower_bound": lower, "gap": value - lower}
+    return lower
 
 
 def _by_regions(loss: Loss, q: np.ndarray, *, seed: int, n_random: int, iterations: int) -> Minimum:
     n, K = q.shape
     try:
-        P, surrogate, info = region_candidates(loss, q)
+        P, surrogate, patterns = region_candidates(loss, q)
     except NotPiecewiseConvex as err:
         p, value, agree, n_starts = search(loss, q, seed=seed, n_random=n_random, iterations=iterations)
-        return _searched(loss, q, p, value, {"starts": n_starts, "starts_at_best": agree, "regions_refused": str(err)})
+        return _searched(loss, q, p, value, starts=n_starts, starts_at_best=agree, seed=seed, n_random=n_random,
+                         iterations=iterations, regions_refused=str(err))
     C = P.shape[1]
     exact_values = conditional_risk(loss, P.reshape(-1, K), np.repeat(q, C, axis=0)).reshape(n, C)
     exact_values = np.where(np.isfinite(surrogate), exact_values, np.inf)  # infeasible patterns
@@ -316,9 +314,9 @@ def _by_regions(loss: Loss, q: np.ndarray, *, seed: int, n_random: int, iteratio
     p = P[rows, best].copy()
     value = exact_values[rows, best].copy()
     before = value.copy()
-    p, polish_info = polish(loss, q, p, info["breaks_top"], info["breaks_other"])  # exact KKT on the pattern
+    p, polished = polish(loss, q, p, patterns.breaks_top, patterns.breaks_other)  # exact KKT on the pattern
     value = np.minimum(value, conditional_risk(loss, p, q))
-    rest = ~polish_info.pop("polished")  # rows the KKT polish could not improve: a local search
+    rest = ~polished.polished  # rows the KKT polish could not improve: a local search
     if rest.any():
         p_r, v_r = p[rest].copy(), value[rest].copy()
         descend(loss, p_r, q[rest], v_r, iterations=iterations)
@@ -334,7 +332,7 @@ def _by_regions(loss: Loss, q: np.ndarray, *, seed: int, n_random: int, iteratio
     redo = np.flatnonzero(tied.any(1))
     if redo.size:
         k_alt = np.argmax(tied[redo], axis=1)
-        alt, _ = polish(loss, q[redo], region_points[redo, k_alt], info["breaks_top"], info["breaks_other"])
+        alt, _ = polish(loss, q[redo], region_points[redo, k_alt], patterns.breaks_top, patterns.breaks_other)
         v_alt = conditional_risk(loss, alt, q[redo])
         better = v_alt < value[redo] - 1e-15 * np.maximum(1.0, np.abs(value[redo]))
         p[redo[better]], value[redo[better]] = alt[better], v_alt[better]
@@ -349,9 +347,9 @@ def _by_regions(loss: Loss, q: np.ndarray, *, seed: int, n_random: int, iteratio
     # the stated error: a certified lower bound of every region's infimum (weak duality on each
     # piece pattern, with multipliers read off the pattern's candidate and the polished point)
     prof = profiles(loss, K)
-    region_lower = pattern_lower_bounds(prof, q, P, info, p)
+    region_lower = pattern_lower_bounds(prof, q, P, patterns, p)
     lower = region_lower.min(1)
-    info.update(polish_gain=before - value, region_values=region_values, region_points=region_points,
-                near_optimal=near_optimal, region_lower_bounds=region_lower, lower_bound=lower,
-                derivatives="sympy (exact)" if prof.exact else "central differences", **polish_info)
-    return Minimum(p, value, Solver.REGIONS, True, info, value_error=_error(value, lower))
+    cert = RegionEnumeration(patterns=patterns, polish=polished, polish_gain=before - value, region_values=region_values,
+                             region_points=region_points, near_optimal=near_optimal, region_lower_bounds=region_lower,
+                             lower_bound=lower, derivatives=derivatives_note(prof.exact))
+    return Minimum(p, value, Solver.REGIONS, True, cert, value_error=_error(value, lower))

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from theory.minimise._certificates import Patterns
 from theory.minimise._polish import Profiles, invert_slope
 from theory.minimise._regions import piece_bounds, piece_index
 
@@ -176,19 +177,19 @@ def _pattern_bound(prof: Profiles, q: np.ndarray, p: np.ndarray, t: np.ndarray, 
     return best
 
 
-def pattern_lower_bounds(prof: Profiles, q: np.ndarray, points: np.ndarray, info: dict, best: np.ndarray
+def pattern_lower_bounds(prof: Profiles, q: np.ndarray, points: np.ndarray, patterns: Patterns, best: np.ndarray
                          ) -> np.ndarray:
     """Lower bounds (n, K) on the infimum of C_q over each argmax region: the least over the
-    region's patterns (``info`` from :func:`._regions.region_candidates`) of each pattern's dual
+    region's ``patterns`` (from :func:`._regions.region_candidates`) of each pattern's dual
     bound, with multipliers read off the pattern's candidate point ``points`` (n, C, K) and, for
     the patterns holding it, off the polished minimiser ``best`` (n, K): a minimiser that ties
     classes with its top lies in the closure of each tied class's region."""
     n, C, K = points.shape
-    b_top = piece_bounds(1.0 / K, 1.0, info["breaks_top"])
-    b_other = piece_bounds(0.0, 0.5, info["breaks_other"])
-    t = info["pattern_top"].reshape(-1)
-    piece = info["pattern_pieces"].reshape(-1, K)
-    jt = info["pattern_top_piece"].reshape(-1)
+    b_top = piece_bounds(1.0 / K, 1.0, patterns.breaks_top)
+    b_other = piece_bounds(0.0, 0.5, patterns.breaks_other)
+    t = patterns.top.reshape(-1)
+    piece = patterns.pieces.reshape(-1, K)
+    jt = patterns.top_piece.reshape(-1)
     lo = np.where(piece >= 0, b_other[np.maximum(piece, 0)], 0.0)
     hi = np.where(piece >= 0, b_other[np.maximum(piece, 0) + 1], 0.5)
     top_lo, top_hi = b_top[jt], b_top[jt + 1]
@@ -201,8 +202,8 @@ def pattern_lower_bounds(prof: Profiles, q: np.ndarray, points: np.ndarray, info
     at_top = best >= best.max(1, keepdims=True) * (1 - 1e-9)
     for r in range(K):
         own = np.where(np.arange(K) == r, -1, piece_of)
-        match = ((info["pattern_pieces"] == own[:, None, :]).all(-1) & (info["pattern_top"] == r)
-                 & (info["pattern_top_piece"] == top_piece[:, r, None]) & at_top[:, r, None])
+        match = ((patterns.pieces == own[:, None, :]).all(-1) & (patterns.top == r)
+                 & (patterns.top_piece == top_piece[:, r, None]) & at_top[:, r, None])
         hit = np.flatnonzero(match.any(1))
         if hit.size:
             c = np.argmax(match[hit], axis=1)

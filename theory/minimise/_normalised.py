@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from theory.losses import Atom, Loss, Named, WeightedSum
+from theory.losses import Atom, Loss, Named, Structure, WeightedSum
+from theory.minimise._certificates import BoundaryLimits
 from theory.minimise._risk import loss_vectors, risk_of_vectors
 from theory.minimise._search import search
 
@@ -38,12 +39,12 @@ def split_normalised(loss: Loss) -> tuple[float, Loss, Loss | None] | None:
         # an atom, not any loss of normalised structure: a registered multiple c·N would sum to c
         while isinstance(term, Named):
             term = term.inner
-        return isinstance(term, Atom) and term.kind == "normalised"
+        return isinstance(term, Atom) and term.kind is Structure.NORMALISED
 
     flags = [is_normalised_atom(t) for _, t in terms]
     normalised = [term for term, flag in zip(terms, flags) if flag]
     others = [term for term, flag in zip(terms, flags) if not flag]
-    if len(normalised) != 1 or any(t.structure == "normalised" for _, t in others):
+    if len(normalised) != 1 or any(t.structure is Structure.NORMALISED for _, t in others):
         return None
     (alpha, N), = normalised
     rest = None if not others else WeightedSum.of(list(others))
@@ -52,7 +53,7 @@ def split_normalised(loss: Loss) -> tuple[float, Loss, Loss | None] | None:
 
 def minimise_normalised(loss: Loss, q: np.ndarray, minimise: Callable, *, seed: int, n_random: int,
                         iterations: int):
-    """Returns (p, value, loss vectors, exact, certificate) per row of q (n, K)."""
+    """Returns (p, value, loss vectors, exact, :class:`BoundaryLimits`) per row of q (n, K)."""
     alpha, _, rest = split_normalised(loss)
     n, K = q.shape
     rows = np.arange(n)
@@ -102,13 +103,8 @@ def minimise_normalised(loss: Loss, q: np.ndarray, minimise: Callable, *, seed: 
 
     gap = value - lower
     exact = bool(rest_exact and np.all(gap <= _tol(value)))
-    certificate = {
-        "lower_bound": lower if rest_exact else None,
-        "gap": gap if rest_exact else None,
-        "zero_coordinate": j_best,  # -1: an interior point
-        "rest_method": rest_method,
-        "interior_searched": open_gap.size,
-    }
+    certificate = BoundaryLimits(lower_bound=lower if rest_exact else None, gap=gap if rest_exact else None,
+                                 zero_coordinate=j_best, rest_method=rest_method, interior_searched=int(open_gap.size))
     return p, value, vec, exact, certificate
 
 
@@ -127,7 +123,7 @@ def _face_minimiser(rest: Loss, q: np.ndarray, j: np.ndarray, minimise: Callable
     off = np.eye(K, dtype=bool)[j]
     if K == 2:
         return (~off).astype(float)
-    if rest.structure == "pointwise":
+    if rest.structure is Structure.POINTWISE:
         # the label j's term q_j φ(p_j) is the constant q_j φ(0) on the face: drop its weight,
         # solve on the simplex, then move any mass left on j to the heaviest other coordinate
         # (φ non-increasing makes that no worse; the caller re-evaluates the exact value).

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from theory.losses import Loss
+from theory.minimise._certificates import Polish, derivatives_note
 from theory.minimise._regions import argmax_profiles, piece_bounds, piece_index
 
 __all__ = ["Profiles", "invert_slope", "profiles"]
@@ -297,13 +298,13 @@ def root_decreasing(F, n: int, lo: float = -80.0, hi: float = 80.0, *, dF=None,
 
 
 def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ...], breaks_other: tuple[float, ...],
-           ) -> tuple[np.ndarray, dict]:
+           ) -> tuple[np.ndarray, Polish]:
     """Refine minimisers P (n, K) of a pointwise / argmax-pointwise loss on their KKT conditions
     (see the module docstring), keeping each row's argmax region and each coordinate's convex
     piece. Ties with the top are found, not inherited: the top group starts as {t} and a class
     joins it only when its own solution would exceed the top (an active-set loop), so a tie of
     the grid solution that the exact conditions do not support is undone. Rows whose value would
-    not improve are returned unchanged. Returns (P, info)."""
+    not improve are returned unchanged. Returns (P, what was polished)."""
     n, K = P.shape
     prof = profiles(loss, K)
     rows = np.arange(n)
@@ -429,5 +430,5 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
     after = conditional_risk(loss, new, q)
     better = feasible & (after <= before + 1e-15 * np.maximum(1.0, np.abs(before)))
     out = np.where(better[:, None], new, P)
-    return out, {"polished": better, "polished_rows": int(better.sum()), "polish_residual": float(np.abs(residual[better]).max(initial=0.0)),
-                 "polish_derivatives": "sympy (exact)" if prof.exact else "central differences"}
+    return out, Polish(polished=better, residual=float(np.abs(residual[better]).max(initial=0.0)),
+                       derivatives=derivatives_note(prof.exact))

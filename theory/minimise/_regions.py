@@ -31,6 +31,7 @@ from itertools import combinations_with_replacement
 import numpy as np
 
 from theory.losses import Loss
+from theory.minimise._certificates import Patterns
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
@@ -477,8 +478,7 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     value = np.where(feasible, value, np.inf)
     piece = np.full((R, K), -1)  # each coordinate's piece of φ_other; −1 for the top
     np.put_along_axis(piece, k_idx, po, axis=1)
-    return P.reshape(n, C, K), value.reshape(n, C), {
-        "patterns": C, "grid": int(other.u.size),
-        "max_projection": float(np.abs(np.where(feasible, residual, 0)).max()),
-        "breaks_top": pieces.top, "breaks_other": pieces.other,
-        "pattern_top": t_idx.reshape(n, C), "pattern_top_piece": jt.reshape(n, C), "pattern_pieces": piece.reshape(n, C, K)}
+    return P.reshape(n, C, K), value.reshape(n, C), Patterns(
+        count=C, grid=int(other.u.size), max_projection=float(np.abs(np.where(feasible, residual, 0)).max()),
+        breaks_top=pieces.top, breaks_other=pieces.other,
+        top=t_idx.reshape(n, C), top_piece=jt.reshape(n, C), pieces=piece.reshape(n, C, K))
