@@ -169,7 +169,7 @@ def test_rival_margins_resolve_moves_far_below_the_rounding_of_the_risk(case):
     d·(q_donor − q_receiver) (up to the rounding of the moved coordinates): the margins must agree
     with it to within their own rounding bound, for moves down to 1e-12, and that bound counts the
     two labels whose loss changed, not all K."""
-    from theory.consistency import FINE_STEPS, ROUNDING_ULPS, repairs, rival_margins
+    from theory.consistency._moves import FINE_STEPS, ROUNDING_ULPS, repairs, rival_margins
 
     K, seed = case
     rng = np.random.default_rng(seed)
@@ -225,11 +225,12 @@ def test_a_position_with_more_candidates_than_rechecked_is_undecided_with_a_witn
     """Every re-checked candidate dismissed but more remain: the position is undecided, and the
     result carries an undecided failure to show (check_allk_consistent builds its witness from it;
     without one it raised StopIteration, an error row, for NCE+RCE as a repo-style module at K = 10)."""
-    from theory.consistency import MAX_TRIES, Failure, Notion, _confirm
+    from theory.consistency import Failure, Notion
+    from theory.consistency._recheck import MAX_TRIES, confirm
 
     q = np.array([0.5, 0.3, 0.2])
     cands = [Failure(2, q, np.array([0.5, 0.25 + 1e-9 * i, 0.25 - 1e-9 * i]), 1.0, "tie") for i in range(n_candidates)]
-    res = _confirm(Notion.STRICT, 3, cands, lambda f: ("dismissed", "a float artefact"))
+    res = confirm(Notion.STRICT, 3, cands, lambda f: (Recheck.DISMISSED, "a float artefact"))
     if n_candidates <= MAX_TRIES:
         assert res.holds == (True, True) and not res.undecided
     else:

@@ -5,7 +5,7 @@ prediction (first-index argmax: is the Bayes class's argmax region strictly best
 Every check calls :func:`theory.consistency.classify` with the run's budget, whose random stream
 is keyed by the loss and K: the claim ``consistency.table`` asks the same function about the
 same loss and gets the same answer. A candidate failure counts only once its re-check confirmed
-it (50-digit values for library losses; see :class:`theory.consistency._Rechecker`); candidates
+it (50-digit values for library losses; see :class:`theory.consistency._recheck.Rechecker`); candidates
 that the re-check could neither confirm nor dismiss make the verdict inconclusive.
 """
 

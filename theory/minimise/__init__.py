@@ -67,15 +67,15 @@ from theory.minimise._certificates import (
 from theory.minimise._dual import pattern_lower_bounds, separable_lower_bound
 from theory.minimise._normalised import minimise_normalised, split_normalised
 from theory.minimise._polish import invert_slope, polish, profiles, root_decreasing
-from theory.minimise._regions import NotPiecewiseConvex, argmax_profiles, region_candidates
+from theory.minimise._regions import NotPiecewiseConvex, argmax_profiles, golden_section, region_candidates
 from theory.minimise._risk import conditional_risk, loss_vectors, risk_of_vectors
 from theory.minimise._search import descend, logit_search, search
 from theory.validation import check_probs, check_seed
 
 __all__ = ["METHODS", "BoundaryLimits", "Certificate", "ClosedForm", "KKTBisection", "LogitStarts", "Minimum", "Patterns",
            "Polish", "RegionEnumeration", "Solver", "StartsSearch", "VertexValues", "argmax_profiles",
-           "available_methods", "conditional_risk", "loss_vectors", "minimise_conditional_risk", "risk_of_vectors",
-           "search", "split_normalised"]
+           "available_methods", "conditional_risk", "golden_section", "loss_vectors", "minimise_conditional_risk",
+           "risk_of_vectors", "search", "split_normalised"]
 
 METHODS = ("closed_form", "vertices", "kkt", "regions", "boundary", "multistart")
 

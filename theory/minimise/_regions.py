@@ -24,6 +24,7 @@ re-evaluated with the loss itself and polished by the local search of :mod:`._se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import combinations_with_replacement
@@ -34,6 +35,35 @@ from theory.losses import Loss
 from theory.minimise._certificates import Patterns
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+#: passes of :func:`_table` that merge every secant shorter than its rounding noise into a neighbour;
+#: a merged secant can still be too short, so passes repeat until none is. The cap bounds the work on
+#: a pathological φ: a table still noisy after it keeps its last secants, and the convexity check
+#: that follows judges them with their noise allowance
+_MERGE_PASSES = 64
+#: halvings of [0, 1] that find the least top value s for which the other classes can absorb 1 − s:
+#: 2⁻⁶⁰ is below float64's resolution of s
+_TOP_BISECTIONS = 60
+#: golden-section steps on the top value s of a pattern: the bracket shrinks by 0.618⁴⁰ ≈ 4e-9 of its
+#: width, then the KKT polish (:mod:`._polish`) solves the best pattern exactly
+_GOLDEN_STEPS = 40
+
+
+def golden_section(h: Callable[[float], float], lo: float, hi: float, *, tol: float) -> tuple[float, float]:
+    """The minimiser of a unimodal ``h`` on [lo, hi] by golden-section search, to within ``tol``,
+    and its value. (:func:`region_candidates` runs the same search vectorised over rows, each point's
+    multiplier warm-started at its neighbour's.)"""
+    x1, x2 = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
+    f1, f2 = h(x1), h(x2)
+    while hi - lo > tol:
+        if f1 <= f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - _GOLDEN * (hi - lo)
+            f1 = h(x1)
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + _GOLDEN * (hi - lo)
+            f2 = h(x2)
+    return (x1, f1) if f1 <= f2 else (x2, f2)
 
 
 class NotPiecewiseConvex(ValueError):
@@ -179,7 +209,7 @@ def _table(phi, lo: float, hi: float, breaks: tuple[float, ...], points: int, wh
         f[0] = f[1] + 1e6 * (1.0 + abs(f[1]))
     eps = np.finfo(float).eps
     protected = np.isin(u, np.array([lo, hi, *breaks]))
-    for _ in range(64):
+    for _ in range(_MERGE_PASSES):
         du = np.diff(u)
         d = np.diff(f) / du
         # rounding error of each secant slope, to tell float noise from a real loss of convexity
@@ -421,7 +451,7 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     s_hi = np.minimum(top.bounds[jt + 1], 1.0 - lo_k.sum(1))
     # Σ_k min(hi_k, s) + s >= 1 is needed for the others to absorb 1 − s
     a, b = np.zeros(R), np.ones(R)
-    for _ in range(60):
+    for _ in range(_TOP_BISECTIONS):
         mid = 0.5 * (a + b)
         ok = np.minimum(hi_k, mid[:, None]).sum(1) + mid >= 1.0
         b = np.where(ok, mid, b)
@@ -445,7 +475,7 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     x1, x2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
     _, f1, m1 = inner(x1, np.zeros(R))
     _, f2, m2 = inner(x2, m1)
-    for _ in range(40):
+    for _ in range(_GOLDEN_STEPS):
         left = f1 <= f2
         b = np.where(left, x2, b)
         a = np.where(left, a, x1)
