@@ -339,6 +339,34 @@ def test_gce_minimiser_and_value_against_the_closed_form(q, r):
     assert res.value - res.value_error <= best
 
 
+#: a posterior with two exactly tied pairs, found by the property above (random profile): GCE's
+#: minimiser ties the top pair, and the dual bound of the region whose argmax is the third class
+#: (below the tied pair) comes out 1.3e-3 under the global value
+Q_TIED_PAIRS = np.array([0.02, 0.02, 0.34727273, 0.34727273, 0.26545455])  # sums to 1 within 1e-8: normalised below
+
+
+def _gce_at_tied_pairs():
+    L = losses.get("gce", q=0.7)
+    q = Q_TIED_PAIRS / Q_TIED_PAIRS.sum()
+    w = q ** (1 / (1 - 0.7))
+    closed = float(conditional_risk(L, (w / w.sum())[None], q[None])[0])
+    return minimise_conditional_risk(L, q), closed
+
+
+def test_gce_at_exactly_tied_posteriors_finds_the_closed_forms_value_within_its_stated_error():
+    res, closed = _gce_at_tied_pairs()
+    assert res.value == pytest.approx(closed, rel=1e-12, abs=0)
+    assert res.value - res.value_error <= closed  # the stated error is honest, if loose (below)
+
+
+@pytest.mark.xfail(strict=True, reason="known looseness, not a wrong value: the weak-duality bound of an argmax region "
+                   "whose class lies below an exactly tied pair is 1.3e-3 under its infimum, so the stated error is "
+                   "1.3e-3 where the property above asks for 1e-9")
+def test_gce_at_exactly_tied_posteriors_states_an_error_below_1e_9():
+    res, _ = _gce_at_tied_pairs()
+    assert res.value_error <= 1e-9
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("K", [3, 10])
 @pytest.mark.parametrize("name", ["ce_eps", "fl_eps"])

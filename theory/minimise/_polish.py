@@ -305,47 +305,94 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
     joins it only when its own solution would exceed the top (an active-set loop), so a tie of
     the grid solution that the exact conditions do not support is undone. Rows whose value would
     not improve are returned unchanged. Returns (P, what was polished)."""
-    n, K = P.shape
-    prof = profiles(loss, K)
-    rows = np.arange(n)
-    eye = np.eye(K, dtype=bool)
-    t = np.argmax(P, axis=1)
-    s0 = P[rows, t]
-    b_other = piece_bounds(0.0, 0.5, breaks_other)
-    # a coordinate exactly at a break solves on the piece above it (its solution clips to the
-    # break when it wants to go lower): breaks are not fixed, the exact conditions decide
-    at_break = np.zeros((n, K), dtype=bool)
-    idx = piece_index(b_other, P)
-    lo_k, hi_k = b_other[idx], b_other[idx + 1]
-    b_top = piece_bounds(1.0 / K, 1.0, breaks_top)
-    jt = piece_index(b_top, s0)
-    s_lo0, s_hi0 = b_top[jt], b_top[jt + 1]
-    fixed_mass = np.where(at_break, P, 0.0).sum(1)
-    q_top = q[rows, t]
-    safe_q = np.where(q > 0, q, 1.0)
+    polisher = _Polisher(loss, q, P, breaks_top, breaks_other)
+    group, u, s, ok = polisher.active_set()
+    return polisher.assemble(group, u, s, ok)
 
-    # Newton's start for the multiplier: μ = −q_k φ_other'(p_k) at the candidate's coordinates
-    # strictly inside their pieces (their median), else μ = −q_t φ_top'(s) (often far off: an
-    # ε-loss's top profile has slope ~1/(1+m) and its s sits at a piece's end)
-    with np.errstate(all="ignore"):
-        inside = (P > lo_k * (1 + 1e-9)) & (P < hi_k * (1 - 1e-9)) & (q > 0) & ~eye[t]
-        mu_k = np.where(inside, -q * prof.dother(np.where(inside, P, 0.25)), np.nan)
-        log_mu = np.log(np.where(mu_k > 0, mu_k, np.nan))
-        some = np.isfinite(log_mu).any(1)  # np.nanmedian warns on a row without any
-        from_others = np.full(n, np.nan)
-        from_others[some] = np.nanmedian(log_mu[some], axis=1)
-        from_top = np.log(np.maximum(-q_top * prof.dtop(np.clip(s0, s_lo0, s_hi0)), 1e-300))
 
-    def solve_for(group, active):
+class _Polisher:
+    """What the steps of one :func:`polish` share: the candidates P, their argmax t and top value
+    s₀, each coordinate's convex piece and the top's, and Newton's start for the multiplier."""
+
+    def __init__(self, loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ...],
+                 breaks_other: tuple[float, ...]):
+        n, K = P.shape
+        self.loss, self.q, self.P, self.n, self.K = loss, q, P, n, K
+        self.prof = profiles(loss, K)
+        self.rows = np.arange(n)
+        self.eye = np.eye(K, dtype=bool)
+        self.t = np.argmax(P, axis=1)
+        self.s0 = P[self.rows, self.t]
+        self.b_other = piece_bounds(0.0, 0.5, breaks_other)
+        # a coordinate exactly at a break solves on the piece above it (its solution clips to the
+        # break when it wants to go lower): breaks are not fixed, the exact conditions decide
+        self.at_break = np.zeros((n, K), dtype=bool)
+        idx = piece_index(self.b_other, P)
+        self.lo_k, self.hi_k = self.b_other[idx], self.b_other[idx + 1]
+        b_top = piece_bounds(1.0 / K, 1.0, breaks_top)
+        jt = piece_index(b_top, self.s0)
+        self.s_lo0, self.s_hi0 = b_top[jt], b_top[jt + 1]
+        self.fixed_mass = np.where(self.at_break, P, 0.0).sum(1)
+        self.q_top = q[self.rows, self.t]
+        self.safe_q = np.where(q > 0, q, 1.0)
+        self.guess = self._multiplier_guess()
+
+    def _multiplier_guess(self) -> np.ndarray:
+        """Newton's start for log μ: μ = −q_k φ_other'(p_k) at the candidate's coordinates strictly
+        inside their pieces (their median), else μ = −q_t φ_top'(s) (often far off: an ε-loss's top
+        profile has slope ~1/(1+m) and its s sits at a piece's end)."""
+        P, q, prof = self.P, self.q, self.prof
+        with np.errstate(all="ignore"):
+            inside = (P > self.lo_k * (1 + 1e-9)) & (P < self.hi_k * (1 - 1e-9)) & (q > 0) & ~self.eye[self.t]
+            mu_k = np.where(inside, -q * prof.dother(np.where(inside, P, 0.25)), np.nan)
+            log_mu = np.log(np.where(mu_k > 0, mu_k, np.nan))
+            some = np.isfinite(log_mu).any(1)  # np.nanmedian warns on a row without any
+            from_others = np.full(self.n, np.nan)
+            from_others[some] = np.nanmedian(log_mu[some], axis=1)
+            from_top = np.log(np.maximum(-self.q_top * prof.dtop(np.clip(self.s0, self.s_lo0, self.s_hi0)), 1e-300))
+        return np.where(np.isfinite(from_others), from_others, from_top)
+
+    def active_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(the top groups G, the free coordinates u, the top value s, solved) from G = {t}, one class
+        per row joining G while its own solution would exceed the top (at most K rounds)."""
+        n, K, q = self.n, self.K, self.q
+        group = self.eye[self.t].copy()
+        u, s, ok = np.zeros((n, K)), np.zeros(n), np.zeros(n, dtype=bool)
+        active = self.rows  # rows whose group changed since their last solve
+        for _ in range(K):
+            u[active], s[active], ok[active] = self.solve_for(group, active)
+            free = ~group[active] & ~self.at_break[active]
+            qa = q[active]
+            over = free & (qa > 0) & (u[active] >= s[active, None] * (1 - 1e-12))
+            # no root (the total jumps over 1): a coordinate held at the cap 1/2 of the non-top
+            # coordinates wants more mass than it may have outside the top group
+            residual = u[active].sum(1) + group[active].sum(1) * s[active] + self.fixed_mass[active] - 1.0
+            stuck = (np.abs(residual) > 1e-9)[:, None] & free & (qa > 0) & (u[active] >= 0.5 * (1 - 1e-12))
+            over |= stuck
+            join = over.any(1)
+            if not join.any():
+                break
+            # one class per row joins, the violator of largest q: minimisers order the non-top
+            # classes like q, so it belongs to the final group, while the others may only violate
+            # because the group is still too small (adding them all at once ties classes the exact
+            # conditions keep below the top)
+            first = np.argmax(np.where(over, qa, -np.inf), axis=1)
+            group[active[join], first[join]] = True
+            active = active[join]
+        return group, u, s, ok
+
+    def solve_for(self, group: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(u, s, ok) of the rows ``active`` (an index array) with the top groups ``group``."""
-        free = ~group & ~at_break
+        q, prof, t, eye = self.q, self.prof, self.t, self.eye
+        lo_k, hi_k, safe_q, q_top = self.lo_k, self.hi_k, self.safe_q, self.q_top
+        free = ~group & ~self.at_break
         n_group = group.sum(1)
         q_tied = np.where(group & ~eye[t], q, 0.0)
-        s_lo, s_hi = s_lo0.copy(), s_hi0.copy()
+        s_lo, s_hi = self.s_lo0.copy(), self.s_hi0.copy()
         tied_any = (group & ~eye[t]).any(1)
-        for b in b_other[1:-1]:  # the tied classes' pieces bound s too
-            s_lo = np.where(tied_any & (b <= s0), np.maximum(s_lo, b), s_lo)
-            s_hi = np.where(tied_any & (b > s0), np.minimum(s_hi, b), s_hi)
+        for b in self.b_other[1:-1]:  # the tied classes' pieces bound s too
+            s_lo = np.where(tied_any & (b <= self.s0), np.maximum(s_lo, b), s_lo)
+            s_hi = np.where(tied_any & (b > self.s0), np.minimum(s_hi, b), s_hi)
 
         last: dict = {}  # the last multiplier and its solution: root finding asks F and F' at the same μ
 
@@ -370,7 +417,7 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
 
         def total(log_mu, r):
             u, s = solve(np.exp(log_mu), r)
-            return u.sum(1) + n_group[r] * s + fixed_mass[r] - 1.0
+            return u.sum(1) + n_group[r] * s + self.fixed_mass[r] - 1.0
 
         def slope(log_mu, r):  # dΣ/dlog μ = −μ (Σ_free 1/(q_k φ''(u_k)) + |G|²/Σ_G q φ''(s)), interior terms
             mu = np.exp(log_mu)
@@ -382,53 +429,33 @@ def polish(loss: Loss, q: np.ndarray, P: np.ndarray, breaks_top: tuple[float, ..
                 ds = np.where((s > s_lo[r]) & (s < s_hi[r]), -1.0 / curve, 0.0)
             return mu * (du + n_group[r] * ds)
 
-        guess = np.where(np.isfinite(from_others), from_others, from_top)
         log_mu, ok = root_decreasing(lambda x, r: total(x, active[r]), len(active),
-                                     dF=lambda x, r: slope(x, active[r]), x0=guess[active])
+                                     dF=lambda x, r: slope(x, active[r]), x0=self.guess[active])
         u, s = solve(np.exp(log_mu), active)
         return u, s, ok
 
-    group = eye[t].copy()
-    u, s, ok = np.zeros((n, K)), np.zeros(n), np.zeros(n, dtype=bool)
-    active = rows  # rows whose group changed since their last solve
-    for _ in range(K):
-        u[active], s[active], ok[active] = solve_for(group, active)
-        free = ~group[active] & ~at_break[active]
-        qa = q[active]
-        over = free & (qa > 0) & (u[active] >= s[active, None] * (1 - 1e-12))
-        # no root (the total jumps over 1): a coordinate held at the cap 1/2 of the non-top
-        # coordinates wants more mass than it may have outside the top group
-        residual = u[active].sum(1) + group[active].sum(1) * s[active] + fixed_mass[active] - 1.0
-        stuck = (np.abs(residual) > 1e-9)[:, None] & free & (qa > 0) & (u[active] >= 0.5 * (1 - 1e-12))
-        over |= stuck
-        join = over.any(1)
-        if not join.any():
-            break
-        # one class per row joins, the violator of largest q: minimisers order the non-top
-        # classes like q, so it belongs to the final group, while the others may only violate
-        # because the group is still too small (adding them all at once ties classes the exact
-        # conditions keep below the top)
-        first = np.argmax(np.where(over, qa, -np.inf), axis=1)
-        group[active[join], first[join]] = True
-        active = active[join]
-    free = ~group & ~at_break
-    new = np.where(free, u, np.where(at_break, P, 0.0))
-    new = np.where(group, s[:, None], new)
-    # a tied class of lower index would take the argmax (first index wins): keep it a few ulps
-    # below the top, as the region enumeration does, and give the difference to the top
-    # the sum's residual (the multiplier's bracket) is shared by the top group, which stays tied
-    residual = new.sum(1) - 1.0
-    new = np.where(group, new - (residual / group.sum(1))[:, None], new)
-    low_tied = group & (np.arange(K)[None, :] < t[:, None])
-    top_value = new[rows, t].copy()
-    new = np.where(low_tied, top_value[:, None] * (1 - 8 * np.finfo(float).eps), new)
-    new[rows, t] += 1.0 - new.sum(1)  # the ulps of the shift go to the top, which stays the argmax
-    feasible = ok & (new >= 0).all(1) & (np.argmax(new, axis=1) == t)
-    from theory.minimise._risk import conditional_risk
+    def assemble(self, group: np.ndarray, u: np.ndarray, s: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, Polish]:
+        """The polished points, kept only where feasible (in the argmax region of t, on the simplex)
+        and no worse than the candidates; the rest are the candidates unchanged."""
+        P, q, t, rows, K = self.P, self.q, self.t, self.rows, self.K
+        free = ~group & ~self.at_break
+        new = np.where(free, u, np.where(self.at_break, P, 0.0))
+        new = np.where(group, s[:, None], new)
+        # a tied class of lower index would take the argmax (first index wins): keep it a few ulps
+        # below the top, as the region enumeration does, and give the difference to the top
+        # the sum's residual (the multiplier's bracket) is shared by the top group, which stays tied
+        residual = new.sum(1) - 1.0
+        new = np.where(group, new - (residual / group.sum(1))[:, None], new)
+        low_tied = group & (np.arange(K)[None, :] < t[:, None])
+        top_value = new[rows, t].copy()
+        new = np.where(low_tied, top_value[:, None] * (1 - 8 * np.finfo(float).eps), new)
+        new[rows, t] += 1.0 - new.sum(1)  # the ulps of the shift go to the top, which stays the argmax
+        feasible = ok & (new >= 0).all(1) & (np.argmax(new, axis=1) == t)
+        from theory.minimise._risk import conditional_risk
 
-    before = conditional_risk(loss, P, q)
-    after = conditional_risk(loss, new, q)
-    better = feasible & (after <= before + 1e-15 * np.maximum(1.0, np.abs(before)))
-    out = np.where(better[:, None], new, P)
-    return out, Polish(polished=better, residual=float(np.abs(residual[better]).max(initial=0.0)),
-                       derivatives=derivatives_note(prof.exact))
+        before = conditional_risk(self.loss, P, q)
+        after = conditional_risk(self.loss, new, q)
+        better = feasible & (after <= before + 1e-15 * np.maximum(1.0, np.abs(before)))
+        out = np.where(better[:, None], new, P)
+        return out, Polish(polished=better, residual=float(np.abs(residual[better]).max(initial=0.0)),
+                           derivatives=derivatives_note(self.prof.exact))

@@ -269,120 +269,141 @@ def _multiplier_solve(other: _Table, s, guess, po, lo_k, hi_k, qo, q_pos, safe_q
       coordinates linearly (a kink, to within _BREAK_OFFSET relative in μ);
     - when its bracket is narrower than _RESOLUTION (next to a class of tiny q the root may fall
       between two floats): interpolated linearly between the bracket's ends."""
-    R, n_other = qo.shape
-    cap = np.minimum(hi_k, s[:, None])
-    target = 1.0 - s
-    tolerance = 8 * _EPS * (n_other + 1)
-    first, last = other.slope_range(po)
-    reach_cap = np.where(cap < hi_k, other.slope_reaching(cap, po), last)
-    with np.errstate(invalid="ignore"):
-        breaks = np.concatenate([np.where(q_pos, other.linear_slopes[po] * qo, 0.0),  # jumps
-                                 np.where(q_pos, first * qo, np.nan),  # leaving the lower end
-                                 np.where(q_pos, reach_cap * qo, np.nan)], axis=1)  # at the cap
-    breaks = np.where(np.isfinite(breaks), breaks, np.nan)
-    all_positive = bool(q_pos.all())
+    solver = _MultiplierSolve(other, s, guess, po, lo_k, hi_k, qo, q_pos, safe_qo)
+    active = np.arange(len(s))
+    for _ in range(_MAX_STEPS):
+        active = solver.step(active)
+        if active.size == 0:
+            return solver.p, solver.mu
+    solver.interpolate(active)
+    return solver.p, solver.mu
 
-    def coords(mu, r):
+
+class _MultiplierSolve:
+    """The state of :func:`_multiplier_solve`: per row, the bracket [lo, hi] of the multiplier with
+    the coordinates evaluated at its ends, the current multiplier and coordinates, and how many
+    Newton steps in a row did not halve |g|."""
+
+    def __init__(self, other: _Table, s, guess, po, lo_k, hi_k, qo, q_pos, safe_qo):
+        R, n_other = qo.shape
+        self.other, self.po, self.lo_k, self.q_pos, self.safe_qo = other, po, lo_k, q_pos, safe_qo
+        self.cap = np.minimum(hi_k, s[:, None])
+        self.target = 1.0 - s
+        self.tolerance = 8 * _EPS * (n_other + 1)
+        first, last = other.slope_range(po)
+        reach_cap = np.where(self.cap < hi_k, other.slope_reaching(self.cap, po), last)
+        with np.errstate(invalid="ignore"):
+            breaks = np.concatenate([np.where(q_pos, other.linear_slopes[po] * qo, 0.0),  # jumps
+                                     np.where(q_pos, first * qo, np.nan),  # leaving the lower end
+                                     np.where(q_pos, reach_cap * qo, np.nan)], axis=1)  # at the cap
+        self.breaks = np.where(np.isfinite(breaks), breaks, np.nan)
+        self.all_positive = bool(q_pos.all())
+        self.lo, self.hi = np.full(R, -_MU_RANGE), np.full(R, _MU_RANGE)
+        self.p_lo, self.p_hi = np.full((R, n_other), np.nan), np.full((R, n_other), np.nan)  # p at lo, hi
+        self.mu = np.clip(guess, -_MU_RANGE, _MU_RANGE)
+        self.p = np.empty((R, n_other))
+        self.stalls = np.zeros(R, dtype=np.int64)  # steps in a row that did not halve |g|
+        self.residual = np.full(R, np.inf)
+
+    def coords(self, mu, r):
         """p (len(r), K−1) at the multipliers mu for the rows r, and dg/dμ."""
-        ratio = mu[:, None] / safe_qo[r]
-        if not all_positive:  # a class with q = 0: ±inf (the piece's ends), 0 at μ = 0
+        ratio = mu[:, None] / self.safe_qo[r]
+        if not self.all_positive:  # a class with q = 0: ±inf (the piece's ends), 0 at μ = 0
             with np.errstate(invalid="ignore"):
-                ratio = np.where(q_pos[r], ratio, (np.sign(mu) * np.inf)[:, None])
+                ratio = np.where(self.q_pos[r], ratio, (np.sign(mu) * np.inf)[:, None])
             ratio = np.where(np.isnan(ratio), 0.0, ratio)
-        u, du = other.argmin_linear(ratio, po[r])
-        p = np.minimum(np.maximum(u, lo_k[r]), cap[r])
-        moving = q_pos[r] & (u > lo_k[r]) & (u < cap[r])
-        return p, np.where(moving, du / safe_qo[r], 0.0).sum(1)
+        u, du = self.other.argmin_linear(ratio, self.po[r])
+        p = np.minimum(np.maximum(u, self.lo_k[r]), self.cap[r])
+        moving = self.q_pos[r] & (u > self.lo_k[r]) & (u < self.cap[r])
+        return p, np.where(moving, du / self.safe_qo[r], 0.0).sum(1)
 
+    @staticmethod
     def width(a, b):
         return np.arcsinh(b / _MU_SCALE) - np.arcsinh(a / _MU_SCALE)
 
+    @staticmethod
     def midpoint(a, b):
         return _MU_SCALE * np.sinh(0.5 * (np.arcsinh(a / _MU_SCALE) + np.arcsinh(b / _MU_SCALE)))
 
-    lo, hi = np.full(R, -_MU_RANGE), np.full(R, _MU_RANGE)
-    p_lo, p_hi = np.full((R, n_other), np.nan), np.full((R, n_other), np.nan)  # p at lo, hi
-    mu = np.clip(guess, -_MU_RANGE, _MU_RANGE)
-    p = np.empty((R, n_other))
-    stalls = np.zeros(R, dtype=np.int64)  # steps in a row that did not halve |g|
-    residual = np.full(R, np.inf)
-
-    def record(r, x, p_x, g):
+    def record(self, r, x, p_x, g):
         """Narrow the brackets of the rows r with the evaluations (x, p_x, g)."""
-        raise_lo = (g < 0) & (x > lo[r])
-        lower_hi = (g >= 0) & (x < hi[r])
-        lo[r] = np.where(raise_lo, x, lo[r])
-        hi[r] = np.where(lower_hi, x, hi[r])
-        p_lo[r] = np.where(raise_lo[:, None], p_x, p_lo[r])
-        p_hi[r] = np.where(lower_hi[:, None], p_x, p_hi[r])
+        raise_lo = (g < 0) & (x > self.lo[r])
+        lower_hi = (g >= 0) & (x < self.hi[r])
+        self.lo[r] = np.where(raise_lo, x, self.lo[r])
+        self.hi[r] = np.where(lower_hi, x, self.hi[r])
+        self.p_lo[r] = np.where(raise_lo[:, None], p_x, self.p_lo[r])
+        self.p_hi[r] = np.where(lower_hi[:, None], p_x, self.p_hi[r])
 
-    def interpolate(r):
+    def interpolate(self, r):
         """p of the rows r between their bracket's ends, where g crosses 0, linearly."""
         if r.size == 0:
             return
-        for ends, at in ((lo, p_lo), (hi, p_hi)):
+        for ends, at in ((self.lo, self.p_lo), (self.hi, self.p_hi)):
             missing = r[np.isnan(at[r, 0])]
             if missing.size:
-                at[missing] = coords(ends[missing], missing)[0]
-        a, b = p_lo[r], p_hi[r]
+                at[missing] = self.coords(ends[missing], missing)[0]
+        a, b = self.p_lo[r], self.p_hi[r]
         s_a, s_b = a.sum(1), b.sum(1)
         gap = s_b - s_a
-        lam = np.clip(np.where(gap > 0, (target[r] - s_a) / np.where(gap > 0, gap, 1.0), 0.0), 0.0, 1.0)
-        p[r] = a + lam[:, None] * (b - a)
-        mu[r] = lo[r] + lam * (hi[r] - lo[r])
+        lam = np.clip(np.where(gap > 0, (self.target[r] - s_a) / np.where(gap > 0, gap, 1.0), 0.0), 0.0, 1.0)
+        self.p[r] = a + lam[:, None] * (b - a)
+        self.mu[r] = self.lo[r] + lam * (self.hi[r] - self.lo[r])
 
-    active = np.arange(R)
-    for _ in range(_MAX_STEPS):
-        x = mu[active]
-        p_x, slope = coords(x, active)
-        g = p_x.sum(1) - target[active]
-        p[active] = p_x
-        record(active, x, p_x, g)
+    def step(self, active):
+        """One Newton-or-bisection step of the rows ``active``; returns the rows still unsolved."""
+        x = self.mu[active]
+        p_x, slope = self.coords(x, active)
+        g = p_x.sum(1) - self.target[active]
+        self.p[active] = p_x
+        self.record(active, x, p_x, g)
         # |g| within rounding: of the sum, or of g's change over a few floats around x
-        solved = np.abs(g) <= tolerance + 4 * np.abs(slope) * np.spacing(np.abs(x))
-        la, ha = lo[active], hi[active]
-        stalls[active] = np.where(np.abs(g) <= 0.5 * residual[active], 0, stalls[active] + 1)
-        residual[active] = np.abs(g)
+        solved = np.abs(g) <= self.tolerance + 4 * np.abs(slope) * np.spacing(np.abs(x))
+        la, ha = self.lo[active], self.hi[active]
+        self.stalls[active] = np.where(np.abs(g) <= 0.5 * self.residual[active], 0, self.stalls[active] + 1)
+        self.residual[active] = np.abs(g)
         with np.errstate(all="ignore"):
-            step = x - g / slope
-        newton = np.isfinite(step) & (step > la) & (step < ha) & (stalls[active] < 2)
-        stalls[active] = np.where(newton, stalls[active], 0)
-        nxt = np.where(newton, step, midpoint(la, ha))
+            newton_step = x - g / slope
+        newton = np.isfinite(newton_step) & (newton_step > la) & (newton_step < ha) & (self.stalls[active] < 2)
+        self.stalls[active] = np.where(newton, self.stalls[active], 0)
+        nxt = np.where(newton, newton_step, self.midpoint(la, ha))
+        nxt, at_break = self.probe_breaks(active, x, nxt, solved)
+        la, ha = self.lo[active], self.hi[active]
+        narrow = ~solved & ~at_break & (self.width(la, ha) <= _RESOLUTION)
+        self.interpolate(active[at_break | narrow])
+        done = solved | at_break | narrow
+        self.mu[active] = np.where(done, self.mu[active], nxt)
+        return active[~done]
 
-        # the break nearest x between x and the next point, inside the bracket: probe it
+    def probe_breaks(self, active, x, nxt, solved):
+        """The break nearest x between x and the next point, inside the bracket: its two sides are
+        evaluated first, and the step goes on by Newton from the side next to the root. Returns
+        (the next points, whether the root lies between a break's two sides)."""
         at_break = np.zeros(active.size, dtype=bool)
-        B = breaks[active]
+        la, ha = self.lo[active], self.hi[active]
+        B = self.breaks[active]
         with np.errstate(invalid="ignore"):
             crossing = ((B >= np.maximum(np.minimum(x, nxt), la)[:, None])
                         & (B <= np.minimum(np.maximum(x, nxt), ha)[:, None]) & ~solved[:, None])
         probe = np.flatnonzero(crossing.any(1))
-        if probe.size:
-            r = active[probe]
-            nearest = np.argmin(np.where(crossing[probe], np.abs(B[probe] - x[probe, None]), np.inf), axis=1)
-            at = B[probe, nearest]
-            offset = _BREAK_OFFSET * np.abs(at) + 1e-200
-            below, above = at - offset, at + offset
-            p_below, slope_below = coords(below, r)
-            p_above, slope_above = coords(above, r)
-            g_below, g_above = p_below.sum(1) - target[r], p_above.sum(1) - target[r]
-            record(r, below, p_below, g_below)
-            record(r, above, p_above, g_above)
-            at_break[probe] = (lo[r] >= below) & (hi[r] <= above)
-            with np.errstate(all="ignore"):
-                nxt[probe] = np.where(g_below >= 0, below - g_below / slope_below,
-                                      above - g_above / slope_above)
-            la, ha = lo[active], hi[active]
-            nxt = np.where(np.isfinite(nxt) & (nxt > la) & (nxt < ha), nxt, midpoint(la, ha))
-
-        narrow = ~solved & ~at_break & (width(la, ha) <= _RESOLUTION)
-        interpolate(active[at_break | narrow])
-        done = solved | at_break | narrow
-        mu[active] = np.where(done, mu[active], nxt)
-        active = active[~done]
-        if active.size == 0:
-            return p, mu
-    interpolate(active)
-    return p, mu
+        if not probe.size:
+            return nxt, at_break
+        r = active[probe]
+        nearest = np.argmin(np.where(crossing[probe], np.abs(B[probe] - x[probe, None]), np.inf), axis=1)
+        at = B[probe, nearest]
+        offset = _BREAK_OFFSET * np.abs(at) + 1e-200
+        below, above = at - offset, at + offset
+        p_below, slope_below = self.coords(below, r)
+        p_above, slope_above = self.coords(above, r)
+        g_below, g_above = p_below.sum(1) - self.target[r], p_above.sum(1) - self.target[r]
+        self.record(r, below, p_below, g_below)
+        self.record(r, above, p_above, g_above)
+        at_break[probe] = (self.lo[r] >= below) & (self.hi[r] <= above)
+        nxt = nxt.copy()
+        with np.errstate(all="ignore"):
+            nxt[probe] = np.where(g_below >= 0, below - g_below / slope_below, above - g_above / slope_above)
+        la, ha = self.lo[active], self.hi[active]
+        nxt = np.where(np.isfinite(nxt) & (nxt > la) & (nxt < ha), nxt, self.midpoint(la, ha))
+        return nxt, at_break
 
 
 def argmax_profiles(loss: Loss, K: int):
