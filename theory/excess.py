@@ -300,65 +300,96 @@ def excess_sweep(
     total, done = len(Ks) * len(ms), 0
     for K in Ks:
         n_p = n_problems(K) if callable(n_problems) else n_problems
-        problems = [sweep_problem(K, n_x, seed, i, deterministic=deterministic) for i in range(n_p)]
-        px = np.stack([pr.px for pr in problems])  # (P, X)
-        post = np.stack([pr.posterior for pr in problems])  # (P, X, K)
-        settings = noise(K)
-        if not settings:
-            raise ValueError(f"noise(K) gave no noise setting for K = {K}; excess_sweep needs at least one")
-        noisy = np.stack([post @ s.T for s in settings])  # (E, P, X, K)
-        noisy /= noisy.sum(-1, keepdims=True)
+        batch = _Batch.draw(K, n_p, n_x, seed, deterministic, noise)
         for m in ms:
-            L = make_loss(m)
-            Q = np.concatenate([post.reshape(-1, K), noisy.reshape(-1, K)])
-            # the uniform posterior rides along: its minimum is C₁/K of the independent range
-            best_all = minimise_conditional_risk(L, np.vstack([Q, np.full((1, K), 1.0 / K)]), seed=seed)
-            uniform, best = best_all[len(Q)], best_all.take(slice(0, len(Q)))
-            V, Pm = best.losses, best.p
-            n0 = post.size // K
-            V0, V1 = V[:n0].reshape(post.shape), V[n0:].reshape(noisy.shape)
-            P0, P1 = Pm[:n0].reshape(post.shape), Pm[n0:].reshape(noisy.shape)
-            bayes = (px * risk_of_vectors(V0, post)).sum(-1)  # (P,)
-            clean_of_noisy = (px * risk_of_vectors(V1, post[None])).sum(-1)  # (E, P)
-            excess = clean_of_noisy - bayes
-            zo_clean = (px * zero_one_risk(P0, post)).sum(-1)
-            zo_noisy = (px * zero_one_risk(P1, post[None])).sum(-1)
-            changes = (np.argmax(P1, -1) != np.argmax(P0, -1)[None]).sum(-1)  # (E, P)
-            S0 = (px * V0.sum(-1)).sum(-1)
-            S1 = (px * V1.sum(-1)).sum(-1)
-            # the minimiser does not depend on the posterior at all (the sweep's posteriors differ)
-            vacuous = bool(np.abs(Pm - Pm[0]).max() <= 1e-9 and np.abs(Q - Q[0]).max() > 1e-6)
-            # E_x of the noisy minimisers' value errors: R^η(f̂_η) − min R^η <= this
-            noisy_gap = (px * best.value_error[n0:].reshape(noisy.shape[:-1])).sum(-1)  # (E, P)
-            clean_gap = (px * best.value_error[:n0].reshape(post.shape[:-1])).sum(-1)  # (P,)
-            rng_ = ranges(L, K, uniform) if ranges is not None else None
-            sums = V.sum(-1)
-            if rng_ is not None:
-                slack = 1e-9 * (1 + max(abs(rng_.c1), abs(rng_.c2)))
-                c1_low = rng_.c1 - K * float(uniform.value_error)  # C₁ = K·C_uniform at the found minimum
-                consistent = bool(sums.min() >= c1_low - slack and sums.max() <= rng_.c2 + slack)
-            X = post.shape[1]
-            for e, setting in enumerate(settings):
-                for i in range(n_p):
-                    clean_rows = np.arange(i * X, (i + 1) * X)
-                    noisy_rows = n0 + (e * n_p + i) * X + np.arange(X)
-                    inst = rb = None
-                    if rng_ is not None and setting.kind is NoiseKind.SYMMETRIC:
-                        ratio = setting.rate / ((K - 1) - K * setting.rate)
-                        inst = float(ratio * (S0[i] - S1[e, i]))
-                        rb = symmetric_noise_bound(setting.rate, K, rng_.c1, rng_.c2)
-                    rows.append(ExcessRow(
-                        loss=L.name, family=family or L.name, K=K, m=float(m), noise=setting, problem=i, seed=seed,
-                        n_x=n_x, deterministic=deterministic, excess=float(excess[e, i]),
-                        zero_one_excess=float(zo_noisy[e, i] - zo_clean[i]), argmax_changes=int(changes[e, i]),
-                        method=best.method, exact=bool(best.exact), minimiser_gap=float(noisy_gap[e, i]),
-                        clean_gap=float(clean_gap[i]), s_clean=float(S0[i]), s_noisy=float(S1[e, i]),
-                        c1=np.nan if rng_ is None else rng_.c1, c2=np.nan if rng_ is None else rng_.c2,
-                        range_exact=bool(rng_ is not None and rng_.c1_exact and rng_.c2_exact),
-                        range_consistent=True if rng_ is None else consistent,
-                        instance_bound=inst, range_bound=rb, vacuous=vacuous,
-                        minimisers=(best.take(clean_rows), best.take(noisy_rows))))
+            rows.extend(_rows_at(make_loss(m), float(m), batch, ranges=ranges, family=family))
             done += 1
             if progress is not None:
                 progress(done, total)
+    return rows
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The problems of one K of a sweep, clean and under every noise setting, as stacked arrays."""
+
+    K: int
+    n_x: int
+    seed: int
+    deterministic: bool
+    settings: list[NoiseSetting]
+    px: np.ndarray  # (P, X)
+    post: np.ndarray  # (P, X, K) clean posteriors
+    noisy: np.ndarray  # (E, P, X, K) noisy posteriors, one block per setting
+
+    @classmethod
+    def draw(cls, K: int, n_p: int, n_x: int, seed: int, deterministic: bool,
+             noise: Callable[[int], list[NoiseSetting]]) -> _Batch:
+        problems = [sweep_problem(K, n_x, seed, i, deterministic=deterministic) for i in range(n_p)]
+        settings = noise(K)
+        if not settings:
+            raise ValueError(f"noise(K) gave no noise setting for K = {K}; excess_sweep needs at least one")
+        post = np.stack([pr.posterior for pr in problems])
+        noisy = np.stack([post @ s.T for s in settings])
+        noisy /= noisy.sum(-1, keepdims=True)
+        return cls(K, n_x, seed, deterministic, settings, np.stack([pr.px for pr in problems]), post, noisy)
+
+    @property
+    def n_problems(self) -> int:
+        return len(self.px)
+
+
+def _rows_at(L: Loss, m: float, b: _Batch, *, ranges, family: str | None) -> list[ExcessRow]:
+    """The rows of one loss (at one m) over a batch: every posterior's minimiser in one call, then
+    the risks, excess and Theorem-B columns per noise setting and problem."""
+    K, px, post, noisy, n_p = b.K, b.px, b.post, b.noisy, b.n_problems
+    Q = np.concatenate([post.reshape(-1, K), noisy.reshape(-1, K)])
+    # the uniform posterior rides along: its minimum is C₁/K of the independent range
+    best_all = minimise_conditional_risk(L, np.vstack([Q, np.full((1, K), 1.0 / K)]), seed=b.seed)
+    uniform, best = best_all[len(Q)], best_all.take(slice(0, len(Q)))
+    V, Pm = best.losses, best.p
+    n0 = post.size // K
+    V0, V1 = V[:n0].reshape(post.shape), V[n0:].reshape(noisy.shape)
+    P0, P1 = Pm[:n0].reshape(post.shape), Pm[n0:].reshape(noisy.shape)
+    bayes = (px * risk_of_vectors(V0, post)).sum(-1)  # (P,)
+    clean_of_noisy = (px * risk_of_vectors(V1, post[None])).sum(-1)  # (E, P)
+    excess = clean_of_noisy - bayes
+    zo_clean = (px * zero_one_risk(P0, post)).sum(-1)
+    zo_noisy = (px * zero_one_risk(P1, post[None])).sum(-1)
+    changes = (np.argmax(P1, -1) != np.argmax(P0, -1)[None]).sum(-1)  # (E, P)
+    S0 = (px * V0.sum(-1)).sum(-1)
+    S1 = (px * V1.sum(-1)).sum(-1)
+    # the minimiser does not depend on the posterior at all (the sweep's posteriors differ)
+    vacuous = bool(np.abs(Pm - Pm[0]).max() <= 1e-9 and np.abs(Q - Q[0]).max() > 1e-6)
+    # E_x of the noisy minimisers' value errors: R^η(f̂_η) − min R^η <= this
+    noisy_gap = (px * best.value_error[n0:].reshape(noisy.shape[:-1])).sum(-1)  # (E, P)
+    clean_gap = (px * best.value_error[:n0].reshape(post.shape[:-1])).sum(-1)  # (P,)
+    rng_ = ranges(L, K, uniform) if ranges is not None else None
+    sums = V.sum(-1)
+    if rng_ is not None:
+        slack = 1e-9 * (1 + max(abs(rng_.c1), abs(rng_.c2)))
+        c1_low = rng_.c1 - K * float(uniform.value_error)  # C₁ = K·C_uniform at the found minimum
+        consistent = bool(sums.min() >= c1_low - slack and sums.max() <= rng_.c2 + slack)
+    X = post.shape[1]
+    rows = []
+    for e, setting in enumerate(b.settings):
+        for i in range(n_p):
+            clean_rows = np.arange(i * X, (i + 1) * X)
+            noisy_rows = n0 + (e * n_p + i) * X + np.arange(X)
+            inst = rb = None
+            if rng_ is not None and setting.kind is NoiseKind.SYMMETRIC:
+                ratio = setting.rate / ((K - 1) - K * setting.rate)
+                inst = float(ratio * (S0[i] - S1[e, i]))
+                rb = symmetric_noise_bound(setting.rate, K, rng_.c1, rng_.c2)
+            rows.append(ExcessRow(
+                loss=L.name, family=family or L.name, K=K, m=m, noise=setting, problem=i, seed=b.seed,
+                n_x=b.n_x, deterministic=b.deterministic, excess=float(excess[e, i]),
+                zero_one_excess=float(zo_noisy[e, i] - zo_clean[i]), argmax_changes=int(changes[e, i]),
+                method=best.method, exact=bool(best.exact), minimiser_gap=float(noisy_gap[e, i]),
+                clean_gap=float(clean_gap[i]), s_clean=float(S0[i]), s_noisy=float(S1[e, i]),
+                c1=np.nan if rng_ is None else rng_.c1, c2=np.nan if rng_ is None else rng_.c2,
+                range_exact=bool(rng_ is not None and rng_.c1_exact and rng_.c2_exact),
+                range_consistent=True if rng_ is None else consistent,
+                instance_bound=inst, range_bound=rb, vacuous=vacuous,
+                minimisers=(best.take(clean_rows), best.take(noisy_rows))))
     return rows

@@ -441,30 +441,10 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     if np.any(np.diff(other.f[1:]) > 1e-12 * (1.0 + np.abs(other.f[2:]))):
         raise NotPiecewiseConvex("φ_other is not non-increasing, so the ordering argument fails")
 
-    # patterns: the top coordinate's piece × a monotone assignment of the others' pieces
-    B = other.n_pieces
-    others = [np.array(c[::-1]) for c in combinations_with_replacement(range(B), K - 1)]
-    patterns = [(jt, po) for jt in range(top.n_pieces) for po in others]
-    C = K * len(patterns)
-
-    order = np.argsort(-q, axis=1, kind="stable")
-    rows_t, rows_k, rows_jt, rows_po = [], [], [], []
-    for t in range(K):
-        rest = order[order != t].reshape(n, K - 1)  # non-top coordinates, q descending
-        for jt, po in patterns:
-            rows_t.append(np.full(n, t))
-            rows_k.append(rest)
-            rows_jt.append(np.full(n, jt))
-            rows_po.append(np.broadcast_to(po, (n, K - 1)))
-    # stack as (n, C, ...) then flatten to R = n*C rows
-    t_idx = np.stack(rows_t, 1).reshape(-1)
-    k_idx = np.stack(rows_k, 1).reshape(-1, K - 1)
-    jt = np.stack(rows_jt, 1).reshape(-1)
-    po = np.stack(rows_po, 1).reshape(-1, K - 1)
+    t_idx, k_idx, jt, po, C = _enumerate_patterns(q, top.n_pieces, other.n_pieces)
     qq = np.repeat(q, C, axis=0)
     R = len(t_idx)
-    rr = np.arange(R)
-    qt = qq[rr, t_idx]
+    qt = qq[np.arange(R), t_idx]
     qo = np.take_along_axis(qq, k_idx, axis=1)
 
     lo_k, hi_k = other.bounds[po], other.bounds[po + 1]
@@ -491,7 +471,44 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
         value = qt * top(s) + np.where(qo > 0, qo * other(p), 0.0).sum(1)
         return p, value, x
 
-    # golden section on the convex V(s); each point's multiplier starts Newton at its neighbour's
+    s, p_o, value = _golden_rows(inner, s_lo, s_hi)
+    P, residual = _onto_simplex(s, p_o, t_idx, k_idx, K)
+    value = np.where(feasible, value, np.inf)
+    piece = np.full((R, K), -1)  # each coordinate's piece of φ_other; −1 for the top
+    np.put_along_axis(piece, k_idx, po, axis=1)
+    return P.reshape(n, C, K), value.reshape(n, C), Patterns(
+        count=C, grid=int(other.u.size), max_projection=float(np.abs(np.where(feasible, residual, 0)).max()),
+        breaks_top=pieces.top, breaks_other=pieces.other,
+        top=t_idx.reshape(n, C), top_piece=jt.reshape(n, C), pieces=piece.reshape(n, C, K))
+
+
+def _enumerate_patterns(q: np.ndarray, top_pieces: int, other_pieces: int):
+    """Every (argmax class t, top piece, monotone assignment of the other classes' pieces) for every
+    row of q, flattened to R = n·C rows: (t (R,), the non-top classes in q-descending order (R, K−1),
+    the top's piece (R,), the others' pieces (R, K−1), C)."""
+    n, K = q.shape
+    others = [np.array(c[::-1]) for c in combinations_with_replacement(range(other_pieces), K - 1)]
+    patterns = [(jt, po) for jt in range(top_pieces) for po in others]
+    C = K * len(patterns)
+    order = np.argsort(-q, axis=1, kind="stable")
+    rows_t, rows_k, rows_jt, rows_po = [], [], [], []
+    for t in range(K):
+        rest = order[order != t].reshape(n, K - 1)  # non-top coordinates, q descending
+        for jt, po in patterns:
+            rows_t.append(np.full(n, t))
+            rows_k.append(rest)
+            rows_jt.append(np.full(n, jt))
+            rows_po.append(np.broadcast_to(po, (n, K - 1)))
+    # stack as (n, C, ...) then flatten to R = n*C rows
+    return (np.stack(rows_t, 1).reshape(-1), np.stack(rows_k, 1).reshape(-1, K - 1),
+            np.stack(rows_jt, 1).reshape(-1), np.stack(rows_po, 1).reshape(-1, K - 1), C)
+
+
+def _golden_rows(inner, s_lo: np.ndarray, s_hi: np.ndarray):
+    """Golden section on the convex V(s) of every row at once (:func:`golden_section`, vectorised),
+    each point's multiplier starting Newton at its neighbour's; ``inner(s, guess)`` gives (p, V, μ).
+    Returns (s, the others' coordinates at s, V(s))."""
+    R = len(s_lo)
     a, b = s_lo.copy(), s_hi.copy()
     x1, x2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
     _, f1, m1 = inner(x1, np.zeros(R))
@@ -509,6 +526,13 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
         x1, x2 = x1n, x2n
     s = 0.5 * (a + b)
     p_o, value, _ = inner(s, 0.5 * (m1 + m2))
+    return s, p_o, value
+
+
+def _onto_simplex(s: np.ndarray, p_o: np.ndarray, t_idx: np.ndarray, k_idx: np.ndarray, K: int):
+    """The candidates (R, K) from the top value s and the others' coordinates, in the argmax region
+    of t and on the simplex, and the residual 1 − Σ p the multiplier left."""
+    R = len(s)
     # a coordinate k < t tied with the top would make k the argmax (first index wins): the region
     # value is then only approached, so move it a few ulps below s (and that mass to the top)
     tied = (p_o >= s[:, None] * (1 - 4 * np.finfo(float).eps)) & (k_idx < t_idx[:, None])
@@ -524,12 +548,6 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(residual < 0, (p_o.sum(1) + residual) / p_o.sum(1), 1.0)
     p_o = p_o * np.clip(scale, 0.0, 1.0)[:, None]
-    P[rr, t_idx] = s + shift + np.maximum(residual, 0.0)
+    P[np.arange(R), t_idx] = s + shift + np.maximum(residual, 0.0)
     np.put_along_axis(P, k_idx, p_o, axis=1)
-    value = np.where(feasible, value, np.inf)
-    piece = np.full((R, K), -1)  # each coordinate's piece of φ_other; −1 for the top
-    np.put_along_axis(piece, k_idx, po, axis=1)
-    return P.reshape(n, C, K), value.reshape(n, C), Patterns(
-        count=C, grid=int(other.u.size), max_projection=float(np.abs(np.where(feasible, residual, 0)).max()),
-        breaks_top=pieces.top, breaks_other=pieces.other,
-        top=t_idx.reshape(n, C), top_piece=jt.reshape(n, C), pieces=piece.reshape(n, C, K))
+    return P, residual
