@@ -17,7 +17,12 @@ import numpy as np
 
 from theory.validation import check_seed
 
-__all__ = ["generator", "key_words", "stream"]
+__all__ = ["REPORTED_SEED_BOUND", "derived_seed", "generator", "key_words", "stream"]
+
+#: Integer seeds the package derives for a public API are below this bound: a report prints the call
+#: that reproduces a problem (``theory.excess.sweep_problem(K=3, n_x=3, seed=369300748, index=2)``),
+#: and a reader copies it.
+REPORTED_SEED_BOUND = 2**31
 
 
 def _encode(part: Any) -> bytes:
@@ -52,6 +57,13 @@ def generator(seed: Any) -> np.random.Generator:
     a Generator is used as it is (the caller's stream goes on)."""
     seed = check_seed(seed, generator=True)
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def derived_seed(seed: int, *key: Any) -> int:
+    """An integer seed, below :data:`REPORTED_SEED_BOUND`, for the computation named by ``key`` under
+    ``seed``: what an API that takes an integer seed gets (a second, independent search among them),
+    instead of a hand-made salt such as ``seed + 1``. The first 63-bit word of :func:`stream`, reduced."""
+    return int(stream(seed, *key).integers(0, 2**63 - 1)) % REPORTED_SEED_BOUND
 
 
 def stream(seed: int, *key: Any) -> np.random.Generator:

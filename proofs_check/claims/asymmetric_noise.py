@@ -141,14 +141,14 @@ def check_tolerance(ctx: Context):
 
     for fam, make in families.items():
         new = excess_sweep(make, Ks=Ks, ms=ms, n_problems=budget.pick(3, 10), n_x=3, deterministic=True,
-                           seed=budget.seed_for("asymmetric.tolerance", "problems") % 2**31, family=fam,
+                           seed=budget.reported_seed("asymmetric.tolerance", "problems"), family=fam,
                            noise=settings)
         bounds = {(K, m): _top_bound(make, K, m) for K in Ks for m in ms}
         rows += [r.with_bound(bounds[(r.K, r.m)], "sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1)") for r in new]
     # outside the claim: CE_ε+MAE (MAE acts on the plain softmax, not through p_ε)
     extra = excess_sweep(lambda m: losses.get("ce_eps+mae", alpha=1.0, beta=1.0, m=m), Ks=(3,),
                          ms=budget.pick(M_DENSE[::3], ms), n_problems=budget.pick(2, 3),
-                         deterministic=True, seed=budget.seed_for("asymmetric.tolerance", "extra") % 2**31,
+                         deterministic=True, seed=budget.reported_seed("asymmetric.tolerance", "extra"),
                          family="ce_eps+mae(α=1, β=1)",
                          noise=lambda K: _class_conditional(K, budget.rng("asymmetric.tolerance", "T-extra"), n=2,
                                                             broken=False))

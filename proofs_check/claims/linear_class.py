@@ -62,7 +62,7 @@ def check_linear_theorem_b(ctx: Context):
                                  n=budget.pick(100, 1000), n_polish=0)
     for j, d in enumerate(ds):
         for i in range(n_problems):
-            seed = budget.seed_for("theorem_b.linear_class", d, i) % 2**31
+            seed = budget.reported_seed("theorem_b.linear_class", d, i)
             problem, cls = linear_problem(K, n_x, d, seed, concentration=conc)
             for eta in etas:
                 rows.append(class_excess(losses.get("ce"), problem, cls, eta, seed=seed))
@@ -162,7 +162,7 @@ def check_moves(ctx: Context):
     found: list[ClassExcessRow] = []
     tried = 0
     for i in range(tries):
-        seed = budget.seed_for("linear_class.noise_moves_ce_argmax", i) % 2**31
+        seed = budget.reported_seed("linear_class.noise_moves_ce_argmax", i)
         problem, cls = linear_problem(K, n_x, d, seed, concentration=conc)
         row = class_excess(losses.get("ce"), problem, cls, eta, seed=seed)
         tried += 1

@@ -25,6 +25,7 @@ from theory.finite import random_problem
 from theory.losses import Curvature, Loss, with_eps_softmax
 from theory.minimise import minimise_conditional_risk
 from theory.noise import symmetric
+from theory.streams import derived_seed
 from theory.verify import Budget, Certifier, Evidence, Kind, Origin, Proof, Recheck, Verdict, Witness, decide
 from theory.verify.exact import exact_risk
 from theory.verify.runner import Context
@@ -183,7 +184,8 @@ def recheck_row(make_loss: Callable[[float], Loss], row: ExcessRow, bound: float
     inputs = {"loss": row.loss, "K": row.K, "m": row.m, "noise": row.noise.label, "problem": row.problem,
               "seed": row.seed}
     found = [recomputed_excess(make_loss, row, seed=seed),
-             recomputed_excess(make_loss, row, method="multistart", seed=seed + 1, n_random=24)]
+             recomputed_excess(make_loss, row, method="multistart", seed=derived_seed(seed, "theorem_b re-check", "second search"),
+                               n_random=24)]
     limit = outer_bound + _tolerance(row)
     text = "; ".join(f"{m}: excess {e:.9g}" for m, e in found)
     if all(e > limit for _, e in found):
@@ -213,7 +215,7 @@ def _theorem_b(ctx: Context, families: dict[str, Callable[[float], Loss]], *, Ks
     ranges = {}
     for j, (fam, make) in enumerate(families.items()):
         new = excess_sweep(make, Ks=Ks, ms=ms, noise=symmetric_noise(), n_problems=n_problems, family=fam,
-                           seed=budget.seed_for(claim_id, "problems", fam) % 2**31,
+                           seed=budget.reported_seed(claim_id, "problems", fam),
                            ranges=lambda L, K, u: ranges.setdefault((repr(L), K), _ranges(budget, claim_id)(L, K, u)))
         if stated is not None:
             new = [r.with_bound(*stated(fam, r)) for r in new]
@@ -398,9 +400,9 @@ def check_unbounded(ctx: Context):
     Ks, n_problems = _dense_sweep(budget, 3, 12, default_Ks=(2, 3))  # the statement differs at K = 2 and K ≥ 3
     make = lambda m: losses.get("ce_eps", m=m, clamp=0.0)  # noqa: E731
     rows = excess_sweep(make, Ks=Ks, ms=ms, n_problems=n_problems,
-                        seed=budget.seed_for("theorem_b.unbounded") % 2**31, family="ce_eps (no clamp)")
+                        seed=budget.reported_seed("theorem_b.unbounded"), family="ce_eps (no clamp)")
     plain = excess_sweep(lambda m: losses.get("ce"), Ks=(2, 3, 5), ms=(0.0,), n_problems=4,
-                         seed=budget.seed_for("theorem_b.unbounded", "ce") % 2**31, family="ce")
+                         seed=budget.reported_seed("theorem_b.unbounded", "ce"), family="ce")
     covers = f"m ∈ {len(ms)} values from 0 to 1e10 (exact finite problems, tabular predictors)"
     ev, witness, dep = [], None, {}
     for K in Ks:
@@ -416,7 +418,8 @@ def check_unbounded(ctx: Context):
                            f"{'vanishes' if vanishes else 'does not vanish'} as m grows", covers=f"K = {K}, {covers}",
                            data=d))
         if vanishes != expected_vanish and witness is None:
-            _, second = recomputed_excess(make, worst, method="multistart", seed=budget.seed + 1, n_random=24)
+            _, second = recomputed_excess(make, worst, method="multistart", n_random=24,
+                                          seed=budget.reported_seed("theorem_b.unbounded", "second search"))
             agrees = (second <= VANISHED) == vanishes
             witness = Witness({"loss": "ce_eps (clamp 0)", "K": K, "m": worst.m, "noise": worst.noise.label,
                                "problem": worst.problem, "seed": worst.seed},

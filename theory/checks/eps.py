@@ -103,7 +103,7 @@ def _excess(subject: Subject, ctx: Context, bands: dict[float, tuple[float, floa
 
     rows = excess_sweep(lambda m: with_eps_softmax(subject.loss, m, clamp=CLAMP), Ks=(subject.K,), ms=ms,
                         noise=symmetric_noise((0.5,)), n_problems=ctx.pick(2, 6), n_x=2,
-                        seed=ctx.budget.seed_for("check_eps_softmax", "excess", subject.K) % 2**31, ranges=ranges)
+                        seed=ctx.budget.reported_seed("check_eps_softmax", "excess", subject.K), ranges=ranges)
     by_m = {m: max(r.excess for r in rows if r.m == m) for m in ms}
     zo = {m: max(r.zero_one_excess for r in rows if r.m == m) for m in ms}
     bound = {m: max(r.range_bound for r in rows if r.m == m) for m in ms}

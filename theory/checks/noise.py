@@ -23,6 +23,7 @@ from theory.excess import ExcessRow, NoiseKind, NoiseSetting, excess_sweep, symm
 from theory.finite import FiniteProblem
 from theory.losses import Input
 from theory.minimise import available_methods
+from theory.streams import derived_seed
 from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 from theory.verify.exact import exact_risk
 
@@ -65,7 +66,8 @@ def recheck_excess(subject: Subject, row: ExcessRow, tol: float, seed: int) -> t
     exact = subject.native and subject.input is Input.PROBS
     second = "boundary" if available_methods(subject.loss)["boundary"] else "multistart"
     out = {}
-    for label, kw in (("primary", {"seed": seed}), ("second", {"method": second, "seed": seed + 1, "n_random": SECOND_STARTS})):
+    second_kw = {"method": second, "seed": derived_seed(seed, "excess re-check", "second search"), "n_random": SECOND_STARTS}
+    for label, kw in (("primary", {"seed": seed}), ("second", second_kw)):
         if label == "primary" and row.minimisers is not None:  # the sweep's own minimisers
             clean, noisy = row.minimisers
         else:
@@ -148,7 +150,7 @@ def check_noise_tolerant_symmetric(ctx: Context) -> Outcome:
     rng_ = ctx.memo.range
     n = ctx.pick(3, 12)
     rows = excess_sweep(lambda m: subject.loss, Ks=(subject.K,), noise=symmetric_noise(FRACTIONS), n_problems=n,
-                        n_x=N_X, seed=ctx.budget.seed_for("check_noise_tolerant_symmetric", subject.K) % 2**31,
+                        n_x=N_X, seed=ctx.budget.reported_seed("check_noise_tolerant_symmetric", subject.K),
                         ranges=(lambda L, K, uniform: rng_) if rng_ is not None else None)
     covers = scope(ctx, f"symmetric noise η ∈ {{{', '.join(f'{f:g}' for f in FRACTIONS)}}}·(K−1)/K, {n} problems "
                         f"× {N_X} points, tabular predictors")
@@ -182,7 +184,7 @@ def check_noise_tolerant_class_conditional(ctx: Context) -> Outcome:
     n_T, n = ctx.pick(3, 10), ctx.pick(2, 8)
     settings = dominant_transitions(subject.K, n_T, ctx.rng("check_noise_tolerant_class_conditional", subject.K))
     rows = excess_sweep(lambda m: subject.loss, Ks=(subject.K,), noise=lambda K: settings, n_problems=n, n_x=N_X,
-                        seed=ctx.budget.seed_for("check_noise_tolerant_class_conditional", subject.K) % 2**31,
+                        seed=ctx.budget.reported_seed("check_noise_tolerant_class_conditional", subject.K),
                         deterministic=True)
     covers = scope(ctx, f"{n_T} diagonally dominant class-conditional T, {n} deterministic problems × {N_X} points, "
                         "tabular predictors")

@@ -26,6 +26,7 @@ from theory.consistency._order import TIE_REL, conditional_value, limit_value, p
 from theory.consistency._records import Failure, Notion, NotionResult
 from theory.losses import Input, Loss
 from theory.minimise import Minimum, Solver, golden_section, minimise_conditional_risk
+from theory.streams import derived_seed
 from theory.verify.evidence import Recheck
 
 __all__ = ["BOX_WIDENING", "MAX_TRIES", "Rechecker", "confirm", "kink_probes"]
@@ -98,6 +99,7 @@ class Rechecker:
 
     def __init__(self, loss: Loss, best: Minimum, gap: float | None, seed: int):
         self.loss, self.best, self.gap, self.seed = loss, best, gap, seed
+        self.second_seed = derived_seed(seed, "consistency re-check", "second search")  # independent of the first
         self._second: dict[bytes, Minimum] = {}
         self._exact: dict[tuple[bytes, bytes], Any] = {}  # 50-digit C_q at points a kink probe moves from
         self.exact_ok = loss.input is Input.PROBS and has_sympy(loss)
@@ -212,7 +214,7 @@ class Rechecker:
         box = BOX_WIDENING * self.best.certificate.box if logits else 30.0
         key = f.q.tobytes()
         if key not in self._second:  # one second search per posterior, whichever position it judges
-            self._second[key] = minimise_conditional_risk(self.loss, f.q[None], seed=self.seed + 1, n_random=32,
+            self._second[key] = minimise_conditional_risk(self.loss, f.q[None], seed=self.second_seed, n_random=32,
                                                           box=box)
         second = self._second[key]
         where = f"another seed, 32 random starts{f', logits in ±{box:g}' if logits else ''}"

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from theory.streams import key_words, stream
+from theory.streams import derived_seed, key_words, stream
 
 __all__ = ["BUDGETS", "Budget", "key_words"]
 
@@ -53,8 +53,13 @@ class Budget:
         return stream(int(self.seed), *key)
 
     def seed_for(self, *key: Any) -> int:
-        """A non-negative integer seed for APIs that take one, derived like :meth:`rng`."""
+        """A non-negative integer seed (below 2⁶³) for APIs that take one, derived like :meth:`rng`."""
         return int(self.rng(*key).integers(0, 2**63 - 1))
+
+    def reported_seed(self, *key: Any) -> int:
+        """:meth:`seed_for` below :data:`theory.streams.REPORTED_SEED_BOUND`, for a call a report prints
+        (:func:`theory.streams.derived_seed` of the budget's seed)."""
+        return derived_seed(int(self.seed), *key)
 
     def tick(self, label: str, done: int, total: int) -> None:
         if self.progress is not None:
