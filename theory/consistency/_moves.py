@@ -10,8 +10,8 @@ import numpy as np
 from theory.losses import Input, Loss
 from theory.minimise import loss_vectors
 
-__all__ = ["EXACT_ROUNDING", "FINE_STEPS", "ROUNDING_ULPS", "SATURATION_REL", "SNAP_REL", "ascends", "descends",
-           "lifted_to_q", "pair", "repair_move", "repairs", "rival_margins", "transfer"]
+__all__ = ["EXACT_ROUNDING", "FINE_STEPS", "REPAIR_STEPS", "ROUNDING_ULPS", "SATURATION_REL", "SNAP_REL", "ascends",
+           "descends", "lifted_to_q", "pair", "repair_move", "repairs", "rival_margins", "transfer"]
 
 #: the masses the re-check of a search's point moves into a position's receiver: a ladder fine
 #: enough that the first-order gain of repairing a tie at a near-tie of q (|ΔC| ≈ (q_a − q_b)·|φ'|·d,
@@ -22,6 +22,9 @@ ROUNDING_ULPS = 64 * np.finfo(np.float64).eps
 #: rounding allowed per unit of C_q in a difference of two 50-digit values at points moved in exact
 #: rational arithmetic (theory.verify.exact.exact_risks_along)
 EXACT_ROUNDING = 1e-40
+#: the masses a repair of a certified minimiser moves (:func:`repairs`): one per few decades, from just
+#: above a tie's relative resolution (:data:`theory.consistency._order.TIE_REL`) to a visible move
+REPAIR_STEPS = (1e-9, 1e-6, 1e-3)
 #: two coordinates this close (relative) may be a tie a search did not resolve (:meth:`theory.consistency._recheck.Rechecker.kink_tie`)
 SNAP_REL = 1e-3
 #: a lifted point (:func:`lifted_to_q`) below the tied one by more than this relative amount shows the
@@ -54,7 +57,7 @@ def lifted_to_q(log_p: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
     return np.log(np.clip(out, np.finfo(float).tiny, None))
 
 
-def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = (1e-9, 1e-6, 1e-3), *,
+def repairs(p: np.ndarray, q: np.ndarray, k: int, steps: Sequence[float] = REPAIR_STEPS, *,
             logits: bool = False) -> list[np.ndarray]:
     """Points that repair position ``k`` of ``p`` against q and nothing else (:func:`repair_move`):
     p moved by each amount along the repair direction."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from theory.consistency._moves import ROUNDING_ULPS
 from theory.consistency._records import Failure
 from theory.losses import Input, Loss
 from theory.minimise import BoundaryLimits, Minimum, RegionEnumeration, Solver, VertexValues, conditional_risk
@@ -15,6 +16,8 @@ __all__ = ["TIE_REL", "conditional_value", "flat_vertices", "limit_value", "poin
 #: two entries of a minimiser are tied when they differ by at most TIE_REL·max (or both are 0);
 #: the sampled near-ties differ by ≥ 1e-6 relative, so a loss that keeps q's order keeps them apart
 TIE_REL = 1e-9
+#: two vertex values of a vertex enumeration this close (relative) are one flat minimum
+FLAT_REL = 1e-12
 
 
 def tied(a: np.ndarray, b: np.ndarray, *, logits: bool = False) -> np.ndarray:
@@ -65,7 +68,7 @@ def flat_vertices(best: Minimum) -> np.ndarray:
         return np.zeros(len(best.p), dtype=bool)
     vals = best.certificate.vertex_values
     s = np.sort(vals, axis=1)
-    return s[:, 1] - s[:, 0] <= 1e-12 * np.maximum(1.0, np.abs(s[:, 0]))
+    return s[:, 1] - s[:, 0] <= FLAT_REL * np.maximum(1.0, np.abs(s[:, 0]))
 
 
 def strict_order(loss: Loss, q: np.ndarray, best: Minimum) -> tuple[np.ndarray, list[Failure]]:
@@ -141,7 +144,7 @@ def tie_probes(loss: Loss, q: np.ndarray, best: Minimum, ok: np.ndarray):
             cands.append(r)
         for r in cands:
             v = value_like(loss, best, r, q[i])
-            if v <= base + 64 * np.finfo(float).eps * (1 + abs(base)):
+            if v <= base + ROUNDING_ULPS * (1 + abs(base)):
                 yield i, k, r, v
                 break
 
@@ -162,7 +165,7 @@ def logit_tie_probes(loss: Loss, q: np.ndarray, best: Minimum):
     R[rows, ks, order[:, 1:]] = -box
     V = conditional_risk(loss, R.reshape(-1, K), np.repeat(q, K - 1, axis=0), logits=True).reshape(n, K - 1)
     base = best.value[:, None]
-    good = (V <= base + 64 * np.finfo(float).eps * (1 + np.abs(base))) & (R.max(axis=2) > -box)
+    good = (V <= base + ROUNDING_ULPS * (1 + np.abs(base))) & (R.max(axis=2) > -box)
     for i, k in zip(*np.nonzero(good)):  # (every logit at the bound is the uniform point, not a limit)
         yield int(i), int(k) + 1, log_softmax(R[i, k]), float(V[i, k])
 

@@ -11,6 +11,7 @@ import numpy as np
 from theory.consistency._moves import (
     EXACT_ROUNDING,
     FINE_STEPS,
+    ROUNDING_ULPS,
     SATURATION_REL,
     SNAP_REL,
     ascends,
@@ -29,13 +30,28 @@ from theory.minimise import Minimum, Solver, golden_section, minimise_conditiona
 from theory.streams import derived_seed
 from theory.verify.evidence import Recheck
 
-__all__ = ["BOX_WIDENING", "MAX_TRIES", "Rechecker", "confirm", "kink_probes"]
+__all__ = ["BOX_WIDENING", "CERTIFIED_GAP_REL", "EXACT_AGREE_REL", "EXACT_TIE_REL", "FLOAT_AGREE_REL", "FLOAT_REGION_REL",
+           "MAX_TRIES", "SEARCH_RESOLUTION_REL", "Rechecker", "confirm", "kink_probes"]
 
 #: how many candidate failures per position the re-check tries before calling it undecided
 MAX_TRIES = 8
 #: the re-check's second search over logits widens the box by this factor: a tie of logits held
 #: at the first box's bound separates when the minimiser lies beyond it
 BOX_WIDENING = 8.0
+#: a minimiser found by a search counts as certified when its stated error (the largest over the
+#: posteriors) is at most this, relative to C_q
+CERTIFIED_GAP_REL = 1e-6
+#: C_q at a candidate and at a point it is compared with agree within this, relative, when both are
+#: 50-digit values through the loss's sympy path (EXACT) or float64 evaluations (FLOAT)
+EXACT_AGREE_REL = 1e-13
+FLOAT_AGREE_REL = 1e-10
+#: two argmax regions' 50-digit values tie when they agree to this, relative: two regions meeting at
+#: one infimum agree to the last digits, anything looser is one region better than the other
+EXACT_TIE_REL = 1e-30
+#: two regions' float64 values differ when apart by more than this, relative (beyond rounding of C_q)
+FLOAT_REGION_REL = 1e-12
+#: what a float64 search resolves in C_q, relative: a smaller difference is not seen by a search
+SEARCH_RESOLUTION_REL = 1e-9
 
 
 def kink_probes(q: np.ndarray, best: Minimum, ok: np.ndarray, checker: Rechecker) -> list[Failure]:
@@ -88,8 +104,8 @@ def confirm(notion: Notion, K: int, failures: list[Failure], checker: Rechecker)
 class Rechecker:
     """Re-checks one candidate failure, independently of the computation that found it.
 
-    Confirmed when (A) the minimiser is certified (an exact method, or a certified gap ≤ 1e-6
-    relative), or a second search with another seed and more starts finds the same failure at
+    Confirmed when (A) the minimiser is certified (an exact method, or a certified gap ≤
+    :data:`CERTIFIED_GAP_REL` relative), or a second search with another seed and more starts finds the same failure at
     no larger value; and (B) every rival that repairs *only* position k (a little mass moved into
     the class of q's top-k set that p* ranks lowest; for an own-prediction failure, the best point
     of the Bayes class's region) is strictly worse, evaluated at 50 digits through the loss's
@@ -126,7 +142,7 @@ class Rechecker:
     def certified(self, value: float) -> bool:
         if self.best.exact:
             return True
-        return self.gap is not None and self.gap <= 1e-6 * (1 + abs(value))
+        return self.gap is not None and self.gap <= CERTIFIED_GAP_REL * (1 + abs(value))
 
     def __call__(self, f: Failure) -> tuple:
         """(status, what was done), and for a failure confirmed as a tie at a kink next to the
@@ -148,16 +164,16 @@ class Rechecker:
         if self.exact_ok:
             # both values exact: a tie must hold to the last digits (two regions meeting at one
             # infimum), a strictly better rival region refutes; anything else is not a failure
-            if rival <= own + 1e-30 * (1 + abs(own)) and certified:
+            if rival <= own + EXACT_TIE_REL * (1 + abs(own)) and certified:
                 return Recheck.CONFIRMED, (f"{digits}: a point of another argmax region has C_q = {rival:.15g} ≤ the Bayes "
                                            f"region's {own:.15g} (region infima by {self.best.method.value})")
             if rival > own:
                 return Recheck.DISMISSED, (f"{digits}: the rival region's point is worse ({rival:.15g} > {own:.15g}), "
                                            "the Bayes region is strictly best")
             return Recheck.UNDECIDED, f"{digits}: rival region {rival:.15g} vs {own:.15g}, minimisers not certified"
-        if rival < own - 1e-12 * (1 + abs(own)) and certified:
+        if rival < own - FLOAT_REGION_REL * (1 + abs(own)) and certified:
             return Recheck.CONFIRMED, f"float64: another argmax region is strictly better ({rival:.12g} < {own:.12g})"
-        if rival > own + 1e-12 * (1 + abs(own)):
+        if rival > own + FLOAT_REGION_REL * (1 + abs(own)):
             return Recheck.DISMISSED, f"float64: the rival region's point is worse ({rival:.12g} > {own:.12g})"
         return Recheck.UNDECIDED, f"float64: the regions' values {rival:.12g} and {own:.12g} agree to float precision"
 
@@ -165,7 +181,7 @@ class Rechecker:
         """A failure of order or a tie at position k: the rivals that repair only k, then, for a
         minimiser that is not certified, a second search (:meth:`_second_search`)."""
         digits = self.digits
-        tol = 1e-13 * (1 + abs(f.value)) if self.exact_ok else 1e-10 * (1 + abs(f.value))
+        tol = (EXACT_AGREE_REL if self.exact_ok else FLOAT_AGREE_REL) * (1 + abs(f.value))
         base = self.value(f.point, f.q)
         if f.minimiser is not None:  # a tied or alternative point: is it as good as the minimiser?
             reference = self.value(f.minimiser, f.q)
@@ -195,7 +211,7 @@ class Rechecker:
             cert = "exact" if self.best.exact else f"certified to within {self.gap:.2g}"
             return Recheck.CONFIRMED, (f"{digits}: C_q(p*) = {base:.12g}, minimiser {cert} ({self.best.method.value}); "
                                        f"{rivals_text}")
-        resolution = 1e-9 * (1 + abs(base))  # what a float search resolves in C_q
+        resolution = SEARCH_RESOLUTION_REL * (1 + abs(base))
         largest = float(margins.max()) if len(margins) else np.inf  # the rival with the largest move
         kink = self.kink_tie(f)
         if f.why != "tie" and largest <= resolution and kink is None:
@@ -233,7 +249,7 @@ class Rechecker:
             return Recheck.UNDECIDED, (f"{digits}: {rivals_text}, but a second search ({where}) finds the failure at a lower "
                                        f"value (C_q = {v2:.12g} < {base:.12g}): C_q falls as the box widens, so its infimum lies "
                                        "beyond both searches' boxes, where the order of these classes is not seen")
-        if fails and v2 <= base + 1e-9 * (1 + abs(base)):
+        if fails and v2 <= base + SEARCH_RESOLUTION_REL * (1 + abs(base)):
             return Recheck.CONFIRMED, (f"{digits}: {rivals_text}; the minimiser is not certified, and a second search "
                                        f"({where}) finds the same failure at C_q = {v2:.12g}")
         # Two logits sent to −∞ where the loss saturates tie in the limit, whatever order a search
@@ -317,7 +333,7 @@ class Rechecker:
         u = u if gain < 0 else 0.0  # s itself (h(0) = 0) unless the search found a strictly better level
         tied_point = s + u * level
         value = self.value(tied_point, q)
-        if value > self.value(p, q) + 64 * np.finfo(float).eps * (1 + abs(value)):
+        if value > self.value(p, q) + ROUNDING_ULPS * (1 + abs(value)):
             return None  # worse than the candidate beyond float rounding
         smallest = TIE_REL * tied_point[a] / 4
         moves = smallest * 10.0 ** np.arange(int(np.log10(tied_point[a] / 2 / smallest)) + 1)

@@ -12,7 +12,14 @@ from theory.consistency._records import Failure
 from theory.losses import Input, Loss, Structure
 from theory.minimise import Minimum, RegionEnumeration, Solver
 
-__all__ = ["own_prediction", "region_values"]
+__all__ = ["ACROSS_THE_TIE", "REGION_MARGIN_REL", "own_prediction", "region_values"]
+
+#: the Bayes class's region is strictly best when every other region's infimum is above its own by
+#: more than this, relative (the region values come from the minimiser's own method)
+REGION_MARGIN_REL = 1e-10
+#: for a logit loss whose minimiser ties the top two: the rival point lifts the tied class's
+#: log-probability this far above the Bayes class's (relative), just across the tie
+ACROSS_THE_TIE = 1e-6
 
 
 def region_values(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +103,7 @@ def own_prediction(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple
                 rest = np.where(np.arange(K) == t_star[i], -np.inf, P[i])
                 b = int(np.argmax(rest))
                 rival = P[i].copy()
-                rival[b] = P[i, t_star[i]] + 1e-6 * max(1.0, abs(P[i, t_star[i]]))
+                rival[b] = P[i, t_star[i]] + ACROSS_THE_TIE * max(1.0, abs(P[i, t_star[i]]))
                 failures.append(Failure(1, q[i], best.p[i], float(best.value[i]), "region", rival, log_p=P[i]))
                 continue
             why = "tie" if top_tied[i] else "order"
@@ -109,7 +116,7 @@ def own_prediction(loss: Loss, q: np.ndarray, best: Minimum, seed: int) -> tuple
         others = np.where(np.eye(K, dtype=bool)[t_star[idx]], np.inf, V)
         rival = np.argmin(others, axis=1)
         margin = others[np.arange(len(idx)), rival] - own
-        tol = 1e-10 * np.maximum(1.0, np.abs(own))
+        tol = REGION_MARGIN_REL * np.maximum(1.0, np.abs(own))
         good = margin > tol
         ok[idx] = good
         for j in np.flatnonzero(~good):
