@@ -29,6 +29,9 @@ from theory.validation import check_num_classes, describe
 __all__ = ["LossSource", "Subject", "as_subject"]
 
 BACKENDS = ("auto", "numpy", "torch")
+#: probabilities handed to a logit loss as logits are clipped here first: log 1e-13 ≈ −30, the bound
+#: of the logit minimiser's box
+LOG_FLOOR = 1e-13
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class Subject:
 
     def inputs_of(self, P: np.ndarray) -> np.ndarray:
         P = np.asarray(P, dtype=np.float64)
-        return np.log(np.clip(P, 1e-13, None)) if self.input is Input.LOGITS else P
+        return np.log(np.clip(P, LOG_FLOOR, None)) if self.input is Input.LOGITS else P
 
     def matrix(self, X: np.ndarray) -> np.ndarray:
         """(n, K): L(x, k) for every input row x (probabilities or logits) and every label k, in

@@ -16,6 +16,9 @@ from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
 from theory.verify.search import simplex_sample
 
 RTOL = 1e-9  # per-example agreement and shift invariance, relative
+ATOL = 1e-12  # per-example agreement, absolute (for values at or near 0)
+#: L(p, ·) whose spread over the labels is at most this, relative to its size, does not depend on the label
+LABEL_SPREAD_REL = 1e-12
 NEG_ATOL = 1e-12  # a value below −NEG_ATOL is negative
 
 
@@ -55,7 +58,7 @@ def check_output(ctx: Context) -> Outcome:
     what = subject.input.symbol
     covers = scope(ctx, f"{len(X)} examples, alone / reversed / twice")
     for other, how in ((alone, "alone"), (reverse, "in the batch reversed"), (again, "when called again")):
-        bad = ~np.isclose(batch, other, rtol=RTOL, atol=1e-12, equal_nan=True)
+        bad = ~np.isclose(batch, other, rtol=RTOL, atol=ATOL, equal_nan=True)
         if bad.any():
             i = int(np.argmax(bad))
             # re-check: evaluate the batch and the comparison again (a non-deterministic loss is
@@ -64,7 +67,7 @@ def check_output(ctx: Context) -> Outcome:
                     "in the batch reversed": lambda: subject.values(X[::-1], y[::-1])[::-1][i],
                     "when called again": lambda: other[i]}[how]()
             confirmed = how == "when called again" or not np.isclose(subject.values(X, y)[i], redo, rtol=RTOL,
-                                                                     atol=1e-12, equal_nan=True)
+                                                                     atol=ATOL, equal_nan=True)
             w = Witness({what: X[i], "y": int(y[i]), "batch_size": len(X)},
                         f"L = {batch[i]:.12g} in the batch but {other[i]:.12g} {how}",
                         f"the same value (rtol {RTOL:g})", "evaluated again in float64", _status(confirmed))
@@ -140,8 +143,8 @@ def check_finite(ctx: Context) -> Outcome:
 
 @loss_check(
     "check_label_dependence", tier="contract", methods=("numeric search",), after=("check_finite",),
-    statement="L(p, ·) depends on the label: at some probed p, L(p, k) differs across k by more than 1e-12 "
-              "(relative).",
+    statement=f"L(p, ·) depends on the label: at some probed p, L(p, k) differs across k by more than "
+              f"{LABEL_SPREAD_REL:g} (relative).",
     reference="interface contract of theory.checks")
 def check_label_dependence(ctx: Context) -> Outcome:
     subject: Subject = ctx.subject
@@ -150,7 +153,7 @@ def check_label_dependence(ctx: Context) -> Outcome:
     finite = np.all(np.isfinite(M), axis=1)
     with np.errstate(invalid="ignore"):
         spread = np.where(finite, M.max(1) - M.min(1), np.where(np.any(np.isnan(M), axis=1), 0.0, np.inf))
-    scale = 1e-12 * (1 + np.abs(np.where(np.isfinite(M), M, 0)).max(1))
+    scale = LABEL_SPREAD_REL * (1 + np.abs(np.where(np.isfinite(M), M, 0)).max(1))
     covers = scope(ctx, f"{len(P)} points × {subject.K} labels")
     if (spread > scale).any():
         i = int(np.argmax(spread / scale))
@@ -159,12 +162,12 @@ def check_label_dependence(ctx: Context) -> Outcome:
     check_at = np.vstack([np.full((1, subject.K), 1 / subject.K), np.eye(subject.K)])
     again = np.array([[subject.at(check_at[j:j + 1], np.array([k]))[0] for k in range(subject.K)]
                       for j in range(len(check_at))])
-    confirmed = bool(np.all(np.nanmax(again, 1) - np.nanmin(again, 1) <= 1e-12 * (1 + np.nanmax(np.abs(again)))))
+    confirmed = bool(np.all(np.nanmax(again, 1) - np.nanmin(again, 1) <= LABEL_SPREAD_REL * (1 + np.nanmax(np.abs(again)))))
     w = Witness({"points": len(P), "e.g. p": P[0]}, f"L(p, k) is the same for every k at all {len(P)} points",
                 "L(p, ·) to depend on the label somewhere",
                 "evaluated alone at the centre and every vertex for every label", _status(confirmed))
     note = (f"{subject.name} ignores the label: at all {len(P)} probed points (centre, vertices, faces, interior) "
-            f"L(p, k) is the same for every k (spread ≤ 1e-12 relative), e.g. L(p, ·) = {M[0, 0]:.6g} at "
+            f"L(p, k) is the same for every k (spread ≤ {LABEL_SPREAD_REL:g} relative), e.g. L(p, ·) = {M[0, 0]:.6g} at "
             f"p={vector(P[0])}; a loss must use y")
     return decide([Evidence(Kind.SEARCH, f"{len(P)} points × {subject.K} labels", covers=covers)], w, note=note,
                   witness_covers=scope(ctx))

@@ -30,6 +30,8 @@ SYMMETRIC_RTOL = 1e-4  # spread of Σ_k L allowed, relative to 1 + |Σ|: clamps 
 SYMBOLIC_MAX_K = 10
 DECADES = np.arange(1, 16)  # δ = 10^-1 … 10^-15 along paths to the boundary; s = 10^0 … 10^14 along logit rays
 RECHECK_DECADES = np.arange(16, 22)
+#: a step along a path to the boundary grows the sum when it adds more than this, relative to the sum
+GROWTH_REL = 1e-9
 
 
 def symbolic_sum(ctx: Context) -> SymbolicSum:
@@ -104,7 +106,7 @@ def _grows(S: np.ndarray) -> np.ndarray:
     (logarithmic or faster growth), rows of S ordered from the interior to the boundary."""
     d = np.diff(S, axis=-1)[..., -4:]
     with np.errstate(invalid="ignore"):
-        return np.all(d > 1e-9 * (1 + np.abs(S[..., -5:-1])), axis=-1) & (d[..., -1] >= 0.5 * d[..., 0])
+        return np.all(d > GROWTH_REL * (1 + np.abs(S[..., -5:-1])), axis=-1) & (d[..., -1] >= 0.5 * d[..., 0])
 
 
 def _growth(subject: Subject, ctx: Context) -> tuple[Witness | None, Evidence]:

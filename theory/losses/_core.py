@@ -311,7 +311,7 @@ class Atom(Loss):
 
     fn: Callable[..., Any] | None = None
     kind: Structure = Structure.GENERAL
-    curvature_of: Callable[[Mapping[str, Any]], str | None] | None = None
+    curvature_of: Callable[[Mapping[str, Any]], Curvature | str | None] | None = None
     bayes: Callable[..., np.ndarray] | None = None  # closed-form conditional-risk minimiser
     breaks_of: Callable[[Mapping[str, Any]], tuple[float, ...] | None] | None = None
     label_broadcast: bool = False  # see Loss.broadcasts
