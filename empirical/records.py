@@ -114,6 +114,12 @@ class _Reader:
     def __init__(self):
         self.problems: list[str] = []
 
+    def optional_object(self, data: Any, where: str) -> dict | None:
+        """``data`` when it is an object; None when it is null, or (noted as a problem) anything else."""
+        if data is not None and not isinstance(data, dict):
+            self.problems.append(f"{where} must be an object or null, got {type(data).__name__}")
+        return data if isinstance(data, dict) else None
+
     def number(self, data: dict, key: str, where: str, *, optional: bool = False, lo: float | None = None,
                hi: float | None = None) -> float | None:
         value = data.get(key) if isinstance(data, dict) else None
@@ -180,10 +186,8 @@ class Identity:
 
     @classmethod
     def read(cls, data: Any, r: _Reader) -> Identity | None:
+        data = r.optional_object(data, "risk.identity")
         if data is None:
-            return None
-        if not isinstance(data, dict):
-            r.problems.append(f"risk.identity must be an object or null, got {type(data).__name__}")
             return None
         return cls(*(r.number(data, f.name, "risk.identity.") for f in fields(cls)))
 
@@ -209,10 +213,8 @@ class Risk:
 
     @classmethod
     def read(cls, data: Any, r: _Reader) -> Risk | None:
+        data = r.optional_object(data, "'risk'")
         if data is None:
-            return None
-        if not isinstance(data, dict):
-            r.problems.append(f"'risk' must be an object or null, got {type(data).__name__}")
             return None
         b = data.get("bound") if isinstance(data.get("bound"), dict) else {}
         why = b.get("why")

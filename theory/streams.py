@@ -17,7 +17,7 @@ import numpy as np
 
 from theory.validation import check_seed
 
-__all__ = ["REPORTED_SEED_BOUND", "derived_seed", "generator", "key_words", "stream"]
+__all__ = ["REPORTED_SEED_BOUND", "derived_seed", "generator", "key_words", "seed_word", "stream"]
 
 #: Integer seeds the package derives for a public API are below this bound: a report prints the call
 #: that reproduces a problem (``theory.excess.sweep_problem(K=3, n_x=3, seed=369300748, index=2)``),
@@ -62,8 +62,13 @@ def generator(seed: Any) -> np.random.Generator:
 def derived_seed(seed: int, *key: Any) -> int:
     """An integer seed, below :data:`REPORTED_SEED_BOUND`, for the computation named by ``key`` under
     ``seed``: what an API that takes an integer seed gets (a second, independent search among them),
-    instead of a hand-made salt such as ``seed + 1``. The first 63-bit word of :func:`stream`, reduced."""
-    return int(stream(seed, *key).integers(0, 2**63 - 1)) % REPORTED_SEED_BOUND
+    instead of a hand-made salt such as ``seed + 1``: :func:`seed_word`, reduced."""
+    return seed_word(seed, *key) % REPORTED_SEED_BOUND
+
+
+def seed_word(seed: int, *key: Any) -> int:
+    """The first 63-bit word of :func:`stream` ``(seed, *key)``, as a non-negative integer seed."""
+    return int(stream(seed, *key).integers(0, 2**63 - 1))
 
 
 def stream(seed: int, *key: Any) -> np.random.Generator:

@@ -59,6 +59,7 @@ from theory.minimise._certificates import (
     Patterns,
     Polish,
     RegionEnumeration,
+    Rows,
     Solver,
     StartsSearch,
     VertexValues,
@@ -73,7 +74,7 @@ from theory.minimise._search import descend, logit_search, search
 from theory.validation import check_probs, check_seed
 
 __all__ = ["METHODS", "BoundaryLimits", "Certificate", "ClosedForm", "KKTBisection", "LogitStarts", "Minimum", "Patterns",
-           "Polish", "RegionEnumeration", "Solver", "StartsSearch", "VertexValues", "argmax_profiles",
+           "Polish", "RegionEnumeration", "Rows", "Solver", "StartsSearch", "VertexValues", "argmax_profiles",
            "available_methods", "conditional_risk", "golden_section", "loss_vectors", "minimise_conditional_risk",
            "risk_of_vectors", "search", "split_normalised"]
 

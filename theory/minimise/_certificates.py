@@ -15,10 +15,10 @@ MULTISTART              :class:`StartsSearch`
 LOGITS                  :class:`LogitStarts`
 ======================  =====================
 
-Every record has ``lower_bound``: a certified lower bound (n,) of inf C_q per row, or None where
+Every certificate has ``lower_bound``: a certified lower bound (n,) of inf C_q per row, or None where
 the method has none of its own (a closed form and a vertex enumeration are exact by their
 argument, a search has none unless the loss is a sum of exactly solvable terms). Arrays whose
-first axis is the row of q are sliced with the minimum (:meth:`Certificate.take`).
+first axis is the row of q are sliced with the minimum (:meth:`Rows.take`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["BoundaryLimits", "Certificate", "ClosedForm", "KKTBisection", "LogitStarts", "Patterns", "Polish",
-           "RegionEnumeration", "Solver", "StartsSearch", "VertexValues"]
+           "RegionEnumeration", "Rows", "Solver", "StartsSearch", "VertexValues"]
 
 
 class Solver(str, Enum):
@@ -60,22 +60,27 @@ def derivatives_note(exact: bool) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Certificate:
-    """Base of the records: ``lower_bound`` and row slicing."""
+class Rows:
+    """A record whose arrays with a first axis of length n hold one entry per row of q."""
 
-    lower_bound: np.ndarray | None = None
-
-    def take(self, idx: Any, n: int) -> Certificate:
+    def take(self, idx: Any, n: int) -> Rows:
         """The record for rows ``idx`` (an index array, a slice or one row) of the ``n`` minimised:
         every array with a first axis of length ``n``, and every nested record, sliced alike."""
         changes = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, Certificate):
+            if isinstance(v, Rows):
                 changes[f.name] = v.take(idx, n)
             elif isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n:
                 changes[f.name] = v[idx]
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Certificate(Rows):
+    """Base of the certificates: ``lower_bound`` (see the module docstring) and row slicing."""
+
+    lower_bound: np.ndarray | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +105,7 @@ class KKTBisection(Certificate):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Patterns(Certificate):
+class Patterns(Rows):
     """The argmax-region and piece patterns whose convex sub-problems the region enumeration
     solves (:func:`theory.minimise._regions.region_candidates`), C of them per row."""
 
@@ -115,7 +120,7 @@ class Patterns(Certificate):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Polish(Certificate):
+class Polish(Rows):
     """The KKT polish of grid solutions on their piece pattern (:func:`theory.minimise._polish.polish`)."""
 
     polished: np.ndarray  # (n,) whether the row was improved

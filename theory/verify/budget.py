@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from theory.streams import derived_seed, key_words, stream
+from theory.streams import derived_seed, key_words, seed_word, stream
 
 __all__ = ["BUDGETS", "Budget", "key_words"]
 
@@ -54,7 +54,7 @@ class Budget:
 
     def seed_for(self, *key: Any) -> int:
         """A non-negative integer seed (below 2⁶³) for APIs that take one, derived like :meth:`rng`."""
-        return int(self.rng(*key).integers(0, 2**63 - 1))
+        return seed_word(int(self.seed), *key)
 
     def reported_seed(self, *key: Any) -> int:
         """:meth:`seed_for` below :data:`theory.streams.REPORTED_SEED_BOUND`, for a call a report prints
