@@ -184,11 +184,15 @@ def run_norms(grouped: nn.Module) -> torch.Tensor:
     return total.sqrt() if total is not None else torch.zeros(n)
 
 
+#: torch.nn.utils.clip_grad_norm_'s ε in max_norm/(norm + ε): a run is clipped as it would be alone
+CLIP_EPS = 1e-6
+
+
 def clip_per_run(grouped: nn.Module, max_norm: float) -> torch.Tensor:
-    """``clip_grad_norm_`` applied to each run separately (its coefficient max_norm/(norm + 1e-6),
+    """``clip_grad_norm_`` applied to each run separately (its coefficient max_norm/(norm + CLIP_EPS),
     at most 1, as torch computes it); returns the runs' norms before clipping."""
     norms = run_norms(grouped)
-    coef = torch.clamp(max_norm / (norms + 1e-6), max=1.0)
+    coef = torch.clamp(max_norm / (norms + CLIP_EPS), max=1.0)
     n = grouped.runs
     for p in grouped.parameters():
         if p.grad is not None:

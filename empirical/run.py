@@ -43,6 +43,8 @@ __all__ = ["SCHEMA", "Environment", "InvalidResult", "NoUsableResults", "Results
 
 SCHEMA = RUN_SCHEMA  # the result file's version (empirical.records)
 _FINAL_STATUSES = ("finished", "diverged")
+#: the training seconds a throughput is divided by are at least this (a resumed run may have trained for none)
+_MIN_SECONDS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -385,7 +387,7 @@ def _record(loaded: _Loaded, result, path: Path | None, device: torch.device, ba
         timings={"data_s": loaded.t_data, "train_s": result.train_seconds, "risk_s": t_risk,
                  "total_s": time.perf_counter() - loaded.t0, "resumed_from_epoch": result.resumed_from_epoch,
                  "train_images_per_s": n_train * epochs_run / max(
-                     sum(r["train_seconds"] for r in result.history[result.resumed_from_epoch:]), 1e-9)},
+                     sum(r["train_seconds"] for r in result.history[result.resumed_from_epoch:]), _MIN_SECONDS)},
         final=Final(test_acc_last=result.last_test_acc, test_acc_best=best, best_epoch=best_epoch,
                     epochs_run=len(result.history)),
         history=tuple(Epoch(**row) for row in result.history),

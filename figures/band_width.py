@@ -16,11 +16,14 @@ from figures._common import Context, Figure, Output, plt
 from theory import losses
 from theory.excess import loss_sums
 from theory.losses import with_eps_softmax
+from theory.softmax import PAPER_CLAMP
 
 K = 10
 MS = np.logspace(-1, 9, 31)
 LIPSCHITZ_LOSSES = ("mae", "ael", "agce", "gce")
-CLAMP = 1e-8
+CLAMP = PAPER_CLAMP  # the reference's clamp, as the paper's losses use it
+#: a measured width of 0 is drawn at FLOOR on the log axis, which starts at BOTTOM
+FLOOR, BOTTOM = 1e-16, 1e-10
 
 
 def _lipschitz(loss, K: int, lo: float) -> float:
@@ -66,9 +69,9 @@ def build(ctx: Context) -> Output:
         color = f"C{i}"
         lam = f", λ={d['lambda']:.3g}" if d["lambda"] is not None else ""
         ax.loglog(data["m"], d["bound"], color=color, lw=1.3, label=f"{name}: bound{lam}")
-        measured = np.maximum(d["measured"], 1e-16)
+        measured = np.maximum(d["measured"], FLOOR)
         ax.loglog(data["m"][::2], measured[::2], "o", color=color, ms=3.5, mfc="none", label=f"{name}: measured")
-    ax.set(xlabel="m", ylabel="width of Σ_k L(p_ε, k) over the simplex", ylim=(1e-10, None),
+    ax.set(xlabel="m", ylabel="width of Σ_k L(p_ε, k) over the simplex", ylim=(BOTTOM, None),
            title=f"Lemma A: band width vs m (K={data['K']}; CE_ε's band uses the clamp)")
     ax.legend(ncol=2, fontsize=7, loc="lower left")
     return Output([ctx.save(fig, "band_width")], data)

@@ -76,6 +76,108 @@ def test_no_seed_is_salted_or_reduced_by_hand():
     assert not found, found
 
 
+def _small_float_literals(path, *, named_ok: bool = True) -> list[tuple[int, float]]:
+    """The float literals below 1e-5 in ``path`` (tolerances, floors, steps) that are not the value of a
+    module-level named constant (when ``named_ok``) or a parameter's default."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    allowed = set()
+    roots = [node for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))] if named_ok else []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            roots += [d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None]
+    for root in roots:
+        allowed |= {id(sub) for sub in ast.walk(root)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and type(node.value) is float and 0 < abs(node.value) < 1e-5
+            and id(node) not in allowed]
+
+
+def test_every_tolerance_is_a_named_constant():
+    """A tolerance, floor or step (a float below 1e-5) is written once, as a module-level constant with its
+    meaning beside it (theory.tolerances for those several modules share), or as a parameter's default:
+    never inline in a computation, where two copies of one rule drift apart."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    inline = [f"{path.relative_to(root)}:{line}: {value!r}" for pkg in ("theory", "proofs_check", "empirical", "figures")
+              for path in sorted((root / pkg).rglob("*.py")) for line, value in _small_float_literals(path)]
+    assert not inline, inline
+
+
+def test_the_scan_for_inline_tolerances_can_fail(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("TOL = 1e-9\n\ndef f(x, step=1e-6):\n    return x < TOL + 1e-12\n")
+    assert _small_float_literals(source) == [(4, 1e-12)]
+    assert _small_float_literals(source, named_ok=False) == [(1, 1e-9), (4, 1e-12)]
+
+
+def _clamp_copies(path) -> list[int]:
+    """Lines of ``path`` that write the paper's clamp as a literal: a name ``*clamp*`` or ``c`` assigned
+    it, a ``clamp=`` argument or a ``clamp`` parameter's default given it."""
+    import ast
+
+    from theory.softmax import PAPER_CLAMP
+
+    def is_clamp(node) -> bool:
+        return isinstance(node, ast.Constant) and type(node.value) is float and node.value == PAPER_CLAMP
+
+    def clamp_name(name: str) -> bool:
+        return "clamp" in name.lower() or name == "c"
+
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Assign) and is_clamp(node.value):
+            lines += [node.lineno for t in node.targets if isinstance(t, ast.Name) and clamp_name(t.id)]
+        elif isinstance(node, ast.keyword) and node.arg and clamp_name(node.arg) and is_clamp(node.value):
+            lines.append(node.value.lineno)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = node.args
+            positional = [*args.posonlyargs, *args.args]
+            pairs = [*zip(positional[len(positional) - len(args.defaults):], args.defaults),
+                     *zip(args.kwonlyargs, args.kw_defaults)]
+            lines += [d.lineno for a, d in pairs if d is not None and clamp_name(a.arg) and is_clamp(d)]
+    return lines
+
+
+def test_the_papers_clamp_is_defined_once(tmp_path):
+    """The reference's clamp c = 1e-8 is theory.softmax.PAPER_CLAMP; every other module imports it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    copies = [f"{path.relative_to(root)}:{line}" for pkg in ("theory", "proofs_check", "empirical", "figures")
+              for path in (root / pkg).rglob("*.py") if path != root / "theory" / "softmax.py"
+              for line in _clamp_copies(path)]
+    assert not copies, copies
+    source = tmp_path / "m.py"  # the scan can fail
+    source.write_text("CLAMP = 1e-8\nSTEP = 1e-8\n\ndef f(p, clamp=1e-8):\n    return g(p, clamp=1e-8)\n")
+    assert _clamp_copies(source) == [1, 4, 5]
+
+
+def test_every_budget_size_is_a_named_constant():
+    """What a search does at each budget is a module-level :class:`theory.verify.Size` named for what it
+    counts (read with ``budget.size``), not a ``pick(a, b)`` of two bare numbers at the call."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    call = re.compile(r"\.pick\(")
+    found = [f"{path.relative_to(root)}:{i}" for pkg in ("theory", "proofs_check", "empirical", "figures")
+             for path in (root / pkg).rglob("*.py") if path.parts[-2:] not in (("verify", "budget.py"), ("verify", "runner.py"))
+             for i, line in enumerate(path.read_text().splitlines(), 1) if call.search(line)]
+    assert not found, found
+
+
+def test_a_size_is_read_at_the_budget():
+    from theory.verify import Size
+
+    size = Size((3, 10), (3, 10, 50))
+    assert Budget("default").size(size) == (3, 10) and Budget("thorough", 5).size(size) == (3, 10, 50)
+    with pytest.raises(TypeError, match="size must be a theory.verify.Size, got tuple"):
+        Budget().size((3, 10))
+
+
 def test_budget_rejects_bad_names_seeds_and_keys():
     with pytest.raises(ValueError, match="budget must be one of"):
         Budget("huge")

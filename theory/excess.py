@@ -32,10 +32,16 @@ from theory.finite import FiniteProblem, random_problem
 from theory.losses import Curvature, Input, Loss, Structure
 from theory.minimise import Minimum, Solver, minimise_conditional_risk, risk_of_vectors
 from theory.noise import symmetric
+from theory.tolerances import MONOTONE_REL, SAME_VALUE_REL
 from theory.validation import check_seed
 
 __all__ = ["ExcessRow", "NoiseKind", "NoiseSetting", "SumRange", "excess_sweep", "loss_sums", "sum_range",
            "sweep_problem", "symmetric_noise", "symmetric_noise_bound", "tolerant_rates", "zero_one_risk"]
+
+#: a sweep is vacuous when its minimisers agree to this (absolute) while its posteriors differ by more
+#: than _POSTERIORS_DIFFER: the loss's minimiser does not read the posterior at all
+_SAME_MINIMISER_ATOL = 1e-9
+_POSTERIORS_DIFFER = 1e-6
 
 
 def loss_sums(L: Loss, P: np.ndarray) -> np.ndarray:
@@ -135,7 +141,8 @@ def _monotone_outer_bound(L: Loss, K: int) -> float:
         ft, fo = top(u_top), other(u_other)
     if not (np.all(np.isfinite(ft)) and np.all(np.isfinite(fo))):
         return np.inf
-    if np.any(np.diff(ft) > 1e-12 * (1 + np.abs(ft[1:]))) or np.any(np.diff(fo) > 1e-12 * (1 + np.abs(fo[1:]))):
+    if (np.any(np.diff(ft) > MONOTONE_REL * (1 + np.abs(ft[1:])))
+            or np.any(np.diff(fo) > MONOTONE_REL * (1 + np.abs(fo[1:])))):
         return np.inf
     return float(ft[0] + (K - 1) * fo[0])
 
@@ -360,14 +367,14 @@ def _rows_at(L: Loss, m: float, b: _Batch, *, ranges, family: str | None) -> lis
     S0 = (px * V0.sum(-1)).sum(-1)
     S1 = (px * V1.sum(-1)).sum(-1)
     # the minimiser does not depend on the posterior at all (the sweep's posteriors differ)
-    vacuous = bool(np.abs(Pm - Pm[0]).max() <= 1e-9 and np.abs(Q - Q[0]).max() > 1e-6)
+    vacuous = bool(np.abs(Pm - Pm[0]).max() <= _SAME_MINIMISER_ATOL and np.abs(Q - Q[0]).max() > _POSTERIORS_DIFFER)
     # E_x of the noisy minimisers' value errors: R^η(f̂_η) − min R^η <= this
     noisy_gap = (px * best.value_error[n0:].reshape(noisy.shape[:-1])).sum(-1)  # (E, P)
     clean_gap = (px * best.value_error[:n0].reshape(post.shape[:-1])).sum(-1)  # (P,)
     rng_ = ranges(L, K, uniform) if ranges is not None else None
     sums = V.sum(-1)
     if rng_ is not None:
-        slack = 1e-9 * (1 + max(abs(rng_.c1), abs(rng_.c2)))
+        slack = SAME_VALUE_REL * (1 + max(abs(rng_.c1), abs(rng_.c2)))
         c1_low = rng_.c1 - K * float(uniform.value_error)  # C₁ = K·C_uniform at the found minimum
         consistent = bool(sums.min() >= c1_low - slack and sums.max() <= rng_.c2 + slack)
     X = post.shape[1]

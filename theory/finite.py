@@ -18,6 +18,7 @@ import numpy as np
 from theory.losses import Input, Loss
 from theory.minimise import Minimum, conditional_risk, minimise_conditional_risk, risk_of_vectors
 from theory.streams import generator
+from theory.tolerances import ROW_SUM_ATOL
 from theory.validation import check_num_classes, check_probs, check_transition
 
 __all__ = ["FiniteProblem", "random_problem"]
@@ -43,7 +44,7 @@ class FiniteProblem:
         px = np.asarray(self.px, dtype=np.float64)
         if px.shape != (post.shape[0],):
             raise ValueError(f"px must have shape ({post.shape[0]},) to match posterior {post.shape}, got {px.shape}")
-        if not np.all(np.isfinite(px)) or (px < 0).any() or not np.isclose(px.sum(), 1.0, atol=1e-9):
+        if not np.all(np.isfinite(px)) or (px < 0).any() or not np.isclose(px.sum(), 1.0, atol=ROW_SUM_ATOL):
             raise ValueError(f"px must be finite, >= 0 and sum to 1 (a distribution over X), got sum {px.sum():.9g}")
         object.__setattr__(self, "px", px)
         object.__setattr__(self, "posterior", post)

@@ -54,6 +54,7 @@ from theory.finite import FiniteProblem
 from theory.losses import Input, Loss
 from theory.minimise import conditional_risk, minimise_conditional_risk, risk_of_vectors
 from theory.streams import generator, stream
+from theory.tolerances import LBFGS_FTOL, LBFGS_GTOL, SAME_VALUE_REL, START_LOG_FLOOR
 from theory.validation import check_seed
 
 __all__ = ["BOUND", "CONVEX_IN_LOGITS", "ClassExcessRow", "ClassMinimum", "LinearClass", "class_excess",
@@ -64,6 +65,15 @@ BOUND = 30.0
 #: registered losses (by name, default parameters) that are convex in the logits: certified minima
 CONVEX_IN_LOGITS = frozenset({"ce"})
 _EPS = np.finfo(float).eps
+#: the certified CE fit stops at a gradient this small: the ball that holds the minimiser has a radius
+#: proportional to the gradient left (:func:`_certify_ce`), so the fit is driven below the searches' rule
+_CE_FIT_OPTIONS = {"maxiter": 2000, "ftol": 1e-16, "gtol": 1e-13}
+_CE_REFINE_OPTIONS = {"gtol": 1e-14, "maxiter": 500}
+#: the argmax at x is certain when the top logit leads by more than the ball allows, plus this (relative)
+#: rounding allowance of the logits
+_MARGIN_ROUNDING_REL = 1e-12
+#: a re-run of the clean search replaces the previous one only when lower by more than this (relative)
+_IMPROVEMENT_REL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -134,8 +144,8 @@ class ClassMinimum:
     (+inf when not certified); ``argmax_certain`` (n_x,) whether every minimiser has θ̂'s argmax
     at x (all False when not certified); ``tabular_gap`` value − (certified lower bound of the
     tabular minimum), an upper bound on value − inf_F that holds for every loss; ``starts`` how
-    many starting points the search used and ``hits`` how many of them ended within 1e-9
-    (relative) of the best (1 for a convex loss: one start suffices).
+    many starting points the search used and ``hits`` how many of them ended within SAME_VALUE_REL
+    (1e-9, relative) of the best (1 for a convex loss: one start suffices).
     """
 
     theta: np.ndarray = field(repr=False)
@@ -213,7 +223,7 @@ def _certify_ce(cls: LinearClass, px: np.ndarray, q: np.ndarray, theta: np.ndarr
     Z = cls.logits(theta, K)
     srt = np.sort(Z, -1)
     margin = srt[:, -1] - srt[:, -2]
-    return value_error, rho, margin > 2 * rho * norms + 1e-12 * (1 + np.abs(srt[:, -1]))
+    return value_error, rho, margin > 2 * rho * norms + _MARGIN_ROUNDING_REL * (1 + np.abs(srt[:, -1]))
 
 
 def _descend(L: Loss, cls: LinearClass, px: np.ndarray, q: np.ndarray, starts: np.ndarray, *, step: float = 1e-6,
@@ -244,7 +254,7 @@ def _descend(L: Loss, cls: LinearClass, px: np.ndarray, q: np.ndarray, starts: n
 
     B = cls.bound
     minimize(fg, starts.ravel(), jac=True, method="L-BFGS-B", bounds=[(-B, B)] * starts.size,
-             options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-12})
+             options={"maxiter": maxiter, "ftol": LBFGS_FTOL, "gtol": LBFGS_GTOL})
     return best_t, best_f
 
 
@@ -274,11 +284,11 @@ def minimise_in_class(L: Loss, problem: FiniteProblem, cls: LinearClass, *, seed
 
     # the convex fit (CE) first: certified for CE, a start for everything else
     ce = minimize(lambda t: _ce_risk_and_gradient(cls, px, q, t)[:2], np.zeros(n), jac=True, method="L-BFGS-B",
-                  bounds=[(-B, B)] * n, options={"maxiter": 2000, "ftol": 1e-16, "gtol": 1e-13})
+                  bounds=[(-B, B)] * n, options=_CE_FIT_OPTIONS)
     theta_ce = ce.x
     if _is_convex_in_logits(L):
         theta = minimize(lambda t: _ce_risk_and_gradient(cls, px, q, t)[:2], theta_ce, jac=True, method="BFGS",
-                         options={"gtol": 1e-14, "maxiter": 500}).x
+                         options=_CE_REFINE_OPTIONS).x
         if np.abs(theta).max() > B:  # BFGS is unconstrained: keep the box's point
             theta = theta_ce
         value_error, radius, certain = _certify_ce(cls, px, q, theta)
@@ -288,14 +298,14 @@ def minimise_in_class(L: Loss, problem: FiniteProblem, cls: LinearClass, *, seed
 
     rng = start_stream(seed, K, cls)
     pool = [np.zeros(n), *(np.clip(f * theta_ce, -B, B) for f in (1.0, 4.0, 16.0)),
-            cls.project(np.log(np.clip(tabular.p, 1e-12, None))), *(np.clip(s, -B, B) for s in starts)]
+            cls.project(np.log(np.clip(tabular.p, START_LOG_FLOOR, None))), *(np.clip(s, -B, B) for s in starts)]
     pool += [np.clip(rng.normal(scale=s, size=n), -B, B) for s in (0.5, 2.0, 8.0) for _ in range(n_random // 3 or 1)]
     T, f = _descend(L, cls, px, q, np.array(pool))
     best = int(np.argmin(f))
     T2, f2 = _descend(L, cls, px, q, T[best][None], maxiter=1000)
     theta = T2[0] if f2[0] <= f[best] else T[best]
     value = min(float(f2[0]), float(f[best]))
-    hits = int(np.sum(f <= value + 1e-9 * (1 + abs(value))))
+    hits = int(np.sum(f <= value + SAME_VALUE_REL * (1 + abs(value))))
     return _record(L, cls, problem, theta, lower, certified=False, value_error=np.inf, radius=np.inf,
                    certain=np.zeros(cls.n_x, bool), method=f"multi-start L-BFGS-B in the box ({len(pool)} starts), "
                    "not certified", starts=len(pool), hits=hits)
@@ -400,7 +410,7 @@ def class_excess(L: Loss, problem: FiniteProblem, cls: LinearClass, eta: float, 
     noisy = minimise_in_class(L, noisy_problem, cls, seed=seed, tabular=tab_noisy, starts=(clean.theta,))
     for _ in range(rounds if not clean.certified else 0):
         again = minimise_in_class(L, problem, cls, seed=seed, tabular=tab_clean, starts=(clean.theta, noisy.theta))
-        if not again.value < clean.value - 1e-12 * (1 + abs(clean.value)):
+        if not again.value < clean.value - _IMPROVEMENT_REL * (1 + abs(clean.value)):
             break
         clean = again
         better = minimise_in_class(L, noisy_problem, cls, seed=seed, tabular=tab_noisy,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from theory.streams import generator
+from theory.tolerances import COUNT_SLACK, ROW_SUM_ATOL
 from theory.validation import check_labels, check_num_classes, check_rate, check_transition, describe
 
 __all__ = [
@@ -39,6 +40,9 @@ __all__ = [
 #: CIFAR-10 asymmetric pairs (source → target): truck→automobile, bird→airplane, cat→dog,
 #: dog→cat, deer→horse.
 CIFAR10_PAIRS: tuple[tuple[int, int], ...] = ((9, 1), (2, 0), (3, 5), (5, 3), (4, 7))
+#: two entries of a transition matrix within ENTRY_ATOL (absolute) are equal, for :func:`tolerance`'s
+#: conditions (T_ik < T_ii) and its symmetric test
+ENTRY_ATOL = 1e-12
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,12 +127,12 @@ def _exact_counts(n: int, row: np.ndarray, i: int, rng: np.random.Generator) -> 
     off = row.copy()
     off[i] = 0.0
     leave = off.sum()
-    n_flip = int(np.floor(n * leave + 1e-9))
+    n_flip = int(np.floor(n * leave + COUNT_SLACK))
     if n_flip == 0:
         counts[i] = n
         return counts
     share = n_flip * off / leave
-    counts[:] = np.floor(share + 1e-9).astype(np.int64)
+    counts[:] = np.floor(share + COUNT_SLACK).astype(np.int64)
     rest = n_flip - counts.sum()
     if rest > 0:
         frac = share - counts
@@ -206,7 +210,7 @@ def flip_pairs(y, mapping: Sequence[tuple[int, int]], rate: float, *, seed,
     current = y.copy()
     for i, j in mapping:
         members = np.flatnonzero(current == i)
-        n_flip = int(np.floor(rate * members.size + 1e-9))
+        n_flip = int(np.floor(rate * members.size + COUNT_SLACK))
         current[rng.choice(members, size=n_flip, replace=False)] = j
     return current
 
@@ -231,12 +235,12 @@ class ToleranceReport:
     violations: tuple[tuple[int, int], ...]
 
 
-def tolerance(T, *, atol: float = 1e-12) -> ToleranceReport:
+def tolerance(T, *, atol: float = ENTRY_ATOL) -> ToleranceReport:
     """Check the tolerance conditions of PAPER.md §1 on a transition matrix."""
     T = check_transition(T)
     K = T.shape[0]
     eta = 1 - float(T[0, 0])
-    is_sym = np.allclose(T, symmetric(K, eta), atol=1e-12) if eta < 1 else False
+    is_sym = np.allclose(T, symmetric(K, eta), atol=ENTRY_ATOL) if eta < 1 else False
     diag = np.diag(T)[:, None]
     bad = (T >= diag - atol) & ~np.eye(K, dtype=bool)
     violations = tuple((int(i), int(k)) for i, k in np.argwhere(bad))
@@ -285,7 +289,7 @@ def from_cleanlab(noise_matrix) -> np.ndarray:
     N = np.asarray(noise_matrix, dtype=np.float64)
     if N.ndim == 2 and N.shape[0] == N.shape[1]:
         sums = N.sum(axis=0)
-        if not np.allclose(sums, 1.0, atol=1e-9):
+        if not np.allclose(sums, 1.0, atol=ROW_SUM_ATOL):
             j = int(np.argmax(np.abs(sums - 1.0)))
             raise ValueError(
                 "cleanlab noise_matrix must be column-stochastic (noise_matrix[i][j] = "

@@ -26,6 +26,9 @@ __all__ = [
     "simplex_points",
 ]
 
+#: drawn weights summing to at most this are refused (normalising them would amplify rounding)
+_MIN_WEIGHT_SUM = 1e-6
+
 
 def class_counts(min_K: int = 2, max_K: int = 6) -> st.SearchStrategy[int]:
     """Numbers of classes K."""
@@ -47,7 +50,7 @@ def simplex_points(K: int, *, interior: bool = False, min_coordinate: float = 0.
             p = min_coordinate + (1 - K * min_coordinate) * p
         return p
 
-    weights = st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=K, max_size=K).filter(lambda w: sum(w) > 1e-6)
+    weights = st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=K, max_size=K).filter(lambda w: sum(w) > _MIN_WEIGHT_SUM)
     centre = st.just(np.full(K, 1.0 / K))
     general = weights.map(normalise)
     tie = st.tuples(st.integers(0, K - 1), st.integers(0, K - 1), weights).map(
@@ -58,7 +61,7 @@ def simplex_points(K: int, *, interior: bool = False, min_coordinate: float = 0.
         parts.append(st.integers(0, K - 1).map(lambda i: np.eye(K)[i]))
         face = st.tuples(weights, st.lists(st.booleans(), min_size=K, max_size=K)).map(
             lambda a: _face(np.asarray(a[0]), np.asarray(a[1]))
-        ).filter(lambda w: w.sum() > 1e-6)
+        ).filter(lambda w: w.sum() > _MIN_WEIGHT_SUM)
         parts.append(face.map(normalise))
     parts += [tie, general]
     strat = st.one_of(*parts)

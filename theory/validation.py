@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from theory.tolerances import PROB_ATOL, ROW_SUM_ATOL
+
 __all__ = [
     "CLAMP",
     "NON_NEGATIVE",
@@ -23,8 +25,6 @@ __all__ = [
     "check_transition",
     "describe",
 ]
-
-PROB_ATOL = 1e-6
 
 
 _SHORT = reprlib.Repr()  # a few items, two levels (set as attributes: keywords need Python 3.12)
@@ -188,7 +188,7 @@ def check_labels(y: Any, K: int, *, shape: tuple[int, ...] | None = None, name: 
     return arr.astype(np.int64, copy=False)
 
 
-def check_transition(T: Any, name: str = "T", *, atol: float = 1e-9) -> np.ndarray:
+def check_transition(T: Any, name: str = "T", *, atol: float = ROW_SUM_ATOL) -> np.ndarray:
     """A row-stochastic K×K matrix: T[i, j] = P(noisy = j | clean = i)."""
     arr = np.asarray(T)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from theory.tolerances import PROB_ATOL
+
 __all__ = ["NUMPY", "ArrayNamespace", "is_symbolic", "namespace_of", "require_torch", "sympy_namespace", "torch_namespace"]
 
 
@@ -399,10 +401,10 @@ class _TorchNamespace(ArrayNamespace):
         with torch.no_grad():
             if not bool(torch.isfinite(p).all()):
                 raise ValueError("p must be finite, got NaN or inf")
-            if bool((p < -1e-6).any()):
+            if bool((p < -PROB_ATOL).any()):
                 raise ValueError(f"p must be >= 0 (probabilities), got {float(p.min()):.3g}")
             off = (p.sum(-1) - 1).abs().max()
-            if float(off) > 1e-6 * p.shape[-1]:
+            if float(off) > PROB_ATOL * p.shape[-1]:
                 raise ValueError(f"p rows must sum to 1, got a row off by {float(off):.3g}")
         return p
 

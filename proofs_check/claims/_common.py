@@ -9,13 +9,16 @@ import numpy as np
 import sympy as sp
 
 from theory import eps_softmax
-from theory.verify import Budget, Evidence, Kind, Recheck, Witness
+from theory.verify import Budget, Evidence, Kind, Recheck, Size, Witness
 from theory.verify.exact import exact_point
 from theory.verify.search import SearchResult, search
 
 SYMBOLIC_K = (2, 3, 4, 5, 6)
 NUMERIC_K = (10, 100)
 NUMERIC_K_THOROUGH = (10, 100, 1000)
+#: numeric_search: its K, and per (K, m) its sampled points and hypothesis examples
+SEARCH_KS = Size(NUMERIC_K, NUMERIC_K_THOROUGH)
+SEARCH_POINTS, SEARCH_EXAMPLES = Size(400, 4000), Size(100, 500)
 M_GRID = (0.0, 1e-3, 1.0, 10.0, 1e4, 1e8)
 
 
@@ -52,6 +55,11 @@ def quantiles(x) -> dict[str, float]:
     return {"n": int(x.size), "min": float(q[0]), "median": float(q[1]), "p90": float(q[2]), "max": float(q[3])}
 
 
+def sci(x: float) -> str:
+    """A power of ten as the claims write it: 1e-6, 1e-12 (not Python's 1e-06)."""
+    return f"{x:g}".replace("e-0", "e-").replace("e+0", "e+")
+
+
 def k_text(Ks: Sequence[int]) -> str:
     Ks = list(Ks)
     if len(Ks) > 2 and Ks == list(range(Ks[0], Ks[-1] + 1)):
@@ -63,13 +71,13 @@ def numeric_search(budget: Budget, claim: str, score_of: Callable[[np.ndarray, f
                    tolerance: float, ms: Sequence[float] = M_GRID) -> tuple[Evidence, tuple[int, float, SearchResult]]:
     """Search every (K, m) of the budget for score > 1; evidence covering those K and m, and the
     worst (K, m, result)."""
-    Ks = budget.pick(NUMERIC_K, NUMERIC_K_THOROUGH)
-    n = budget.pick(400, 4000)
+    Ks = budget.size(SEARCH_KS)
+    n = budget.size(SEARCH_POINTS)
     worst = None
     for K in Ks:
         for m in ms:
             res = search(lambda P, m=m: score_of(P, m), K, rng=budget.rng(claim, "search", K, m), n=n, n_polish=0,
-                         hypothesis_examples=budget.pick(100, 500))
+                         hypothesis_examples=budget.size(SEARCH_EXAMPLES))
             if worst is None or res.score > worst[2].score:
                 worst = (K, m, res)
     K, m, res = worst

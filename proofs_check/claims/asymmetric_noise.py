@@ -13,10 +13,27 @@ from proofs_check.claims.symmetric_noise import M_DENSE, recheck_row
 from theory import losses
 from theory.excess import ExcessRow, NoiseKind, NoiseSetting, excess_sweep
 from theory.losses import Curvature, with_eps_softmax
-from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
+from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Size, Verdict, Witness, decide
 from theory.verify.exact import exact_loss_vector
 from theory.verify.runner import Context
 from theory.verify.search import search
+
+#: the deviation is scored against λ(1 − p_t)/(1+m) + _SCORE_FLOOR: at a vertex both vanish, and the score is 0
+_SCORE_FLOOR = 1e-13
+#: the grid of p_t starts this share of (1 − 1/K) above 1/K: at exactly 1/K rounding can make another
+#: class the argmax, and the loss would be evaluated in the y ≠ t regime
+_ABOVE_ONE_OVER_K = 1e-9
+#: a grid estimate of the sup is compared with this slack (relative), the sweep's values with a rounding
+#: allowance (relative to 1 + C₂); the 50-digit excess of the worst row decides
+GRID_SLACK_REL = 1e-6
+ROUNDING_REL = 1e-10
+#: the limit claim's search: K, and per (loss, K, m) sampled points and hypothesis examples
+LIMIT_KS, LIMIT_POINTS, LIMIT_EXAMPLES = Size((3, 10), (3, 10, 50)), Size(200, 2000), Size(30, 200)
+#: the tolerance claim: K, transition matrices per kind (condition holding / broken), problems per matrix
+TOLERANCE_KS = Size((3,), (3, 4, 5, 10))
+TOLERANCE_TRANSITIONS, TOLERANCE_PROBLEMS = Size(2, 6), Size(3, 10)
+#: CE_ε+MAE beside it (outside the claim): every third m of M_DENSE by default, and its problems
+EXTRA_MS, EXTRA_PROBLEMS = Size(M_DENSE[::3], M_DENSE), Size(2, 3)
 
 
 @claim("asymmetric.limit", "m → ∞ limit of ε-losses",
@@ -38,7 +55,7 @@ def check_limit(ctx: Context):
     bound.cite("‖p_ε − e_t‖_∞ = (1 − p_t)/(1+m)", one_hot_proof(), "eps_softmax.one_hot_error")
     bound.argue("Lipschitz", "|ℓ(p_ε(y)) − ℓ(e_t(y))| ≤ λ|p_ε(y) − e_t(y)| ≤ λ‖p_ε − e_t‖_∞ ≤ λ(K−1)/(K(1+m))")
     worst = (0.0, None)
-    Ks = budget.pick((3, 10), (3, 10, 50))
+    Ks = budget.size(LIMIT_KS)
     for i, spec in enumerate(ELLS):
         lam = lipschitz_constant(i)[0]
         for K in Ks:
@@ -50,10 +67,10 @@ def check_limit(ctx: Context):
                     E = np.eye(K)[t]
                     dev = np.max(np.abs(np.stack([L(P, np.full(len(P), k)) - L(E, np.full(len(P), k))
                                                   for k in range(K)], -1)), -1)
-                    return dev / (lam * (1 - P.max(-1)) / (1 + mm) + 1e-13)
+                    return dev / (lam * (1 - P.max(-1)) / (1 + mm) + _SCORE_FLOOR)
 
-                res = search(score, K, rng=budget.rng("asymmetric.limit", spec.name, K, mm), n=budget.pick(200, 2000),
-                             n_polish=0, hypothesis_examples=budget.pick(30, 200))
+                res = search(score, K, rng=budget.rng("asymmetric.limit", spec.name, K, mm), n=budget.size(LIMIT_POINTS),
+                             n_polish=0, hypothesis_examples=budget.size(LIMIT_EXAMPLES))
                 if res.score > worst[0]:
                     worst = (res.score, (spec.name, K, mm, res))
     ev = Evidence(Kind.SEARCH, f"largest |L(p_ε, y) − L(e_t, y)| / (λ(1−p_t)/(1+m)) observed: {worst[0]:.3g}",
@@ -114,7 +131,7 @@ def _top_bound(make, K: int, m: float) -> float:
     L = make(m)
     # p_t from just above 1/K (at exactly 1/K rounding can make another class the argmax, and the
     # loss would then be evaluated in the y ≠ t regime) up to 1; the loss applies ε-softmax itself
-    u = 1 / K + (1 - 1 / K) * np.linspace(1e-9, 1.0, 4001)
+    u = 1 / K + (1 - 1 / K) * np.linspace(_ABOVE_ONE_OVER_K, 1.0, 4001)
     P = np.zeros((u.size, K))
     P[:, 0] = u
     P[:, 1:] = ((1 - u) / (K - 1))[:, None]
@@ -129,7 +146,7 @@ def _top_bound(make, K: int, m: float) -> float:
        methods=("exact finite problems",), expect=Verdict.NOT_REFUTED, seconds=30)
 def check_tolerance(ctx: Context):
     budget = ctx.budget
-    Ks = budget.pick((3,), (3, 4, 5, 10))
+    Ks = budget.size(TOLERANCE_KS)
     ms = M_DENSE
     families = _families(budget.thorough)
     rows: list[ExcessRow] = []
@@ -137,23 +154,23 @@ def check_tolerance(ctx: Context):
     def settings(K):  # both kinds in one sweep: the minimisers of every setting come from one call
         return [s for broken in (False, True)
                 for s in _class_conditional(K, budget.rng("asymmetric.tolerance", "T", K, broken),
-                                            n=budget.pick(2, 6), broken=broken)]
+                                            n=budget.size(TOLERANCE_TRANSITIONS), broken=broken)]
 
     for fam, make in families.items():
-        new = excess_sweep(make, Ks=Ks, ms=ms, n_problems=budget.pick(3, 10), n_x=3, deterministic=True,
+        new = excess_sweep(make, Ks=Ks, ms=ms, n_problems=budget.size(TOLERANCE_PROBLEMS), n_x=3, deterministic=True,
                            seed=budget.reported_seed("asymmetric.tolerance", "problems"), family=fam,
                            noise=settings)
         bounds = {(K, m): _top_bound(make, K, m) for K in Ks for m in ms}
         rows += [r.with_bound(bounds[(r.K, r.m)], "sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1)") for r in new]
     # outside the claim: CE_ε+MAE (MAE acts on the plain softmax, not through p_ε)
     extra = excess_sweep(lambda m: losses.get("ce_eps+mae", alpha=1.0, beta=1.0, m=m), Ks=(3,),
-                         ms=budget.pick(M_DENSE[::3], ms), n_problems=budget.pick(2, 3),
+                         ms=budget.size(EXTRA_MS), n_problems=budget.size(EXTRA_PROBLEMS),
                          deterministic=True, seed=budget.reported_seed("asymmetric.tolerance", "extra"),
                          family="ce_eps+mae(α=1, β=1)",
                          noise=lambda K: _class_conditional(K, budget.rng("asymmetric.tolerance", "T-extra"), n=2,
                                                             broken=False))
     large = [r for r in rows if r.noise.dominant and r.m >= 1e3]
-    bad = [r for r in large if r.excess > r.stated_bound * (1 + 1e-6) + 1e-10 * (1 + r.c2 if np.isfinite(r.c2) else 1)]
+    bad = [r for r in large if r.excess > r.stated_bound * (1 + GRID_SLACK_REL) + ROUNDING_REL * (1 + r.c2 if np.isfinite(r.c2) else 1)]
     dep = {}
     for fam in families:
         for holds in (True, False):
@@ -181,6 +198,6 @@ def check_tolerance(ctx: Context):
     if bad:
         r = max(bad, key=lambda r: r.excess - r.stated_bound)
         # a grid estimate of the sup is compared with some slack; the 50-digit excess decides
-        witness = recheck_row(families[r.family], r, r.stated_bound * (1 + 1e-6), r.stated_bound * (1 + 1e-6),
+        witness = recheck_row(families[r.family], r, r.stated_bound * (1 + GRID_SLACK_REL), r.stated_bound * (1 + GRID_SLACK_REL),
                               budget.seed)
     return decide(ev, witness, data={"rows": rows, "m_dependence": dep, "ce_eps_mae_rows": extra})

@@ -18,7 +18,9 @@ from proofs_check.claims.softmax import one_hot_proof, ranges_proof
 from theory import losses
 from theory.excess import loss_sums
 from theory.losses import Curvature, Loss, with_eps_softmax
-from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
+from theory.softmax import PAPER_CLAMP
+from theory.tolerances import SAME_VALUE_REL
+from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Size, Verdict, Witness, decide
 from theory.verify.exact import exact_loss_vector, exact_point
 from theory.verify.runner import Context
 from theory.verify.search import search
@@ -85,6 +87,17 @@ def lipschitz(name_prefix: str) -> float:
 
 M_GRID = (0.0, 1.0, 10.0, 1e3, 1e6)
 FLOAT_SLACK = 1e-13  # absolute rounding allowance per unit of C₀ in the float search
+#: CE_ε's band is measured with the reference's clamp and a larger one, where the clamped regime starts early
+BAND_CLAMPS = (PAPER_CLAMP, 1e-4)
+#: the 50-digit sum at a searched extreme violates the band only beyond this (absolute)
+EXACT_SLACK = 1e-12
+#: Lemma A's sums: K, and the search per (loss, K, m): sampled points, polished points, hypothesis examples
+SUM_KS = Size((2, 3, 5, 10), (2, 3, 5, 10, 30))
+SUM_POINTS, SUM_POLISH, SUM_EXAMPLES = Size(200, 3000), Size(0, 3), Size(50, 300)
+#: CE_ε's band: K, m, and the search per (c, K, m) of each end: sampled points, polished points
+BAND_KS = Size((2, 3, 10), (2, 3, 5, 10, 30))
+BAND_MS = Size((0.0, 1.0, 1e2, 1e4, 1e6, 1e8, 1e10), tuple(10.0 ** np.arange(-1, 13)))
+BAND_POINTS, BAND_POLISH = Size(200, 2000), Size(1, 3)
 
 
 @claim("lemma_a.bounded_sum", "Lemma A: bounded sum for Lipschitz ℓ",
@@ -101,7 +114,7 @@ def check_lemma_a(ctx: Context):
     table = []
     certs = {}
     worst_all = None
-    Ks = budget.pick((2, 3, 5, 10), (2, 3, 5, 10, 30))
+    Ks = budget.size(SUM_KS)
     for i, spec in enumerate(ELLS):
         lam, lam_cert = lipschitz_constant(i)
         certs[spec.name] = lam_cert
@@ -122,7 +135,7 @@ def check_lemma_a(ctx: Context):
                     return dev / allowed
 
                 res = search(score, K, rng=budget.rng("lemma_a.bounded_sum", spec.name, K, m),
-                             n=budget.pick(200, 3000), n_polish=budget.pick(0, 3), hypothesis_examples=budget.pick(50, 300))
+                             n=budget.size(SUM_POINTS), n_polish=budget.size(SUM_POLISH), hypothesis_examples=budget.size(SUM_EXAMPLES))
                 P = res.point[None]
                 band = float(np.abs(loss_sums(L, P) - C0)[0]) / delta
                 row["worst_pointwise_ratio"] = max(row["worst_pointwise_ratio"], res.score)
@@ -188,13 +201,13 @@ def check_band(ctx: Context):
                "and −log is decreasing")
     rows = []
     violations = []
-    Ks = budget.pick((2, 3, 10), (2, 3, 5, 10, 30))
-    ms = budget.pick((0.0, 1.0, 1e2, 1e4, 1e6, 1e8, 1e10), tuple(10.0 ** np.arange(-1, 13)))
-    for c in (1e-8, 1e-4):
+    Ks = budget.size(BAND_KS)
+    ms = budget.size(BAND_MS)
+    for c in BAND_CLAMPS:
         for K in Ks:
             for m in ms:
                 L = losses.get("ce_eps", m=m, clamp=c)
-                n, polish = budget.pick(200, 2000), budget.pick(1, 3)
+                n, polish = budget.size(BAND_POINTS), budget.size(BAND_POLISH)
                 hi_ = search(lambda P, L=L: loss_sums(L, P), K, rng=budget.rng("lemma_a.ce_eps_band", "max", c, K, m),
                              n=n, n_polish=polish, hypothesis_examples=0)
                 lo_ = search(lambda P, L=L: -loss_sums(L, P), K, rng=budget.rng("lemma_a.ce_eps_band", "min", c, K, m),
@@ -207,7 +220,7 @@ def check_band(ctx: Context):
                 rows.append({"c": c, "K": K, "m": m, "claimed_lower": lo, "claimed_upper": hi, "measured_min": c1,
                              "measured_max": c2, "claimed_width": hi - lo, "measured_width": c2 - c1,
                              "all_clamped_regime": bool(m >= 1 / (2 * c) - 1), **info})
-                if c1 < lo - 1e-9 * abs(lo) or c2 > hi + 1e-9 * abs(hi):
+                if c1 < lo - SAME_VALUE_REL * abs(lo) or c2 > hi + SAME_VALUE_REL * abs(hi):
                     violations.append(rows[-1])
     witness = None
     if violations:
@@ -215,7 +228,7 @@ def check_band(ctx: Context):
         L = losses.get("ce_eps", m=v["m"], clamp=v["c"])
         at = v["C1_at"] if v["measured_min"] < v["claimed_lower"] else v["C2_at"]
         total = float(sum(exact_loss_vector(L, np.array(at))))
-        bad = not (v["claimed_lower"] - 1e-12 <= total <= v["claimed_upper"] + 1e-12)
+        bad = not (v["claimed_lower"] - EXACT_SLACK <= total <= v["claimed_upper"] + EXACT_SLACK)
         witness = Witness({"K": v["K"], "m": v["m"], "c": v["c"], "p": at}, f"Σ_k CE_ε = {total:.12g}",
                           f"in [{v['claimed_lower']:.12g}, {v['claimed_upper']:.12g}]", "50-digit evaluation",
                           Recheck.CONFIRMED if bad else Recheck.DISMISSED)

@@ -19,11 +19,14 @@ from theory import losses
 from theory.consistency import ConsistencyRow, Grade, Notion, classify
 from theory.formatting import vector
 from theory.minimise import minimise_conditional_risk
+from theory.softmax import PAPER_CLAMP
 from theory.verify import Certifier, Evidence, Kind, Origin, Recheck, Verdict, Witness, decide
 from theory.verify.runner import Context
 
 Q_PINNED = np.array([0.5, 0.3, 0.2])
 TABLE_K = (3, 4)
+#: the dual's multiplier search starts this far above 2β·max q, where the stationary points have a pole
+_MU_INSET = 1e-9
 
 #: the table's entries beyond every registered loss at its defaults: (name, parameters, why)
 VARIANTS = (
@@ -194,7 +197,8 @@ def _best_mu(alpha, beta, m, c, q, t) -> sp.Rational:
     """A good multiplier for region t (float golden-section search on the dual; any μ is valid)."""
     def f(mu):
         return (float(sp.N(region_dual_bound(alpha, beta, m, c, q, t, sp.Rational(mu)), 30)))
-    lo, hi = 2 * float(beta) * float(max(q)) + 1e-9, 2 * float(beta) * float(max(q)) + 10.0
+    # above 2β·max q every coordinate's stationary point αq_k/(μ − 2βq_k) is positive; any μ is valid
+    lo, hi = 2 * float(beta) * float(max(q)) + _MU_INSET, 2 * float(beta) * float(max(q)) + 10.0
     g = (np.sqrt(5) - 1) / 2
     a, b = lo, hi
     for _ in range(60):
@@ -221,7 +225,7 @@ def check_clamp_breaks_order(ctx: Context):
     alpha, beta, m, c = sp.Rational(1, 100), sp.Integer(5), sp.Integer(10**5), sp.Rational(1, 10**8)
     q = [sp.Rational(5, 10), sp.Rational(3, 10), sp.Rational(2, 10)]
     L = losses.get("ce_eps+mae")  # α = 0.01, β = 5, m = 1e5, c = 1e-8
-    assert (L.params["alpha"], L.params["beta"], L.params["m"], L.params["clamp"]) == (0.01, 5.0, 1e5, 1e-8)
+    assert (L.params["alpha"], L.params["beta"], L.params["m"], L.params["clamp"]) == (0.01, 5.0, 1e5, PAPER_CLAMP)
     top, other = _phi(alpha, beta, m, c)
     vertex_value = q[0] * top(sp.Integer(1)) + sum(q[k] * other(sp.Integer(0)) for k in (1, 2))
     cert = Certifier("C_q(p) = Σ_k q_k L(p, k) in the argmax region t: q_t φ_top(p_t) + Σ_{k≠t} q_k φ_other(p_k); for "

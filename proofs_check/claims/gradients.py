@@ -11,15 +11,22 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from proofs_check.claims._common import M, eps_exprs, k_text
+from proofs_check.claims._common import M, eps_exprs, k_text, sci
 from proofs_check.claims._registry import claim
 from proofs_check.claims.softmax import clamp_proof
 from theory import losses
-from theory.verify import Budget, Certifier, Evidence, Kind, Origin, Verdict, decide
+from theory.softmax import PAPER_CLAMP
+from theory.verify import Budget, Certifier, Evidence, Kind, Origin, Size, Verdict, decide
 from theory.verify.runner import Context
 
 ALPHA, BETA = sp.symbols("alpha beta", positive=True)
-CLAMP = 1e-8
+CLAMP = PAPER_CLAMP  # the reference's clamp, as the paper's losses use it
+#: central differences of step FD_STEP must match the formula to FD_REL, torch autograd to AUTOGRAD_REL
+#: (relative to 1 + max |∇|): the differences' truncation and rounding at this step are ~1e-10
+FD_STEP, FD_REL, AUTOGRAD_REL = 1e-6, 1e-6, 1e-10
+#: the numeric comparison: K, and logit vectors per (K, m, regime); the symbolic derivation's K
+NUMERIC_KS, POINTS = Size((10, 100), (10, 100, 1000)), Size(8, 64)
+SYMBOLIC_KS = Size((2, 3), (2, 3, 4))
 
 
 def weight(p_y: np.ndarray, same: np.ndarray, clamped: np.ndarray, alpha: float, beta: float, m: float) -> np.ndarray:
@@ -77,10 +84,10 @@ def _numeric(budget: Budget) -> tuple[Evidence, float]:
         import torch
     except ImportError:  # theory and proofs_check work without torch
         torch = None
-    for K in budget.pick((10, 100), (10, 100, 1000)):
+    for K in budget.size(NUMERIC_KS):
         for m in (0.0, 10.0, 1e5):
             for regime in ("y=t", "y≠t", "clamp"):
-                z, y = _points(rng, K, budget.pick(8, 64), m, regime)
+                z, y = _points(rng, K, budget.size(POINTS), m, regime)
                 if not len(z):
                     continue
                 alpha, beta = 0.01, 5.0
@@ -90,24 +97,24 @@ def _numeric(budget: Budget) -> tuple[Evidence, float]:
                 p_y = p[np.arange(len(y)), y]
                 w = weight(p_y, p.argmax(1) == y, regime == "clamp", alpha, beta, m)
                 formula = w[:, None] * (p - np.eye(K)[y])
-                h = 1e-6
+                h = FD_STEP
                 fd = np.empty_like(z)
                 for j in range(K):
                     dz = np.zeros(K)
                     dz[j] = h
                     fd[:, j] = (L.from_logits(z + dz, y) - L.from_logits(z - dz, y)) / (2 * h)
-                err = float(np.max(np.abs(fd - formula)) / (1e-6 * (1 + np.abs(formula).max())))
+                err = float(np.max(np.abs(fd - formula)) / (FD_REL * (1 + np.abs(formula).max())))
                 worst = max(worst, err)
                 rows.append({"K": K, "m": m, "regime": regime, "fd_error_over_tolerance": err})
                 if torch is not None:
                     zt = torch.tensor(z, dtype=torch.float64, requires_grad=True)
                     L.torch_value(zt, torch.as_tensor(y)).sum().backward()
-                    terr = float(np.max(np.abs(zt.grad.numpy() - formula)) / (1e-10 * (1 + np.abs(formula).max())))
+                    terr = float(np.max(np.abs(zt.grad.numpy() - formula)) / (AUTOGRAD_REL * (1 + np.abs(formula).max())))
                     worst = max(worst, terr)
                     torch_rows.append({"K": K, "m": m, "regime": regime, "autograd_error_over_tolerance": terr})
-    what = "central differences (tolerance 1e-6)" + (" and torch autograd (1e-10)" if torch is not None else
+    what = f"central differences (tolerance {sci(FD_REL)})" + (f" and torch autograd ({sci(AUTOGRAD_REL)})" if torch is not None else
                                                      "; torch not installed, autograd not checked")
-    Ks = budget.pick((10, 100), (10, 100, 1000))
+    Ks = budget.size(NUMERIC_KS)
     return Evidence(Kind.SEARCH, f"{what}: worst error/tolerance {worst:.2g} over K, m ∈ {{0, 10, 1e5}}, every regime",
                     covers=f"{k_text(Ks)}, m ∈ {{0, 10, 1e5}}, regimes y = t, y ≠ t, clamped (numeric)",
                     data={"finite_differences": rows, "autograd": torch_rows}), worst
@@ -119,7 +126,7 @@ def _numeric(budget: Budget) -> tuple[Evidence, float]:
        origin=Origin.DERIVED, methods=("symbolic", "numeric search"), expect=Verdict.NOT_REFUTED)
 def check_gradients(ctx: Context):
     budget = ctx.budget
-    Ks = budget.pick((2, 3), (2, 3, 4))
+    Ks = budget.size(SYMBOLIC_KS)
     cert = Certifier("p = softmax(z), z real; m ≥ 0, α, β > 0 symbolic; t = argmax p fixed (an index, no gradient); "
                      "no clamp active", scope=f"{k_text(Ks)}, every (t, y), symbolic logits, m, α, β")
     _symbolic(cert, Ks)

@@ -21,7 +21,8 @@ from proofs_check.claims.symmetric_noise import _pull_constants, risk_identity_p
 from theory import losses
 from theory.excess import sum_range
 from theory.linear import BOUND, ClassExcessRow, class_excess, linear_problem
-from theory.verify import Certifier, Evidence, Kind, Origin, Proof, Recheck, Verdict, Witness, decide
+from theory.tolerances import SAME_VALUE_REL
+from theory.verify import Certifier, Evidence, Kind, Origin, Proof, Recheck, Size, Verdict, Witness, decide
 from theory.verify.runner import Context
 
 #: the problems of these claims: K = 3 classes, 8 points, 2 features, peaked posteriors
@@ -29,6 +30,12 @@ SHAPE = {"K": 3, "n_x": 8, "d": 2, "concentration": 0.5}
 #: the bounded-sum losses measured against Theorem B within the class
 BOUNDED = {"mae": lambda: losses.get("mae"), "gce": lambda: losses.get("gce"),
            "ce_eps+mae": lambda: losses.get("ce_eps+mae", alpha=0.01, beta=5.0, m=1e5)}
+#: Theorem B in the class: feature dimensions d, noise rates as fractions f of (K−1)/K, problems per
+#: (d, η), and the points of each loss's range search
+DIMENSIONS, ETA_FRACTIONS = Size((SHAPE["d"],), (1, 2, 3)), Size((0.5,), (0.25, 0.5, 0.75))
+PROBLEMS, RANGE_POINTS = Size(3, 10), Size(100, 1000)
+#: the moves claim: problems tried, and those wanted where the noisy minimiser moves
+MOVE_TRIES, MOVES_WANTED = Size(60, 300), Size(2, 8)
 
 
 def _class_text(K: int, n_x: int, d: int) -> str:
@@ -51,15 +58,15 @@ def _rounding(row: ClassExcessRow) -> float:
 def check_linear_theorem_b(ctx: Context):
     budget = ctx.budget
     K, n_x, conc = SHAPE["K"], SHAPE["n_x"], SHAPE["concentration"]
-    ds = budget.pick((SHAPE["d"],), (1, 2, 3))
-    etas = budget.pick((0.5 * (K - 1) / K,), tuple(f * (K - 1) / K for f in (0.25, 0.5, 0.75)))
-    n_problems = budget.pick(3, 10)
+    ds = budget.size(DIMENSIONS)
+    etas = tuple(f * (K - 1) / K for f in budget.size(ETA_FRACTIONS))
+    n_problems = budget.size(PROBLEMS)
     rows: list[ClassExcessRow] = []
     ranges = {}
     for name, make in BOUNDED.items():
         L = make()
         ranges[name] = sum_range(L, K, rng=budget.rng("theorem_b.linear_class", "range", name),
-                                 n=budget.pick(100, 1000), n_polish=0)
+                                 n=budget.size(RANGE_POINTS), n_polish=0)
     for j, d in enumerate(ds):
         for i in range(n_problems):
             seed = budget.reported_seed("theorem_b.linear_class", d, i)
@@ -75,7 +82,7 @@ def check_linear_theorem_b(ctx: Context):
               f"{{{', '.join(f'{e:.3g}' for e in etas)}}}, {', '.join(BOUNDED)}")
     over = [r for r in bounded if r.excess > r.range_bound + _rounding(r)]
     # what a search can get wrong: a found point worse on its own risk than its twin
-    twin = [r for r in bounded if r.noisy.value > r.noisy_risk_of_clean + 1e-9 * (1 + abs(r.noisy.value))]
+    twin = [r for r in bounded if r.noisy.value > r.noisy_risk_of_clean + SAME_VALUE_REL * (1 + abs(r.noisy.value))]
     outside = [r for r in bounded if not (ranges_contain(ranges[_family(r)], r))]
     witness = None
     if over:
@@ -116,7 +123,7 @@ def _family(row: ClassExcessRow) -> str:
 
 def ranges_contain(rng_, row: ClassExcessRow) -> bool:
     """Whether the sums at both found minimisers lie in the independent range (with rounding)."""
-    slack = 1e-9 * (1 + max(abs(rng_.c1), abs(rng_.c2)))
+    slack = SAME_VALUE_REL * (1 + max(abs(rng_.c1), abs(rng_.c2)))
     sums = np.concatenate([row.clean.losses.sum(-1), row.noisy.losses.sum(-1)])
     return bool(sums.min() >= rng_.c1 - slack and sums.max() <= rng_.c2 + slack)
 
@@ -158,7 +165,7 @@ def check_moves(ctx: Context):
     budget = ctx.budget
     K, n_x, d, conc = SHAPE["K"], SHAPE["n_x"], SHAPE["d"], SHAPE["concentration"]
     eta = 0.5 * (K - 1) / K
-    tries, wanted = budget.pick(60, 300), budget.pick(2, 8)
+    tries, wanted = budget.size(MOVE_TRIES), budget.size(MOVES_WANTED)
     found: list[ClassExcessRow] = []
     tried = 0
     for i in range(tries):

@@ -243,7 +243,7 @@ def clamp_proof() -> Proof:
        "once p_y < (1+m)c; hence CE_ε ∈ [0, −log c].", origin=Origin.DERIVED, methods=("symbolic", "numeric search"),
        expect=Verdict.NOT_REFUTED)
 def check_clamp(ctx: Context):
-    c = 1e-8
+    c = PAPER_CLAMP
     budget = ctx.budget
 
     def score(P, m):

@@ -16,7 +16,7 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from proofs_check.claims._common import k_text, quantiles
+from proofs_check.claims._common import k_text, quantiles, sci
 from proofs_check.claims._registry import claim
 from proofs_check.claims.bounded_sum import band, lipschitz
 from theory import losses
@@ -25,23 +25,33 @@ from theory.finite import random_problem
 from theory.losses import Curvature, Loss, with_eps_softmax
 from theory.minimise import minimise_conditional_risk
 from theory.noise import symmetric
+from theory.softmax import PAPER_CLAMP
 from theory.streams import derived_seed
-from theory.verify import Budget, Certifier, Evidence, Kind, Origin, Proof, Recheck, Verdict, Witness, decide
+from theory.verify import Budget, Certifier, Evidence, Kind, Origin, Proof, Recheck, Size, Verdict, Witness, decide
 from theory.verify.exact import exact_risk
 from theory.verify.runner import Context
 
 ETA = sp.Symbol("eta", nonnegative=True)
 #: at least three points per decade from 0 to 1e10, wherever the excess is studied against m
 M_DENSE = (0.0, *[f * 10.0**e for e in range(10) for f in (1, 2, 5)], 1e10)
+#: the noisy risk of an exact finite problem must equal the identity's right side to this (relative)
+IDENTITY_REL = 1e-12
+#: the dense-m sweeps (the 32 values of M_DENSE): their K, and their problems at K = 2 (by default a K > 2
+#: gets one problem: each m costs a region enumeration, ~0.1 s at K = 3; thorough, every K gets them all)
+DENSE_KS = Size((2,), (2, 3, 5))
+DENSE_KS_BOTH_REGIMES = Size((2, 3), (2, 3, 5))  # the statement differs at K = 2 and K ≥ 3
+LIPSCHITZ_PROBLEMS, CE_BAND_PROBLEMS, UNBOUNDED_PROBLEMS = Size(2, 4), Size(3, 12), Size(3, 12)
+#: the risk identity: K, and random problems per (K, loss)
+IDENTITY_KS, IDENTITY_PROBLEMS = Size((2, 3, 10), (2, 3, 5, 10, 50)), Size(3, 20)
+#: the range of Σ_k L (C₁, C₂) a bound uses: its search's points
+RANGE_POINTS = Size(100, 1000)
+#: Theorem B at m = 0 (the plain losses): K and problems
+PLAIN_KS, PLAIN_PROBLEMS = Size((2, 3, 5, 10), (2, 3, 4, 5, 6, 8, 10)), Size(3, 12)
 
 
-def _dense_sweep(budget: Budget, at_two: int, thorough: int, *, default_Ks=(2,)
-                 ) -> tuple[tuple[int, ...], Callable[[int], int]]:
-    """(Ks, problems per K) of a sweep over M_DENSE: ``default_Ks`` by default (K > 2 on one
-    problem: each of the 32 values of m costs a region enumeration, ~0.1 s at K = 3), K ∈ {2, 3, 5}
-    when thorough."""
-    Ks = budget.pick(tuple(default_Ks), (2, 3, 5))
-    return Ks, (lambda K: budget.pick(at_two if K == 2 else 1, thorough))
+def _dense_sweep(budget: Budget, problems: Size, Ks: Size = DENSE_KS) -> tuple[tuple[int, ...], Callable[[int], int]]:
+    """(Ks, problems per K) of a sweep over M_DENSE (see :data:`DENSE_KS`)."""
+    return budget.size(Ks), (lambda K: budget.size(problems) if budget.thorough or K == 2 else 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -90,23 +100,23 @@ def check_identity(ctx: Context):
     # the library's own finite problems and noise matrices obey it (a cross-check that can fail)
     rng = budget.rng("symmetric_noise.risk_identity")
     worst, worst_at = 0.0, None
-    Ks = budget.pick((2, 3, 10), (2, 3, 5, 10, 50))
+    Ks = budget.size(IDENTITY_KS)
     for K in Ks:
         for name in ("ce", "gce", "nce+rce", "ce_eps+mae"):
             L = losses.get(name)
-            for _ in range(budget.pick(3, 20)):
+            for _ in range(budget.size(IDENTITY_PROBLEMS)):
                 prob = random_problem(K, 4, seed=rng)
                 f = rng.dirichlet(np.ones(K), size=prob.n_x)
                 eta = float(rng.uniform(0, 0.99))
                 lhs = prob.noisy(symmetric(K, eta)).risk(L, f)
                 sums = sum(L(f, np.full(prob.n_x, k)) for k in range(K))
                 rhs = (1 - eta * K / (K - 1)) * prob.risk(L, f) + eta / (K - 1) * float(prob.px @ sums)
-                err = abs(lhs - rhs) / (1e-12 * (1 + abs(lhs)))
+                err = abs(lhs - rhs) / (IDENTITY_REL * (1 + abs(lhs)))
                 if err > worst:
                     worst, worst_at = err, {"loss": name, "K": K, "eta": eta, "px": prob.px, "posterior": prob.posterior,
                                             "f": f}
     ev = Evidence(Kind.SEARCH, f"FiniteProblem.noisy(noise.symmetric(K, η)).risk against the identity: worst "
-                  f"error/tolerance {worst:.2g} (relative tolerance 1e-12)", covers=f"{k_text(Ks)}, 4 losses "
+                  f"error/tolerance {worst:.2g} (relative tolerance {sci(IDENTITY_REL)})", covers=f"{k_text(Ks)}, 4 losses "
                   "(exact finite problems)", data={"worst": worst}, cross_check=True)
     conv = symmetric(5, 0.4, include_true=True) - symmetric(5, 0.4 * 4 / 5)
     conv_ev = Evidence(Kind.MEASUREMENT, f"include_true=True at rate η equals the identity's convention at η(K−1)/K "
@@ -200,7 +210,7 @@ def recheck_row(make_loss: Callable[[float], Loss], row: ExcessRow, bound: float
 
 def _ranges(budget: Budget, claim_id: str) -> Callable[[Loss, int, object], SumRange]:
     def ranges(L: Loss, K: int, uniform) -> SumRange:
-        return sum_range(L, K, rng=budget.rng(claim_id, "range", repr(L), K), n=budget.pick(100, 1000), n_polish=0,
+        return sum_range(L, K, rng=budget.rng(claim_id, "range", repr(L), K), n=budget.size(RANGE_POINTS), n_polish=0,
                          low=uniform)
     return ranges
 
@@ -277,7 +287,7 @@ def _m_dependence(rows: list[ExcessRow]) -> dict:
         zero_one = [max(r.zero_one_excess for r in sub if r.m == m) for m in ms]
         scaled = [(1 + m) * e for m, e in zip(ms, peak)]
         out[fam] = {"m": ms, "max_excess": peak, "max_zero_one_excess": zero_one, "max_scaled_by_1_plus_m": scaled,
-                    "monotone_nonincreasing": bool(all(b <= a + 1e-9 for a, b in zip(peak, peak[1:])))}
+                    "monotone_nonincreasing": bool(all(b <= a + VANISHED for a, b in zip(peak, peak[1:])))}
     return out
 
 
@@ -288,8 +298,8 @@ def _m_dependence(rows: list[ExcessRow]) -> dict:
 def check_bound(ctx: Context):
     budget = ctx.budget
     families = {name: (lambda m, name=name: losses.get(name)) for name in ("mae", "rce", "gce", "ael", "agce", "nce+mae")}
-    Ks = budget.pick((2, 3, 5, 10), (2, 3, 4, 5, 6, 8, 10))
-    rows, ev, witness = _theorem_b(ctx, families, Ks=Ks, ms=(0.0,), n_problems=budget.pick(3, 12),
+    Ks = budget.size(PLAIN_KS)
+    rows, ev, witness = _theorem_b(ctx, families, Ks=Ks, ms=(0.0,), n_problems=budget.size(PLAIN_PROBLEMS),
                                    claim_id="theorem_b.bound")
     mae = [r.excess for r in rows if r.family == "mae"]
     ev.append(Evidence(Kind.MEASUREMENT, f"MAE (exactly symmetric, C₂ = C₁): max excess {max(mae):.2g}",
@@ -325,7 +335,7 @@ def _lipschitz_bound(fam: str, row: ExcessRow) -> tuple[float, str]:
 def check_lipschitz(ctx: Context):
     budget = ctx.budget
     fams = _lipschitz_families(budget)
-    Ks, n_problems = _dense_sweep(budget, 2, 4)
+    Ks, n_problems = _dense_sweep(budget, LIPSCHITZ_PROBLEMS)
     rows, ev, witness = _theorem_b(ctx, fams, Ks=Ks, ms=M_DENSE, stated=_lipschitz_bound, n_problems=n_problems,
                                    claim_id="theorem_b.lipschitz_eps", parts=True)
     w10, ev10 = None, []
@@ -348,7 +358,7 @@ def check_lipschitz(ctx: Context):
 def _ce_band_bound(fam: str, row: ExcessRow) -> tuple[float, str]:
     K, m, eta = row.K, row.m, row.rate
     alpha = {"ce_eps": 1.0, "ce_eps+mae(α=1, β=1)": 1.0, "ce_eps+mae(α=0.01, β=5)": 0.01}[fam]
-    lo, hi = band(K, m, 1e-8)
+    lo, hi = band(K, m, PAPER_CLAMP)
     return alpha * eta * (hi - lo) / ((K - 1) - K * eta), "α·η·(CE_ε band width)/((K−1)−Kη)"
 
 
@@ -365,7 +375,7 @@ def check_ce_eps(ctx: Context):
     }
     if budget.thorough:
         fams["ce_eps+mae(α=1, β=1)"] = lambda m: losses.get("ce_eps+mae", alpha=1.0, beta=1.0, m=m)
-    Ks, n_problems = _dense_sweep(budget, 3, 12)
+    Ks, n_problems = _dense_sweep(budget, CE_BAND_PROBLEMS)
     rows, ev, witness = _theorem_b(ctx, fams, Ks=Ks, ms=M_DENSE, stated=_ce_band_bound, n_problems=n_problems,
                                    claim_id="theorem_b.ce_eps",
                                    parts=True)
@@ -397,7 +407,7 @@ VANISHED = 1e-9
 def check_unbounded(ctx: Context):
     budget = ctx.budget
     ms = M_DENSE
-    Ks, n_problems = _dense_sweep(budget, 3, 12, default_Ks=(2, 3))  # the statement differs at K = 2 and K ≥ 3
+    Ks, n_problems = _dense_sweep(budget, UNBOUNDED_PROBLEMS, DENSE_KS_BOTH_REGIMES)
     make = lambda m: losses.get("ce_eps", m=m, clamp=0.0)  # noqa: E731
     rows = excess_sweep(make, Ks=Ks, ms=ms, n_problems=n_problems,
                         seed=budget.reported_seed("theorem_b.unbounded"), family="ce_eps (no clamp)")

@@ -12,14 +12,18 @@ from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.formatting import vector
 from theory.losses import Input, LossEvaluationError
-from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
+from theory.tolerances import AGREE_ATOL, AGREE_RTOL
+from theory.verify import Evidence, Kind, Outcome, Recheck, Size, Witness, decide
 from theory.verify.search import simplex_sample
 
-RTOL = 1e-9  # per-example agreement and shift invariance, relative
-ATOL = 1e-12  # per-example agreement, absolute (for values at or near 0)
+RTOL = AGREE_RTOL  # per-example agreement and shift invariance, relative
+ATOL = AGREE_ATOL  # per-example agreement, absolute (for values at or near 0)
 #: L(p, ·) whose spread over the labels is at most this, relative to its size, does not depend on the label
 LABEL_SPREAD_REL = 1e-12
 NEG_ATOL = 1e-12  # a value below −NEG_ATOL is negative
+#: inputs probed for finite values, and simplex points on which the label must matter
+FINITE_PROBES = Size(200, 2000)
+LABEL_POINTS = Size(64, 512)
 
 
 def _status(confirmed: bool) -> Recheck:
@@ -97,7 +101,7 @@ def check_output(ctx: Context) -> Outcome:
     reference="interface contract of theory.checks")
 def check_finite(ctx: Context) -> Outcome:
     subject: Subject = ctx.subject
-    X = probe_inputs(subject, ctx.rng("check_finite", subject.K), ctx.pick(200, 2000))
+    X = probe_inputs(subject, ctx.rng("check_finite", subject.K), ctx.size(FINITE_PROBES))
     K = subject.K
     V = subject.matrix(X)  # (n, K)
     P = X if subject.input is Input.PROBS else None
@@ -148,7 +152,7 @@ def check_finite(ctx: Context) -> Outcome:
     reference="interface contract of theory.checks")
 def check_label_dependence(ctx: Context) -> Outcome:
     subject: Subject = ctx.subject
-    P = simplex_sample(ctx.rng("check_label_dependence", subject.K), subject.K, ctx.pick(64, 512))
+    P = simplex_sample(ctx.rng("check_label_dependence", subject.K), subject.K, ctx.size(LABEL_POINTS))
     M = subject.loss_matrix(P)
     finite = np.all(np.isfinite(M), axis=1)
     with np.errstate(invalid="ignore"):

@@ -21,7 +21,7 @@ from theory.excess import SumRange, excess_sweep, symmetric_noise
 from theory.formatting import vector
 from theory.losses import Input, with_eps_softmax
 from theory.softmax import PAPER_CLAMP
-from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
+from theory.verify import Evidence, Kind, Outcome, Recheck, Size, Witness, decide
 from theory.verify.search import search
 
 CLAMP = PAPER_CLAMP  # the clamp a user's loss is wrapped with, as the paper's losses are
@@ -29,6 +29,12 @@ M_GRID = (0.0, 1e2, 1e4, 1e8, 1e10)
 M_GRID_THOROUGH = (0.0, 1.0, 1e2, 1e4, 1e6, 1e8, 1e10, 1e12)
 EXCESS_M = (0.0, 1e8)  # below and in the all-clamped regime m ≥ 1/(2c) − 1 (a measurement, not the verdict)
 EXCESS_M_THOROUGH = (0.0, 1e4, 1e8, 1e10)
+#: the m grid of the band, the m of the excess measurement
+BAND_M = Size(M_GRID, M_GRID_THOROUGH)
+EXCESS_MS = Size(EXCESS_M, EXCESS_M_THOROUGH)
+#: the band's search at each m: sampled points and polished ones; the excess measurement's problems
+BAND_POINTS, BAND_POLISH = Size(300, 3000), Size(1, 3)
+EXCESS_PROBLEMS = Size(2, 6)
 ROUNDING = 64 * np.finfo(np.float64).eps  # per unit of K·max|Σ|
 
 
@@ -38,7 +44,7 @@ def _probs_only(subject: Subject) -> str | None:
 
 def band(wrapped: Subject, ctx: Context, m: float) -> tuple[float, float, np.ndarray, np.ndarray]:
     """(min, max) of Σ_k L_ε(p, k) over the simplex by search, and where each was seen."""
-    n, polish = ctx.pick(300, 3000), ctx.pick(1, 3)
+    n, polish = ctx.size(BAND_POINTS), ctx.size(BAND_POLISH)
 
     def sums(Q):
         return np.nan_to_num(wrapped.sums(Q), nan=-np.inf)
@@ -58,7 +64,7 @@ def band(wrapped: Subject, ctx: Context, m: float) -> tuple[float, float, np.nda
     reference="paper: ε-softmax, Lemma A and Theorem B", applies=_probs_only)
 def check_eps_softmax(ctx: Context) -> Outcome:
     subject: Subject = ctx.subject
-    ms = ctx.pick(M_GRID, M_GRID_THOROUGH)
+    ms = ctx.size(BAND_M)
     rows = []
     for m in ms:
         wrapped = replace(subject, loss=with_eps_softmax(subject.loss, m, clamp=CLAMP))
@@ -95,14 +101,14 @@ def check_eps_softmax(ctx: Context) -> Outcome:
 
 
 def _excess(subject: Subject, ctx: Context, bands: dict[float, tuple[float, float]]) -> list[Evidence]:
-    ms = [m for m in ctx.pick(EXCESS_M, EXCESS_M_THOROUGH) if m in bands]
+    ms = [m for m in ctx.size(EXCESS_MS) if m in bands]
 
     def ranges(L, K, uniform):
         c1, c2 = bands[L.params["m"]]
         return SumRange(K, c1, c2, False, False, -np.inf, np.inf, "searched band of Σ_k L_ε")
 
     rows = excess_sweep(lambda m: with_eps_softmax(subject.loss, m, clamp=CLAMP), Ks=(subject.K,), ms=ms,
-                        noise=symmetric_noise((0.5,)), n_problems=ctx.pick(2, 6), n_x=2,
+                        noise=symmetric_noise((0.5,)), n_problems=ctx.size(EXCESS_PROBLEMS), n_x=2,
                         seed=ctx.budget.reported_seed("check_eps_softmax", "excess", subject.K), ranges=ranges)
     by_m = {m: max(r.excess for r in rows if r.m == m) for m in ms}
     zo = {m: max(r.zero_one_excess for r in rows if r.m == m) for m in ms}

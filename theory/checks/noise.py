@@ -24,7 +24,7 @@ from theory.finite import FiniteProblem
 from theory.losses import Input
 from theory.minimise import available_methods
 from theory.streams import derived_seed
-from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
+from theory.verify import Evidence, Kind, Outcome, Recheck, Size, Witness, decide
 from theory.verify.exact import exact_risk
 
 EXCESS_RTOL = 1e-7  # excess risks below EXCESS_RTOL·(1 + loss scale) count as 0
@@ -33,6 +33,9 @@ EXCESS_RTOL = 1e-7  # excess risks below EXCESS_RTOL·(1 + loss scale) count as 
 GAP_SHARE = 1e-3
 FRACTIONS = (0.25, 0.5, 0.75)  # symmetric rates η = f·(K−1)/K
 N_X = 3
+#: finite problems per rate (symmetric), transition matrices and problems per matrix (class-conditional)
+SYMMETRIC_PROBLEMS = Size(3, 12)
+TRANSITIONS, PROBLEMS_PER_TRANSITION = Size(3, 10), Size(2, 8)
 #: random starts of the second method's search (besides its vertices, faces and tempered q): the
 #: search meets the exact methods on tie minimisers at K = 10 with 8 (tests/test_finite.py); 24
 #: cost 5 s of a K = 10 check for nothing
@@ -151,7 +154,7 @@ def _rows_outcome(ctx: Context, rows: list[ExcessRow], *, what: str, covers: str
 def check_noise_tolerant_symmetric(ctx: Context) -> Outcome:
     subject: Subject = ctx.subject
     rng_ = ctx.memo.range
-    n = ctx.pick(3, 12)
+    n = ctx.size(SYMMETRIC_PROBLEMS)
     rows = excess_sweep(lambda m: subject.loss, Ks=(subject.K,), noise=symmetric_noise(FRACTIONS), n_problems=n,
                         n_x=N_X, seed=ctx.budget.reported_seed("check_noise_tolerant_symmetric", subject.K),
                         ranges=(lambda L, K, uniform: rng_) if rng_ is not None else None)
@@ -184,7 +187,7 @@ def dominant_transitions(K: int, n: int, rng: np.random.Generator, *, max_flip: 
     reference="Ghosh, Kumar, Sastry, AAAI 2017, Theorem 3")
 def check_noise_tolerant_class_conditional(ctx: Context) -> Outcome:
     subject: Subject = ctx.subject
-    n_T, n = ctx.pick(3, 10), ctx.pick(2, 8)
+    n_T, n = ctx.size(TRANSITIONS), ctx.size(PROBLEMS_PER_TRANSITION)
     settings = dominant_transitions(subject.K, n_T, ctx.rng("check_noise_tolerant_class_conditional", subject.K))
     rows = excess_sweep(lambda m: subject.loss, Ks=(subject.K,), noise=lambda K: settings, n_problems=n, n_x=N_X,
                         seed=ctx.budget.reported_seed("check_noise_tolerant_class_conditional", subject.K),

@@ -38,7 +38,8 @@ from theory.checks._framework import Context, loss_check, scope
 from theory.checks._subject import Subject
 from theory.formatting import vector
 from theory.losses import Pred
-from theory.verify import Evidence, Kind, Outcome, Recheck, Witness, decide
+from theory.tolerances import TINY
+from theory.verify import Evidence, Kind, Outcome, Recheck, Size, Witness, decide
 from theory.xp import NUMPY
 
 __all__ = ["FD_ATOL", "FD_RTOL", "PRECISIONS", "TOLERANCE", "Precision"]
@@ -68,6 +69,10 @@ TOLERANCE = {"float32": 1e-4, "bfloat16": 6e-2, "float16": 1e-2}
 FD_RTOL, FD_ATOL = 1e-4, 1e-6
 FD_STEP = 1e-6  # relative central-difference step: h_j = FD_STEP·max(1, |z_j|)
 MAX_LABELS = 8  # labels per point for K above it (every label below)
+#: a low-precision value's error is relative to max(|v₆₄|, median |v₆₄|, _SCALE_FLOOR)
+_SCALE_FLOOR = 1e-12
+#: logit vectors per scale in the low-precision check, points per regime in the gradient check
+PRECISION_POINTS, GRADIENT_POINTS = Size(24, 96), Size(8, 32)
 
 
 def _torch_only(subject: Subject) -> str | None:
@@ -180,7 +185,7 @@ def ordinary_logits(K: int, rng: np.random.Generator, n: int) -> np.ndarray:
 def check_low_precision(ctx: Context) -> Outcome:
     s: Subject = ctx.subject
     rng = ctx.rng("check_low_precision", s.K)
-    Z, y = _grid(ordinary_logits(s.K, rng, ctx.pick(24, 96)), _labels(s.K, rng))
+    Z, y = _grid(ordinary_logits(s.K, rng, ctx.size(PRECISION_POINTS)), _labels(s.K, rng))
     evidence, worst, failing, witness = [], {}, {}, None
     for prec in PRECISIONS[1:]:
         rounded = _rounded(Z, prec)
@@ -191,7 +196,7 @@ def check_low_precision(ctx: Context) -> Outcome:
         scale = float(np.median(np.abs(ref[finite]))) if finite.any() else 1.0
         compared = finite & np.isfinite(v)  # a value that is not finite is check_extreme_logits's business
         with np.errstate(invalid="ignore"):
-            ratio = np.where(compared, np.abs(v - ref) / (tau * np.maximum(np.abs(ref), max(scale, 1e-12))), 0.0)
+            ratio = np.where(compared, np.abs(v - ref) / (tau * np.maximum(np.abs(ref), max(scale, _SCALE_FLOOR))), 0.0)
         worst[str(prec)] = float(ratio.max())
         covers = scope(ctx, f"{prec}: {len(Z)} ordinary logit vectors × labels")
         skipped = int((finite & ~np.isfinite(v)).sum())
@@ -326,7 +331,7 @@ def _off(g: np.ndarray, fd: np.ndarray, v: np.ndarray) -> np.ndarray:
 def check_gradients(ctx: Context) -> Outcome:
     s: Subject = ctx.subject
     rng = ctx.rng("check_gradients", s.K)
-    Z, y = _grid(gradient_points(s.K, rng, ctx.pick(8, 32)), _labels(s.K, rng))
+    Z, y = _grid(gradient_points(s.K, rng, ctx.size(GRADIENT_POINTS)), _labels(s.K, rng))
     v, g = _values_and_grads(s, Z, y, Precision("float64"))
     h = FD_STEP * np.maximum(1.0, np.abs(Z))
     fd, _, _ = _differences(s, Z, y, h)
@@ -349,7 +354,7 @@ def check_gradients(ctx: Context) -> Outcome:
         j = int(np.argmax(np.abs(g[i] - fd[i])))
         w = Witness({"logits": Z[i], "y": int(y[i]), "coordinate": j},
                     f"∂L/∂z_{j} = {g[i, j]:.9g} by autograd but {fd[i, j]:.9g} by differences "
-                    f"(relative error {abs(g[i, j] - fd[i, j]) / max(abs(fd[i, j]), 1e-300):.3g})",
+                    f"(relative error {abs(g[i, j] - fd[i, j]) / max(abs(fd[i, j]), TINY):.3g})",
                     "autograd equal to the derivative of the values", how, status)
         note = (f"{s.name}'s gradient disagrees with its values: at logits={vector(Z[i])}, y={int(y[i])}, "
                 f"{w.observed}, worst over {len(Z)} inputs; a hand-written backward, a detach the formula does not "

@@ -21,7 +21,7 @@ from theory.checks._subject import Subject
 from theory.excess import sum_range
 from theory.formatting import vector
 from theory.losses import Input
-from theory.verify import Certifier, Evidence, Kind, Outcome, Recheck, Witness, decide
+from theory.verify import Certifier, Evidence, Kind, Outcome, Recheck, Size, Witness, decide
 from theory.verify.certify import simplify_to_zero
 from theory.verify.exact import exact_loss_vector
 from theory.verify.search import search, simplex_sample
@@ -32,6 +32,11 @@ DECADES = np.arange(1, 16)  # δ = 10^-1 … 10^-15 along paths to the boundary;
 RECHECK_DECADES = np.arange(16, 22)
 #: a step along a path to the boundary grows the sum when it adds more than this, relative to the sum
 GROWTH_REL = 1e-9
+#: the bounded-sum check: sampled points for the range's first look, then the range's search (points,
+#: polished points); the symmetry check's search: points, polished points, hypothesis examples
+SUM_SAMPLE = Size(400, 4000)
+RANGE_POINTS, RANGE_POLISH = Size(200, 2000), Size(1, 3)
+SYMMETRIC_POINTS, SYMMETRIC_POLISH, SYMMETRIC_EXAMPLES = Size(400, 4000), Size(0, 4), Size(60, 300)
 
 
 def symbolic_sum(ctx: Context) -> SymbolicSum:
@@ -146,7 +151,7 @@ def _growth(subject: Subject, ctx: Context) -> tuple[Witness | None, Evidence]:
 def check_bounded_sum(ctx: Context) -> Outcome:
     subject: Subject = ctx.subject
     K, low = subject.K, floor(ctx)
-    P = simplex_sample(ctx.rng("check_bounded_sum", "sample", K), K, ctx.pick(400, 4000), floor=low)
+    P = simplex_sample(ctx.rng("check_bounded_sum", "sample", K), K, ctx.size(SUM_SAMPLE), floor=low)
     S = subject.sums(P)
     covers = scope(ctx, f"{len(P)} sampled points")
     if np.isposinf(S).any():
@@ -174,8 +179,8 @@ def check_bounded_sum(ctx: Context) -> Outcome:
                       "(estimates)", covers=scope(ctx, f"{len(X)} logit vectors"), data=data)
         return decide([growth, ev], witness, data=data, note=f"Σ_k L ∈ [{data['C1']:.6g}, {data['C2']:.6g}] (estimates)",
                       witness_covers=scope(ctx))
-    rng_ = sum_range(subject.loss, K, rng=ctx.rng("check_bounded_sum", "range", K), n=ctx.pick(200, 2000),
-                     n_polish=ctx.pick(1, 3), floor=low)
+    rng_ = sum_range(subject.loss, K, rng=ctx.rng("check_bounded_sum", "range", K), n=ctx.size(RANGE_POINTS),
+                     n_polish=ctx.size(RANGE_POLISH), floor=low)
     defined = ~np.isnan(S)
     c1 = min(rng_.c1, float(np.min(S[defined]))) if defined.any() else rng_.c1
     c2 = max(rng_.c2, float(np.max(S[defined]))) if defined.any() else rng_.c2
@@ -212,8 +217,8 @@ def check_symmetric(ctx: Context) -> Outcome:
     def score(Q):
         return np.nan_to_num(np.abs(subject.sums(Q) - c) / tol, nan=-np.inf)
 
-    res = search(score, K, rng=ctx.rng("check_symmetric", K), n=ctx.pick(400, 4000), n_polish=ctx.pick(0, 4),
-                 hypothesis_examples=ctx.pick(60, 300), tolerance=0.0, floor=low)
+    res = search(score, K, rng=ctx.rng("check_symmetric", K), n=ctx.size(SYMMETRIC_POINTS), n_polish=ctx.size(SYMMETRIC_POLISH),
+                 hypothesis_examples=ctx.size(SYMMETRIC_EXAMPLES), tolerance=0.0, floor=low)
     covers = scope(ctx, f"{res.n_evaluated} points")
     searched = Evidence(Kind.SEARCH, f"max |Σ_k L(p, k) − Σ_k L(centre, k)| / tolerance = {res.score:.3g} over "
                         f"{res.n_evaluated} points (tolerance {tol:.3g})", covers=covers, data=res.to_dict())

@@ -33,12 +33,15 @@ from theory.consistency._records import ConsistencyRow, Failure, Grade, Notion, 
 from theory.consistency._regions import own_prediction
 from theory.losses import Input, Loss
 from theory.minimise import Solver, minimise_conditional_risk
+from theory.verify.budget import Size
 
 __all__ = ["LOGIT_STARTS", "PINNED", "TIE_REL", "ConsistencyRow", "Failure", "Grade", "Notion", "NotionResult", "classify",
            "loss_key", "posteriors", "strict_topk", "tied"]
 
 #: random starts of the logit search per posterior (besides 0, log q and the Bayes vertex)
 LOGIT_STARTS = 4
+#: sampled posteriors per (loss, K), besides the pinned ones
+POSTERIORS = Size(24, 120)
 
 
 def loss_key(loss: Loss) -> str:
@@ -52,10 +55,10 @@ def classify(loss: Loss, K: int, *, budget, n: int | None = None, pinned: Sequen
 
     ``budget`` is a :class:`theory.verify.Budget`; the posteriors come from its stream keyed by
     ("consistency", the loss, K), so every caller asking about the same loss gets the same rows.
-    ``n`` defaults to the budget's size (24 / 120 posteriors); ``pinned`` rows (default
+    ``n`` defaults to the budget's size (:data:`POSTERIORS`: 24 / 120); ``pinned`` rows (default
     :data:`PINNED`) are always included.
     """
-    n = n if n is not None else budget.pick(24, 120)
+    n = n if n is not None else budget.size(POSTERIORS)
     rng = budget.rng("consistency", loss_key(loss), int(K))
     q = posteriors(int(K), n, rng, pinned=pinned)
     seed = budget.seed_for("consistency-search", loss_key(loss), int(K))

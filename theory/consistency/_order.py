@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from theory import tolerances
 from theory.consistency._moves import ROUNDING_ULPS
 from theory.consistency._records import Failure
 from theory.losses import Input, Loss
@@ -15,7 +16,7 @@ __all__ = ["TIE_REL", "conditional_value", "flat_vertices", "limit_value", "poin
 
 #: two entries of a minimiser are tied when they differ by at most TIE_REL·max (or both are 0);
 #: the sampled near-ties differ by ≥ 1e-6 relative, so a loss that keeps q's order keeps them apart
-TIE_REL = 1e-9
+TIE_REL = tolerances.TIE_REL  # the one tie rule of theory (theory.tolerances)
 #: two vertex values of a vertex enumeration this close (relative) are one flat minimum
 FLAT_REL = 1e-12
 

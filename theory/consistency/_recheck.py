@@ -28,6 +28,7 @@ from theory.consistency._records import Failure, Notion, NotionResult
 from theory.losses import Input, Loss
 from theory.minimise import Minimum, Solver, golden_section, minimise_conditional_risk
 from theory.streams import derived_seed
+from theory.tolerances import SAME_VALUE_REL
 from theory.verify.evidence import Recheck
 
 __all__ = ["BOX_WIDENING", "CERTIFIED_GAP_REL", "EXACT_AGREE_REL", "EXACT_TIE_REL", "FLOAT_AGREE_REL", "FLOAT_REGION_REL",
@@ -51,7 +52,7 @@ EXACT_TIE_REL = 1e-30
 #: two regions' float64 values differ when apart by more than this, relative (beyond rounding of C_q)
 FLOAT_REGION_REL = 1e-12
 #: what a float64 search resolves in C_q, relative: a smaller difference is not seen by a search
-SEARCH_RESOLUTION_REL = 1e-9
+SEARCH_RESOLUTION_REL = SAME_VALUE_REL
 
 
 def kink_probes(q: np.ndarray, best: Minimum, ok: np.ndarray, checker: Rechecker) -> list[Failure]:

@@ -27,6 +27,8 @@ from theory.losses._registry import get, register, register_composite
 XLOGX_FLOOR = 1e-30
 #: ANL's probability floor: p is clamped to [p_min, 1] so that −log p ≤ A = −log p_min
 ANL_PMIN = 1e-7
+#: LogitNorm's ε in z/(τ(‖z‖₂ + ε)) (Wei et al.'s code)
+LOGITNORM_EPS = 1e-7
 
 UNIT_OPEN = Interval(0.0, 1.0, lo_open=True, hi_open=True)
 #: ANL's floor must leave some class above it, or Σ_k (A + log p̃_k) is 0 and NNCE is 0/0: the largest
@@ -34,6 +36,8 @@ UNIT_OPEN = Interval(0.0, 1.0, lo_open=True, hi_open=True)
 ANL_FLOOR = Interval(0.0, 1e-3, lo_open=True)
 #: NGCE's q: as q → 0 both 1 − p_y^q and K − Σ_k p_k^q vanish (0/0 in float64 below ≈ 1e-16), so q ≥ 1e-3
 NGCE_Q = Interval(1e-3, 1.0)
+#: JS's π₁: its closed form cancels to noise as π₁ → 0 (KL(p ‖ m) and the scale Z both vanish)
+JS_PI1 = Interval(1e-6, 1 - 1e-6)
 
 
 def _xlogx(xp, p):
@@ -101,8 +105,7 @@ def normalized_negative_fl(xp, pred, y, *, gamma=0.5, p_min=ANL_PMIN):
     conventions="KL(p ‖ m) in closed form: (1 − p_y)(−log(1 − π₁)) + p_y log p_y − p_y log m_y; the scale Z makes "
                 "it 1 at p = e_k, k ≠ y; π₁ → 0 tends to CE/Z-like, π₁ → 1 to MAE/2",
     structure=Structure.POINTWISE,
-    # the closed form cancels to noise as π₁ → 0 (KL(p ‖ m) and the scale Z both vanish): π₁ ∈ [1e-6, 1 − 1e-6]
-    domains={"pi1": Interval(1e-6, 1 - 1e-6)},
+    domains={"pi1": JS_PI1},
 )
 def jensen_shannon(xp, pred, y, *, pi1=0.5):
     py = pred.py(y)
@@ -303,7 +306,7 @@ def bootstrap_hard(xp, pred, y, *, beta=0.8):
 )
 def logitnorm(xp, pred, y, *, tau=0.04):
     z = pred.z
-    zn = z / (tau * (xp.expand(xp.norm(z, axis=-1), axis=-1) + 1e-7))
+    zn = z / (tau * (xp.expand(xp.norm(z, axis=-1), axis=-1) + LOGITNORM_EPS))
     return -xp.take(xp.log_softmax(zn, axis=-1), y, axis=-1)
 
 

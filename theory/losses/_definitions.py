@@ -208,6 +208,8 @@ def asymmetric_exponential(xp, pred, y, *, a=5.0):
 
 
 LDR_SCORES = ("normalised_softplus", "raw")
+#: LogitClip divides by max(‖z‖, _NORM_FLOOR) where it clips (‖z‖ > 1/δ), so only a zero vector meets the floor
+_NORM_FLOOR = 1e-12
 _LDR_DIRECT = float(np.log(1e3))  # θ/λ up to which LDR-KL's closed form is used as written
 
 
@@ -261,7 +263,7 @@ def ldr_kl(xp, pred, y, *, theta=0.1, lam=10.0, scores="normalised_softplus"):
 def ce_logit_clip(xp, pred, y, *, delta=1.0):
     z = pred.z
     norm = xp.expand(xp.norm(z, axis=-1), axis=-1)
-    clipped = xp.where(norm > 1 / delta, delta * z / xp.maximum(norm, 1e-12), z)
+    clipped = xp.where(norm > 1 / delta, delta * z / xp.maximum(norm, _NORM_FLOOR), z)
     return -xp.take(xp.log_softmax(clipped, axis=-1), y, axis=-1)
 
 

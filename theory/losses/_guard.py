@@ -24,6 +24,9 @@ import numpy as np
 
 __all__ = ["LossEvaluationError", "LossTimeout", "enforceable", "time_limit"]
 
+#: an enclosing limit that is spent still gets a timer of this many seconds (setitimer(0) would disarm it)
+_SPENT = 1e-6
+
 
 class LossEvaluationError(Exception):
     """The user's loss raised or returned something unusable; the message names the input."""
@@ -66,4 +69,4 @@ def time_limit(seconds: float | None):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         if outer > 0:  # the enclosing limit goes on with what is left of it (at once when it is spent)
-            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-6))
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), _SPENT))

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from theory.tolerances import AGREE_ATOL, AGREE_RTOL
+
 __all__ = ["Adaptation", "LossAdaptationError", "PerExample", "Reduction", "Route", "is_module", "per_example"]
 
 #: the two batch sizes on which a scalar reduction is told apart (a mean and a sum differ by the size)
@@ -439,7 +441,7 @@ def _one_at_a_time(target, backend, state, batches, tracked, name) -> tuple[PerE
         why = (str(getattr(err, "cause", "") or err).strip().splitlines() or [""])[0]
         return loop, [f"torch.func.vmap could not batch it ({why[:160]}), so a loop"]
     looped = _values(_output(tracked(loop), x, y, name, []), len(x))
-    if not np.allclose(batched, looped, rtol=1e-9, atol=1e-12, equal_nan=True):
+    if not np.allclose(batched, looped, rtol=AGREE_RTOL, atol=AGREE_ATOL, equal_nan=True):
         return loop, ["torch.func.vmap's values differed from a loop's at the probe, so a loop"]
     return vm, []
 

@@ -71,6 +71,7 @@ from theory.minimise._polish import invert_slope, polish, profiles, root_decreas
 from theory.minimise._regions import NotPiecewiseConvex, argmax_profiles, golden_section, region_candidates
 from theory.minimise._risk import conditional_risk, loss_vectors, risk_of_vectors
 from theory.minimise._search import descend, logit_search, search
+from theory.tolerances import ROUNDING_REL, SAME_VALUE_REL, TIE_REL
 from theory.validation import check_probs, check_seed
 
 __all__ = ["METHODS", "BoundaryLimits", "Certificate", "ClosedForm", "KKTBisection", "LogitStarts", "Minimum", "Patterns",
@@ -79,6 +80,9 @@ __all__ = ["METHODS", "BoundaryLimits", "Certificate", "ClosedForm", "KKTBisecti
            "risk_of_vectors", "search", "split_normalised"]
 
 METHODS = ("closed_form", "vertices", "kkt", "regions", "boundary", "multistart")
+#: a candidate as good as the minimum (within SAME_VALUE_REL) is a second minimiser when some
+#: coordinate differs from the minimum's by more than this (absolute): apart beyond any polish's error
+_DISTINCT_POINT_ATOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -329,21 +333,21 @@ def _by_regions(loss: Loss, q: np.ndarray, *, seed: int, n_random: int, iteratio
     # a tie with the top may only be the grid's way of approaching another region's optimum:
     # polish that region's best candidate too and keep the better point
     t0 = np.argmax(p, axis=1)
-    tied = (p >= p[rows, t0][:, None] * (1 - 1e-9)) & ~np.eye(K, dtype=bool)[t0]
+    tied = (p >= p[rows, t0][:, None] * (1 - TIE_REL)) & ~np.eye(K, dtype=bool)[t0]
     redo = np.flatnonzero(tied.any(1))
     if redo.size:
         k_alt = np.argmax(tied[redo], axis=1)
         alt, _ = polish(loss, q[redo], region_points[redo, k_alt], patterns.breaks_top, patterns.breaks_other)
         v_alt = conditional_risk(loss, alt, q[redo])
-        better = v_alt < value[redo] - 1e-15 * np.maximum(1.0, np.abs(value[redo]))
+        better = v_alt < value[redo] - ROUNDING_REL * np.maximum(1.0, np.abs(value[redo]))
         p[redo[better]], value[redo[better]] = alt[better], v_alt[better]
     region_values = np.minimum(by_region.min(axis=2), np.inf)
     t = np.argmax(p, axis=1)
     region_values[rows, t] = np.minimum(region_values[rows, t], value)
     region_points[rows, t] = p
     # other candidates as good as the best (a second minimiser) must be ordered too
-    tol = 1e-9 * np.maximum(1.0, np.abs(value))
-    near = (exact_values <= value[:, None] + tol[:, None]) & (np.abs(P - p[:, None, :]).max(-1) > 1e-6)
+    tol = SAME_VALUE_REL * np.maximum(1.0, np.abs(value))
+    near = (exact_values <= value[:, None] + tol[:, None]) & (np.abs(P - p[:, None, :]).max(-1) > _DISTINCT_POINT_ATOL)
     near_optimal = [(i, P[i, near[i]]) for i in np.flatnonzero(near.any(1))]
     # the stated error: a certified lower bound of every region's infimum (weak duality on each
     # piece pattern, with multipliers read off the pattern's candidate and the polished point)

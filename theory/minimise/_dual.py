@@ -40,6 +40,7 @@ import numpy as np
 from theory.minimise._certificates import Patterns
 from theory.minimise._polish import Profiles, invert_slope
 from theory.minimise._regions import piece_bounds, piece_index
+from theory.tolerances import ROUNDING_REL, TIE_REL
 
 __all__ = ["pattern_lower_bounds", "separable_lower_bound"]
 
@@ -50,6 +51,8 @@ _EPS = np.finfo(float).eps
 _INSETS = (1e-13, 1e-10, 1e-7, 1e-4, 1e-2)
 #: coordinates below this count as 0 when reading multipliers (searches leave denormal-sized mass)
 _ZERO = 1e-200
+#: a coordinate within this fraction of its piece's width of the lower end is at that end
+_AT_END_REL = 1e-12
 _NEWTON_STEPS = 4
 #: the relative error allowed for φ' by central differences (losses without a sympy path)
 DIFFERENCE_RTOL = 1e-5
@@ -78,7 +81,7 @@ def _coordinate_lower(f, d, dd, q: np.ndarray, c: np.ndarray, lo: np.ndarray, hi
         # where Newton did not settle (a far start, a stationary point at an end or below 1e-13),
         # the safeguarded log-space inversion of φ'
         g = q * d(x) + c
-        unsettled = q_pos & ~(np.abs(g) * width <= 1e-15 * (1.0 + np.abs(q * f(x))))
+        unsettled = q_pos & ~(np.abs(g) * width <= ROUNDING_REL * (1.0 + np.abs(q * f(x))))
         if unsettled.any():
             x = x.copy()
             x[unsettled] = invert_slope(d, -c[unsettled] / safe_q[unsettled], lo[unsettled], hi[unsettled], dd)
@@ -136,15 +139,15 @@ def _multipliers(prof: Profiles, q: np.ndarray, p: np.ndarray, t: np.ndarray, lo
     rows = np.arange(n)
     top_mask = np.eye(K, dtype=bool)[t]
     s = p[rows, t]
-    tied = (p >= s[:, None] * (1 - 1e-9)) & ~top_mask
-    at_low = (p <= lo + np.maximum(_ZERO, 1e-12 * (hi - lo))) & ~top_mask & ~tied
+    tied = (p >= s[:, None] * (1 - TIE_REL)) & ~top_mask
+    at_low = (p <= lo + np.maximum(_ZERO, _AT_END_REL * (hi - lo))) & ~top_mask & ~tied
     free = ~top_mask & ~tied & ~at_low & (p < hi) & (q > 0)
     width = hi - lo
     with np.errstate(all="ignore"):
         slope = q * prof.dother(np.clip(p, lo + width * _INSETS[0], hi - width * _INSETS[0]))
         mu_free = _median(np.where(free, -slope, np.nan), free.sum(1))
-        s_in = np.clip(s, 1.0 / K + 1e-13, 1.0 - 1e-13)
-        tied_slope = np.where(tied, q * prof.dother(np.minimum(s, 0.5 * (1 - 1e-13)))[:, None], 0.0)
+        s_in = np.clip(s, 1.0 / K + _INSETS[0], 1.0 - _INSETS[0])
+        tied_slope = np.where(tied, q * prof.dother(np.minimum(s, 0.5 * (1 - _INSETS[0])))[:, None], 0.0)
         mu_group = -(q[rows, t] * prof.dtop(s_in) + tied_slope.sum(1)) / (1 + tied.sum(1))
         mu_low = np.max(np.where(at_low, -slope, -np.inf), axis=1)
     out = []
@@ -199,7 +202,7 @@ def pattern_lower_bounds(prof: Profiles, q: np.ndarray, points: np.ndarray, patt
     # with its top (where that pattern is one of the enumerated)
     piece_of = piece_index(b_other, best)
     top_piece = piece_index(b_top, best)
-    at_top = best >= best.max(1, keepdims=True) * (1 - 1e-9)
+    at_top = best >= best.max(1, keepdims=True) * (1 - TIE_REL)
     for r in range(K):
         own = np.where(np.arange(K) == r, -1, piece_of)
         match = ((patterns.pieces == own[:, None, :]).all(-1) & (patterns.top == r)

@@ -108,11 +108,15 @@ def minimise_normalised(loss: Loss, q: np.ndarray, minimise: Callable, *, seed: 
     return p, value, vec, exact, certificate
 
 
+#: the interior is searched only where the limit's value exceeds the lower bound by more than this (relative)
 _GAP_WORTH_SEARCHING = 1e-6
+#: a face is skipped, and a limit is exact, within this (relative) of the best value: the faces' own
+#: minimisers are certified to about this
+_EXACT_REL = 1e-10
 
 
 def _tol(value):
-    return 1e-10 * np.maximum(1.0, np.abs(value))
+    return _EXACT_REL * np.maximum(1.0, np.abs(value))
 
 
 def _face_minimiser(rest: Loss, q: np.ndarray, j: np.ndarray, minimise: Callable, *, seed, n_random,

@@ -22,10 +22,32 @@ import numpy as np
 from theory.losses import Loss
 from theory.minimise._certificates import Polish, derivatives_note
 from theory.minimise._regions import argmax_profiles, piece_bounds, piece_index
+from theory.tolerances import ROUNDING_REL, TINY
 
 __all__ = ["Profiles", "invert_slope", "profiles"]
 
 _ITER = 60
+#: the K = 2 symbolic profiles must agree with the loss's own at K to this (relative, absolute)
+_PROFILE_RTOL, _PROFILE_ATOL = 1e-9, 1e-12
+#: φ' by central differences (losses without a sympy path): the step relative to u, and its floor
+_FD_STEP, _FD_FLOOR = 1e-6, 1e-8
+#: an end of a piece is probed this far inside it (relative): a kink's derivative is not the piece's
+_END_PROBE_REL = 1e-12
+#: the log-space bracket reaches this far below log hi (e^−700 ≈ 1e-304: every normal positive double)
+_LOG_SPAN = 700.0
+#: a bracket, a step or a residual this small relative to its scale (two ulps) has converged
+_TWO_ULPS = 4e-16
+#: root_decreasing's resolution in x
+_ROOT_XTOL = 1e-13
+#: a Newton step this small (relative) has vanished; the total Σ = 1 is met within _MASS_MET
+_NEWTON_SETTLED_REL = 1e-14
+_MASS_MET = 1e-9
+#: a coordinate is strictly inside its piece when this far (relative) from both ends
+_INSIDE_REL = 1e-9
+#: a free coordinate has reached the top value s when within this (relative) of it
+_AT_TOP_REL = 1e-12
+#: where the K = 2 profile of a non-top coordinate is compared with the loss's (down to the small end)
+_PROBE_OTHER = np.array([1e-9, 1e-4, 0.01, 0.1, 0.25, 0.4])
 
 
 class Profiles:
@@ -57,8 +79,8 @@ class Profiles:
     def _matches(self, loss: Loss, K: int) -> bool:
         top, other = argmax_profiles(loss, K)
         u_top = np.linspace(1.0 / K, 1.0, 9)[1:-1]
-        u_other = np.array([1e-9, 1e-4, 0.01, 0.1, 0.25, 0.4])
-        return all(np.allclose(mine(u), theirs(u), rtol=1e-9, atol=1e-12, equal_nan=True)
+        u_other = _PROBE_OTHER
+        return all(np.allclose(mine(u), theirs(u), rtol=_PROFILE_RTOL, atol=_PROFILE_ATOL, equal_nan=True)
                    for mine, theirs, u in ((self.top, top, u_top), (self.other, other, u_other)))
 
     def _from_sympy(self, loss: Loss) -> None:
@@ -77,7 +99,7 @@ class Profiles:
         def deriv(f):
             def d(u):
                 u = np.asarray(u, dtype=np.float64)
-                h = 1e-6 * np.maximum(u, 1e-8)
+                h = _FD_STEP * np.maximum(u, _FD_FLOOR)
                 lo, hi = np.maximum(u - h, 0.0), np.minimum(u + h, 1.0)
                 return (f(hi) - f(lo)) / (hi - lo)
             return d
@@ -207,17 +229,17 @@ def invert_slope(d, target: np.ndarray, lo: np.ndarray, hi: np.ndarray, dd=None)
     """Per element, the u in [lo, hi] with d(u) = target for an increasing d (clipped to the ends).
 
     Safeguarded Newton (with ``dd`` = d', else bisection) in log space where lo is 0, so tiny u
-    keep full relative precision; stops when every bracket is below 1e-15 relative."""
+    keep full relative precision; stops when every bracket or step is below two ulps (_TWO_ULPS) relative."""
     target = np.asarray(target, dtype=np.float64)
     lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), target.shape).copy()
     hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), target.shape).copy()
     with np.errstate(all="ignore"):
         # one-sided at the ends, from inside the piece (a kink's derivative is not the piece's)
-        at_hi = d(hi * (1 - 1e-12)) <= target
-        at_lo = d(np.maximum(lo * (1 + 1e-12), 1e-300)) >= target
+        at_hi = d(hi * (1 - _END_PROBE_REL)) <= target
+        at_lo = d(np.maximum(lo * (1 + _END_PROBE_REL), TINY)) >= target
         log = lo <= 0
-        a = np.where(log, np.log(np.maximum(hi, 1e-300)) - 700.0, lo)
-        b = np.where(log, np.log(np.maximum(hi, 1e-300)), hi)
+        a = np.where(log, np.log(np.maximum(hi, TINY)) - _LOG_SPAN, lo)
+        b = np.where(log, np.log(np.maximum(hi, TINY)), hi)
         x = 0.5 * (a + b)
         done = at_hi | at_lo
         for it in range(4 * _ITER):
@@ -233,7 +255,7 @@ def invert_slope(d, target: np.ndarray, lo: np.ndarray, hi: np.ndarray, dd=None)
             else:
                 new = 0.5 * (a + b)
             scale = np.maximum(1.0, np.abs(x))
-            done = done | (g == 0) | (np.abs(new - x) <= 4e-16 * scale) | (b - a <= 4e-16 * scale)
+            done = done | (g == 0) | (np.abs(new - x) <= _TWO_ULPS * scale) | (b - a <= _TWO_ULPS * scale)
             x = np.where(done, x, new)
             if np.all(done):
                 break
@@ -259,7 +281,7 @@ def root_decreasing(F, n: int, lo: float = -80.0, hi: float = 80.0, *, dF=None,
     done = ~ok
     kept = np.zeros(n)  # +k: the left end was moved k times in a row; −k: the right end
     fallbacks = np.zeros(n, dtype=np.int64)
-    for _ in range(int(np.ceil(np.log2((hi - lo) / 1e-13))) + 8):
+    for _ in range(int(np.ceil(np.log2((hi - lo) / _ROOT_XTOL))) + 8):
         idx = np.flatnonzero(~done)
         if idx.size == 0:
             break
@@ -271,7 +293,7 @@ def root_decreasing(F, n: int, lo: float = -80.0, hi: float = 80.0, *, dF=None,
         streak = np.where(right, np.maximum(kept[idx], 0) + 1, np.minimum(kept[idx], 0) - 1)
         fbi = np.where(streak >= 2, 0.5 * fbi, fbi)  # Illinois: the stale end's value is halved
         fai = np.where(streak <= -2, 0.5 * fai, fai)
-        stop = (np.abs(fx) <= 4e-16) | (bi - ai <= 1e-13)
+        stop = (np.abs(fx) <= _TWO_ULPS) | (bi - ai <= _ROOT_XTOL)
         with np.errstate(all="ignore"):
             falsi = ai + fai * (bi - ai) / (fai - fbi)
         falsi_ok = np.isfinite(falsi) & (falsi > ai) & (falsi < bi) & (fallbacks[idx] % 3 != 2)
@@ -285,8 +307,8 @@ def root_decreasing(F, n: int, lo: float = -80.0, hi: float = 80.0, *, dF=None,
             # F' is huge but F is not small): to 1e-9, as an ill-conditioned coordinate (a top
             # profile of slope ~1/(1+m)) leaves F a rounding floor far above 1e-13, and the
             # callers' values are second order in the residual (and their errors are stated)
-            stop = stop | (inside & (np.abs(step - xi) <= 1e-14 * np.maximum(1.0, np.abs(xi)))
-                           & (np.abs(fx) <= 1e-9))
+            stop = stop | (inside & (np.abs(step - xi) <= _NEWTON_SETTLED_REL * np.maximum(1.0, np.abs(xi)))
+                           & (np.abs(fx) <= _MASS_MET))
         else:
             inside = np.zeros(idx.size, dtype=bool)
             new = fallback
@@ -343,13 +365,13 @@ class _Polisher:
         profile has slope ~1/(1+m) and its s sits at a piece's end)."""
         P, q, prof = self.P, self.q, self.prof
         with np.errstate(all="ignore"):
-            inside = (P > self.lo_k * (1 + 1e-9)) & (P < self.hi_k * (1 - 1e-9)) & (q > 0) & ~self.eye[self.t]
+            inside = (P > self.lo_k * (1 + _INSIDE_REL)) & (P < self.hi_k * (1 - _INSIDE_REL)) & (q > 0) & ~self.eye[self.t]
             mu_k = np.where(inside, -q * prof.dother(np.where(inside, P, 0.25)), np.nan)
             log_mu = np.log(np.where(mu_k > 0, mu_k, np.nan))
             some = np.isfinite(log_mu).any(1)  # np.nanmedian warns on a row without any
             from_others = np.full(self.n, np.nan)
             from_others[some] = np.nanmedian(log_mu[some], axis=1)
-            from_top = np.log(np.maximum(-self.q_top * prof.dtop(np.clip(self.s0, self.s_lo0, self.s_hi0)), 1e-300))
+            from_top = np.log(np.maximum(-self.q_top * prof.dtop(np.clip(self.s0, self.s_lo0, self.s_hi0)), TINY))
         return np.where(np.isfinite(from_others), from_others, from_top)
 
     def active_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -363,11 +385,11 @@ class _Polisher:
             u[active], s[active], ok[active] = self.solve_for(group, active)
             free = ~group[active] & ~self.at_break[active]
             qa = q[active]
-            over = free & (qa > 0) & (u[active] >= s[active, None] * (1 - 1e-12))
+            over = free & (qa > 0) & (u[active] >= s[active, None] * (1 - _AT_TOP_REL))
             # no root (the total jumps over 1): a coordinate held at the cap 1/2 of the non-top
             # coordinates wants more mass than it may have outside the top group
             residual = u[active].sum(1) + group[active].sum(1) * s[active] + self.fixed_mass[active] - 1.0
-            stuck = (np.abs(residual) > 1e-9)[:, None] & free & (qa > 0) & (u[active] >= 0.5 * (1 - 1e-12))
+            stuck = (np.abs(residual) > _MASS_MET)[:, None] & free & (qa > 0) & (u[active] >= 0.5 * (1 - _AT_TOP_REL))
             over |= stuck
             join = over.any(1)
             if not join.any():
@@ -424,7 +446,7 @@ class _Polisher:
             u, s = solve(mu, r)
             with np.errstate(all="ignore"):
                 inner = (u > lo_k[r]) & (u < hi_k[r]) & free[r] & (q[r] > 0)
-                du = np.where(inner, -1.0 / (safe_q[r] * prof.ddother(np.maximum(u, 1e-300))), 0.0).sum(1)
+                du = np.where(inner, -1.0 / (safe_q[r] * prof.ddother(np.maximum(u, TINY))), 0.0).sum(1)
                 curve = (q_top[r] * prof.ddtop(s) + (q_tied[r] * prof.ddother(s[:, None])).sum(1)) / n_group[r]
                 ds = np.where((s > s_lo[r]) & (s < s_hi[r]), -1.0 / curve, 0.0)
             return mu * (du + n_group[r] * ds)
@@ -455,7 +477,7 @@ class _Polisher:
 
         before = conditional_risk(self.loss, P, q)
         after = conditional_risk(self.loss, new, q)
-        better = feasible & (after <= before + 1e-15 * np.maximum(1.0, np.abs(before)))
+        better = feasible & (after <= before + ROUNDING_REL * np.maximum(1.0, np.abs(before)))
         out = np.where(better[:, None], new, P)
         return out, Polish(polished=better, residual=float(np.abs(residual[better]).max(initial=0.0)),
                            derivatives=derivatives_note(self.prof.exact))

@@ -33,6 +33,7 @@ import numpy as np
 
 from theory.losses import Loss
 from theory.minimise._certificates import Patterns
+from theory.tolerances import MONOTONE_REL, ROUNDING_REL
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 #: passes of :func:`_table` that merge every secant shorter than its rounding noise into a neighbour;
@@ -46,6 +47,14 @@ _TOP_BISECTIONS = 60
 #: golden-section steps on the top value s of a pattern: the bracket shrinks by 0.618⁴⁰ ≈ 4e-9 of its
 #: width, then the KKT polish (:mod:`._polish`) solves the best pattern exactly
 _GOLDEN_STEPS = 40
+#: a piece is linear where its secant slopes agree to this (relative): a clamp's flat stretch, MAE's part
+_LINEAR_REL = 1e-6
+#: a secant is rounding noise when its rounding error exceeds this share of the slopes about it
+_NOISY_SECANT_REL = 1e-6
+#: a secant slope may drop by this (relative) beyond its rounding before φ is judged not convex
+_CONVEXITY_SLACK_REL = 1e-9
+#: φ(0) = +inf (CE without a clamp) stands in the table as φ(u₁) + _INFINITE_STEP·(1 + |φ(u₁)|): never optimal
+_INFINITE_STEP = 1e6
 
 
 def golden_section(h: Callable[[float], float], lo: float, hi: float, *, tol: float) -> tuple[float, float]:
@@ -144,7 +153,7 @@ class _Table:
 
     @cached_property
     def linear_slopes(self) -> np.ndarray:
-        """Per piece, its slope where φ is linear on it (its secant slopes agree to 1e-6
+        """Per piece, its slope where φ is linear on it (its secant slopes agree to _LINEAR_REL
         relative: a clamp's flat stretch, MAE's part of CE_ε + MAE), else NaN. There
         φ(u) − r·u is minimised at the piece's left end for r below the slope and at its right
         end above it: φ'^{-1} jumps."""
@@ -152,7 +161,7 @@ class _Table:
         for j in range(self.n_pieces):
             d = self.d[self.start[j]:self.stop[j]]
             centre = float(np.median(d))
-            if d.max() - d.min() <= 1e-6 * (1.0 + abs(centre)):
+            if d.max() - d.min() <= _LINEAR_REL * (1.0 + abs(centre)):
                 out[j] = centre
         return out
 
@@ -206,7 +215,7 @@ def _table(phi, lo: float, hi: float, breaks: tuple[float, ...], points: int, wh
         raise NotPiecewiseConvex(f"{what} is not finite on ({lo:g}, {hi:g}]")
     if not np.isfinite(f[0]):  # φ(0) = +inf (CE without a clamp): never optimal; keep φ̂ finite
         f = f.copy()
-        f[0] = f[1] + 1e6 * (1.0 + abs(f[1]))
+        f[0] = f[1] + _INFINITE_STEP * (1.0 + abs(f[1]))
     eps = np.finfo(float).eps
     protected = np.isin(u, np.array([lo, hi, *breaks]))
     for _ in range(_MERGE_PASSES):
@@ -215,12 +224,12 @@ def _table(phi, lo: float, hi: float, breaks: tuple[float, ...], points: int, wh
         # rounding error of each secant slope, to tell float noise from a real loss of convexity
         scale = 1.0 + np.abs(f[:-1]) + np.abs(f[1:]) + np.abs(d) * np.abs(u[1:])
         rounding = 16 * eps * scale / du
-        noise = rounding + 1e-9 * (1 + np.abs(d))
+        noise = rounding + _CONVEXITY_SLACK_REL * (1 + np.abs(d))
         # A secant over an interval too short for the function's size is rounding noise (e.g.
         # (1 − u)² on [1e-16, 2e-16]): merge it into its neighbour, or the slopes are not
         # monotone and φ̂'s inverse is garbage. Breaks and end points are kept.
         local = np.abs(d) + np.abs(np.r_[d[1:], d[-1]]) + np.abs(np.r_[d[0], d[:-1]])
-        noisy = rounding > 1e-6 * (1.0 + local)
+        noisy = rounding > _NOISY_SECANT_REL * (1.0 + local)
         drop = np.zeros(u.size, dtype=bool)
         drop[1:] = noisy & ~protected[1:]
         drop[:-1] |= noisy & protected[1:] & ~protected[:-1]
@@ -247,7 +256,8 @@ _MU_RANGE = np.sinh(50.0)  # the multiplier's bracket is [−_MU_RANGE, _MU_RANG
 _MU_SCALE = 1e-30
 _RESOLUTION = 100.0 / 2.0**44  # the bracket width at which a row is interpolated: relative in μ
 _MAX_STEPS = 200  # > 3 × 46 + probes: every third step at the latest bisects
-_BREAK_OFFSET = 1e-13  # a jump or kink at μ_b is probed at μ_b(1 ± _BREAK_OFFSET) (± 1e-200 at 0)
+#: a jump or kink at μ_b is probed at μ_b(1 ± _BREAK_OFFSET) ± _BREAK_OFFSET_AT_ZERO (what is left at μ_b = 0)
+_BREAK_OFFSET, _BREAK_OFFSET_AT_ZERO = 1e-13, 1e-200
 _EPS = np.finfo(float).eps
 
 
@@ -390,7 +400,7 @@ class _MultiplierSolve:
         r = active[probe]
         nearest = np.argmin(np.where(crossing[probe], np.abs(B[probe] - x[probe, None]), np.inf), axis=1)
         at = B[probe, nearest]
-        offset = _BREAK_OFFSET * np.abs(at) + 1e-200
+        offset = _BREAK_OFFSET * np.abs(at) + _BREAK_OFFSET_AT_ZERO
         below, above = at - offset, at + offset
         p_below, slope_below = self.coords(below, r)
         p_above, slope_above = self.coords(above, r)
@@ -438,7 +448,7 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
     top_phi, other_phi = argmax_profiles(loss, K)
     top = _table(top_phi, 1.0 / K, 1.0, pieces.top, points, "φ_top")
     other = _table(other_phi, 0.0, 0.5, pieces.other, points, "φ_other")
-    if np.any(np.diff(other.f[1:]) > 1e-12 * (1.0 + np.abs(other.f[2:]))):
+    if np.any(np.diff(other.f[1:]) > MONOTONE_REL * (1.0 + np.abs(other.f[2:]))):
         raise NotPiecewiseConvex("φ_other is not non-increasing, so the ordering argument fails")
 
     t_idx, k_idx, jt, po, C = _enumerate_patterns(q, top.n_pieces, other.n_pieces)
@@ -458,7 +468,7 @@ def region_candidates(loss: Loss, q: np.ndarray, *, points: int = 4097):
         b = np.where(ok, mid, b)
         a = np.where(ok, a, mid)
     s_lo = np.maximum(s_lo, b)
-    feasible = s_lo <= s_hi + 1e-15
+    feasible = s_lo <= s_hi + ROUNDING_REL
     s_hi = np.maximum(s_hi, s_lo)
 
     q_pos = qo > 0

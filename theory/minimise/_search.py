@@ -15,6 +15,7 @@ import numpy as np
 
 from theory.losses import Loss
 from theory.minimise._risk import conditional_risk
+from theory.tolerances import LBFGS_FTOL, LBFGS_GTOL, SAME_VALUE_REL, START_LOG_FLOOR
 
 #: beyond this many classes the search starts from the vertices of q's WIDE largest classes and
 #: the face centroids of its top-j sets for j on a geometric ladder (not all K of each), and its
@@ -26,6 +27,14 @@ LADDER = 2.0 ** -np.arange(40)
 #: at most about this many (point, class) entries are built per descent step (≈ 64 MB of
 #: float64): the active rows are stepped in chunks, so memory stays flat in K and in the rows
 STEP_ENTRIES = 2**23
+#: the descent stops when no candidate improves a row by more than this (relative)
+DESCENT_RTOL = 1e-12
+#: the forward-difference step towards a vertex: this share of the coordinate, within [_STEP_MIN, _STEP_MAX]
+#: (a fixed 1e-7 misjudges a coordinate of 1e-8 under a log barrier)
+_STEP_SHARE, _STEP_MIN, _STEP_MAX = 1e-3, 1e-11, 1e-7
+#: the logit search stops once no start improved by more than this (relative) over _STALL_EVERY
+#: iterations: a tenth of what the callers resolve (SAME_VALUE_REL)
+_STALL_REL, _STALL_EVERY = SAME_VALUE_REL / 10, 20
 
 
 def _face_sizes(K: int) -> list[int]:
@@ -189,12 +198,12 @@ def search(loss: Loss, q: np.ndarray, *, seed: int = 0, n_random: int = 8, itera
     P = P.reshape(n, S, K)
     best = np.argmin(f, axis=1)
     value = f[np.arange(n), best]
-    agree = (f <= value[:, None] + 1e-9 * np.maximum(1.0, np.abs(value[:, None]))).sum(1)
+    agree = (f <= value[:, None] + SAME_VALUE_REL * np.maximum(1.0, np.abs(value[:, None]))).sum(1)
     return P[np.arange(n), best], value, agree, S
 
 
 def descend(loss: Loss, P: np.ndarray, Q: np.ndarray, f: np.ndarray, *, iterations: int = 400,
-            face: np.ndarray | None = None, rtol: float = 1e-12) -> None:
+            face: np.ndarray | None = None, rtol: float = DESCENT_RTOL) -> None:
     """Descent in place on the rows of P (values f) until no candidate improves a row by more than
     ``rtol`` (relative), or for ``iterations`` steps."""
     K = P.shape[1]
@@ -227,7 +236,7 @@ def _step(loss, P, Q, f, active, face, idx, eye, steps, rtol, K) -> None:
     Pa, Qa, fa = P[idx], Q[idx][:, None, :], f[idx]
     # directional slopes towards each vertex, by forward differences of a step small against the
     # coordinate (a fixed 1e-7 misjudges a coordinate of 1e-8 under a log barrier)
-    h = np.clip(1e-3 * Pa, 1e-11, 1e-7)
+    h = np.clip(_STEP_SHARE * Pa, _STEP_MIN, _STEP_MAX)
     moved = Pa[:, None, :] + h[..., None] * (eye[None] - Pa[:, None, :])
     g = (conditional_risk(loss, moved, Qa) - fa[:, None]) / h
     g = np.where(np.isfinite(g), g, np.inf)
@@ -257,7 +266,7 @@ def logit_search(loss: Loss, q: np.ndarray, *, seed: int, box: float = 30.0, n_r
     ``step`` evaluated in 2K vectorised calls. Each start keeps the best point any evaluation
     visited (the sum decreasing does not make every term decrease), and each posterior the best of
     its starts. The run stops after ``maxiter`` iterations, or once no start improved by more than
-    1e-10 (relative) in 20 iterations. Not certified.
+    _STALL_REL (1e-10, relative) in _STALL_EVERY (20) iterations. Not certified.
     """
     from scipy.optimize import minimize
 
@@ -266,7 +275,7 @@ def logit_search(loss: Loss, q: np.ndarray, *, seed: int, box: float = 30.0, n_r
     S = np.empty((n, 3 + n_random, K))
     for i in range(n):
         S[i, 0] = 0.0
-        S[i, 1] = np.log(np.maximum(q[i], 1e-12))
+        S[i, 1] = np.log(np.maximum(q[i], START_LOG_FLOOR))
         S[i, 2] = 5.0 * (np.arange(K) == np.argmax(q[i]))
         S[i, 3:] = rng.normal(scale=2.0, size=(n_random, K))
     np.clip(S, -box, box, out=S)
@@ -290,7 +299,7 @@ def logit_search(loss: Loss, q: np.ndarray, *, seed: int, box: float = 30.0, n_r
 
     # the joint run's own stopping rules speak of the sum; stop once no start has improved by more
     # than 1e-10 (relative; a tenth of what the callers resolve) over the last `every` iterations
-    every, seen, calls = 20, best_f.copy(), [0]
+    every, seen, calls = _STALL_EVERY, best_f.copy(), [0]
 
     def stalled(_):
         calls[0] += 1
@@ -298,12 +307,12 @@ def logit_search(loss: Loss, q: np.ndarray, *, seed: int, box: float = 30.0, n_r
             return
         with np.errstate(invalid="ignore"):
             gain = np.where(np.isfinite(seen), seen - best_f, np.inf)
-        if np.all(gain <= 1e-10 * (1 + np.abs(best_f))):
+        if np.all(gain <= _STALL_REL * (1 + np.abs(best_f))):
             raise StopIteration
         seen[:] = best_f
 
     minimize(value_and_gradient, S.ravel(), jac=True, method="L-BFGS-B", bounds=[(-box, box)] * S.size,
-             callback=stalled, options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": maxiter, "maxcor": 20})
+             callback=stalled, options={"ftol": LBFGS_FTOL, "gtol": LBFGS_GTOL, "maxiter": maxiter, "maxcor": 20})
     F = best_f.reshape(n, s)
     b = np.argmin(F, axis=1)
     return best_z.reshape(n, s, K)[np.arange(n), b], F[np.arange(n), b], s

@@ -21,7 +21,7 @@ a loss; both run through this engine, so the same question about the same loss g
 answer. The engine imports neither.
 """
 
-from theory.verify.budget import Budget
+from theory.verify.budget import Budget, Size
 from theory.verify.certify import Certifier
 from theory.verify.evidence import (
     Evidence,
@@ -44,6 +44,6 @@ from theory.verify.runner import Context, Reproduce, Result, Status, run_check
 
 __all__ = [
     "Budget", "Certifier", "Check", "Context", "Evidence", "Kind", "Method", "Origin", "Outcome", "Part", "Proof",
-    "Recheck", "Report", "Reproduce", "Result", "Status", "Step", "StepKind", "Target", "Tier", "Verdict", "Witness",
+    "Recheck", "Report", "Reproduce", "Result", "Size", "Status", "Step", "StepKind", "Target", "Tier", "Verdict", "Witness",
     "decide", "jsonable", "run_check", "short", "write_json",
 ]

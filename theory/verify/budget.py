@@ -18,9 +18,20 @@ import numpy as np
 
 from theory.streams import derived_seed, key_words, seed_word, stream
 
-__all__ = ["BUDGETS", "Budget", "key_words"]
+__all__ = ["BUDGETS", "Budget", "Size", "key_words"]
 
 BUDGETS = ("default", "thorough")
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much of something a search does at each budget: a count, a grid or a tuple of K. Sizes are
+    module-level constants named for what they count, so that every budget-dependent number is
+    written once, beside its meaning, and a reader sees what ``"thorough"`` buys; a check reads one
+    with :meth:`Budget.size`."""
+
+    default: Any
+    thorough: Any
 
 
 @dataclass(frozen=True)
@@ -42,8 +53,14 @@ class Budget:
     def thorough(self) -> bool:
         return self.name == "thorough"
 
+    def size(self, size: Size) -> Any:
+        """The value of ``size`` at this budget."""
+        if not isinstance(size, Size):
+            raise TypeError(f"size must be a theory.verify.Size, got {type(size).__name__}")
+        return size.thorough if self.thorough else size.default
+
     def pick(self, default: Any, thorough: Any) -> Any:
-        """``default`` or ``thorough`` by the budget's name."""
+        """``default`` or ``thorough`` by the budget's name (the package itself names its sizes: :class:`Size`)."""
         return thorough if self.thorough else default
 
     def rng(self, *key: Any) -> np.random.Generator:

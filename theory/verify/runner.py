@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from theory.verify.budget import Budget
+from theory.verify.budget import Budget, Size
 from theory.verify.evidence import Evidence, Outcome, Part, Verdict, Witness
 from theory.verify.io import jsonable
 from theory.verify.registry import Check, Target, Tier, get
@@ -173,6 +173,9 @@ class Context:
     # -- what checks use -----------------------------------------------------------------------
     def rng(self, *key: Any):
         return self.budget.rng(*key)
+
+    def size(self, size: Size) -> Any:
+        return self.budget.size(size)
 
     def pick(self, default: Any, thorough: Any) -> Any:
         return self.budget.pick(default, thorough)

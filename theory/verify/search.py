@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
 from theory import strategies
+from theory.tolerances import SAME_VALUE_REL, START_LOG_FLOOR
 
 __all__ = ["SearchResult", "compass", "search", "shrink", "simplex_sample"]
 
@@ -75,7 +76,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def search(score: Callable[[np.ndarray], np.ndarray], K: int, *, rng: np.random.Generator,
            n: int = 2000, n_polish: int = 3, hypothesis_examples: int = 200,
-           tolerance: float = 1e-9, floor: float = 0.0) -> SearchResult:
+           tolerance: float = SAME_VALUE_REL, floor: float = 0.0) -> SearchResult:
     """Maximise ``score`` (vectorised over rows of (n, K) points) over the simplex Δ_{K−1}
     (every coordinate ≥ ``floor``, see :func:`simplex_sample`)."""
     P = simplex_sample(rng, K, n, floor=floor)
@@ -127,7 +128,7 @@ def compass(score: Callable[[np.ndarray], np.ndarray], P0: np.ndarray, s0: np.nd
     def scored(Z):
         return np.nan_to_num(np.asarray(score(point(Z)), dtype=np.float64), nan=-np.inf)
 
-    Z = np.log(np.clip((P0 - floor) / (1 - K * floor) if floor else P0, 1e-12, None))
+    Z = np.log(np.clip((P0 - floor) / (1 - K * floor) if floor else P0, START_LOG_FLOOR, None))
     S = scored(Z) if s0 is None else np.asarray(s0, dtype=np.float64).copy()
     h = np.full(m, float(step))
     evaluated = 0 if s0 is not None else m
