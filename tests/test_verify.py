@@ -220,6 +220,25 @@ def test_a_cited_proof_counts_only_when_it_is_mechanised():
     assert c.evidence("s").kind is Kind.ARGUMENT
 
 
+@pytest.mark.parametrize("status, verdict", [(Recheck.CONFIRMED, Verdict.REFUTED), (Recheck.DISMISSED, Verdict.NOT_REFUTED),
+                                             (Recheck.UNDECIDED, Verdict.INCONCLUSIVE)])
+def test_a_failures_sentence_stands_only_on_the_outcome_its_witness_refutes(status, verdict):
+    """A check writes what is wrong with a loss before its candidate is re-checked; a candidate the
+    re-check dismisses or cannot decide must not leave that sentence on a passed or inconclusive outcome
+    (a report saying "passed" and "is not noise-tolerant" at once)."""
+    failure = "L is not noise-tolerant: excess 2.2e-07 > tolerance 1.3e-07"
+    w = Witness({"q": [0.5, 0.5]}, "excess 2.2e-07", "0 (within 1.3e-07)", "a second search", status)
+    out = decide([Evidence(Kind.SEARCH, "9 settings", covers="K = 3")], w, failure=failure)
+    assert out.verdict is verdict
+    assert (out.note == failure) is (status is Recheck.CONFIRMED)
+    assert out.note  # the outcome still says in one line what happened to the candidate
+    if status is Recheck.DISMISSED:
+        assert out.witness is None and any("dismissed" in e.summary for e in out.evidence)
+    kept = decide([Evidence(Kind.SEARCH, "9 settings", covers="K = 3")], w, note="a neutral line", failure=failure)
+    assert kept.note == (failure if status is Recheck.CONFIRMED else
+                         "a neutral line")
+
+
 def test_verdicts_follow_from_the_evidence_and_state_their_scope():
     cert = _proof().evidence("identity")
     assert decide([cert]).verdict is Verdict.PROVED

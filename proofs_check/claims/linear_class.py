@@ -219,4 +219,4 @@ def check_moves(ctx: Context):
                            f"{max(r.excess for r in others['ce_eps+mae']):.2g}", covers=eps_covers,
                            data={"rows": [r.to_dict() for r in others["ce_eps+mae"]]}))
     return decide(ev, witness, data={"found": found, "others": others}, witness_covers=eps_covers,
-                  note="CE_ε+MAE's found minimisers moved their argmax" if witness else "")
+                  failure="CE_ε+MAE's found minimisers moved their argmax")

@@ -115,7 +115,7 @@ def evaluation_failure(ctx: Context, err: LossEvaluationError, check: str) -> Ou
     witness = Witness({what: err.x, "y": err.y}, err.cause or str(err), "one finite value per example", recheck,
                       Recheck.CONFIRMED)
     evidence = Evidence(Kind.SEARCH, f"the loss failed while {check} evaluated it", covers=scope(ctx, "evaluation"))
-    return decide([evidence], witness, data={"error": str(err)}, note=str(err), witness_covers=scope(ctx))
+    return decide([evidence], witness, data={"error": str(err)}, failure=str(err), witness_covers=scope(ctx))
 
 
 def domain(ctx: Context) -> str:

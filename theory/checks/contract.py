@@ -142,7 +142,7 @@ def check_finite(ctx: Context) -> Outcome:
     if faces_only:
         note += ("; every bad value is on a face (a coordinate exactly 0), so the property checks run on the open "
                  "simplex and say so")
-    return decide([ev], w, data=data, note=note, witness_covers=scope(ctx))
+    return decide([ev], w, data=data, failure=note, witness_covers=scope(ctx))
 
 
 @loss_check(
@@ -173,7 +173,7 @@ def check_label_dependence(ctx: Context) -> Outcome:
     note = (f"{subject.name} ignores the label: at all {len(P)} probed points (centre, vertices, faces, interior) "
             f"L(p, k) is the same for every k (spread ≤ {LABEL_SPREAD_REL:g} relative), e.g. L(p, ·) = {M[0, 0]:.6g} at "
             f"p={vector(P[0])}; a loss must use y")
-    return decide([Evidence(Kind.SEARCH, f"{len(P)} points × {subject.K} labels", covers=covers)], w, note=note,
+    return decide([Evidence(Kind.SEARCH, f"{len(P)} points × {subject.K} labels", covers=covers)], w, failure=note,
                   witness_covers=scope(ctx))
 
 
@@ -223,5 +223,5 @@ def check_input_convention(ctx: Context) -> Outcome:
             f"tolerance {RTOL:g}) for c ∈ {SHIFTS} at all {len(P)} probe points, e.g. {a:.6g} at p={vector(P[0])}, "
             f"y={int(y[0])}. That is the signature of a softmax inside the loss: given probabilities, it applies a "
             "second softmax. If it expects logits, pass input='logits'")
-    return decide([Evidence(Kind.SEARCH, f"{len(P)} points, shifts {SHIFTS}", covers=covers)], w, note=note,
+    return decide([Evidence(Kind.SEARCH, f"{len(P)} points, shifts {SHIFTS}", covers=covers)], w, failure=note,
                   witness_covers=scope(ctx))

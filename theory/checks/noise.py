@@ -140,7 +140,7 @@ def _rows_outcome(ctx: Context, rows: list[ExcessRow], *, what: str, covers: str
             f"{worst.problem} (theory.excess.sweep_problem(K={subject.K}, n_x={worst.n_x}, seed={worst.seed}, "
             f"index={worst.problem}{', deterministic=True' if worst.deterministic else ''})) with {worst.noise.label}, "
             f"the noisy-risk minimiser has clean excess risk {worst.excess:.4g} > tolerance {tol:.2g}{bound}")
-    return decide(evidence, w, data=data, note=note, witness_covers=covers)
+    return decide(evidence, w, data=data, failure=note, witness_covers=covers)
 
 
 @loss_check(

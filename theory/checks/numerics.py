@@ -156,7 +156,7 @@ def check_extreme_logits(ctx: Context) -> Outcome:
     note = (f"{s.name} is not finite at extreme logits in {', '.join(failing)}: at logits={vector(Z[i])}, y={int(y[i])} "
             f"in {prec}, {w.observed} (a log or a division of a probability that underflowed to 0, or a clamp constant "
             "below the dtype's smallest number); compute it from log_softmax, or clamp with a constant the dtype holds")
-    return decide(evidence, w, data=data, note=note, witness_covers=scope(ctx, str(prec)))
+    return decide(evidence, w, data=data, failure=note, witness_covers=scope(ctx, str(prec)))
 
 
 def _nonfinite(g: np.ndarray) -> str:
@@ -223,7 +223,7 @@ def check_low_precision(ctx: Context) -> Outcome:
     prec, i, w = witness
     note = (f"{s.name} drifts from float64 in {', '.join(failing)}: at logits={vector(Z[i])}, y={int(y[i])}, "
             f"{w.observed}, beyond the tolerance τ = {TOLERANCE[prec.dtype]:g} (relative to max(|v₆₄|, the loss's median))")
-    return decide(evidence, w, data=data, note=note, witness_covers=scope(ctx, str(prec)))
+    return decide(evidence, w, data=data, failure=note, witness_covers=scope(ctx, str(prec)))
 
 
 def _rounded(Z: np.ndarray, prec: Precision) -> np.ndarray:
@@ -359,7 +359,7 @@ def check_gradients(ctx: Context) -> Outcome:
         note = (f"{s.name}'s gradient disagrees with its values: at logits={vector(Z[i])}, y={int(y[i])}, "
                 f"{w.observed}, worst over {len(Z)} inputs; a hand-written backward, a detach the formula does not "
                 "have, or a non-differentiable operation (a detached factor on purpose, as focal's: declare it)")
-        return decide([ev], w, data=data, note=note, witness_covers=scope(ctx, "float64"))
+        return decide([ev], w, data=data, failure=note, witness_covers=scope(ctx, "float64"))
     return decide([ev, Evidence(Kind.SEARCH, "the candidates were kinks: autograd matches a one-sided difference at "
                                 "smaller steps", covers=scope(ctx, "float64, the worst candidates"))], data=data,
                   note=f"autograd agrees with finite differences at {len(Z)} inputs{sg} (kinks dismissed)")

@@ -164,12 +164,12 @@ def check_bounded_sum(ctx: Context) -> Outcome:
                 f"(expected ≤ C₂ < ∞; {int(np.isposinf(S).sum())} of {len(P)} probed points give +inf). Theorem B's "
                 "bound needs a bounded sum; a clamp (as in CE_ε) or ε-softmax makes it finite")
         return decide([Evidence(Kind.SEARCH, f"{len(P)} points", covers=covers)], w, data={"C2": float("inf")},
-                      note=note, witness_covers=scope(ctx))
+                      failure=note, witness_covers=scope(ctx))
     witness, growth = _growth(subject, ctx)
     if witness is not None and witness.confirmed:
         note = (f"{subject.name} has an unbounded sum for K={K}: Σ_k L grows without bound {witness.inputs['path']} "
                 f"({witness.observed}); Theorem B gives no bound for it")
-        return decide([growth], witness, data={"C2": float("inf")}, note=note, witness_covers=scope(ctx))
+        return decide([growth], witness, data={"C2": float("inf")}, failure=note, witness_covers=scope(ctx))
     if subject.input is Input.LOGITS:
         X = np.vstack([subject.inputs_of(P), 10 * ctx.rng("check_bounded_sum", "logits", K).standard_normal((200, K))])
         sums = subject.input_sums(X)

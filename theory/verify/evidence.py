@@ -263,20 +263,28 @@ class Outcome:
 
 
 def decide(evidence: Sequence[Evidence], witness: Witness | None = None, *, data: Mapping[str, Any] | None = None,
-           note: str = "", witness_covers: str = "") -> Outcome:
+           note: str = "", failure: str = "", witness_covers: str = "") -> Outcome:
     """The verdict the evidence and the witness support (the rules of the module docstring).
 
     A confirmed witness refutes (its part is ``witness_covers``, default: the witness inputs); an
     undecided one makes the verdict inconclusive; a dismissed one is kept as search evidence (a
     float artefact) and does not count against the statement.
+
+    ``note`` is the outcome's one line whatever the witness turns out to be; ``failure`` is the line
+    for a confirmed witness only (what is wrong with the subject, and where). A witness the re-check
+    dismissed or could not decide never leaves ``failure`` on a passed or inconclusive outcome: the
+    note then says what happened to the candidate.
     """
     evidence = list(evidence)
     parts = [Part(_PART_VERDICT[e.kind], e.covers, _how(e)) for e in evidence
              if e.kind is not Kind.TIGHTNESS and not e.cross_check]
+    if witness is not None and witness.confirmed and failure:
+        note = failure
     if witness is not None and witness.status is Recheck.DISMISSED:
-        evidence.append(Evidence(Kind.SEARCH, f"a float-level violation was dismissed by the re-check "
-                                 f"({witness.recheck}): {witness.observed}", covers=witness_covers or "the witness",
+        dismissed = f"a float-level violation was dismissed by the re-check ({witness.recheck}): {witness.observed}"
+        evidence.append(Evidence(Kind.SEARCH, dismissed, covers=witness_covers or "the witness",
                                  data={"inputs": dict(witness.inputs)}))
+        note = note or f"no violation: {dismissed}"
         witness = None
     if witness is not None:
         scope = witness_covers or short(witness.inputs)
