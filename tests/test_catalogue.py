@@ -120,10 +120,18 @@ def test_the_command_line_refuses_an_unknown_loss_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "catalogue.md").exists()
 
 
+@pytest.fixture(scope="session")
+def whole_catalogue(tmp_path_factory) -> catalogue.Catalogue:
+    """Every registered loss at K = 3 and 10, built once for the tests below (two processes)."""
+    return catalogue.build(cache=tmp_path_factory.mktemp("catalogue-cache"), jobs=2)
+
+
 @pytest.mark.slow
-def test_the_whole_catalogue_has_no_error_and_no_unexplained_disagreement(tmp_path):
-    cat = catalogue.build(cache=tmp_path, jobs=2)
+def test_the_whole_catalogue_has_no_error_and_no_unexplained_disagreement(whole_catalogue):
+    cat = whole_catalogue
     assert {r.loss for r in cat.rows} == set(losses.names("paper") + losses.names("literature"))
+    assert {(r.loss, r.K) for r in cat.rows} == {(n, K) for n in losses.names("paper") + losses.names("literature")
+                                                 for K in catalogue.KS}
     errors = [(r.loss, r.K, c.check) for r in cat.rows for c in r.cells if c.status == "error"]
     assert not errors
     assert not cat.unexplained, [(r.loss, r.K, c.check, c.status) for r, c in cat.unexplained]
@@ -131,7 +139,8 @@ def test_the_whole_catalogue_has_no_error_and_no_unexplained_disagreement(tmp_pa
 
 # ----------------------------------------------------------------------------------------------
 # Each catalogue loss handed over as a repo-style module (logits in, the batch mean out, no
-# reduction option) gets the verdicts of its registered form. The registered form knows more (its
+# reduction option: tests/repo_style.py) gets the verdicts of its registered form, read from the
+# whole catalogue's row at K = 3 (the same check_loss call). The registered form knows more (its
 # sympy path for 50-digit re-checks, exact minimisers, its stop-gradients), so either may stay
 # inconclusive (or skip what an inconclusive requirement blocks) where the other decides; where both
 # decide, they decide the same, but for the declared exceptions below.
@@ -142,36 +151,48 @@ CONCLUSIVE = {"passed", "failed", "expected failure", "unexpected pass"}
 COMPARED = ["check_bounded_sum", "check_symmetric", "check_top1_consistent", "check_prediction_consistent",
             "check_allk_consistent", "check_noise_tolerant_symmetric", "check_noise_tolerant_class_conditional",
             "check_extreme_logits", "check_low_precision", "check_gradients"]
+MODULE_K = 3
 
 
-def _repo_style(name):
-    torch = pytest.importorskip("torch")
+@pytest.fixture(scope="session")
+def literature_as_modules(whole_catalogue) -> dict:
+    """{name: ModuleReport} for every literature loss as a repo-style module, in two processes, the
+    losses whose registered row took longest first."""
+    pytest.importorskip("torch")
+    from repo_style import check_module
 
-    class RepoStyle(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.criterion = losses.get(name).torch(reduction="mean", validate=False)
-            del self.criterion.reduction  # no reduction option, as the public code has none: vmap
+    from theory.verify.parallel import in_processes
 
-        def forward(self, pred, labels):
-            return self.criterion.loss.torch_value(pred, labels).mean()
-
-    return RepoStyle()
+    took = {r.loss: r.seconds for r in whole_catalogue.rows if r.K == MODULE_K}
+    names = sorted(losses.names("literature"), key=lambda n: -took.get(n, 0.0))
+    calls = [(n, MODULE_K, catalogue.DECLARED.get(n)) for n in names]
+    return {names[i]: report for i, report in in_processes(check_module, calls, jobs=2)}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", losses.names("literature"))
-def test_a_repo_style_module_gets_the_verdicts_of_the_registered_form(name):
-    from theory.checks import check_loss
+def test_a_repo_style_module_gets_the_verdicts_of_the_registered_form(name, whole_catalogue, literature_as_modules):
     from theory.losses import Route
 
-    declared = catalogue.DECLARED.get(name)
-    registered = check_loss(name, num_classes=3, expected_failures=declared)
-    module = check_loss(_repo_style(name), input="logits", num_classes=3, expected_failures=declared)
-    assert module["check_output"].data["adaptation"].route is Route.VMAP
+    registered = next(r for r in whole_catalogue.rows if r.loss == name and r.K == MODULE_K)
+    module = literature_as_modules[name]
+    assert module.route == Route.VMAP.value
     for check in COMPARED:
-        pair = (registered[check].status.value, module[check].status.value)
+        pair = (registered.cell(check).status, module.status[check])
         if check == "check_gradients" and name in STOP_GRADIENTS:
             assert pair == ("passed", "failed"), pair
         elif set(pair) <= CONCLUSIVE:  # both decided: the same verdict (one may stay inconclusive: it knows less)
-            assert pair[0] == pair[1], (check, registered[check].message, module[check].message)
+            assert pair[0] == pair[1], (check, registered.cell(check).verdict, module.message[check])
+
+
+def test_a_repo_style_module_is_made_per_example_by_vmap_and_checked_like_its_registered_form():
+    """The helper the comparison above runs in workers, on one cheap loss in this process."""
+    pytest.importorskip("torch")
+    from repo_style import check_module
+
+    from theory.checks import check_loss
+
+    module = check_module("mae", MODULE_K, None, checks=["check_output", "check_symmetric"])
+    registered = check_loss("mae", num_classes=MODULE_K, checks=["check_output", "check_symmetric"])
+    assert module.route == "one example at a time, batched with torch.func.vmap"
+    assert module.status["check_symmetric"] == registered["check_symmetric"].status.value == "passed"

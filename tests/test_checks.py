@@ -624,3 +624,36 @@ def test_outside_the_main_thread_the_report_says_the_time_limit_is_not_enforced(
     assert "not enforced" in in_a_thread(_mae)
     assert "not enforced" not in check_loss(_mae, num_classes=K, checks=["check_output"]).header
     assert "not enforced" not in in_a_thread("mae")  # the library's own formula: no user code to stop
+
+
+def test_checks_run_torch_on_the_set_number_of_threads_and_give_the_callers_back():
+    """check_loss evaluates a loss on many small tensors, where torch's thread pool costs more than it
+    gives (benchmarks/bench_torch_threads.py): the checks run on TORCH_THREADS intra-op threads, and the
+    caller's setting is restored afterwards, also when a check raises."""
+    torch = pytest.importorskip("torch")
+    import theory.checks as checks
+
+    seen = set()
+
+    def loss(z, y):
+        seen.add(torch.get_num_threads())
+        return -torch.log_softmax(z, dim=-1).gather(-1, y[:, None].long())[:, 0]
+
+    before = torch.get_num_threads()
+    other = 2 if checks.TORCH_THREADS != 2 else 3
+    torch.set_num_threads(other)
+    try:
+        check_loss(loss, input="logits", num_classes=3, backend="torch", checks=["check_output", "check_finite"])
+        assert seen == {checks.TORCH_THREADS}
+        assert torch.get_num_threads() == other
+        with pytest.raises(checks.LossCheckError):
+            check_loss(lambda z, y: z.sum(-1) * np.nan, input="logits", num_classes=3, backend="torch",
+                       checks=["check_finite"], on_fail="raise")
+        assert torch.get_num_threads() == other
+        seen.clear()
+        [(_, run)] = list(checks.generate_checks(loss, input="logits", num_classes=3, backend="torch",
+                                                 checks=["check_output"]))
+        run()
+        assert seen == {checks.TORCH_THREADS} and torch.get_num_threads() == other
+    finally:
+        torch.set_num_threads(before)

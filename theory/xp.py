@@ -24,13 +24,16 @@ all three.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from theory.tolerances import PROB_ATOL
 
-__all__ = ["NUMPY", "ArrayNamespace", "is_symbolic", "namespace_of", "require_torch", "sympy_namespace", "torch_namespace"]
+__all__ = ["NUMPY", "ArrayNamespace", "is_symbolic", "namespace_of", "require_torch", "sympy_namespace", "torch_namespace",
+           "torch_threads"]
 
 
 def require_torch():
@@ -44,6 +47,24 @@ def require_torch():
             "extra: pip install -e '.[torch]'  (it pins torch>=2.2,<2.14)"
         ) from err
     return torch
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Within this context torch runs its CPU operations on ``n`` intra-op threads; the number it had is
+    restored on leaving. Nothing happens without torch. The setting is the process's: another thread
+    using torch meanwhile runs on ``n`` too."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _is_torch_tensor(x: Any) -> bool:

@@ -52,6 +52,7 @@ from theory.losses import (
 )
 from theory.validation import describe
 from theory.verify import Budget, Check, Context, Report, Reproduce, Result, Status, Target, Verdict, registry
+from theory.xp import torch_threads
 
 #: every check on a loss, in the order they run; a check may require only checks listed before it
 CHECKS: tuple[Check, ...] = (
@@ -73,6 +74,10 @@ __all__ = ["CHECKS", "CallableLoss", "LossAdaptationError", "LossCheckError", "L
            "parametrize_with_checks"]
 
 ON_FAIL = ("raise", "warn", None)
+#: torch's intra-op threads while checks run. The checks evaluate a loss on many small tensors (thousands of
+#: rows × K), where a thread pool costs more than it gives: on 2 cores a repo-style module's check_loss
+#: takes 13–15 s on one thread against 56–58 s on two, with the same report (benchmarks/bench_torch_threads.py)
+TORCH_THREADS = 1
 LossReport = Report
 
 
@@ -154,10 +159,16 @@ def generate_checks(loss: Any, *, num_classes: int = 10, input: str | None = Non
 
     The checks of one loss share a context, so requirements run once. Arguments as for :func:`check_loss`.
     """
-    ctx = _context(loss, num_classes=num_classes, input=input, budget=budget, seed=seed,
-                   expected_failures=expected_failures, backend=backend, name=name, time_limit=time_limit)
+    with torch_threads(TORCH_THREADS):
+        ctx = _context(loss, num_classes=num_classes, input=input, budget=budget, seed=seed,
+                       expected_failures=expected_failures, backend=backend, name=name, time_limit=time_limit)
     for check in _selected(checks):
-        yield check, partial(ctx.result, check)
+        yield check, partial(_result, ctx, check)
+
+
+def _result(ctx: Context, check: str) -> Result:
+    with torch_threads(TORCH_THREADS):
+        return ctx.result(check)
 
 
 def _selected(checks: Iterable[str] | None) -> list[str]:
@@ -204,12 +215,13 @@ def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on
     """
     if on_fail not in ON_FAIL:
         raise ValueError(f"on_fail must be one of {ON_FAIL}, got {on_fail!r}")
-    ctx = _context(loss, num_classes=num_classes, input=input, budget=budget, seed=seed,
-                   expected_failures=expected_failures, backend=backend, name=name, time_limit=time_limit,
-                   source=source)
+    with torch_threads(TORCH_THREADS):
+        ctx = _context(loss, num_classes=num_classes, input=input, budget=budget, seed=seed,
+                       expected_failures=expected_failures, backend=backend, name=name, time_limit=time_limit,
+                       source=source)
     warned: set[str] = set()
     for check in _selected(checks):
-        ctx.result(check)
+        _result(ctx, check)
         for result in _in_order(ctx):  # the check and the requirements it ran
             if result.status in (Status.FAILED, Status.ERROR) and on_fail == "raise":
                 raise LossCheckError(f"{result.message}. Reproduce: {_line(result)}")
