@@ -212,6 +212,9 @@ def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on
     name : the loss's name in messages (default: its module and qualified name).
     time_limit : seconds one call of a callable may take before it counts as hanging (None: no limit).
     source : how a command line built the loss (:class:`LossSource`), for runnable reproduce lines.
+
+    While it runs, torch computes on :data:`TORCH_THREADS` intra-op threads (the tensors are small);
+    the number you had is restored when it returns or raises.
     """
     if on_fail not in ON_FAIL:
         raise ValueError(f"on_fail must be one of {ON_FAIL}, got {on_fail!r}")
