@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -28,6 +30,15 @@ from theory.verify import (
     short,
 )
 from theory.verify.registry import Method, Origin
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sources(*, but: tuple[str, ...] = ()) -> list[Path]:
+    """Every .py file of theory, proofs_check, empirical and figures (sorted), but the paths ``but``
+    (relative to the repository's root): what the source scans below read."""
+    return [path for pkg in ("theory", "proofs_check", "empirical", "figures") for path in sorted((ROOT / pkg).rglob("*.py"))
+            if str(path.relative_to(ROOT)) not in but]
 
 # -- keyed random streams ---------------------------------------------------------------------
 
@@ -66,12 +77,9 @@ def test_no_seed_is_salted_or_reduced_by_hand():
     ``seed + 1`` gives a second computation starts that depend on the first's, and a reduction by
     hand (``% 2**31``) is a second definition of the reported seeds."""
     import re
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
     by_hand = re.compile(r"\bseed\s*[-+*]\s*\d|%\s*2\s*\*\*\s*3[12]\b")
-    found = [f"{path.relative_to(root)}:{i}" for pkg in ("theory", "proofs_check", "empirical", "figures")
-             for path in (root / pkg).rglob("*.py") if path.name != "streams.py"
+    found = [f"{path.relative_to(ROOT)}:{i}" for path in _sources(but=("theory/streams.py",))
              for i, line in enumerate(path.read_text().splitlines(), 1) if by_hand.search(line)]
     assert not found, found
 
@@ -98,11 +106,8 @@ def test_every_tolerance_is_a_named_constant():
     """A tolerance, floor or step (a float below 1e-5) is written once, as a module-level constant with its
     meaning beside it (theory.tolerances for those several modules share), or as a parameter's default:
     never inline in a computation, where two copies of one rule drift apart."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    inline = [f"{path.relative_to(root)}:{line}: {value!r}" for pkg in ("theory", "proofs_check", "empirical", "figures")
-              for path in sorted((root / pkg).rglob("*.py")) for line, value in _small_float_literals(path)]
+    inline = [f"{path.relative_to(ROOT)}:{line}: {value!r}" for path in _sources()
+              for line, value in _small_float_literals(path)]
     assert not inline, inline
 
 
@@ -143,11 +148,7 @@ def _clamp_copies(path) -> list[int]:
 
 def test_the_papers_clamp_is_defined_once(tmp_path):
     """The reference's clamp c = 1e-8 is theory.softmax.PAPER_CLAMP; every other module imports it."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    copies = [f"{path.relative_to(root)}:{line}" for pkg in ("theory", "proofs_check", "empirical", "figures")
-              for path in (root / pkg).rglob("*.py") if path != root / "theory" / "softmax.py"
+    copies = [f"{path.relative_to(ROOT)}:{line}" for path in _sources(but=("theory/softmax.py",))
               for line in _clamp_copies(path)]
     assert not copies, copies
     source = tmp_path / "m.py"  # the scan can fail
@@ -159,12 +160,9 @@ def test_every_budget_size_is_a_named_constant():
     """What a search does at each budget is a module-level :class:`theory.verify.Size` named for what it
     counts (read with ``budget.size``), not a ``pick(a, b)`` of two bare numbers at the call."""
     import re
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
     call = re.compile(r"\.pick\(")
-    found = [f"{path.relative_to(root)}:{i}" for pkg in ("theory", "proofs_check", "empirical", "figures")
-             for path in (root / pkg).rglob("*.py") if path.parts[-2:] not in (("verify", "budget.py"), ("verify", "runner.py"))
+    found = [f"{path.relative_to(ROOT)}:{i}" for path in _sources(but=("theory/verify/budget.py", "theory/verify/runner.py"))
              for i, line in enumerate(path.read_text().splitlines(), 1) if call.search(line)]
     assert not found, found
 
@@ -422,10 +420,7 @@ def _imports(path) -> set[str]:
 def test_no_module_imports_from_a_layer_above_it(package, forbidden):
     """The layers: theory.verify < theory (checks, losses, …) < proofs_check < empirical, figures; an
     import upwards (even a lazy one inside a function) makes a circle."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    upward = {(str(p.relative_to(root)), m) for p in (root / package).rglob("*.py") for m in _imports(p)
+    upward = {(str(p.relative_to(ROOT)), m) for p in (ROOT / package).rglob("*.py") for m in _imports(p)
               if any(m == f or m.startswith(f + ".") for f in forbidden)}
     assert not upward, sorted(upward)
 
@@ -433,20 +428,16 @@ def test_no_module_imports_from_a_layer_above_it(package, forbidden):
 def test_no_module_imports_a_private_module_of_another_package():
     """What one package needs of another is that package's public interface: a private module
     (``_name``) is imported only from inside the package that owns it."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
     crossing = []
-    for pkg in ("theory", "proofs_check", "empirical", "figures"):
-        for path in (root / pkg).rglob("*.py"):
-            here = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
-            for module in _imports(path):
-                parts = module.split(".")
-                private = next((i for i, seg in enumerate(parts) if seg.startswith("_") and not seg.startswith("__")),
-                               None)
-                if private is None:
-                    continue
-                owner = ".".join(parts[:private])
-                if not (here == owner or here.startswith(owner + ".")):
-                    crossing.append((str(path.relative_to(root)), module))
+    for path in _sources():
+        here = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for module in _imports(path):
+            parts = module.split(".")
+            private = next((i for i, seg in enumerate(parts) if seg.startswith("_") and not seg.startswith("__")),
+                           None)
+            if private is None:
+                continue
+            owner = ".".join(parts[:private])
+            if not (here == owner or here.startswith(owner + ".")):
+                crossing.append((str(path.relative_to(ROOT)), module))
     assert not crossing, sorted(crossing)

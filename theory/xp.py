@@ -23,6 +23,7 @@ all three.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,11 +53,11 @@ def require_torch():
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Within this context torch runs its CPU operations on ``n`` intra-op threads; the number it had is
-    restored on leaving. Nothing happens without torch. The setting is the process's: another thread
-    using torch meanwhile runs on ``n`` too."""
-    try:
-        import torch
-    except ImportError:
+    restored on leaving. Nothing happens when torch has not been imported (a loss of numpy arrays need
+    not pay for importing it; a torch loss has imported it). The setting is the process's: another
+    thread using torch meanwhile runs on ``n`` too."""
+    torch = sys.modules.get("torch")
+    if torch is None:
         yield
         return
     before = torch.get_num_threads()

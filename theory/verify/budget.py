@@ -57,7 +57,7 @@ class Budget:
         """The value of ``size`` at this budget."""
         if not isinstance(size, Size):
             raise TypeError(f"size must be a theory.verify.Size, got {type(size).__name__}")
-        return size.thorough if self.thorough else size.default
+        return self.pick(size.default, size.thorough)
 
     def pick(self, default: Any, thorough: Any) -> Any:
         """``default`` or ``thorough`` by the budget's name (the package itself names its sizes: :class:`Size`)."""
