@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from theory.cli import add_debug_flag, check_output_file, check_output_folder, guarded
+from theory.cli import add_common_flags, add_version_flag, check_output_file, check_output_folder, guarded
 
 __all__ = ["main"]
 
@@ -201,6 +201,7 @@ def _cmd_exact(args) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m empirical", description=(
         "Train on CIFAR under label noise with the paper's protocol and measure risk against the bounds."))
+    add_version_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train one setting for one or more seeds",
@@ -215,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_seeds, default=[123], help="comma-separated, default 123")
     _override_args(run)
     _environment_args(run)
-    add_debug_flag(run)
+    add_common_flags(run)
     run.set_defaults(func=_cmd_run)
 
     sweep = sub.add_parser("sweep", help="run a named grid (skips finished runs; resumable)")
@@ -233,7 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-wait", action="store_true", help="slurm: submit and return")
     _override_args(sweep)
     _environment_args(sweep)
-    add_debug_flag(sweep)
+    add_common_flags(sweep)
     sweep.set_defaults(func=_cmd_sweep)
 
     exact = sub.add_parser("exact", help="train linear models and MLPs on a finite X, every risk exact",
@@ -246,14 +247,14 @@ def _parser() -> argparse.ArgumentParser:
     exact.add_argument("--ns", type=_sizes, help="comma-separated sample sizes (default 30,100,300,1000,3000)")
     exact.add_argument("--steps", type=int, help="SGD steps per run (default 2000)")
     exact.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
-    add_debug_flag(exact)
+    add_common_flags(exact)
     exact.set_defaults(func=_cmd_exact)
 
     table = sub.add_parser("table", help="mean ± std per method × noise setting from a results folder")
     table.add_argument("folder")
     table.add_argument("--risk", action="store_true", help="also the risk-vs-bound tables")
     table.add_argument("--json", help="write both tables as JSON to this path")
-    add_debug_flag(table)
+    add_common_flags(table)
     table.set_defaults(func=_cmd_table)
     return parser
 

@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 from figures import FIGURES, Context, MissingInput, get
-from theory.cli import add_debug_flag, check_output_folder, guarded
+from theory.cli import add_common_flags, check_output_folder, guarded, plain
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m figures", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m figures", description=plain(__doc__),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="figures to build (default: all, plus the claims report)")
     parser.add_argument("--out", default="outputs/figures", help="output folder (default: outputs/figures)")
     parser.add_argument("--results", help="empirical results folder (default: results/ when it exists)")
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the figures and exit")
     parser.add_argument("--results-only", action="store_true",
                         help="only the figures built from a results folder (no claims are run)")
-    add_debug_flag(parser)
+    add_common_flags(parser)
     args = parser.parse_args(argv)
     return guarded(parser.prog, lambda: _run(parser, args), debug=args.debug)
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from proofs_check import claims
 from proofs_check.report import as_expected, default_jobs, render, render_markdown, run_all
-from theory.cli import add_debug_flag, check_output_file, guarded
+from theory.cli import add_common_flags, check_output_file, guarded, plain
 from theory.verify import Status, write_json
 from theory.verify.io import write_text
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proofs_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m proofs_check", description=plain(__doc__.splitlines()[0]))
     parser.add_argument("--claim", action="append", metavar="ID",
                         help="run only this claim (an id or a unique prefix; repeatable)")
     parser.add_argument("--json", metavar="PATH", type=Path, help="also write the results as JSON")
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of every numeric search (default 0)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: min(2, CPUs))")
     parser.add_argument("--list", action="store_true", help="list the claim ids and exit")
-    add_debug_flag(parser)
+    add_common_flags(parser)
     args = parser.parse_args(argv)
     return guarded(parser.prog, lambda: _run(parser, args), debug=args.debug)
 

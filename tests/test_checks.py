@@ -73,7 +73,10 @@ def negative(p, y):
 TOP1_ONLY = {"check_allk_consistent": "a vertex minimiser: top-1 only, like MAE"}
 ZOO = {
     "asymmetric": (asymmetric, ["check_symmetric"], r"not symmetric for K=3: Σ_k L\(p, k\) = .* at p=\[", TOP1_ONLY),
-    "unbounded": (unbounded, ["check_bounded_sum"], r"unbounded sum for K=3: Σ_k L\(p, k\) = \+inf at p=\[", {}),
+    # CE's unbounded sum, and what follows from it: tolerant in no notion (the checks run; they were skipped)
+    "unbounded": (unbounded, ["check_bounded_sum", "check_noise_tolerant_symmetric", "check_noise_tolerant_within_bound",
+                              "check_noise_tolerant_class_conditional"],
+                  r"unbounded sum for K=3: Σ_k L\(p, k\) = \+inf at p=\[", {}),
     "nan_at_vertex": (nan_at_vertex, ["check_finite"], r"= nan at p=\[.*\], y=\d \(nan\)", {}),
     "order_reversing": (order_reversing, ["check_top1_consistent", "check_prediction_consistent"],
                         r"not top-1 consistent \(strict order\) for K=3: at q=\[", {}),
@@ -234,6 +237,53 @@ def test_gce_is_not_noise_tolerant_and_mae_is():
     assert mae["check_noise_tolerant_class_conditional"].status is Status.PASSED
 
 
+NOTIONS = ["check_noise_tolerant_symmetric", "check_noise_tolerant_within_bound"]
+
+
+@pytest.fixture(scope="module")
+def notion_reports():
+    """K = 10 reports of the two notions and the ε-softmax band (for the summary's next step)."""
+    return {name: check_loss(name, num_classes=10, checks=[*NOTIONS, "check_eps_softmax"])
+            for name in ("ce_eps+mae", "ce", "mae", "gce")}
+
+
+@pytest.mark.parametrize("name, exactly, within", [("ce_eps+mae", False, True), ("ce", False, False),
+                                                   ("mae", True, True)])
+def test_the_two_notions_of_tolerance_to_symmetric_noise(notion_reports, name, exactly, within):
+    """The paper's loss is tolerant within Theorem B's bound and not exactly; CE is neither (its sum
+    is unbounded); MAE is both (C₁ = C₂: the bound is 0). K = 10, the issue's setting."""
+    report = notion_reports[name]
+    exact, bounded = report["check_noise_tolerant_symmetric"], report["check_noise_tolerant_within_bound"]
+    assert exact.status is (Status.PASSED if exactly else Status.FAILED), exact.message
+    assert bounded.status is (Status.PASSED if within else Status.FAILED), bounded.message
+    for r in (exact, bounded):
+        assert r.status is Status.PASSED or r.witness.confirmed
+    assert bounded.data["max_excess"] == exact.data["max_excess"]  # one sweep, read by both
+    if name == "ce_eps+mae":  # a positive excess, under a finite bound: their ratio is reported
+        worst = bounded.data["worst"]
+        assert 0 < worst["excess"] <= worst["bound"] < 1 and worst["ratio"] == pytest.approx(worst["excess"] / worst["bound"])
+        assert bounded.data["max_ratio"] <= 1 and worst["zero_one_excess"] == 0
+    if name == "ce":  # no finite bound; the witness is the point where Σ_k L is +inf
+        point = np.asarray(bounded.witness.inputs["p"])[None]
+        total = sum(losses.get("ce")(point, np.array([k])) for k in range(10))
+        assert bounded.data["bound"] == np.inf and np.isposinf(total).all()
+    if name == "mae":
+        assert bounded.data["range_exact"] and set(bounded.data["bounds"].values()) == {0.0}
+
+
+def test_an_excess_above_the_bound_fails_the_bounded_notion(monkeypatch):
+    """The comparison with the bound is live: with Theorem B's bound shrunk 100-fold (as an
+    underestimated range would shrink it), GCE's measured excess exceeds it and the check fails, the
+    witness confirmed against the bound of the outer range, shrunk the same way."""
+    from theory.checks import noise
+    from theory.excess import symmetric_noise_bound
+
+    monkeypatch.setattr(noise, "symmetric_noise_bound", lambda *a: symmetric_noise_bound(*a) / 100)
+    r = check_loss("gce", num_classes=K, checks=["check_noise_tolerant_within_bound"])["check_noise_tolerant_within_bound"]
+    assert r.status is Status.FAILED and r.witness.confirmed, r.message
+    assert "outer range" in r.witness.recheck and r.data["worst"]["excess"] > r.data["worst"]["bound"]
+
+
 def test_a_violation_of_a_normalised_sum_is_rechecked_where_its_infimum_lies():
     """NCE+AUL attains its infimum only as a coordinate goes to 0 (NCE is 0/0 on the faces). A
     second minimiser searched inside the simplex crawls towards that limit and disagrees, which
@@ -384,6 +434,7 @@ def _mae(p, y):
                          expected_failures=lambda loss: TOP1_ONLY if loss is _mae else
                          {"check_symmetric": "GCE is bounded, not symmetric",
                           "check_noise_tolerant_symmetric": "GCE trades tolerance for fit",
+                          "check_noise_tolerant_class_conditional": "not symmetric: no theorem makes it tolerant",
                           "check_allk_consistent": "the clamp ties tiny entries at 0"})
 def test_parametrize_with_checks_runs_every_check(loss, check):
     check(loss)
@@ -404,6 +455,80 @@ def test_cli_exit_status_follows_the_report(tmp_path, capsys):
                  "check_symmetric=bounded, not symmetric", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["results"][-1]["status"] == "expected failure"
+
+
+def test_cli_exit_status_3_when_the_checker_fails_whatever_the_loss(monkeypatch, capsys):
+    """A check that raises is the checker's failure (status 3), told apart from a property that does
+    not hold (status 1), even when another check also failed."""
+    from theory.checks import sums
+
+    def broken(ctx):
+        raise RuntimeError("a bug in the check")
+
+    monkeypatch.setattr(sums, "symbolic_sum", broken)  # what check_bounded_sum and check_symmetric call
+    assert main(["mae", "-K", "3", "--check", "check_symmetric"]) == 3
+    monkeypatch.undo()
+    from theory.checks import noise
+
+    monkeypatch.setattr(noise, "symmetric_sweep", broken)  # GCE still fails check_symmetric beside it
+    assert main(["gce", "-K", "3", "--check", "check_symmetric", "--check", "check_noise_tolerant_symmetric"]) == 3
+    monkeypatch.undo()
+    assert main(["gce", "-K", "3", "--check", "check_symmetric"]) == 1
+
+
+@pytest.mark.parametrize("name", ["ce_eps+mae", "ce", "mae", "gce"])
+def test_the_summary_says_what_the_results_say(notion_reports, name):
+    """The summary's first line states each notion of tolerance as its check decided it, with the
+    check's own numbers; the next step appears exactly when exact tolerance fails."""
+    report = notion_reports[name]
+    line = report.summary[0]
+    exact, within = report["check_noise_tolerant_symmetric"], report["check_noise_tolerant_within_bound"]
+    word = {Status.PASSED: "yes", Status.FAILED: "no"}
+    assert f"exactly tolerant (excess 0): {word[exact.status]}" in line
+    assert f"tolerant within Theorem B's bound: {word[within.status]}" in line
+    assert f"max excess {exact.data['max_excess']:.3g}" in line
+    if within.status is Status.PASSED and within.data["worst"]["bound"] > 0:
+        assert f"against the bound {within.data['worst']['bound']:.3g}" in line
+    nexts = [s for s in report.summary if s.startswith("Next:")]
+    assert len(nexts) == (exact.status is not Status.PASSED)
+    assert report.to_dict()["summary"] == list(report.summary)
+    text = str(report)  # read first: between the header and the table, each entry whole (wrapped)
+    assert " ".join(text.split("\ncheck ")[0].split()).endswith(" ".join(" ".join(report.summary).split()))
+
+
+def test_the_suggested_m_brings_the_bound_under_the_share_it_names(notion_reports):
+    """For a bounded, non-symmetric loss of probabilities the next step names an m of
+    check_eps_softmax's grid whose Theorem-B bound (from the measured band) is at most
+    NEXT_STEP_SHARE of the loss's own, when the grid has one."""
+    from theory.checks.noise import FRACTIONS
+    from theory.checks.summary import NEXT_STEP_SHARE
+
+    report = notion_reports["gce"]
+    (step,) = [s for s in report.summary if s.startswith("Next:")]
+    eta = FRACTIONS[-1] * 9 / 10
+    own = report["check_noise_tolerant_within_bound"].data["bounds"][f"{eta:.6g}"]
+    bounds = {row["m"]: eta * row["width"] / (9 - 10 * eta) for row in report["check_eps_softmax"].data["rows"]}
+    meeting = [m for m, b in bounds.items() if m > 0 and b <= NEXT_STEP_SHARE * own]
+    chosen = min(meeting) if meeting else min((m for m in bounds if m > 0), key=bounds.get)
+    assert f"with_eps_softmax(loss, m={chosen:g})" in step and f"gives the bound {bounds[chosen]:.3g}" in step
+
+
+def test_a_long_verdict_is_wrapped_in_the_table_never_cut():
+    from theory.verify.report import VERDICT_WIDTH
+
+    report = check_loss("ce_eps+mae", num_classes=10, checks=["check_top1_consistent"])
+    r = report["check_top1_consistent"]
+    assert len(r.verdict_text) > VERDICT_WIDTH  # the case to show: a scope with a posterior in it
+    table = str(report).split("\n\n")[1]
+    column = [row.split(" | ")[2].strip() for row in table.splitlines()[2:] if " | " in row]
+    start = next(i for i, row in enumerate(table.splitlines()[2:]) if row.startswith("check_top1_consistent"))
+    rows = table.splitlines()[2:][start:]
+    pieces = [rows[0].split(" | ")[2].strip()]
+    for row in rows[1:]:
+        if row.split(" | ")[0].strip():
+            break
+        pieces.append(row.split(" | ")[2].strip())
+    assert " ".join(pieces) == " ".join(r.verdict_text.split()) and all(len(c) <= VERDICT_WIDTH for c in column)
 
 
 def test_cli_loads_a_callable_from_a_file(tmp_path):

@@ -351,11 +351,11 @@ def test_trained_vs_bound_reads_a_saved_result_and_draws_its_points(tmp_path):
 def test_the_catalogue_figure_and_tables_of_chosen_losses(tmp_path):
     from figures import catalogue as catalogue_figure
 
-    out = catalogue_figure.build(Context(tmp_path, jobs=1), names=["mae", "ce_eps+mae"])
+    out = catalogue_figure.build(Context(tmp_path, jobs=1), names=["mae", "aul"])
     md, evidence, js, png = out.paths
     assert _is_png(png) and md.name == "catalogue.md" and json.loads(js.read_text())["rows"]
     assert "## mae at K = 3" in evidence.read_text()
-    assert out.data["disagreements"] == 2 and out.data["unexplained"] == 0  # CE_ε+MAE's exact tolerance, K = 3, 10
+    assert out.data["disagreements"] == 2 and out.data["unexplained"] == 0  # AUL's tolerance (a setting), K = 3, 10
     assert out.data["counts"]["passed"] > 0 and out.data["counts"]["failed"] > 0
-    again = catalogue_figure.build(Context(tmp_path, jobs=1), names=["mae", "ce_eps+mae"])
+    again = catalogue_figure.build(Context(tmp_path, jobs=1), names=["mae", "aul"])
     assert again.data["cached"] == 4  # incremental: nothing recomputed

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from theory import finite, losses, noise
-from theory.cli import add_debug_flag, check_output_file, guarded
+from theory.cli import add_common_flags, check_output_file, guarded, plain
 from theory.losses import Input
 from theory.verify.io import write_json
 
@@ -29,7 +29,7 @@ def _evidence(minimum) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m theory", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m theory", description=plain(__doc__.splitlines()[0]))
     parser.add_argument("-K", type=int, default=4, help="number of classes (default 4)")
     parser.add_argument("--n-x", type=int, default=8, help="points in the finite X (default 8)")
     parser.add_argument("--rate", type=float, default=0.4, help="symmetric noise rate η (default 0.4)")
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--losses", default=",".join(DEFAULT_LOSSES),
                         help="comma-separated loss names, or 'all' (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
-    add_debug_flag(parser)
+    add_common_flags(parser)
     args = parser.parse_args(argv)
     return guarded(parser.prog, lambda: _run(args), debug=args.debug)
 

@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["vector"]
+__all__ = ["clip", "vector"]
+
+
+def clip(text: str, n: int) -> str:
+    """``text`` on one line (whitespace collapsed), cut to ``n`` characters with "…" when longer."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def vector(x: Any, *, digits: int = 4, width: int = 12) -> str:

@@ -24,7 +24,8 @@ the one engine of :mod:`theory.verify` (the paper's claims run there too). Contr
 ``check_output``, ``check_finite``, ``check_label_dependence``, ``check_input_convention``.
 Properties: ``check_bounded_sum``, ``check_symmetric``, ``check_top1_consistent`` (strict order),
 ``check_prediction_consistent`` (the loss's own prediction), ``check_allk_consistent``,
-``check_noise_tolerant_symmetric``, ``check_noise_tolerant_class_conditional``,
+``check_noise_tolerant_symmetric`` (exactly tolerant: excess 0), ``check_noise_tolerant_within_bound``
+(an excess within Theorem B's bound), ``check_noise_tolerant_class_conditional``,
 ``check_eps_softmax``. Numerics (the torch computation, :mod:`theory.checks.numerics`):
 ``check_extreme_logits``, ``check_low_precision``, ``check_gradients``. A loss as written for
 training (an ``nn.Module`` or function returning the batch mean or sum) is made per-example the
@@ -43,6 +44,7 @@ from typing import Any
 from theory.checks import consistency, contract, eps, noise, numerics, sums
 from theory.checks._framework import LossMemo
 from theory.checks._subject import LossSource, Subject, as_subject
+from theory.checks.summary import summarise
 from theory.losses import (
     DEFAULT_TIME_LIMIT,
     CallableLoss,
@@ -61,7 +63,8 @@ CHECKS: tuple[Check, ...] = (
     # properties: robustness under label noise
     sums.check_bounded_sum, sums.check_symmetric,
     consistency.check_top1_consistent, consistency.check_prediction_consistent, consistency.check_allk_consistent,
-    noise.check_noise_tolerant_symmetric, noise.check_noise_tolerant_class_conditional,
+    noise.check_noise_tolerant_symmetric, noise.check_noise_tolerant_within_bound,
+    noise.check_noise_tolerant_class_conditional,
     eps.check_eps_softmax,
     # numerics: the torch computation
     numerics.check_extreme_logits, numerics.check_low_precision, numerics.check_gradients,
@@ -223,7 +226,9 @@ def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on
                        expected_failures=expected_failures, backend=backend, name=name, time_limit=time_limit,
                        source=source)
     warned: set[str] = set()
-    for check in _selected(checks):
+    selected = _selected(checks)
+    for i, check in enumerate(selected):
+        ctx.budget.tick(f"check_loss: {check}", i, len(selected))
         _result(ctx, check)
         for result in _in_order(ctx):  # the check and the requirements it ran
             if result.status in (Status.FAILED, Status.ERROR) and on_fail == "raise":
@@ -233,6 +238,7 @@ def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on
                 warned.add(result.check)
                 warnings.warn(f"{result.check} ({result.status.value}): {result.message}", LossCheckWarning,
                               stacklevel=2)
+    ctx.budget.tick("check_loss: done", len(selected), len(selected))
     s: Subject = ctx.subject
     header = (f"check_loss: {s.name} (K={s.K}, input={s.input}, {s.backend_note or 'backend ' + s.backend}), "
               f"budget {ctx.budget.name}, seed {ctx.budget.seed}")
@@ -243,7 +249,20 @@ def check_loss(loss: Any, *, num_classes: int = 10, input: str | None = None, on
     if user_code and time_limit is not None and not time_limit_enforceable():
         header += ("\n  the per-call time limit is not enforced: check_loss runs outside the main thread, and only the "
                    "main thread receives the signal that stops a call")
-    return Report(s.name, tuple(_in_order(ctx)), ctx.budget.name, ctx.budget.seed, header)
+    results = tuple(_in_order(ctx))
+    return Report(s.name, results, ctx.budget.name, ctx.budget.seed, header,
+                  summarise({r.check: r for r in results}, s.K, m=_eps_m(s)))
+
+
+def _eps_m(subject: Subject) -> float | None:
+    """The m of a library loss that already wraps ε-softmax (a parameter ``m`` of it or of a part)."""
+    if isinstance(subject.loss, CallableLoss):
+        return None
+    for part in subject.loss.walk():
+        m = getattr(part, "params", {}).get("m")
+        if m is not None:
+            return float(m)
+    return None
 
 
 def _in_order(ctx: Context) -> list[Result]:

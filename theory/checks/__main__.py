@@ -3,9 +3,12 @@
 LOSS is ``package.module:function`` (any importable callable loss(x, y), per example or returning
 the batch mean or sum), ``package.module:Class`` (a loss class such as an ``nn.Module``, built with
 ``--init NAME=VALUE``), a path ``path/to/file.py:name``, or a registered loss name (``gce``,
-``ce_eps+mae``; its parameters with ``--param NAME=VALUE``). The exit status is 0 when no check
-failed unexpectedly (inconclusive checks are listed, not failed), 1 when one did, 2 for bad
-arguments.
+``ce_eps+mae``; its parameters with ``--param NAME=VALUE``).
+
+Exit status: 0 when every property checked holds or is undecided (inconclusive checks are listed,
+not failed; declared expected failures do not count), 1 when a property does not hold for the loss
+(a check failed unexpectedly), 2 for bad arguments or a loss that cannot be loaded or adapted, 3 when
+the checker itself failed (a check raised: a bug in the check, reported as ERROR, not a verdict).
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from typing import Any
 
 from theory import losses
 from theory.checks import LossSource, check_loss, check_names, describe_checks
-from theory.cli import add_debug_flag, check_output_file, check_output_folder, message
+from theory.cli import Progress, add_common_flags, check_output_file, check_output_folder, message, plain
 from theory.losses import Input
-from theory.verify import Budget, write_json
+from theory.verify import Budget, Status, write_json
 
 
 def load(target: str, params: dict[str, Any]) -> Any:
@@ -102,7 +105,9 @@ def _value(text: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m theory.checks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m theory.checks", description=plain(__doc__.split("\n\n")[0]),
+                                     epilog=plain(__doc__.split("\n\n")[-1].strip()),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("loss", nargs="?", help="module:function, file.py:function or a registered loss name")
     parser.add_argument("-K", "--num-classes", type=int, default=10, help="number of classes (default 10)")
     parser.add_argument("--input", choices=[i.value for i in Input], default=None,
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--losses", help="with --catalogue: comma-separated registered names (default: every loss of "
                                          "the paper and the literature)")
     parser.add_argument("--jobs", type=int, default=None, help="processes for the catalogue (default: min(2, CPUs))")
-    add_debug_flag(parser)
+    add_common_flags(parser)
     args = parser.parse_args(argv)
     if args.list:
         for c in describe_checks():
@@ -153,12 +158,15 @@ def main(argv: list[str] | None = None) -> int:
         for name in [*(args.checks or []), *expected]:
             if name not in check_names():
                 raise ValueError(f"no check named {name!r}; known: {', '.join(check_names())}")
-        budget = Budget("thorough" if args.thorough else "default", args.seed,
-                        progress=lambda label, done, total: print(f"  {label}: {done}/{total}", file=sys.stderr))
-        report = check_loss(loss, num_classes=args.num_classes, input=args.input, budget=budget, seed=args.seed,
-                            expected_failures=expected, checks=args.checks, backend=args.backend,
-                            name=args.loss if ":" in args.loss else None, time_limit=args.time_limit,
-                            source=source)
+        progress = Progress()
+        budget = Budget("thorough" if args.thorough else "default", args.seed, progress=progress)
+        try:
+            report = check_loss(loss, num_classes=args.num_classes, input=args.input, budget=budget, seed=args.seed,
+                                expected_failures=expected, checks=args.checks, backend=args.backend,
+                                name=args.loss if ":" in args.loss else None, time_limit=args.time_limit,
+                                source=source)
+        finally:
+            progress.close()
     except (ImportError, AttributeError, OSError, KeyError, TypeError, ValueError, SyntaxError) as err:
         if args.debug:
             raise
@@ -166,7 +174,19 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     if args.json:
         print(f"report written to {write_json(args.json, report.to_dict())}")
-    return 0 if report.passed else 1
+    return exit_status(report)
+
+
+#: exit statuses of ``python -m theory.checks`` (the module docstring says what each means)
+HOLDS, DOES_NOT_HOLD, BAD_INPUT, CHECKER_FAILED = 0, 1, 2, 3
+
+
+def exit_status(report) -> int:
+    """:data:`CHECKER_FAILED` when a check erred (its verdict is missing, whatever the others say),
+    :data:`DOES_NOT_HOLD` when a check failed unexpectedly, :data:`HOLDS` otherwise."""
+    if any(r.status is Status.ERROR for r in report.results):
+        return CHECKER_FAILED
+    return HOLDS if report.passed else DOES_NOT_HOLD
 
 
 def _catalogue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -185,9 +205,12 @@ def _catalogue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
             losses.spec(n)
     except KeyError as err:
         parser.exit(2, f"python -m theory.checks: error: {message(err)}\n")
-    cat = catalogue.build(names, budget="thorough" if args.thorough else "default", seed=args.seed,
-                          cache=Path(args.out) / ".cache", jobs=args.jobs or default_jobs(),
-                          progress=lambda label, done, total: print(f"  {label}: {done}/{total}", file=sys.stderr))
+    progress = Progress()
+    try:
+        cat = catalogue.build(names, budget="thorough" if args.thorough else "default", seed=args.seed,
+                              cache=Path(args.out) / ".cache", jobs=args.jobs or default_jobs(), progress=progress)
+    finally:
+        progress.close()
     md, js = catalogue.write(cat, args.out)
     errors = [(r.loss, r.K, c.check) for r in cat.rows for c in r.cells if c.status == "error"]
     print(f"{len(cat.rows)} (loss, K) rows, {sum(r.cached for r in cat.rows)} from the cache; "

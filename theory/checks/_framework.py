@@ -21,7 +21,7 @@ import numpy as np
 
 from theory.checks._subject import Subject
 from theory.consistency import ConsistencyRow
-from theory.excess import SumRange
+from theory.excess import ExcessRow, SumRange
 from theory.losses import Input, LossEvaluationError
 from theory.verify import (
     Check,
@@ -38,7 +38,7 @@ from theory.verify import (
 )
 from theory.verify.runner import Context
 
-__all__ = ["OPEN_FLOOR", "Context", "LossMemo", "SymbolicSum", "domain", "evaluation_failure", "floor", "loss_check", "scope"]
+__all__ = ["OPEN_FLOOR", "Context", "LossMemo", "SymbolicSum", "SymmetricSweep", "domain", "evaluation_failure", "floor", "loss_check", "scope"]
 
 OPEN_FLOOR = 1e-9  # smallest coordinate on the open simplex
 
@@ -61,6 +61,16 @@ class LossMemo:
     symbolic_sum: SymbolicSum | None = None  # check_bounded_sum and check_symmetric
     range: SumRange | None = None  # the range of Σ_k L (check_bounded_sum), for the noise checks' Theorem-B bound
     consistency: ConsistencyRow | None = None  # the classification the three consistency checks read
+    symmetric_noise: SymmetricSweep | None = None  # the exact sweep both symmetric-noise notions read
+
+
+@dataclass(frozen=True)
+class SymmetricSweep:
+    """The exact symmetric-noise sweep of one loss (:func:`theory.checks.noise.symmetric_sweep`): its
+    rows and the part of the statement they cover."""
+
+    rows: tuple[ExcessRow, ...]
+    covers: str
 
 
 def loss_check(name: str, *, tier: str, statement: str, reference: str, methods: tuple[str, ...],

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from theory.formatting import clip
 from theory.verify.evidence import Verdict, short
 from theory.verify.io import jsonable
-from theory.verify.runner import Result, Status, _clip
+from theory.verify.runner import Result, Status
 
-__all__ = ["Report", "render", "render_markdown"]
+__all__ = ["VERDICT_WIDTH", "Report", "render", "render_markdown"]
+
+#: the verdict column's width in the terminal table (a longer verdict wraps onto more lines)
+VERDICT_WIDTH = 64
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class Report:
     budget: str = "default"
     seed: int = 0
     header: str = ""
+    summary: tuple[str, ...] = ()  # what a person reads first: what holds, in which notion, what to try
 
     @property
     def failures(self) -> list[Result]:
@@ -56,28 +62,42 @@ class Report:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"subject": self.subject, "header": self.header, "budget": self.budget, "seed": self.seed,
-                         "passed": self.passed, "conclusive": self.conclusive,
+        return jsonable({"subject": self.subject, "header": self.header, "summary": list(self.summary),
+                         "budget": self.budget, "seed": self.seed, "passed": self.passed, "conclusive": self.conclusive,
                          "results": [r.to_dict() for r in self.results]})
 
     def __str__(self) -> str:
-        return render(self.results, header=self.header)
+        return render(self.results, header=self.header, summary=self.summary)
 
 
-def render(results: Sequence[Result], *, header: str = "", width: int = 110) -> str:
-    """A table (check, status, verdict with its scope, time, evidence), then the details a person
-    acts on: failures and findings with witnesses and reproduce lines, inconclusive results,
-    errors."""
+def render(results: Sequence[Result], *, header: str = "", summary: Sequence[str] = (), width: int = 110,
+           verdict_width: int = VERDICT_WIDTH) -> str:
+    """The header, the summary (each entry wrapped as a paragraph), a table (check, status, verdict
+    with its scope, time, evidence), then the details a person acts on: failures and findings with
+    witnesses and reproduce lines, inconclusive results, errors. A verdict and its scope are wrapped
+    over as many lines as they need, never cut; the evidence column is cut to ``width`` (the details
+    below and ``to_dict`` hold it whole)."""
     head = ["check", "status", "verdict", "time", "evidence"]
-    rows = [[r.check, r.status.value, _clip(r.verdict_text, 70), f"{r.seconds:.1f}s",
-             _clip(r.evidence_summary if r.status is not Status.XFAIL else f"{r.reason} — {r.evidence_summary}", width)]
+    rows = [[r.check, r.status.value, textwrap.wrap(" ".join(r.verdict_text.split()), verdict_width) or [""],
+             f"{r.seconds:.1f}s",
+             clip(r.evidence_summary if r.status is not Status.XFAIL else f"{r.reason} — {r.evidence_summary}", width)]
             for r in results]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    widths = [max(len(h), *(max(map(len, row[i])) if isinstance(row[i], list) else len(row[i]) for row in rows))
+              if rows else len(h) for i, h in enumerate(head)]
 
     def line(cells):
         return " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
 
-    out = ([header] if header else []) + [line(head), "-+-".join("-" * w for w in widths), *map(line, rows)]
+    def lines(row):  # the verdict's first line beside the other cells, its other lines below it
+        first, *more = row[2]
+        return [line([row[0], row[1], first, *row[3:]]), *(line(["", "", text, "", ""]) for text in more)]
+
+    out = ([header] if header else [])
+    for entry in summary:
+        out += textwrap.wrap(entry, width, initial_indent="  ", subsequent_indent="    ")
+    if summary:
+        out.append("")
+    out += [line(head), "-+-".join("-" * w for w in widths), *(text for row in rows for text in lines(row))]
     for r in results:
         if r.status in (Status.FAILED, Status.XFAIL) and r.witness is not None:
             label = "FAILED" if r.status is Status.FAILED else "FINDING (expected)"
@@ -137,12 +157,13 @@ def _anchor(check: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in check.lower())
 
 
-def render_markdown(results: Sequence[Result], *, title: str = "") -> str:
+def render_markdown(results: Sequence[Result], *, title: str = "", summary: Sequence[str] = ()) -> str:
     """The report as Markdown a reader can follow: a summary table (check, status, the verdict
     with its scope, in full) linking to one section per result with its statement, the verdict
     of each part, every piece of evidence, the witness and its re-check, the finding, the
     reproduce lines and, for an error or an expected failure, the reason. Nothing is cut."""
     out = [f"# {title}", ""] if title else []
+    out += [f"- {entry}" for entry in summary] + ([""] if summary else [])
     counts = {k: len(v) for k, v in _by_status(results).items() if v}
     verdicts = {v.value: sum(r.verdict is v for r in results) for v in Verdict}
     out += [f"{len(results)} results: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + "; verdicts: "

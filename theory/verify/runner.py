@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from theory.formatting import clip
 from theory.verify.budget import Budget, Size
 from theory.verify.evidence import Evidence, Outcome, Part, Verdict, Witness
 from theory.verify.io import jsonable
@@ -221,7 +222,7 @@ def run_check(check: Check, ctx: Context) -> Result:
         if blocked:
             why = r.message if r.outcome is not None else r.reason
             return Result(status=Status.SKIPPED, outcome=None, blocked_by=req,
-                          reason=f"needs {req}, which {r.status.value}: {_clip(why, 200)}", **common)
+                          reason=f"needs {req}, which {r.status.value}: {clip(why, 200)}", **common)
     previous, ctx.current = ctx.current, check.id
     start = time.perf_counter()
     try:
@@ -245,7 +246,3 @@ def run_check(check: Check, ctx: Context) -> Result:
     return Result(status=status, outcome=outcome, reason=declared, seconds=seconds,
                   finding=check.finding if outcome.verdict is Verdict.REFUTED else "", **common)
 
-
-def _clip(text: str, n: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
