@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from theory.cli import add_common_flags, add_version_flag, check_output_file, check_output_folder, guarded
+from theory.cli import Progress, add_common_flags, add_version_flag, check_output_file, check_output_folder, guarded
 
 __all__ = ["main"]
 
@@ -178,7 +178,11 @@ def _cmd_exact(args) -> int:
     changes = {k: v for k, v in (("seeds", tuple(args.seeds) if args.seeds else None), ("steps", args.steps),
                                  ("ns", tuple(args.ns) if args.ns else None)) if v is not None}
     grid = dc.replace(grid, **changes)
-    result = run_grid(grid, device=args.device, progress=print)
+    bar = Progress()
+    try:
+        result = run_grid(grid, device=args.device, progress=print, steps=bar)
+    finally:
+        bar.close()
     write_json(args.out, result.to_dict())
     n_max = max(grid.ns)
     print(f"\nexcess at n = {n_max:,} against the clean-label twin (mean ± std over {len(grid.seeds)} seeds); "

@@ -234,7 +234,8 @@ class _Run:
 
 
 def _train(runs: list[tuple[str, _Run]], grid: Grid, phi: np.ndarray, codes: dict, batches: dict,
-           built: list[Loss], device: torch.device) -> np.ndarray:
+           built: list[Loss], device: torch.device,
+           steps: Callable[[str, int, int], None] | None = None) -> np.ndarray:
     """Train every run together; returns the final logits (R, n_x, K) in float64, in the order of
     ``runs``. Each model type keeps its own stacked parameters; the outputs of all runs are put in
     loss-setting order so that each loss is evaluated once per step on one slice."""
@@ -269,6 +270,8 @@ def _train(runs: list[tuple[str, _Run]], grid: Grid, phi: np.ndarray, codes: dic
         return torch.cat([_forward(m, params[m], phi_t) for m in models])[perm]
 
     for step in range(grid.steps):
+        if steps is not None and step % STEP_TICK == 0:
+            steps("training", step, grid.steps)
         picked = code.gather(1, index[key_of, step])  # (R, batch): x·K + label of each example
         counts = torch.zeros((len(runs), n_x * K), dtype=torch.float64, device=device).scatter_add_(1, picked, ones)
         Z = outputs()
@@ -292,18 +295,31 @@ def _train(runs: list[tuple[str, _Run]], grid: Grid, phi: np.ndarray, codes: dic
 # The grid
 
 
-def _population(L: Loss, problem, cls, eta: float, seed: int) -> dict[str, tuple[float, float]]:
-    """(L excess, 0-1 excess) of the population minimisers per model: within the linear class
+#: training steps between two progress ticks
+STEP_TICK = 50
+#: rounding of a risk E_x Σ_k q_k L(p, k) over a finite X, per unit of the risks compared
+SUM_ROUNDING = 64 * np.finfo(np.float64).eps
+
+
+def _population(L: Loss, problem, cls, eta: float, seed: int) -> dict[str, tuple[float, float, float]]:
+    """(L excess, 0-1 excess, error) of the population minimisers per model: within the linear class
     (:func:`theory.linear.class_excess`) and, for the MLP, the tabular class (the same row's
-    tabular minimisers)."""
+    tabular minimisers). The error bounds how far the clean minimiser found lies above the class's
+    infimum (its certified value error, or its gap to the certified tabular lower bound, which holds
+    for every loss), plus rounding: the true excess is ≥ 0, so the computed one is ≥ −error, and a
+    negative value within it is the minimiser's stated error, not a finding."""
     row = class_excess(L, problem, cls, eta, seed=seed)
-    return {"linear": (row.excess, row.zero_one_excess),
-            "mlp": (row.tabular_excess, row.tabular_zero_one_excess)}
+    rounding = SUM_ROUNDING * (1 + abs(row.clean.value) + abs(row.clean.value + row.excess))
+    linear_error = min(row.clean.value_error, row.clean.tabular_gap) + rounding
+    return {"linear": (row.excess, row.zero_one_excess, linear_error),
+            "mlp": (row.tabular_excess, row.tabular_zero_one_excess, row.tabular_clean_error + rounding)}
 
 
-def run_grid(grid: Grid, *, device: str | torch.device = "cpu",
-             progress: Callable[[str], None] | None = None) -> ExactResult:
-    """Train every run of ``grid``, measure it exactly, pair it with its twin (module docstring)."""
+def run_grid(grid: Grid, *, device: str | torch.device = "cpu", progress: Callable[[str], None] | None = None,
+             steps: Callable[[str, int, int], None] | None = None) -> ExactResult:
+    """Train every run of ``grid``, measure it exactly, pair it with its twin (module docstring).
+    ``progress(text)`` hears each phase; ``steps(label, done, total)`` the steps within the two long
+    ones (training, population minimisers), for a progress bar (:class:`theory.cli.Progress`)."""
     try:
         device = torch.device(device)
     except RuntimeError:
@@ -337,7 +353,7 @@ def run_grid(grid: Grid, *, device: str | torch.device = "cpu",
     runs = [(model, r) for model in grid.models for r in runs]
     t = time.perf_counter()
     say(f"training {len(runs)} runs together ({', '.join(grid.models)}; {grid.protocol})")
-    logits = _train(runs, grid, cls.features, codes, batches, built, device)
+    logits = _train(runs, grid, cls.features, codes, batches, built, device, steps=steps)
     t_train = time.perf_counter() - t
     # exact measurements
     t = time.perf_counter()
@@ -358,22 +374,29 @@ def run_grid(grid: Grid, *, device: str | torch.device = "cpu",
     say("population minimisers and bounds")
     ranges = {s: sum_range(built[s], K, rng=np.random.default_rng([task.seed, s]), n=200, n_polish=0)
               for s in range(len(grid.settings))}
-    population = {(s, eta): _population(built[s], problem, cls, eta, task.seed)
-                  for s in range(len(grid.settings)) for eta in grid.etas}
+    todo = [(s, eta) for s in range(len(grid.settings)) for eta in grid.etas]
+    population = {}
+    for i, (s, eta) in enumerate(todo):
+        if steps is not None:
+            steps("population minimisers", i, len(todo))
+        population[(s, eta)] = _population(built[s], problem, cls, eta, task.seed)
     points = []
     for (model, r), run in trained.items():
         if not r.eta:
             continue
         twin = trained[(model, _Run(r.setting, 0.0, r.n, r.seed))]
         rng_ = ranges[r.setting]
-        pop, pop01 = population[(r.setting, r.eta)][model]
+        pop, pop01, pop_error = population[(r.setting, r.eta)][model]
+        if pop < -pop_error:  # impossible for minimisers: say which, with the numbers
+            raise RuntimeError(f"the population excess of {grid.settings[r.setting].label} ({model}, η = {r.eta}) is "
+                               f"{pop:.3g}, below minus its stated error {pop_error:.3g}: a minimiser is wrong")
         bound = symmetric_noise_bound(r.eta, K, rng_.c1, rng_.c2) if np.isfinite(rng_.c2) else None
         setting = grid.settings[r.setting]
         points.append(ExcessPoint(
             source="finite X (exact risks)", task=task.label, model=model, method=setting.family, label=setting.label,
             m=setting.m, eta=r.eta, seed=r.seed, n_train=r.n, protocol=grid.protocol, exact=True,
             excess=run.clean_risk - twin.clean_risk, zero_one_excess=run.zero_one_risk - twin.zero_one_risk,
-            population_excess=pop, population_zero_one_excess=pop01, bound=bound,
+            population_excess=pop, population_error=pop_error, population_zero_one_excess=pop01, bound=bound,
             bound_covers=("population minimisers within every class, symmetric noise, [C₁, C₂] of Σ_k L over the "
                           "simplex" + ("" if rng_.c2_exact else " (C₂ by search)")) if bound is not None
             else "no bound: Σ_k L is unbounded", noisy_run="", clean_run=""))

@@ -19,7 +19,7 @@ from typing import Any
 __all__ = ["RUN_SCHEMA", "SCHEMA", "BoundNote", "Epoch", "ExcessPoint", "Final", "Identity", "InvalidResult",
            "RecordError", "Risk", "RunResult", "Side"]
 
-SCHEMA = 1
+SCHEMA = 2  # 2: population_error beside population_excess
 
 
 class RecordError(ValueError):
@@ -33,7 +33,9 @@ class ExcessPoint:
     ``source``: "finite X (exact risks)" (``exact``: risks are exact sums over X) or the dataset
     ("cifar10": risks on its test set). ``excess`` / ``zero_one_excess``: clean L-risk and 0-1
     risk (1 − accuracy) lost to the noise. ``population_excess``: the same for the population
-    risk minimisers within the model's class, where it is known (finite-X runs), else None.
+    risk minimisers within the model's class, where it is known (finite-X runs), else None, with
+    ``population_error`` a bound on how far below the true (non-negative) excess it may lie: the
+    clean minimiser's stated error and rounding (a value in [−error, 0) is that error, not a finding).
     ``bound``: Theorem B's η(C₂ − C₁)/((K−1) − Kη), None where there is none; ``bound_covers``
     says what it covers (whose minimisers, which noise, which [C₁, C₂]). ``protocol``: how the
     model was trained (steps or epochs, batch, learning rate).
@@ -53,6 +55,7 @@ class ExcessPoint:
     excess: float
     zero_one_excess: float | None
     population_excess: float | None
+    population_error: float | None
     population_zero_one_excess: float | None
     bound: float | None
     bound_covers: str

@@ -132,7 +132,7 @@ def paired_excess(results: Iterable) -> list[ExcessPoint]:
             label=cfg.method, m=dict(cfg.params).get("m"), eta=spec.rate, seed=cfg.seed, n_train=r.n_train,
             protocol=f"{cfg.epochs} epochs (batch {cfg.batch_size}, lr {cfg.lr:g})", exact=False,
             excess=a.test.clean_risk - b.test.clean_risk, zero_one_excess=b.test.clean_acc - a.test.clean_acc,
-            population_excess=None, population_zero_one_excess=None,
+            population_excess=None, population_error=None, population_zero_one_excess=None,
             bound=_bound("symmetric", spec.rate, a.K, c1, c2).theorem_b,
             bound_covers=bound_covers("training and test"),
             noisy_run=r.id, clean_run=twin.id))

@@ -3,7 +3,9 @@
 Measured: max − min of the sum over sampled p on the simplex (K = 10; Dirichlet draws, the
 vertices and the centre), a lower estimate of the true width. Bound: for ℓ λ-Lipschitz on [c, 1],
 Lemma A gives |Σ_k ℓ(p_ε(k)) − C₀| ≤ 2λ(K−1)/(K(1+m)), so the width is at most twice that; λ is
-max |ℓ'| on a 10⁵-point grid. For CE_ε (clamp c = 1e-8) the band of PAPER.md §5 is used instead.
+max |ℓ'| on a 10⁵-point grid. For CE_ε (clamp c = 1e-8) the CE_ε band (Lemma A's companion) is used instead.
+A width below 3e-10 (MAE's: Σ_k L is constant, so only rounding remains) is drawn on a marked floor line
+inside the axis.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ K = 10
 MS = np.logspace(-1, 9, 31)
 LIPSCHITZ_LOSSES = ("mae", "ael", "agce", "gce")
 CLAMP = PAPER_CLAMP  # the reference's clamp, as the paper's losses use it
-#: a measured width of 0 is drawn at FLOOR on the log axis, which starts at BOTTOM
-FLOOR, BOTTOM = 1e-16, 1e-10
+#: the log axis starts at BOTTOM; a measured width below FLOOR_LINE (MAE's: Σ_k L is constant, so its
+#: measured width is float rounding, ~1e-14, or 0) is drawn on that marked line just above the bottom
+BOTTOM, FLOOR_LINE = 1e-10, 3e-10
 
 
 def _lipschitz(loss, K: int, lo: float) -> float:
@@ -69,8 +72,15 @@ def build(ctx: Context) -> Output:
         color = f"C{i}"
         lam = f", λ={d['lambda']:.3g}" if d["lambda"] is not None else ""
         ax.loglog(data["m"], d["bound"], color=color, lw=1.3, label=f"{name}: bound{lam}")
-        measured = np.maximum(d["measured"], FLOOR)
-        ax.loglog(data["m"][::2], measured[::2], "o", color=color, ms=3.5, mfc="none", label=f"{name}: measured")
+        measured = np.asarray(d["measured"])
+        low = measured < FLOOR_LINE
+        label = f"{name}: measured" + (f" (all ≤ {measured.max():.1g}: on the floor line)" if low.all() else "")
+        ax.loglog(data["m"][::2], np.maximum(measured, FLOOR_LINE)[::2], "o", color=color, ms=3.5, mfc="none",
+                  label=label)
+    ax.axhline(FLOOR_LINE, color="0.5", lw=0.8, ls=":")
+    ax.annotate(f"widths below {FLOOR_LINE:g} (float rounding, or 0) are drawn on this line", xy=(0.99, FLOOR_LINE),
+                xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=6.5,
+                color="0.3", ha="right", va="bottom")
     ax.set(xlabel="m", ylabel="width of Σ_k L(p_ε, k) over the simplex", ylim=(BOTTOM, None),
            title=f"Lemma A: band width vs m (K={data['K']}; CE_ε's band uses the clamp)")
     ax.legend(ncol=2, fontsize=7, loc="lower left")

@@ -23,7 +23,9 @@ SIMPLEX_LOSSES = {"CE": ("ce", {}), "MAE": ("mae", {}), "CE_ε (m=10)": ("ce_eps
 
 
 def _colour(grade: Grade) -> str:
-    if grade is Grade.ALL_K:
+    """Green where the notion holds in full (All-k in the strict order; top-1 in the own-prediction
+    notion, which asks nothing more), amber where it holds for some k only, red where not even top-1."""
+    if grade in (Grade.ALL_K, Grade.TOP1):
         return "#4daf4a"
     if grade is Grade.NOT_TOP1:
         return "#e41a1c"
@@ -74,9 +76,10 @@ def build(ctx: Context) -> Output:
     ax.set_yticks(range(len(rows)), [r.label for r in rows], fontsize=7)
     ax.grid(False)
     ax.set_title("Consistency of the registered losses in two notions (faded: undecided positions)")
-    key = [plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.ALL_K), label="All-k consistent"),
+    key = [plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.ALL_K),
+                         label="holds in full: All-k (strict order), top-1 (own prediction asks only that)"),
            plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.TOP1_ONLY),
-                         label="consistent for some k only (top-1, top-1 only, top-k for k ∈ …)"),
+                         label="strict order for some k only (top-1 only, top-k for k ∈ {…})"),
            plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.NOT_TOP1), label="not even top-1"),
            plt.Rectangle((0, 0), 1, 1, color=_colour(Grade.TOP1_ONLY), alpha=0.5,
                          label="faded: some positions undecided")]

@@ -53,7 +53,13 @@ def compute(ctx: Context) -> dict:
     cc_ratio = [(r.m, r.excess / r.stated_bound) for r in asym["rows"]
                 if r.noise.dominant and r.stated_bound is not None and r.stated_bound > 0]
     return {"rows": rows, "symmetric": symmetric, "class_conditional": class_conditional, "violations": violations,
-            "class_conditional_ratio": cc_ratio}
+            "class_conditional_ratio": cc_ratio, "symmetric_K": sorted({r["K"] for r in rows}),
+            "class_conditional_K": sorted({r.K for r in asym["rows"]})}
+
+
+def k_text(Ks) -> str:
+    """"K = 2" or "K ∈ {2, 3}": the K a panel covers, in its title."""
+    return f"K = {Ks[0]}" if len(Ks) == 1 else "K ∈ {" + ", ".join(map(str, Ks)) + "}"
 
 
 def _mark_zero(ax) -> None:
@@ -73,7 +79,7 @@ def build(ctx: Context) -> Output:
         ax.loglog(m, np.maximum(d["max_excess"], FLOOR), "o-", color=f"C{i}", ms=3, label=f"{fam}: excess")
         ax.loglog(m, np.maximum(d["max_bound"], FLOOR), "--", color=f"C{i}", lw=1, label=f"{fam}: bound")
     ax.set(xlabel="m (m = 0 drawn at 0.1)", ylabel="R(f*_η) − R(f*), max over problems and η",
-           title="(a) symmetric noise: excess (solid) and bound (dashed) vs m")
+           title=f"(a) symmetric noise, {k_text(data['symmetric_K'])}: excess (solid), bound (dashed)")
     _mark_zero(ax)
     handles, labels = ax.get_legend_handles_labels()
     ax = axes[0, 1]
@@ -82,7 +88,7 @@ def build(ctx: Context) -> Output:
                         cmap="viridis", s=9)
     ax.set_yscale("log")
     fig.colorbar(points, ax=ax, label="log₁₀ m (m = 0 at −1)")
-    ax.set(xlabel="η (symmetric noise rate)", ylabel="excess clean risk", title="(b) excess vs η (every problem)")
+    ax.set(xlabel="η (symmetric noise rate)", ylabel="excess clean risk", title=f"(b) excess vs η (every problem), {k_text(data['symmetric_K'])}")
     _mark_zero(ax)
     ax = axes[1, 0]
     ratio = [(r["m"], r["excess"] / r["bound"]) for r in rows if r["bound"] > 0 and np.isfinite(r["bound"])]
@@ -93,7 +99,8 @@ def build(ctx: Context) -> Output:
                 label="class-conditional (condition holds): excess / O(1/(1+m)) bound")
     ax.axhline(1.0, color="k", lw=1)
     ax.set(xlabel="m (m = 0 drawn at 0.1)", ylabel="excess / bound", ylim=(-0.05, 1.15),
-           title=f"(c) tightness ratio ({data['violations']} of {len(rows)} symmetric rows above 1)")
+           title=f"(c) tightness, {k_text(data['symmetric_K'])} ({data['violations']} of {len(rows)} symmetric rows "
+                 "above 1)")
     ax.legend(fontsize=6, loc="upper left")
     ax = axes[1, 1]
     for i, (name, d) in enumerate(data["class_conditional"].items()):
@@ -104,10 +111,12 @@ def build(ctx: Context) -> Output:
             ax.loglog(m, np.maximum([b if b is not None else np.nan for b in d["top_bound"]], FLOOR), "--",
                       color=f"C{i}", lw=1, label=f"{name.split(' (')[0]}: its O(1/(1+m)) bound")
     ax.set(xlabel="m (m = 0 drawn at 0.1)", ylabel="max excess clean risk",
-           title="(d) class-conditional noise (dashed: O(1/(1+m)) bound)")
+           title=f"(d) class-conditional noise, {k_text(data['class_conditional_K'])} (dashed: O(1/(1+m)) bound)")
     _mark_zero(ax)
     ax.legend(fontsize=5.5)
-    fig.suptitle("Theorem B on exact finite problems", y=1.0)
+    fig.suptitle(f"Theorem B on exact finite problems: symmetric noise at {k_text(data['symmetric_K'])}, "
+                 f"class-conditional at {k_text(data['class_conditional_K'])} (the claims' budget; --thorough adds K)",
+                 y=1.0)
     fig.tight_layout()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=7,
                title="panel (a)")

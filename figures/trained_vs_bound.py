@@ -9,7 +9,13 @@ against its clean-label twin; 3 seeds) gives every risk exactly. Four panels:
          class (dashed, same colour): where training reaches the class's minimiser the trained
          excess approaches it as n grows; a model that fits a small noisy sample departs from it;
 (c)      the same against m at the largest n, for CE_ε and CE_ε+MAE, with Theorem B's bound;
-(d)      the 0-1 excess against n: what the noise costs in accuracy.
+(d)      the 0-1 excess against n (mean ± std): what the noise costs in accuracy;
+(e)      the 0-1 excess against m at the largest n, for CE_ε and CE_ε+MAE, beside CE's (which has no m):
+         where a large m costs more accuracy than plain CE.
+
+The keys of (c) and (e) stand in a panel of their own, so no key covers data. Line styles mean one
+thing each: the model (solid linear, dash-dot MLP); dashed with squares is Theorem B's bound, dotted
+the population minimisers' excess.
 
 The run records go to ``exact_runs.json`` (:class:`empirical.records.ExcessPoint` per pair).
 """
@@ -30,7 +36,7 @@ AGAINST_N = ("ce", "mae", "gce", "ce_eps+mae, alpha=0.01, beta=5 (m=1000)")
 AGAINST_M = ("ce_eps", "ce_eps+mae")
 #: one colour per loss family in every panel
 COLOURS = {"ce": "C0", "mae": "C1", "gce": "C2", "ce_eps+mae": "C3", "ce_eps": "C4"}
-STYLES = {"linear": "-", "mlp": ":"}
+STYLES = {"linear": "-", "mlp": "-."}  # dotted is the population minimisers', dashed the bound
 
 
 def _family(label: str) -> str:
@@ -45,8 +51,9 @@ def exact_result(ctx: Context):
         if saved is not None and saved.is_file():
             from empirical.exact import ExactResult
 
-            print(f"  finite-X experiment: read {saved}", flush=True)
             ctx.cache["exact"] = ExactResult.from_dict(json.loads(saved.read_text()))
+            ctx.cache["exact_source"] = reused(saved)
+            print(f"  finite-X experiment: {ctx.cache['exact_source']}", flush=True)
             ctx.results_used = True
         else:
             try:
@@ -57,6 +64,16 @@ def exact_result(ctx: Context):
                   flush=True)
             ctx.cache["exact"] = run_grid(default_grid(), progress=lambda s: print(f"  {s}", flush=True))
     return ctx.cache["exact"]
+
+
+def reused(path: Path) -> str:
+    """What a figure drawn from a saved finite-X result says of it: the file, when it was written, and
+    the command that writes it again (the figure does not train when the file is there)."""
+    from datetime import UTC, datetime
+
+    written = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"read {path} (written {written}), not trained again; rebuild it with "
+            f"python -m empirical exact --out {path}")
 
 
 def summarise(points) -> dict:
@@ -79,6 +96,7 @@ def summarise(points) -> dict:
         d["zero_one_std"].append(zero_one.std)
         d["seeds"].append(excess.n)
         d["population"] = sel[0].population_excess
+        d["population_error"] = sel[0].population_error  # the population excess is ≥ −this
         d["population_zero_one"] = sel[0].population_zero_one_excess
         d["bound"] = sel[0].bound
     n_max = max(p.n_train for p in points)
@@ -91,8 +109,8 @@ def build(ctx: Context) -> Output:
     data = summarise(points)
     json_path = ctx.write_json("exact_runs.json", result.to_dict())
     grid = result.grid
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    (a, b), (c, d) = axes
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8))
+    (a, b, c), (d, e, key) = axes
     for ax, model in ((a, "linear"), (b, "mlp")):
         for label in AGAINST_N:
             s = data["against_n"].get(f"{model} | {label}")
@@ -101,32 +119,45 @@ def build(ctx: Context) -> Output:
             colour = COLOURS[_family(label)]
             ax.errorbar(s["n"], s["excess"], yerr=np.nan_to_num(s["excess_std"]), fmt="o-", ms=3, capsize=2,
                         color=colour, label=f"{label}: trained")
-            ax.axhline(s["population"], color=colour, ls="--", lw=1)
-        ax.plot([], [], "k--", lw=1, label="population minimisers within the class")
+            ax.axhline(s["population"], color=colour, ls=":", lw=1.2)
+        ax.plot([], [], "k:", lw=1.2, label="population minimisers within the class")
         cls = "linear class F_B (theory.linear)" if model == "linear" else "tabular class (MLP: fits any table)"
         ax.set(xscale="log", yscale="symlog", xlabel="n noisy training samples",
                ylabel="excess clean L-risk R(f_η) − R(f_0)",
-               title=f"({'a' if model == 'linear' else 'b'}) {model} model; dashed: {cls}")
+               title=f"({'a' if model == 'linear' else 'b'}) {model} model; dotted: {cls}")
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.legend(fontsize=6)
     at_n_max = [p for p in points if p.n_train == data["n_max"] and p.method in AGAINST_M]
     data["against_m"] = excess_against_m(c, at_n_max, key=lambda p: f"{p.method}, {p.model}", m_floor=1.0,
                                          colour=lambda k: COLOURS[k.split(", ")[0]],
                                          style=lambda k: STYLES[k.split(", ")[1]])
-    c.set(xlabel="m (m = 0 drawn at 1)", ylabel="excess clean L-risk", title=f"(c) against m at n = {data['n_max']:,}")
-    c.legend(fontsize=5.5)
+    c.set(xlabel="m (m = 0 drawn at 1)", ylabel="excess clean L-risk",
+          title=f"(c) L-excess against m at n = {data['n_max']:,} (key: right)")
     for label in AGAINST_N:
         for model, style in STYLES.items():
             s = data["against_n"].get(f"{model} | {label}")
             if s is not None:
                 colour = COLOURS[_family(label)]
-                d.plot(s["n"], s["zero_one"], style, marker="o", ms=3, color=colour, label=f"{label} ({model})")
+                d.errorbar(s["n"], s["zero_one"], yerr=np.nan_to_num(s["zero_one_std"]), fmt="o" + style, ms=3,
+                           capsize=2, color=colour, label=f"{label} ({model})")
                 if s["population_zero_one"]:
-                    d.axhline(s["population_zero_one"], color=colour, ls="--", lw=1)
+                    d.axhline(s["population_zero_one"], color=colour, ls=":", lw=1.2)
     d.axhline(0, color="k", lw=0.8)
     d.set(xscale="log", xlabel="n noisy training samples", ylabel="0-1 excess (accuracy lost to the noise)",
-          title="(d) 0-1 excess (dashed where the population minimisers' is not 0)")
+          title="(d) 0-1 excess, mean ± std (dotted where the population minimisers' is not 0)")
     d.legend(fontsize=5.5, ncol=2)
+    data["zero_one_against_m"] = _zero_one_against_m(e, points, data["n_max"])
+    e.set(xscale="log", xlabel="m (m = 0 drawn at 1)", ylabel="0-1 excess (accuracy lost to the noise)",
+          title=f"(e) 0-1 excess against m at n = {data['n_max']:,}, beside CE's (key: right)")
+    e.axhline(0, color="k", lw=0.8)
+    key.axis("off")
+    handles, labels = [], []
+    for ax in (c, e):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    key.legend(handles, labels, loc="center", fontsize=6, title="(c) and (e)", title_fontsize=7, frameon=False)
     seeds = len(grid.seeds)
     fig.suptitle(f"Trained models vs population minimisers vs Theorem B — {grid.task.label}, symmetric η = "
                  f"{', '.join(f'{e:g}' for e in grid.etas)}, mean ± std over {seeds} seeds, exact risks over X",
@@ -137,10 +168,38 @@ def build(ctx: Context) -> Output:
              f"Measured: models trained by {grid.protocol} on n noisy samples, each against its clean-label twin "
              f"(same sample, initialisation and minibatches); MLP: one tanh layer of {grid.width} units.\n"
              "A trained model is not a minimiser: with a non-convex loss SGD stops where it stops, and a small sample "
-             "is not the population, so the trained excess can exceed the bound or be negative.",
+             "is not the population, so the trained excess can exceed the bound or be negative."
+             + (f"\nRuns {ctx.cache['exact_source']}." if ctx.cache.get("exact_source") else ""),
              va="top", fontsize=6.5, color="0.25")
     fig.tight_layout()
     return Output([ctx.save(fig, "trained_vs_bound"), json_path], data)
+
+
+def _zero_one_against_m(ax, points, n_max: int) -> dict:
+    """Panel (e): per (ε-loss, model) the 0-1 excess's mean ± std over seeds against m at ``n_max``, and
+    CE's at the same n as a horizontal line per model (CE has no m). Returns the plotted numbers."""
+    from empirical.table import Cell
+
+    out = {}
+    for model, style in STYLES.items():
+        for method in AGAINST_M:
+            sel = [p for p in points if p.n_train == n_max and p.method == method and p.model == model
+                   and p.zero_one_excess is not None]
+            if not sel:
+                continue
+            ms = sorted({p.m if p.m is not None else 0.0 for p in sel})
+            cells = [Cell(tuple(p.zero_one_excess for p in sel if (p.m or 0.0) == m)) for m in ms]
+            key = f"{method}, {model}"
+            out[key] = {"m": ms, "mean": [c.mean for c in cells], "std": [c.std for c in cells]}
+            ax.errorbar(np.maximum(ms, 1.0), out[key]["mean"], yerr=np.nan_to_num(out[key]["std"]), fmt="o" + style,
+                        ms=3.5, capsize=2, color=COLOURS[method], label=f"{key}: 0-1 excess")
+        ce = [p.zero_one_excess for p in points if p.n_train == n_max and p.method == "ce" and p.model == model
+              and p.zero_one_excess is not None]
+        if ce:
+            out[f"ce, {model}"] = {"mean": Cell(tuple(ce)).mean, "std": Cell(tuple(ce)).std}
+            ax.axhline(out[f"ce, {model}"]["mean"], color=COLOURS["ce"], ls=style, lw=1.2,
+                       label=f"ce, {model}: 0-1 excess (no m)")
+    return out
 
 
 FIGURE = Figure("trained_vs_bound", "Trained models vs population minimisers and Theorem B (finite X, exact risks)",

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from proofs_check import claims
+from proofs_check import claims, findings
 from proofs_check.report import as_expected, default_jobs, render, render_markdown, run_all
 from theory.cli import add_common_flags, check_output_file, guarded, plain
 from theory.verify import Status, write_json
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thorough", action="store_true", help="a larger search budget (no time limit)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every numeric search (default 0)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: min(2, CPUs))")
+    parser.add_argument("--findings", metavar="PATH", type=Path,
+                        help="rewrite the marked findings of a Markdown file (such as README.md) from the claims they "
+                             "read, running only those claims")
     parser.add_argument("--list", action="store_true", help="list the claim ids and exit")
     add_common_flags(parser)
     args = parser.parse_args(argv)
@@ -42,6 +45,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 0
     if args.seed < 0 or args.jobs < 1:
         parser.error(f"--seed must be >= 0 and --jobs >= 1, got seed={args.seed}, jobs={args.jobs}")
+    if args.findings is not None:
+        return _findings(args)
     try:
         ids = [claims.get(i).id for i in args.claim] if args.claim else claims.ids()
     except KeyError as err:
@@ -70,6 +75,19 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         write_text(args.markdown, render_markdown(results))
         print(f"report written to {args.markdown}")
     return 0 if as_expected(results) else 1
+
+
+def _findings(args: argparse.Namespace) -> int:
+    """Rewrite the marked findings of ``args.findings`` from a fresh run of the claims they read."""
+    text = args.findings.read_text()  # OSError: exit 2 with the path
+    wanted = sorted({findings.FINDINGS[i][0] for i in findings.marked(text)})
+    if not wanted:
+        raise ValueError(f"{args.findings} has no marked finding (<!-- finding: ID --> … <!-- /finding -->)")
+    results = run_all(wanted, budget="thorough" if args.thorough else "default", seed=args.seed, jobs=args.jobs)
+    changed = findings.rewrite(args.findings, {r.check: r for r in results})
+    print(f"{len(findings.marked(text))} finding(s) from {len(wanted)} claim(s); "
+          + (f"rewritten: {', '.join(changed)}" if changed else "all as computed"))
+    return 0
 
 
 if __name__ == "__main__":

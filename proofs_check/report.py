@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from proofs_check.statements import PREAMBLE
 from theory.verify import Result, Status
 from theory.verify.parallel import default_jobs
 from theory.verify.report import render as _render
@@ -27,7 +28,7 @@ def render(results: list[Result]) -> str:
 
 def render_markdown(results: list[Result]) -> str:
     """The claims report as Markdown: every statement, verdict and piece of evidence in full."""
-    return _render_markdown(results, title="The paper's claims (proofs_check)")
+    return _render_markdown(results, title="The paper's claims (proofs_check)", preamble=PREAMBLE)
 
 
 def as_expected(results: list[Result]) -> bool:

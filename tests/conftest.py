@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -22,6 +23,20 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (see ../shared/data/README.md)")
     return SHARED_DATA
+
+
+@functools.cache
+def _claim_result(claim_id: str):
+    from proofs_check import claims
+
+    return claims.get(claim_id).run("default", seed=0)
+
+
+@pytest.fixture(scope="session")
+def claim_result():
+    """``claim_result(id)``: the claim's result at the default budget and seed 0, computed once per
+    session (the claims' tests and the README's findings read the same run)."""
+    return _claim_result
 
 
 def pytest_collection_modifyitems(config, items):

@@ -16,9 +16,26 @@ from theory.minimise import risk_of_vectors  # noqa: E402
 EPS_MAE = LossSetting("ce_eps+mae", 1e3, (("alpha", 0.01), ("beta", 5.0)))
 
 
+#: the progress ticks of the module's quick grid: (label, done, total)
+TICKS: list[tuple[str, int, int]] = []
+
+
 @pytest.fixture(scope="module")
 def quick():
-    return run_grid(quick_grid())
+    return run_grid(quick_grid(), steps=lambda label, done, total: TICKS.append((label, done, total)))
+
+
+def test_the_long_phases_report_their_steps(quick):
+    """Training ticks every STEP_TICK steps, from 0 below the total; the population phase once per
+    (loss setting, η), so a progress bar moves through both (python -m empirical exact draws one)."""
+    from empirical.exact import STEP_TICK
+
+    grid = quick_grid()
+    training = [done for label, done, total in TICKS if label == "training" and total == grid.steps]
+    assert training == list(range(0, grid.steps, STEP_TICK))
+    population = [(done, total) for label, done, total in TICKS if label == "population minimisers"]
+    n = len(grid.settings) * len(grid.etas)
+    assert population == [(i, n) for i in range(n)]
 
 
 def _runs(result):
@@ -66,6 +83,26 @@ def test_the_bound_holds_for_the_population_minimisers_and_is_absent_for_an_unbo
         assert p.bound == 0.0 if p.method == "mae" else p.bound > 0  # Σ_k MAE is constant
         # Theorem B, within the linear class and within the tabular class (the MLP's reference)
         assert p.population_excess <= p.bound + 1e-9
+
+
+def test_a_negative_population_excess_is_within_its_stated_error(quick):
+    """The true excess of minimisers is ≥ 0; a computed one below 0 must be within the clean
+    minimiser's stated error (and rounding), which each point carries, small where certified."""
+    for p in quick.points:
+        assert p.population_error is not None and p.population_error >= 0
+        assert p.population_excess >= -p.population_error, (p.label, p.model, p.population_excess, p.population_error)
+    assert any(p.population_error < 1e-9 for p in quick.points)  # the bound is tight where certified
+
+
+def test_an_impossible_population_excess_stops_the_grid(monkeypatch):
+    """A population excess below minus its error means a wrong minimiser: the run says so, naming it."""
+    import empirical.exact as exact
+
+    real = exact._population
+    monkeypatch.setattr(exact, "_population", lambda *a, **k: {model: (-1.0, v[1], 1e-6)
+                                                                for model, v in real(*a, **k).items()})
+    with pytest.raises(RuntimeError, match="below minus its stated error"):
+        run_grid(replace(quick_grid(), settings=(EPS_MAE,), ns=(50,), seeds=(1,), models=("mlp",)))
 
 
 def test_maes_population_excess_is_zero_in_both_classes(quick):

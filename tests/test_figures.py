@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import matplotlib
+import matplotlib.colors
+import matplotlib.container
 import numpy as np
 import pytest
 
@@ -73,6 +76,20 @@ def test_band_width_stays_under_lemma_a():
         measured, bound = np.array(d["measured"]), np.array(d["bound"])
         assert np.all(measured <= bound * (1 + 1e-9) + 1e-12), name
         assert measured[-1] < measured[0] or measured[0] < 1e-12, name  # MAE_ε is exactly symmetric
+
+
+def test_band_width_draws_every_measured_point_inside_the_axis(tmp_path):
+    """MAE's measured width is float rounding (Σ_k L is constant): its points are drawn on the marked
+    floor line inside the axis, and its key says so; no measured point falls outside the view."""
+    cap = _Capture(Context(tmp_path, jobs=1))
+    band_width.FIGURE.build(cap)
+    ax = cap.figures["band_width"].axes[0]
+    lo, hi = ax.get_ylim()
+    measured = [line for line in ax.get_lines() if "measured" in line.get_label()]
+    assert len(measured) == 5 and all(((lo <= line.get_ydata()) & (line.get_ydata() <= hi)).all() for line in measured)
+    (mae,) = [line for line in measured if line.get_label().startswith("mae_ε")]
+    assert "on the floor line" in mae.get_label() and np.all(mae.get_ydata() == band_width.FLOOR_LINE)
+    assert any("drawn on this line" in t.get_text() for t in ax.texts) and lo < band_width.FLOOR_LINE
 
 
 def test_gradient_weights_match_the_closed_forms():
@@ -238,8 +255,8 @@ class _Capture(Context):
     """A context that keeps each figure it saves, to inspect what the reader sees."""
 
     def __init__(self, base: Context):
-        super().__init__(base.out, jobs=1)
-        self.claims = base.claims  # the claim results already computed are shared
+        super().__init__(base.out, results=base.results, shared=base.shared, jobs=1)
+        self.claims, self.cache = base.claims, base.cache  # what the base context computed is shared
         self.figures = {}
 
     def save(self, fig, name):
@@ -291,6 +308,12 @@ def test_theorem_b_marks_exact_zeros_and_pairs_each_bound_with_its_loss(ctx):
         assert f"{holds.split(' (')[0]}: its O(1/(1+m)) bound" in labels
     b = next(ax for ax in panels if ax.get_title().startswith("(b)"))
     assert b.get_legend() is None and any(a.get_ylabel().startswith("log₁₀ m") for a in fig.axes)  # a colour bar
+    data = theorem_b.compute(ctx)  # every panel says which K its rows cover
+    sym, cc = theorem_b.k_text(data["symmetric_K"]), theorem_b.k_text(data["class_conditional_K"])
+    assert data["symmetric_K"] == sorted({r["K"] for r in data["rows"]})
+    for ax in panels:
+        assert (cc if ax.get_title().startswith("(d)") else sym) in ax.get_title(), ax.get_title()
+    assert sym in fig._suptitle.get_text() and cc in fig._suptitle.get_text()
 
 
 @pytest.mark.slow  # shares the module's main-job context
@@ -299,9 +322,15 @@ def test_the_consistency_chart_has_a_colour_key(ctx):
 
     cap = _Capture(ctx)
     consistency.FIGURE.build(cap)
-    legend = cap.figures["consistency_table"].axes[0].get_legend()
-    texts = [t.get_text() for t in legend.get_texts()]
-    assert texts[0] == "All-k consistent" and "not even top-1" in texts and any("undecided" in t for t in texts)
+    ax = cap.figures["consistency_table"].axes[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts[0].startswith("holds in full") and "not even top-1" in texts and any("undecided" in t for t in texts)
+    # CE holds in full in both notions (All-k; own prediction: top-1, all that notion asks): green everywhere
+    row = [t.get_text() for t in ax.get_yticklabels()].index("ce")
+    cells = [patch for patch in ax.patches if abs(patch.get_y() - (row - 0.45)) < 1e-9]
+    green = consistency._colour(consistency.Grade.ALL_K)
+    assert len(cells) == len(ax.get_xticks()) and all(
+        np.allclose(c.get_facecolor()[:3], matplotlib.colors.to_rgb(green)) for c in cells)
 
 
 @pytest.mark.slow  # the module's tiny training runs
@@ -328,10 +357,29 @@ def test_trained_vs_bound_reads_a_saved_result_and_draws_its_points(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     (results / "exact.json").write_text(json.dumps(result.to_dict()))
-    ctx = Context(tmp_path / "out", results=results)  # nothing cached: the saved file is read, nothing trained
+    ctx = _Capture(Context(tmp_path / "out", results=results))  # nothing cached: the saved file is read
     out = trained_vs_bound.FIGURE.build(ctx)
     assert isinstance(ctx.cache["exact"], ExactResult) and ctx.cache["exact"] == result
     assert _is_png(out.paths[0])
+    # it says that it reused the file, when it was written and how to rebuild it
+    assert "written" in ctx.cache["exact_source"] and "python -m empirical exact --out" in ctx.cache["exact_source"]
+    fig = ctx.figures["trained_vs_bound"]
+    assert any("written" in t.get_text() for t in fig.texts)
+    panel = {ax.get_title()[:3]: ax for ax in fig.axes if ax.get_title()}
+    assert panel["(c)"].get_legend() is None and panel["(e)"].get_legend() is None  # their key is a panel apart
+    key = next(ax for ax in fig.axes if ax.get_legend() is not None and ax.get_legend().get_title().get_text())
+    assert not key.axison
+    # (d) has error bars; (e) draws the ε-losses' 0-1 excess against m and CE's beside it
+    assert any(isinstance(c, matplotlib.container.ErrorbarContainer) for c in panel["(d)"].containers)
+    e = out.data["zero_one_against_m"]
+    assert {k.split(", ")[0] for k in e} >= {"ce", "ce_eps+mae"} and e["ce, mlp"]["mean"] == pytest.approx(
+        np.mean([p.zero_one_excess for p in result.points if p.method == "ce" and p.model == "mlp"
+                 and p.n_train == max(result.grid.ns)]))
+    # a dotted line means the population minimisers, and only that
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_linestyle() == ":" and line.get_label() and not line.get_label().startswith("_"):
+                assert "population" in line.get_label(), line.get_label()
     n_max = max(result.grid.ns)
     for key, d in out.data["against_n"].items():
         model, label = key.split(" | ")

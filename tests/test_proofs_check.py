@@ -4,6 +4,7 @@ evidence that can fail."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -23,9 +24,9 @@ SLOW_CLAIMS = {"consistency.table", "asymmetric.tolerance", "theorem_b.ce_eps", 
 @pytest.mark.claims
 @pytest.mark.parametrize("claim_id", [pytest.param(i, marks=pytest.mark.slow) if i in SLOW_CLAIMS else i
                                       for i in claims.ids()])
-def test_claim_reaches_its_expected_verdict_with_evidence(claim_id):
+def test_claim_reaches_its_expected_verdict_with_evidence(claim_result, claim_id):
     claim = claims.get(claim_id)
-    result = claim.run("default", seed=0)
+    result = claim_result(claim_id)
     assert result.verdict is claim.expect, (result.verdict_text, result.evidence_summary, result.reason)
     if result.verdict is Verdict.PROVED:
         certs = [e for e in result.evidence if e.kind is Kind.CERTIFICATE]
@@ -151,3 +152,36 @@ def test_the_linear_class_claims_are_decided_by_their_rows(monkeypatch):
     monkeypatch.setattr(linear_class, "SHAPE", {**linear_class.SHAPE, "n_x": 3})
     rich = claims.get("linear_class.noise_moves_ce_argmax").run("default", seed=0)
     assert rich.verdict is Verdict.INCONCLUSIVE and rich.data["tried"] == 60
+
+
+#: the named results a claim may cite; the claims report must state each one it cites
+NAMED = ("Theorem B", "Lemma A", "CE_ε band", "Risk identity", "Class-conditional noise", "Consistency", "ε-softmax")
+
+
+def test_the_claims_report_states_every_result_it_cites():
+    """claims.md is read alone: every named result a claim's text cites is stated in its preamble, and
+    no claim points to a document outside the report."""
+    from pathlib import Path
+
+    import proofs_check
+    from proofs_check.statements import PREAMBLE
+
+    source = "\n".join(p.read_text() for p in Path(proofs_check.__file__).parent.rglob("*.py")
+                       if p.name != "statements.py")
+    for name in NAMED:
+        assert f"**{name}" in PREAMBLE, name
+    cited = {name for name in ("Theorem B", "Lemma A", "CE_ε band", "risk identity") if name in source}
+    assert cited and all(name.lower() in PREAMBLE.lower() for name in cited)
+    for c in claims.all_claims():
+        assert "PAPER.md" not in c.statement + c.reference + c.title, c.id
+
+
+def test_the_claims_report_text_has_no_empty_or_degenerate_phrases(claim_result):
+    """Phrases a reader stumbles on: an empty list after "argued:", a one-value grid read as a range,
+    a set of k written as an interval."""
+    from proofs_check.report import render_markdown
+
+    text = render_markdown([claim_result(i) for i in ("theorem_b.bound", "lemma_a.bounded_sum", "identities.m_zero")])
+    assert "PAPER.md" not in text and "**Theorem B**" in text
+    assert "argued: ;" not in text and "values from 0 to 0" not in text and "1 values" not in text
+    assert not re.search(r"k ∈ \[\d", text)

@@ -337,7 +337,9 @@ class ClassExcessRow:
     problem, for contrast; ``range_bound``: Theorem B with [C₁, C₂] (None without a range);
     ``instance_bound``: η(S(f̂) − S(f̂_η))/((K−1) − Kη), the inequality the theorem rests on.
     ``noisy_risk_of_clean``: R^η(f̂), to hold against ``noisy.value`` = R^η(f̂_η) (the minimality
-    the theorem rests on). ``clean`` / ``noisy``: the two :class:`ClassMinimum` (not serialised by
+    the theorem rests on). ``tabular_clean_error``: a bound on how far the tabular clean minimiser's
+    risk lies above the tabular minimum (E_x of its stated value errors; +inf when one is not stated),
+    so that ``tabular_excess`` ≥ −tabular_clean_error up to rounding. ``clean`` / ``noisy``: the two :class:`ClassMinimum` (not serialised by
     :meth:`to_dict`).
     """
 
@@ -363,6 +365,7 @@ class ClassExcessRow:
     certified: bool
     minimiser_gap: float
     noisy_risk_of_clean: float
+    tabular_clean_error: float
     clean: ClassMinimum = field(repr=False, compare=False)
     noisy: ClassMinimum = field(repr=False, compare=False)
 
@@ -435,4 +438,5 @@ def class_excess(L: Loss, problem: FiniteProblem, cls: LinearClass, eta: float, 
         instance_bound=ratio * (s_clean - s_noisy), range_bound=bound,
         certified=clean.certified and noisy.certified, minimiser_gap=noisy.value_error,
         noisy_risk_of_clean=float(px @ risk_of_vectors(clean.losses, noisy_problem.posterior)),
+        tabular_clean_error=(float(px @ tab_clean.value_error) if tab_clean.value_error is not None else float("inf")),
         clean=clean, noisy=noisy)

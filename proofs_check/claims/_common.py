@@ -60,6 +60,12 @@ def sci(x: float) -> str:
     return f"{x:g}".replace("e-0", "e-").replace("e+0", "e+")
 
 
+def m_text(ms: Sequence[float]) -> str:
+    """"m = 0" for one value, "m ∈ 32 values from 0 to 1e+10" for a grid."""
+    ms = sorted(ms)
+    return f"m = {sci(ms[0])}" if len(ms) == 1 else f"m ∈ {len(ms)} values from {sci(ms[0])} to {sci(ms[-1])}"
+
+
 def k_text(Ks: Sequence[int]) -> str:
     Ks = list(Ks)
     if len(Ks) > 2 and Ks == list(range(Ks[0], Ks[-1] + 1)):

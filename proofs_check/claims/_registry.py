@@ -28,8 +28,13 @@ class Claim(Check):
         return run_check(self, paper_context(budget, seed=seed))
 
 
+#: every claim's default reference: the paper, with its statements as this package writes them (the claims
+#: report states each one it refers to: proofs_check.statements)
+PAPER = "Wang et al., ε-Softmax, NeurIPS 2024 (statements as reconstructed here: see the report's preamble)"
+
+
 def claim(id: str, title: str, statement: str, *, origin: Origin, methods: tuple[str, ...], expect: Verdict,
-          finding: str = "", reference: str = "ε-softmax paper (NeurIPS 2024), PAPER.md", seconds: float = 1.0):
+          finding: str = "", reference: str = PAPER, seconds: float = 1.0):
     """Declare ``fn(ctx) -> Outcome`` as the paper claim ``id`` (the decorated name becomes the
     :class:`Claim`; :mod:`proofs_check.claims` registers it). ``expect`` is the verdict the test-suite
     and ``python -m proofs_check`` expect (a claim expected to be refuted states its ``finding``);

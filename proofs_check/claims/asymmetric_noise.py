@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from proofs_check.claims._common import k_text
+from proofs_check.claims._common import k_text, m_text
 from proofs_check.claims._registry import claim
 from proofs_check.claims.bounded_sum import ELLS, U, lipschitz_constant
 from proofs_check.claims.softmax import one_hot_proof
@@ -187,7 +187,7 @@ def check_tolerance(ctx: Context):
         "max_zero_one_excess": [max(r.zero_one_excess for r in extra if r.m == m) for m in extra_ms],
         "top_bound": None}
     broken_floor = min(d["max_excess"][-1] for d in dep.values() if not d["condition_holds"])
-    covers = f"{k_text(Ks)}, m ∈ {len(ms)} values from 0 to 1e10, deterministic problems (exact, tabular predictors)"
+    covers = f"{k_text(Ks)}, {m_text(ms)}, deterministic problems (exact, tabular predictors)"
     ev = [Evidence(Kind.SEARCH, f"{len(large)} problems with R(f*) = 0, 1 − η_y > η_yk and m ≥ 1e3: {len(bad)} exceed "
                    "sup_{u ≥ (1/K+m)/(1+m)} ℓ(u) − ℓ(1) (= O(1/m))", covers=covers, data={"rows": len(rows)}),
           Evidence(Kind.MEASUREMENT, f"the condition matters: with a row whose off-diagonal exceeds the diagonal the "

@@ -218,5 +218,5 @@ def check_moves(ctx: Context):
         ev.append(Evidence(Kind.MEASUREMENT, f"CE_ε+MAE's found in-class minimisers: 0 argmax changes, max excess "
                            f"{max(r.excess for r in others['ce_eps+mae']):.2g}", covers=eps_covers,
                            data={"rows": [r.to_dict() for r in others["ce_eps+mae"]]}))
-    return decide(ev, witness, data={"found": found, "others": others}, witness_covers=eps_covers,
+    return decide(ev, witness, data={"found": found, "others": others, "tried": tried}, witness_covers=eps_covers,
                   failure="CE_ε+MAE's found minimisers moved their argmax")

@@ -99,8 +99,8 @@ class NotionResult:
     @property
     def label(self) -> str:
         g = self.grade
-        text = f"top-k for k ∈ {list(self.ks)}" if g is Grade.SOME_K else g.value
-        return text + (f" (undecided at k ∈ {list(self.undecided)})" if self.undecided else "")
+        text = f"top-k for k ∈ {_set(self.ks)}" if g is Grade.SOME_K else g.value
+        return text + (f" (undecided at k ∈ {_set(self.undecided)})" if self.undecided else "")
 
     def confirmed(self, k: int) -> Failure | None:
         return next((f for f in self.failures if f.k == k and f.recheck is Recheck.CONFIRMED), None)
@@ -145,3 +145,8 @@ class ConsistencyRow:
                 "n_posteriors": self.n_posteriors, "strict": self.strict.to_dict(),
                 "prediction": self.prediction.to_dict(), "method": self.method.value, "exact": self.exact,
                 "gap": self.gap, "note": self.note}
+
+
+def _set(ks) -> str:
+    """{1, 3}: a set of k, never a list that reads as an interval."""
+    return "{" + ", ".join(str(k) for k in ks) + "}"

@@ -138,7 +138,9 @@ class Proof:
         if self.failed:
             gaps.append(f"{len(self.failed)} not reduced ({'; '.join(s.name for s in self.failed[:2])}"
                         f"{', …' if len(self.failed) > 2 else ''})")
-        return text + (f"; not mechanised: {', '.join(gaps)}" if gaps else "")
+        if not gaps:
+            return text
+        return (f"{text}; " if text else "") + f"not mechanised: {', '.join(gaps)}"
 
 
 @dataclass(frozen=True)

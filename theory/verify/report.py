@@ -157,12 +157,15 @@ def _anchor(check: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in check.lower())
 
 
-def render_markdown(results: Sequence[Result], *, title: str = "", summary: Sequence[str] = ()) -> str:
+def render_markdown(results: Sequence[Result], *, title: str = "", summary: Sequence[str] = (),
+                    preamble: str = "") -> str:
     """The report as Markdown a reader can follow: a summary table (check, status, the verdict
     with its scope, in full) linking to one section per result with its statement, the verdict
     of each part, every piece of evidence, the witness and its re-check, the finding, the
-    reproduce lines and, for an error or an expected failure, the reason. Nothing is cut."""
+    reproduce lines and, for an error or an expected failure, the reason. Nothing is cut. ``preamble``
+    (Markdown) comes first: what a reader needs to read the results, such as the statements they cite."""
     out = [f"# {title}", ""] if title else []
+    out += [preamble.rstrip(), ""] if preamble else []
     out += [f"- {entry}" for entry in summary] + ([""] if summary else [])
     counts = {k: len(v) for k, v in _by_status(results).items() if v}
     verdicts = {v.value: sum(r.verdict is v for r in results) for v in Verdict}
