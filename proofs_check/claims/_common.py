@@ -61,9 +61,9 @@ def sci(x: float) -> str:
 
 
 def m_text(ms: Sequence[float]) -> str:
-    """"m = 0" for one value, "m ∈ 32 values from 0 to 1e+10" for a grid."""
-    ms = sorted(ms)
-    return f"m = {sci(ms[0])}" if len(ms) == 1 else f"m ∈ {len(ms)} values from {sci(ms[0])} to {sci(ms[-1])}"
+    """"m = 0" for one value, "m ∈ 32 values from 0 to 1e10" for a grid."""
+    ms = [sci(v).replace("e+", "e") for v in sorted(ms)]
+    return f"m = {ms[0]}" if len(ms) == 1 else f"m ∈ {len(ms)} values from {ms[0]} to {ms[-1]}"
 
 
 def k_text(Ks: Sequence[int]) -> str:
