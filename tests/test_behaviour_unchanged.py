@@ -29,7 +29,11 @@ SCRIPT = ROOT / "tests" / "report_fingerprint.py"
 #: 91edf71aa0: issue 28 §1: a new check (check_noise_tolerant_within_bound), a summary on every check_loss report,
 #: the class-conditional check decided where it was skipped behind check_symmetric, "exactly" in the exact notion's
 #: statements and messages (and the 0-1 excess in its failure); the claims report and every other verdict the same.
-REFERENCE = "91edf71aa0"
+#: 00199755ec: issue 28 §2: the claims' default reference names the paper (not PAPER.md), findings are generated (the
+#: theorem_b.ce_eps m-dependence sentence), phrases fixed ("argued: ;", "m ∈ 1 values", "k ∈ [1, 3]"),
+#: theorem_b.lipschitz_eps's statement names each budget's losses, linear-class rows carry tabular_clean_error and
+#: the moves claim its "tried"; every verdict and status the same, every check_loss report the same.
+REFERENCE = "00199755ec"
 
 
 def _git(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
