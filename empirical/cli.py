@@ -202,7 +202,8 @@ def _cmd_exact(args) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (the README's examples are parsed with it in the tests)."""
     parser = argparse.ArgumentParser(prog="python -m empirical", description=(
         "Train on CIFAR under label noise with the paper's protocol and measure risk against the bounds."))
     add_version_flag(parser)
@@ -264,5 +265,5 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     return guarded(f"python -m empirical {args.command}", lambda: args.func(args), debug=args.debug)

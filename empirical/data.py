@@ -288,15 +288,20 @@ def synthetic(num_classes: int = 10, n_train: int = 2000, n_test: int = 500, *, 
 # Download
 
 
-def _missing_message(name: str, root: Path, reason: str = "") -> str:
+def _missing_message(name: str, root: Path, reason: str = "", *, download_tried: bool = False) -> str:
+    """What to do about absent data files. The way to let the package download them is offered only
+    when it was not tried (download_missing=False, from the command line --no-download): after a
+    failed download, asking to download again would send the user round in a circle."""
     source = SOURCES[name]
     files = ", ".join(source.train_files + source.test_files)
+    retry = ("" if download_tried else
+             ", or let the package download it on a machine with network access (download_missing=True; on the "
+             "command line, leave out --no-download)")
     return (
         f"{name} not found under {root}: expected {root / source.folder}/ with {files} "
         f"(the standard python layout).{(' ' + reason) if reason else ''} Download {source.url} "
-        f"(md5 {source.md5}) and extract it into {root}, or pass download_missing=True "
-        f"(drop --no-download) on a machine with network access. For CIFAR-10 a local copy can be "
-        f"written with: python ../shared/tools/cifar10_from_npz.py {root}"
+        f"(md5 {source.md5}) where there is network access and extract it into {root}{retry}. For CIFAR-10 a "
+        f"local copy can be written with: python ../shared/tools/cifar10_from_npz.py {root}"
     )
 
 
@@ -334,7 +339,8 @@ def download(name: str, data_dir: str | os.PathLike, *, timeout: float = 60.0) -
                     digest.update(chunk)
                     out.write(chunk)
         except (urllib.error.URLError, OSError) as err:
-            raise DataNotFoundError(_missing_message(name, root, f"Downloading failed ({err}).")) from err
+            raise DataNotFoundError(_missing_message(name, root, f"Downloading it failed ({err}).",
+                                                     download_tried=True)) from err
         if digest.hexdigest() != source.md5:
             raise ValueError(f"checksum mismatch for {source.url}: md5 {digest.hexdigest()}, expected "
                              f"{source.md5}; the download is corrupt or was tampered with (nothing was extracted)")

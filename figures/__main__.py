@@ -11,7 +11,8 @@ from figures import FIGURES, Context, MissingInput, get
 from theory.cli import add_common_flags, check_output_folder, guarded, plain
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (the README's examples are parsed with it in the tests)."""
     parser = argparse.ArgumentParser(prog="python -m figures", description=plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="figures to build (default: all, plus the claims report)")
@@ -23,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-only", action="store_true",
                         help="only the figures built from a results folder (no claims are run)")
     add_common_flags(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     return guarded(parser.prog, lambda: _run(parser, args), debug=args.debug)
 

@@ -19,7 +19,8 @@ from theory.verify import Status, write_json
 from theory.verify.io import write_text
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (the README's examples are parsed with it in the tests)."""
     parser = argparse.ArgumentParser(prog="python -m proofs_check", description=plain(__doc__.splitlines()[0]))
     parser.add_argument("--claim", action="append", metavar="ID",
                         help="run only this claim (an id or a unique prefix; repeatable)")
@@ -34,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
                              "read, running only those claims")
     parser.add_argument("--list", action="store_true", help="list the claim ids and exit")
     add_common_flags(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     return guarded(parser.prog, lambda: _run(parser, args), debug=args.debug)
 

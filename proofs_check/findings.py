@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from theory.verify import Result
+from theory.verify import Recheck, Result
 
 __all__ = ["FINDINGS", "MARKER", "m_dependence", "marked", "rewrite", "unbounded", "vanishing_point"]
 
@@ -101,11 +101,41 @@ def _moves(r: Result) -> str:
             f"minimisers change {mae} argmax(es) and CE_ε+MAE's {eps}")
 
 
+#: the rows of consistency.table the README discusses, by label
+CONSISTENCY_LABELS = ("ce_eps+mae", "ce_eps+mae (clamp=0)", "gce", "gce (clamp=0)", "sce", "nce+rce", "ldr_kl",
+                      "ldr_kl (scores=raw)", "ce+lc")
+
+
+def _consistency(r: Result) -> str:
+    """A Markdown table of the discussed rows: the strict-order class per K, each failure with the first
+    confirmed witness the row carries (q → p*), and the own-prediction class."""
+    from theory.formatting import vector
+
+    rows = [row for row in r.data["rows"] if row.label in CONSISTENCY_LABELS]
+    Ks = sorted({K for row in rows for K in row.by_K})
+    lines = ["| loss | " + " | ".join(f"K = {K}, strict order (witness q → p*)" for K in Ks) + " | own prediction |",
+             "|---" * (len(Ks) + 2) + "|"]
+    for row in rows:
+        cells = []
+        for K in Ks:
+            c = row.by_K[K]
+            text = c.strict.label
+            confirmed = [f for f in c.strict.failures if f.recheck is Recheck.CONFIRMED]
+            if confirmed:
+                f = confirmed[0]
+                text += f": {vector(f.q)} → {vector(f.p_star)}"
+            cells.append(text)
+        own = ", ".join(sorted({c.prediction.label for c in row.by_K.values()}))
+        lines.append(f"| {row.label} | " + " | ".join(cells) + f" | {own} |")
+    return "\n".join(lines)
+
+
 #: finding id → (the claim it reads, the sentence made from that claim's result)
 FINDINGS: dict[str, tuple[str, Callable[[Result], str]]] = {
     "theorem_b.ce_eps": ("theorem_b.ce_eps", _ce_eps),
     "theorem_b.unbounded": ("theorem_b.unbounded", _unbounded),
     "linear_class.noise_moves_ce_argmax": ("linear_class.noise_moves_ce_argmax", _moves),
+    "consistency.table": ("consistency.table", _consistency),
 }
 
 
@@ -139,6 +169,9 @@ def rewrite(path: str | Path, results: Mapping[str, Result]) -> list[str]:
 
 
 def _wrap(sentence: str, width: int = 100) -> str:
+    """A sentence wrapped at ``width``; a table (lines starting with "|") as it is."""
     import textwrap
 
+    if sentence.startswith("|"):
+        return sentence
     return "\n".join(textwrap.wrap(sentence, width))

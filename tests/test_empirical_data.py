@@ -134,8 +134,15 @@ def test_download_without_network_is_a_clear_error(tmp_path, monkeypatch):
     def offline(url, timeout):
         raise urllib.error.URLError("no route to host")
     monkeypatch.setattr(D, "_urlopen", offline)
-    with pytest.raises(D.DataNotFoundError, match=r"Downloading failed.*no route to host.*extract it into"):
+    with pytest.raises(D.DataNotFoundError, match=r"Downloading it failed.*no route to host.*extract it into") as err:
         D.load_images("cifar10", tmp_path / "data")
+    # the download was tried: the message does not ask for it again, nor to drop a flag never passed
+    assert "no-download" not in str(err.value) and "download_missing" not in str(err.value)
+
+
+def test_absent_data_with_downloads_off_says_how_to_turn_them_on(tmp_path):
+    with pytest.raises(D.DataNotFoundError, match=r"leave out --no-download"):
+        D.load_images("cifar10", tmp_path / "data", download_missing=False)
 
 
 def test_archive_member_escaping_the_folder_is_refused(tmp_path, monkeypatch):

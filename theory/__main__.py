@@ -28,7 +28,8 @@ def _evidence(minimum) -> str:
     return " (not certified)" if not np.isfinite(gap) else f" (value within {gap:.1e} of the minimum)"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (the README's examples are parsed with it in the tests)."""
     parser = argparse.ArgumentParser(prog="python -m theory", description=plain(__doc__.splitlines()[0]))
     parser.add_argument("-K", type=int, default=4, help="number of classes (default 4)")
     parser.add_argument("--n-x", type=int, default=8, help="points in the finite X (default 8)")
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated loss names, or 'all' (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     add_common_flags(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     return guarded(parser.prog, lambda: _run(args), debug=args.debug)
 

@@ -104,7 +104,8 @@ def _value(text: str) -> Any:
         return text
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (the README's examples are parsed with it in the tests)."""
     parser = argparse.ArgumentParser(prog="python -m theory.checks", description=plain(__doc__.split("\n\n")[0]),
                                      epilog=plain(__doc__.split("\n\n")[-1].strip()),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -135,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
                                          "the paper and the literature)")
     parser.add_argument("--jobs", type=int, default=None, help="processes for the catalogue (default: min(2, CPUs))")
     add_common_flags(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
         for c in describe_checks():
