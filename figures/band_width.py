@@ -67,7 +67,7 @@ def compute(ms=MS, n: int = 3000, seed: int = 0) -> dict:
 
 def build(ctx: Context) -> Output:
     data = compute()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     for i, (name, d) in enumerate(data["losses"].items()):
         color = f"C{i}"
         lam = f", λ={d['lambda']:.3g}" if d["lambda"] is not None else ""
@@ -83,7 +83,7 @@ def build(ctx: Context) -> Output:
                 color="0.3", ha="right", va="bottom")
     ax.set(xlabel="m", ylabel="width of Σ_k L(p_ε, k) over the simplex", ylim=(BOTTOM, None),
            title=f"Lemma A: band width vs m (K={data['K']}; CE_ε's band uses the clamp)")
-    ax.legend(ncol=2, fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # off the data
     return Output([ctx.save(fig, "band_width")], data)
 
 

@@ -145,7 +145,6 @@ def build(ctx: Context) -> Output:
     d.axhline(0, color="k", lw=0.8)
     d.set(xscale="log", xlabel="n noisy training samples", ylabel="0-1 excess (accuracy lost to the noise)",
           title="(d) 0-1 excess, mean ± std (dotted where the population minimisers' is not 0)")
-    d.legend(fontsize=5.5, ncol=2)
     data["zero_one_against_m"] = _zero_one_against_m(e, points, data["n_max"])
     e.set(xscale="log", xlabel="m (m = 0 drawn at 1)", ylabel="0-1 excess (accuracy lost to the noise)",
           title=f"(e) 0-1 excess against m at n = {data['n_max']:,}, beside CE's (key: right)")
@@ -157,7 +156,11 @@ def build(ctx: Context) -> Output:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    key.legend(handles, labels, loc="center", fontsize=6, title="(c) and (e)", title_fontsize=7, frameon=False)
+    first = key.legend(handles, labels, loc="upper center", fontsize=5.5, title="(c) and (e)", title_fontsize=7,
+                       frameon=False)
+    key.add_artist(first)
+    key.legend(*d.get_legend_handles_labels(), loc="lower center", fontsize=5.5, ncol=2, title="(d)",
+               title_fontsize=7, frameon=False)
     seeds = len(grid.seeds)
     fig.suptitle(f"Trained models vs population minimisers vs Theorem B — {grid.task.label}, symmetric η = "
                  f"{', '.join(f'{e:g}' for e in grid.etas)}, mean ± std over {seeds} seeds, exact risks over X",
@@ -168,7 +171,9 @@ def build(ctx: Context) -> Output:
              f"Measured: models trained by {grid.protocol} on n noisy samples, each against its clean-label twin "
              f"(same sample, initialisation and minibatches); MLP: one tanh layer of {grid.width} units.\n"
              "A trained model is not a minimiser: with a non-convex loss SGD stops where it stops, and a small sample "
-             "is not the population, so the trained excess can exceed the bound or be negative."
+             "is not the population, so the trained excess can exceed the bound or be negative. A population "
+             "minimisers' excess below 0 lies within its stated error (population_error in exact_runs.json: the clean "
+             "minimiser's certified error, or its gap to the tabular lower bound where it is not certified)."
              + (f"\nRuns {ctx.cache['exact_source']}." if ctx.cache.get("exact_source") else ""),
              va="top", fontsize=6.5, color="0.25")
     fig.tight_layout()

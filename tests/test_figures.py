@@ -366,9 +366,10 @@ def test_trained_vs_bound_reads_a_saved_result_and_draws_its_points(tmp_path):
     fig = ctx.figures["trained_vs_bound"]
     assert any("written" in t.get_text() for t in fig.texts)
     panel = {ax.get_title()[:3]: ax for ax in fig.axes if ax.get_title()}
-    assert panel["(c)"].get_legend() is None and panel["(e)"].get_legend() is None  # their key is a panel apart
+    assert all(panel[k].get_legend() is None for k in ("(c)", "(d)", "(e)"))  # their keys are a panel apart
     key = next(ax for ax in fig.axes if ax.get_legend() is not None and ax.get_legend().get_title().get_text())
-    assert not key.axison
+    assert not key.axison and {lg.get_title().get_text() for lg in key.artists + [key.get_legend()]} == \
+        {"(c) and (e)", "(d)"}
     # (d) has error bars; (e) draws the ε-losses' 0-1 excess against m and CE's beside it
     assert any(isinstance(c, matplotlib.container.ErrorbarContainer) for c in panel["(d)"].containers)
     e = out.data["zero_one_against_m"]
