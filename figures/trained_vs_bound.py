@@ -96,7 +96,6 @@ def summarise(points) -> dict:
         d["zero_one_std"].append(zero_one.std)
         d["seeds"].append(excess.n)
         d["population"] = sel[0].population_excess
-        d["population_error"] = sel[0].population_error  # the population excess is ≥ −this
         d["population_zero_one"] = sel[0].population_zero_one_excess
         d["bound"] = sel[0].bound
     n_max = max(p.n_train for p in points)
@@ -201,7 +200,8 @@ def _zero_one_against_m(ax, points, n_max: int) -> dict:
         ce = [p.zero_one_excess for p in points if p.n_train == n_max and p.method == "ce" and p.model == model
               and p.zero_one_excess is not None]
         if ce:
-            out[f"ce, {model}"] = {"mean": Cell(tuple(ce)).mean, "std": Cell(tuple(ce)).std}
+            cell = Cell(tuple(ce))
+            out[f"ce, {model}"] = {"mean": cell.mean, "std": cell.std}
             ax.axhline(out[f"ce, {model}"]["mean"], color=COLOURS["ce"], ls=style, lw=1.2,
                        label=f"ce, {model}: 0-1 excess (no m)")
     return out

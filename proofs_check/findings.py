@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from theory.formatting import number
 from theory.verify import Recheck, Result
 
 __all__ = ["FINDINGS", "MARKER", "m_dependence", "marked", "rewrite", "unbounded", "vanishing_point"]
@@ -25,11 +26,6 @@ __all__ = ["FINDINGS", "MARKER", "m_dependence", "marked", "rewrite", "unbounded
 #: an excess at or below this counts as vanished (the sweeps' minimisers state errors ~1e-12)
 VANISHED = 1e-9
 MARKER = re.compile(r"(<!-- finding: (?P<id>[\w.+-]+) -->\n)(?P<text>.*?)(\n<!-- /finding -->)", re.S)
-
-
-def _g(x: float) -> str:
-    """A number as the README writes it: 1e10, not 1e+10."""
-    return f"{x:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
 def vanishing_point(ms: Sequence[float], peak: Sequence[float], vanished: float = VANISHED) -> int | None:
@@ -48,12 +44,12 @@ def _family_sentence(family: str, d: Mapping) -> str:
     at = ms[peak.index(top)]
     i = vanishing_point(ms, peak)
     if i is None:
-        tail = f"it does not vanish on the grid ({peak[-1]:.3g} at m = {_g(ms[-1])})"
+        tail = f"it does not vanish on the grid ({peak[-1]:.3g} at m = {number(ms[-1])})"
     elif i == 0:
-        tail = f"it is ≤ {_g(VANISHED)} at every m"
+        tail = f"it is ≤ {number(VANISHED)} at every m"
     else:
-        tail = (f"it reaches {top:.3g} (at m = {_g(at)}), is {peak[i - 1]:.3g} at m = {_g(ms[i - 1])} and ≤ {_g(VANISHED)} "
-                f"from m = {_g(ms[i])} on")
+        tail = (f"it reaches {top:.3g} (at m = {number(at)}), is {peak[i - 1]:.3g} at m = {number(ms[i - 1])} and ≤ {number(VANISHED)} "
+                f"from m = {number(ms[i])} on")
     rate = max(scaled[: i if i else len(scaled)])
     return (f"{family}: the max excess is {order}; {tail}; (1+m)·excess reaches {rate:.3g}, so the O(1/(1+m)) "
             f"rate holds on this grid only with that constant")
@@ -63,7 +59,7 @@ def m_dependence(dependence: Mapping[str, Mapping], *, what: str = "") -> str:
     """How the measured excess of each family depends on m (from ``_m_dependence``'s rows)."""
     n = len(next(iter(dependence.values()))["m"])
     ms = next(iter(dependence.values()))["m"]
-    head = f"measured excess under symmetric noise against m ({n} values from {_g(min(ms))} to {_g(max(ms))}{what})"
+    head = f"measured excess under symmetric noise against m ({n} values from {number(min(ms))} to {number(max(ms))}{what})"
     return head + ": " + "; ".join(_family_sentence(f, d) for f, d in dependence.items())
 
 
@@ -74,9 +70,9 @@ def unbounded(by_K: Mapping[int, Mapping]) -> str:
         ms, peak = list(d["m"]), list(d["max_excess"])
         i = vanishing_point(ms, peak)
         if i is None:
-            parts.append(f"K = {K}: it does not vanish ({peak[-1]:.3g} at m = {_g(ms[-1])})")
+            parts.append(f"K = {K}: it does not vanish ({peak[-1]:.3g} at m = {number(ms[-1])})")
         else:
-            parts.append(f"K = {K}: it vanishes (≤ {_g(VANISHED)}) from m = {_g(ms[i])} on")
+            parts.append(f"K = {K}: it vanishes (≤ {number(VANISHED)}) from m = {number(ms[i])} on")
     return "CE_ε without the clamp, max excess over the sweep's problems: " + "; ".join(parts)
 
 

@@ -6,7 +6,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["clip", "vector"]
+__all__ = ["clip", "number", "vector"]
+
+
+def number(x: float) -> str:
+    """A number as the reports write it: ``%g`` without exponent padding or sign (1e10, 1e-9, 0.5)."""
+    return f"{x:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
 def clip(text: str, n: int) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import sympy as sp
 
 from theory import eps_softmax
+from theory.formatting import number
 from theory.verify import Budget, Evidence, Kind, Recheck, Size, Witness
 from theory.verify.exact import exact_point
 from theory.verify.search import SearchResult, search
@@ -62,7 +63,7 @@ def sci(x: float) -> str:
 
 def m_text(ms: Sequence[float]) -> str:
     """"m = 0" for one value, "m ∈ 32 values from 0 to 1e10" for a grid."""
-    ms = [sci(v).replace("e+", "e") for v in sorted(ms)]
+    ms = [number(v) for v in sorted(ms)]
     return f"m = {ms[0]}" if len(ms) == 1 else f"m ∈ {len(ms)} values from {ms[0]} to {ms[-1]}"
 
 

@@ -219,6 +219,8 @@ def check_noise_tolerant_within_bound(ctx: Context) -> Outcome:
         return decide([measured, undecided], data=data,
                       note=f"inconclusive: no range of Σ_k L to bound the excess with (check_bounded_sum "
                            f"{summed.status.value})")
+    # the range check_bounded_sum reports (its search widened by its sampled points), not the rows' own
+    # range_bound: the widest range seen gives the largest, still valid, bound
     if "C" in summed.data:  # Σ_k L proved constant (symmetric): C₁ = C₂ = C
         c1 = c2 = float(summed.data["C"])
         exact_range = True
