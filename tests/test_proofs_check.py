@@ -185,3 +185,17 @@ def test_the_claims_report_text_has_no_empty_or_degenerate_phrases(claim_result)
     assert "PAPER.md" not in text and "**Theorem B**" in text
     assert "argued: ;" not in text and "values from 0 to 0" not in text and "1 values" not in text
     assert not re.search(r"k ∈ \[\d", text)
+
+
+@pytest.mark.parametrize("content, says", [(None, "No such file"), ("no markers here\n", "has no marked finding"),
+                                           ("<!-- finding: nope -->\nx\n<!-- /finding -->\n", "unknown finding 'nope'")])
+def test_findings_refuses_a_file_it_cannot_rewrite_in_one_line(tmp_path, capsys, content, says):
+    """--findings on a missing file, a file without markers or with an unknown id: exit 2, one line
+    naming what was wrong, and the file as it was."""
+    path = tmp_path / "README.md"
+    if content is not None:
+        path.write_text(content)
+    assert main(["--findings", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err
+    assert (path.read_text() if content is not None else None) == content
