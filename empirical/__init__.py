@@ -15,3 +15,7 @@ Losses and noise models come from :mod:`theory` (never re-implemented here). Mod
 
 Command line: ``python -m empirical run|sweep|table --help``.
 """
+
+from theory.xp import require_torch as _require_torch
+
+_require_torch()  # before any module here imports torch: a clear error when it is missing or older than 2.2

@@ -88,7 +88,7 @@ def _findings(args: argparse.Namespace) -> int:
     text = args.findings.read_text()  # OSError: exit 2 with the path
     wanted = sorted({findings.FINDINGS[i][0] for i in findings.marked(text)})
     if not wanted:
-        raise ValueError(f"{args.findings} has no marked finding (<!-- finding: ID --> … <!-- /finding -->)")
+        raise ValueError(f"{args.findings} has no marked finding of the claims (<!-- finding: ID --> … <!-- /finding -->)")
     results = run_all(wanted, budget="thorough" if args.thorough else "default", seed=args.seed, jobs=args.jobs)
     changed = findings.rewrite(args.findings, {r.check: r for r in results})
     print(f"{len(findings.marked(text))} finding(s) from {len(wanted)} claim(s); "

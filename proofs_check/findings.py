@@ -2,7 +2,8 @@
 
 A finding is a sentence the package publishes about what it measured: in a claim's evidence, in
 the claims report and in the README. Each is made here, by one function of the rows that support
-it, so that the text cannot drift from the numbers. The README holds each finding between markers,
+it, so that the text cannot drift from the numbers. The README holds each finding between markers
+(:mod:`theory.findings`),
 
     <!-- finding: theorem_b.ce_eps -->
     ...the generated text...
@@ -14,10 +15,10 @@ the text between the markers; the test-suite fails when the README's text and th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from theory import findings as theory_findings
 from theory.formatting import number
 from theory.verify import Recheck, Result
 
@@ -25,7 +26,7 @@ __all__ = ["FINDINGS", "MARKER", "m_dependence", "marked", "rewrite", "unbounded
 
 #: an excess at or below this counts as vanished (the sweeps' minimisers state errors ~1e-12)
 VANISHED = 1e-9
-MARKER = re.compile(r"(<!-- finding: (?P<id>[\w.+-]+) -->\n)(?P<text>.*?)(\n<!-- /finding -->)", re.S)
+MARKER = theory_findings.MARKER
 
 
 def vanishing_point(ms: Sequence[float], peak: Sequence[float], vanished: float = VANISHED) -> int | None:
@@ -136,12 +137,16 @@ FINDINGS: dict[str, tuple[str, Callable[[Result], str]]] = {
 
 
 def marked(text: str) -> dict[str, str]:
-    """{finding id: its text} of every marked finding in ``text`` (whitespace as written)."""
+    """{finding id: its text} of every claims finding marked in ``text`` (whitespace as written); the
+    catalogue's findings (:data:`theory.checks.catalogue.FINDINGS`) are skipped, any other id refused."""
+    from theory.checks.catalogue import FINDINGS as CATALOGUE
+
     out = {}
-    for m in MARKER.finditer(text):
-        if m["id"] not in FINDINGS:
-            raise KeyError(f"unknown finding {m['id']!r}; known: {', '.join(FINDINGS)}")
-        out[m["id"]] = m["text"]
+    for finding_id, written in theory_findings.marked(text).items():
+        if finding_id in FINDINGS:
+            out[finding_id] = written
+        elif finding_id not in CATALOGUE:
+            raise KeyError(f"unknown finding {finding_id!r}; known: {', '.join([*FINDINGS, *CATALOGUE])}")
     return out
 
 
@@ -151,23 +156,5 @@ def generated(ids: Sequence[str], results: Mapping[str, Result]) -> dict[str, st
 
 
 def rewrite(path: str | Path, results: Mapping[str, Result]) -> list[str]:
-    """Replace the text of every marked finding of ``path`` by its generated sentence; the ids changed."""
-    from theory.verify.io import write_text
-
-    path = Path(path)
-    text = path.read_text()
-    new = generated(list(marked(text)), results)
-    changed = [i for i, t in marked(text).items() if " ".join(t.split()) != " ".join(new[i].split())]
-    out = MARKER.sub(lambda m: m.group(1) + _wrap(new[m["id"]]) + m.group(4), text)
-    if out != text:
-        write_text(path, out)
-    return changed
-
-
-def _wrap(sentence: str, width: int = 100) -> str:
-    """A sentence wrapped at ``width``; a table (lines starting with "|") as it is."""
-    import textwrap
-
-    if sentence.startswith("|"):
-        return sentence
-    return "\n".join(textwrap.wrap(sentence, width))
+    """Replace the text of every claims finding marked in ``path`` by its generated sentence; the ids changed."""
+    return theory_findings.rewrite(path, generated(list(marked(Path(path).read_text())), results))

@@ -39,6 +39,21 @@ def claim_result():
     return _claim_result
 
 
+@pytest.fixture(scope="session")
+def catalogue_cache(tmp_path_factory) -> Path:
+    """The cache folder of the whole catalogue, built once per session (:func:`whole_catalogue`)."""
+    return tmp_path_factory.mktemp("catalogue-cache")
+
+
+@pytest.fixture(scope="session")
+def whole_catalogue(catalogue_cache):
+    """Every registered loss at K = 3 and 10, built once for the session (two processes): the
+    catalogue's tests, the README's catalogue findings and its catalogue commands (from the cache)."""
+    from theory.checks import catalogue
+
+    return catalogue.build(cache=catalogue_cache, jobs=2)
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

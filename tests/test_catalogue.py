@@ -5,6 +5,7 @@ disagreement carries its explanation, backed here by a computation that could fa
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -120,12 +121,6 @@ def test_the_command_line_refuses_an_unknown_loss_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "catalogue.md").exists()
 
 
-@pytest.fixture(scope="session")
-def whole_catalogue(tmp_path_factory) -> catalogue.Catalogue:
-    """Every registered loss at K = 3 and 10, built once for the tests below (two processes)."""
-    return catalogue.build(cache=tmp_path_factory.mktemp("catalogue-cache"), jobs=2)
-
-
 @pytest.mark.slow
 def test_the_whole_catalogue_has_no_error_and_no_unexplained_disagreement(whole_catalogue):
     cat = whole_catalogue
@@ -197,3 +192,80 @@ def test_a_repo_style_module_is_made_per_example_by_vmap_and_checked_like_its_re
     registered = check_loss("mae", num_classes=MODULE_K, checks=["check_output", "check_symmetric"])
     assert module.route == "one example at a time, batched with torch.func.vmap"
     assert module.status["check_symmetric"] == registered["check_symmetric"].status.value == "passed"
+
+
+# ----------------------------------------------------------------------------------------------
+# The catalogue's findings (the README's marked blocks) follow its cells
+
+
+def _row(loss: str, K: int, *cells: catalogue.Cell) -> catalogue.Row:
+    return catalogue.Row(loss, "literature", K, "", "", "", 0.0, cells)
+
+
+def test_the_catalogue_findings_follow_the_cells():
+    """A made-up catalogue: the numerics sentence names the loss whose cell fails, with its precisions,
+    and counts the others; a disagreement is listed with its numbers, and flagged when unexplained;
+    the contract sentence tells a face-only failure from one that blocks the checks."""
+    fails = catalogue.Cell("check_extreme_logits", "failed", "", "",
+                           data={"failing": {"float16": 3}, "precisions": ["float32", "float16"]})
+    passes = catalogue.Cell("check_extreme_logits", "passed", "", "")
+    cat = catalogue.Catalogue((_row("a", 3, fails), _row("a", 10, fails), _row("b", 3, passes)))
+    numerics = catalogue.findings(cat, ["catalogue.numerics"])["catalogue.numerics"]
+    assert "`check_extreme_logits` fails for a (K = 3, 10; in float16); passes for the other 1" in numerics
+    flipped = catalogue.Catalogue((_row("a", 3, passes), _row("b", 3, fails)))
+    assert "fails for b (K = 3; in float16); passes for the other 1" in catalogue.FINDINGS["catalogue.numerics"](flipped)
+
+    tolerant = catalogue.Cell("check_noise_tolerant_symmetric", "failed", "", "", stated=True, stated_source="S",
+                              agrees=False, data={"max_excess": 0.02, "max_zero_one_excess": 0.0})
+    explained = catalogue.Catalogue((_row("x", 3, replace(tolerant, note="why")),))
+    text = catalogue.FINDINGS["catalogue.disagreements"](explained)
+    assert text.startswith("Of 1 cells") and "0 of those agree" in text and "L-excess up to 0.02 with 0-1 excess 0" in text
+    assert "unexplained" not in text
+    assert "(unexplained)" in catalogue.FINDINGS["catalogue.disagreements"](catalogue.Catalogue((_row("x", 3, tolerant),)))
+
+    face = catalogue.Cell("check_finite", "failed", "", "", data={"faces_only": True, "counts": {"nan": 1}})
+    inside = catalogue.Cell("check_finite", "failed", "", "", data={"faces_only": False, "counts": {"-inf": 2}})
+    skipped = catalogue.Cell("check_symmetric", "skipped", "", "")
+    contracts = catalogue.FINDINGS["catalogue.contracts"](
+        catalogue.Catalogue((_row("f", 3, face), _row("g", 3, inside, skipped))))
+    assert "f fail `check_finite` on the simplex's faces only" in contracts
+    assert "g fail it inside the simplex too (-inf values), so 1 of their property and numerics cells are skipped" \
+        in contracts
+
+
+def test_marked_findings_are_rewritten_by_id_and_others_kept(tmp_path):
+    from theory import findings
+
+    text = ("intro\n<!-- finding: a.one -->\nold one\n<!-- /finding -->\nmiddle\n"
+            "<!-- finding: b.two -->\nkept as written\n<!-- /finding -->\n")
+    path = tmp_path / "R.md"
+    path.write_text(text)
+    assert findings.rewrite(path, {"a.one": "new " * 40}) == ["a.one"]
+    after = findings.marked(path.read_text())
+    assert findings.same_text(after["a.one"], "new " * 40) and after["b.two"] == "kept as written"
+    assert max(len(line) for line in after["a.one"].splitlines()) <= 100  # wrapped
+    assert findings.rewrite(path, {"a.one": "new " * 40}) == []  # as computed: nothing changes
+    with pytest.raises(KeyError, match="c.three"):
+        findings.substitute(text, {"c.three": "x"})
+    with pytest.raises(ValueError, match="marked twice"):
+        findings.marked(text + "<!-- finding: a.one -->\nagain\n<!-- /finding -->\n")
+    assert findings.wrap("- " + "word " * 30).splitlines()[1].startswith("  ")  # a list item continues indented
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["mae", "--findings", "README.md"], "needs --catalogue"),
+    (["--catalogue", "--losses", "mae", "--findings", "README.md"], "drop --losses"),
+])
+def test_catalogue_findings_need_the_whole_catalogue(argv, says, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    assert err.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_a_file_without_catalogue_findings_is_refused_before_building(tmp_path, capsys):
+    path = tmp_path / "R.md"
+    path.write_text("<!-- finding: theorem_b.ce_eps -->\nx\n<!-- /finding -->\n")
+    with pytest.raises(SystemExit) as err:
+        main(["--catalogue", "--out", str(tmp_path / "out"), "--findings", str(path)])
+    assert err.value.code == 2 and "no marked finding of the catalogue" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "catalogue.json").exists() and path.read_text().count("\nx\n") == 1

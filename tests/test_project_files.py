@@ -90,3 +90,52 @@ def test_progress_draws_on_a_terminal_and_stays_silent_elsewhere(capsys):
     shown.close()
     err = capsys.readouterr().err
     assert "check_loss: check_symmetric" in err and "3/3" in err
+
+
+# ----------------------------------------------------------------------------------------------
+# torch: the extra pins this sandbox's CPU build for CI; a newer torch a user has is kept
+
+
+def _requirements() -> dict[str, list[str]]:
+    """{"core" or an extra's name: its requirement strings} from pyproject.toml."""
+    project = _project()
+    return {"core": project["dependencies"], **project["optional-dependencies"]}
+
+
+def test_only_the_torch_extra_names_torch_so_installing_without_it_keeps_a_users_torch():
+    """pip changes an installed torch only for a requirement that names it: with the core and the
+    other extras free of torch, ``pip install -e '.[dev]'`` (the README's line for a newer torch)
+    leaves it as it is, while CI's ``.[torch,dev]`` keeps the extra's range."""
+    from theory.xp import TORCH_MIN
+
+    naming = {group for group, reqs in _requirements().items()
+              if any(re.match(r"torch\b", r.strip(), re.IGNORECASE) for r in reqs)}
+    assert naming == {"torch"}
+    (req,) = _requirements()["torch"]
+    lower = re.search(r">=\s*([\d.]+)", req)
+    assert lower and tuple(int(x) for x in lower.group(1).split(".")) == TORCH_MIN, req
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install -e \".[dev]\"" in readme  # the line the README gives a user with a newer torch
+
+
+@pytest.mark.parametrize("version, usable", [("2.13.0+cpu", True), ("2.2.0", True), ("2.15.0", True),
+                                             ("2.14.0+cu126", True), ("3.0.0a0", True), ("2.1.2", False),
+                                             ("1.13.1+cu117", False), ("nightly", False)])
+def test_torch_is_refused_only_below_the_minimum_never_above(version, usable):
+    from theory.xp import TORCH_MIN, torch_version_problem
+
+    problem = torch_version_problem(version)
+    assert (problem is None) == usable, problem
+    if problem is not None:
+        assert version in problem and ".".join(map(str, TORCH_MIN)) in problem.replace(">= ", "")
+
+
+def test_a_torch_older_than_the_minimum_is_a_clear_import_error(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from theory.xp import require_torch
+
+    monkeypatch.setattr(torch, "__version__", "2.1.0")
+    with pytest.raises(ImportError, match=r"needs torch >= 2\.2, found 2\.1\.0"):
+        require_torch()
+    monkeypatch.setattr(torch, "__version__", "2.99.0")
+    assert require_torch() is torch

@@ -1,37 +1,18 @@
-"""The README's examples for checking a loss run as written: the Python blocks are executed from
-the README's own text, the shell line through the command's entry point. The README's marked
-findings are the sentences proofs_check.findings makes from the claims' rows. Every block is
-covered: each Python block runs (a fragment, which the README says is one, completed here visibly),
-and each shell line of the package's commands is parsed by that command's own parser, the quick ones
-run."""
+"""The README's examples run as written: the Python blocks are executed from the README's own text
+(a fragment, which the README says is one, completed here visibly), and each shell line of the
+package's commands is parsed by that command's own parser (tests/test_readme_commands.py runs them).
+The README's marked findings are the sentences made from the claims' rows (proofs_check.findings)
+and from the catalogue's cells (theory.checks.catalogue.FINDINGS)."""
 
 from __future__ import annotations
 
-import re
 import shlex
-from pathlib import Path
 
 import pytest
+from readme_text import BLOCKS, README, alternatives, command, package_lines
+from readme_text import block as _block
 
 from theory.checks.__main__ import main
-
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-BLOCKS = re.findall(r"```(python|bash)\n(.*?)```", README, re.S)
-
-
-def _block(containing: str) -> str:
-    (code,) = [code for _, code in BLOCKS if containing in code]
-    return code
-
-
-def _command(starting: str) -> list[str]:
-    """The README's shell command that starts with ``starting``, continuation lines joined, comment dropped."""
-    for _, code in BLOCKS:
-        joined = code.replace("\\\n", " ")
-        for line in joined.splitlines():
-            if line.startswith(starting):
-                return shlex.split(line, comments=True)
-    raise AssertionError(f"no README command starts with {starting!r}")
 
 
 def test_the_parametrize_example_declares_exactly_the_failures_of_its_loss(capsys):
@@ -71,7 +52,7 @@ def test_a_module_as_a_repository_writes_it_is_adapted_as_the_readme_says(capsys
 
 
 def test_the_expect_fail_example_exits_0():
-    argv = _command("python -m theory.checks gce")
+    argv = command("python -m theory.checks gce")
     assert argv[:3] == ["python", "-m", "theory.checks"]
     assert main(argv[3:]) == 0
 
@@ -121,9 +102,8 @@ def test_the_training_fragment_runs_once_completed():
 PYTHON_BLOCKS = ("from theory import eps_softmax, finite, losses, noise", "def my_loss",
                  "parametrize_with_checks([my_loss]", "class NCEandRCE(torch.nn.Module)",
                  "a fragment of your training script")
-#: the package's commands, by module, and the shell lines of other programs the README shows
+#: the package's commands, by module
 COMMANDS = ("proofs_check", "theory.checks", "theory", "figures", "empirical")
-OTHER_PROGRAMS = ("pip install", "python -m pytest")
 
 
 def _parsers() -> dict:
@@ -137,36 +117,34 @@ def _parsers() -> dict:
             "empirical": empirical}
 
 
-def _alternatives(argv_text: str) -> list[str]:
-    """A synopsis line ``cmd [--a 1 | --b 2] [--c]`` as the command lines it stands for: the base, and
-    the base with each alternative of each bracket."""
-    groups = re.findall(r"\[([^\]]*)\]", argv_text)
-    base = re.sub(r"\s*\[[^\]]*\]", "", argv_text)
-    return [base] + [f"{base} {alt.strip()}" for g in groups for alt in g.split("|")]
-
-
-def test_every_readme_block_is_run_or_parsed():
+def test_every_python_block_is_run_and_every_package_command_parses():
+    """Each Python block is run by a test above; each shell line of the package's commands (each
+    alternative of a synopsis) is accepted by that command's own parser (tests/test_readme_commands.py
+    runs them)."""
     python = [code for lang, code in BLOCKS if lang == "python"]
     assert all(sum(anchor in code for anchor in PYTHON_BLOCKS) == 1 for code in python), "a Python block no test runs"
     parsers = _parsers()
     parsed = 0
-    for lang, code in BLOCKS:
-        if lang != "bash":
-            continue
-        for line in code.replace("\\\n", " ").splitlines():
-            line = line.split(" # ")[0].strip() if " # " in line else line.strip()
-            if not line or line.startswith(OTHER_PROGRAMS):
-                continue
-            if "&&" in line:  # the set-up line: its last command is the package's
-                line = line.split("&&")[-1].strip()
-            words = shlex.split(line.split("#")[0]) if "[" not in line else None
-            module = (words or line.split())[2]
-            assert line.startswith("python -m ") and module in COMMANDS, line
-            for variant in _alternatives(line) if "[" in line else [line]:
-                argv = shlex.split(variant)[3:]
-                try:
-                    parsers[module]().parse_args(argv)
-                except SystemExit as err:
-                    raise AssertionError(f"the README's command does not parse: {variant}") from err
-                parsed += 1
+    for line in package_lines():
+        assert line.startswith("python -m ") and line.split()[2] in COMMANDS, line
+        for variant in alternatives(line):
+            argv = shlex.split(variant)
+            try:
+                parsers[argv[2]]().parse_args(argv[3:])
+            except SystemExit as err:
+                raise AssertionError(f"the README's command does not parse: {variant}") from err
+            parsed += 1
     assert parsed >= 20
+
+
+@pytest.mark.slow
+def test_the_readme_catalogue_findings_are_generated_from_its_cells(whole_catalogue):
+    """Each marked catalogue finding reads as the session's whole catalogue says today (rewrite with
+    python -m theory.checks --catalogue --findings README.md)."""
+    from theory import findings as marked_text
+    from theory.checks import catalogue
+
+    written = {i: text for i, text in marked_text.marked(README).items() if i in catalogue.FINDINGS}
+    assert set(written) == set(catalogue.FINDINGS)  # every catalogue finding is published
+    for finding_id, text in catalogue.findings(whole_catalogue).items():
+        assert marked_text.same_text(written[finding_id], text), (finding_id, text)

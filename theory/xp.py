@@ -33,20 +33,44 @@ import numpy as np
 
 from theory.tolerances import PROB_ATOL
 
-__all__ = ["NUMPY", "ArrayNamespace", "is_symbolic", "namespace_of", "require_torch", "sympy_namespace", "torch_namespace",
-           "torch_threads"]
+__all__ = ["NUMPY", "TORCH_MIN", "ArrayNamespace", "is_symbolic", "namespace_of", "require_torch", "sympy_namespace",
+           "torch_namespace", "torch_threads", "torch_version_problem"]
+
+#: the oldest torch the package works with (torch.func, torch.compile, CPU autocast in bfloat16 and float16);
+#: the lower bound of the ``torch`` extra (tests/test_project_files.py holds the two equal). No upper
+#: bound is checked at run time: the extra's ``<2.14`` keeps CI on this sandbox's CPU build, and a newer
+#: torch already installed is used as it is (install without the extra: ``pip install -e '.[dev]'``)
+TORCH_MIN = (2, 2)
+
+
+def torch_version_problem(version: str) -> str | None:
+    """Why the torch ``version`` (``torch.__version__``, e.g. "2.13.0+cpu") cannot be used, or None."""
+    import re
+
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if match is None:
+        return (f"cannot read torch's version {version!r} (expected MAJOR.MINOR..., at least "
+                f"{'.'.join(map(str, TORCH_MIN))})")
+    if (int(match[1]), int(match[2])) < TORCH_MIN:
+        return (f"this package needs torch >= {'.'.join(map(str, TORCH_MIN))}, found {version}; upgrade it: "
+                f"pip install 'torch>={'.'.join(map(str, TORCH_MIN))}'")
+    return None
 
 
 def require_torch():
     """The torch module, or an ImportError that says how to install it (theory and proofs_check
-    import without torch; what needs it imports it through here, lazily)."""
+    import without torch; what needs it imports it through here, lazily) or that it is too old."""
     try:
         import torch
     except ImportError as err:  # pragma: no cover - exercised only without torch
         raise ImportError(
             "this feature needs PyTorch, which is not installed; install the project's torch "
-            "extra: pip install -e '.[torch]'  (it pins torch>=2.2,<2.14)"
+            "extra: pip install -e '.[torch]'  (it pins torch>=2.2,<2.14; a newer torch you install "
+            "yourself is used as it is)"
         ) from err
+    problem = torch_version_problem(torch.__version__)
+    if problem is not None:
+        raise ImportError(problem)
     return torch
 
 

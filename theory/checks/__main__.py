@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--losses", help="with --catalogue: comma-separated registered names (default: every loss of "
                                          "the paper and the literature)")
     parser.add_argument("--jobs", type=int, default=None, help="processes for the catalogue (default: min(2, CPUs))")
+    parser.add_argument("--findings", metavar="PATH", type=Path,
+                        help="with --catalogue (every loss): also rewrite the catalogue's marked findings of a Markdown "
+                             "file such as README.md (<!-- finding: catalogue.ID --> … <!-- /finding -->)")
     add_common_flags(parser)
     return parser
 
@@ -146,9 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         for c in describe_checks():
             print(f"{c['name']:<40} {c['tier']:<9} {c['statement']}")
         return 0
+    if args.findings is not None and not args.catalogue:
+        parser.error("--findings rewrites the catalogue's findings: it needs --catalogue")
     if args.catalogue:
         if args.loss is not None:
             parser.error("--catalogue checks every registered loss; drop the LOSS argument")
+        if args.findings is not None and args.losses:
+            parser.error("--findings describes the whole catalogue: drop --losses")
         return _catalogue(parser, args)
     if args.loss is None:
         parser.error("a LOSS is required (module:function, file.py:function or a registered name)")
@@ -197,12 +204,18 @@ def exit_status(report) -> int:
 
 def _catalogue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from theory.checks import catalogue
+    from theory.findings import marked, rewrite
     from theory.verify.parallel import default_jobs
 
     try:
         check_output_folder(args.out)
         if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        if args.findings is not None:
+            wanted = [i for i in marked(args.findings.read_text()) if i in catalogue.FINDINGS]
+            if not wanted:
+                raise ValueError(f"{args.findings} has no marked finding of the catalogue "
+                                 f"(<!-- finding: ID --> … <!-- /finding -->; IDs: {', '.join(catalogue.FINDINGS)})")
     except (OSError, ValueError) as err:
         parser.exit(2, f"python -m theory.checks: error: {message(err)}\n")
     try:
@@ -222,6 +235,10 @@ def _catalogue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     print(f"{len(cat.rows)} (loss, K) rows, {sum(r.cached for r in cat.rows)} from the cache; "
           f"{len(cat.disagreements)} disagreement(s) with the literature, {len(cat.unexplained)} unexplained; "
           f"{len(errors)} error(s)\nwritten {md} and {js}")
+    if args.findings is not None:
+        changed = rewrite(args.findings, catalogue.findings(cat, wanted))
+        print(f"{len(wanted)} catalogue finding(s) in {args.findings}; "
+              + (f"rewritten: {', '.join(changed)}" if changed else "all as computed"))
     return 1 if errors or cat.unexplained else 0
 
 

@@ -21,7 +21,7 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,14 @@ import theory
 from theory import losses
 from theory.verify.io import jsonable, write_json, write_text
 from theory.verify.parallel import in_processes
+from theory.verify.registry import Tier
 
-__all__ = ["DECLARED", "EXPLAINED", "STATED", "Catalogue", "Cell", "Row", "Stated", "build", "cache_key", "write"]
+__all__ = ["DECLARED", "EXPLAINED", "FINDINGS", "STATED", "Catalogue", "Cell", "Row", "Stated", "build", "cache_key",
+           "findings", "write"]
 
 KS = (3, 10)
-SCHEMA = 1
+#: 2: every cell carries its check's typed data (what the catalogue's findings are made from)
+SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,8 @@ class Cell:
     stated_source: str = ""
     agrees: bool | None = None
     note: str = ""
+    #: the check's data (JSON types): the numbers its verdict rests on, read by :data:`FINDINGS`
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def holds(self) -> bool | None:
@@ -234,11 +239,11 @@ def _annotated(row: Row) -> Row:
     for c in row.cells:
         s = stated.get(c.check)
         if s is None:
-            cells.append(Cell(c.check, c.status, c.verdict, c.evidence))
+            cells.append(replace(c, stated=None, stated_source="", agrees=None, note=""))
             continue
         agrees = None if c.holds is None else c.holds == s.holds
-        cells.append(Cell(c.check, c.status, c.verdict, c.evidence, s.holds, s.source, agrees,
-                          EXPLAINED.get((row.loss, c.check), "")))
+        cells.append(replace(c, stated=s.holds, stated_source=s.source, agrees=agrees,
+                             note=EXPLAINED.get((row.loss, c.check), "")))
     return replace(row, cells=tuple(cells))
 
 
@@ -250,7 +255,8 @@ def _run_one(name: str, K: int, budget: str, seed: int) -> dict[str, Any]:
     spec = losses.spec(name)
     start = time.perf_counter()
     report = check_loss(name, num_classes=K, budget=budget, seed=seed, expected_failures=DECLARED.get(name))
-    cells = tuple(Cell(r.check, r.status.value, r.verdict_text, r.evidence_summary if r.outcome else r.reason)
+    cells = tuple(Cell(r.check, r.status.value, r.verdict_text, r.evidence_summary if r.outcome else r.reason,
+                       data=jsonable(r.data) if r.outcome else {})
                   for r in report.results)
     return Row(name, spec.group, K, spec.formula, spec.source, report.header, time.perf_counter() - start,
                cells).to_dict()
@@ -393,3 +399,156 @@ def write(cat: Catalogue, out: str | os.PathLike) -> tuple[Path, Path]:
     out = Path(out)
     write_text(out / "catalogue_evidence.md", evidence_markdown(cat))
     return write_text(out / "catalogue.md", markdown(cat)), write_json(out / "catalogue.json", cat.to_dict())
+
+
+# ----------------------------------------------------------------------------------------------
+# Findings: the sentences the README publishes about the catalogue, made from its cells
+# (:mod:`theory.findings`; ``python -m theory.checks --catalogue --findings README.md`` rewrites them)
+
+def _tier(tier: Tier) -> tuple[str, ...]:
+    """The checks of one tier, in the order they run (from the checks' registry)."""
+    from theory.checks import describe_checks
+
+    return tuple(c["name"] for c in describe_checks() if c["tier"] == tier.value)
+
+
+def _ks(Ks: Iterable[int]) -> str:
+    return "K = " + ", ".join(str(K) for K in sorted(Ks))
+
+
+def _grouped(by_loss: dict[str, Any]) -> list[tuple[list[str], Any]]:
+    """Losses with the same detail, together, in the order first seen: [(losses, detail), ...]."""
+    groups: dict[Any, list[str]] = {}
+    for loss, detail in by_loss.items():
+        groups.setdefault(detail, []).append(loss)
+    return [(names, detail) for detail, names in groups.items()]
+
+
+def _numerics(cat: Catalogue) -> str:
+    """Per numerics check: the losses it fails for, at which K and in which precisions, grouped;
+    the number it passes for; the losses it does not reach."""
+    lines = []
+    for check in _tier(Tier.NUMERICS):
+        failing: dict[str, tuple[frozenset[int], tuple[str, ...]]] = {}
+        passed, skipped = set(), set()
+        for r in cat.rows:
+            cell = next((c for c in r.cells if c.check == check), None)
+            if cell is None:
+                continue
+            if cell.holds is False:
+                Ks, precisions = failing.get(r.loss, (frozenset(), ()))
+                where = cell.data.get("failing") or {}
+                named = tuple(p for p in cell.data.get("precisions", list(where)) if p in where)
+                failing[r.loss] = (Ks | {r.K}, tuple(dict.fromkeys(precisions + named)))
+            elif cell.holds is True:
+                passed.add(r.loss)
+            elif cell.status == "skipped":
+                skipped.add(r.loss)
+        passed -= set(failing)
+        parts = []
+        for names, (Ks, precisions) in _grouped(failing):
+            parts.append(f"{', '.join(names)} ({_ks(Ks)}" + (f"; in {', '.join(precisions)}" if precisions else "") + ")")
+        text = f"- `{check}` fails for " + ("; ".join(parts) if parts else "no loss")
+        text += f"; passes for the other {len(passed)}" if parts else f"; passes for {len(passed)}"
+        if skipped - passed - set(failing):
+            text += f"; does not reach {', '.join(sorted(skipped - passed - set(failing)))} (a requirement failed)"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def _contracts(cat: Catalogue) -> str:
+    """Which losses fail a contract check undeclared, and what that leaves of their checks: a loss not
+    finite on the simplex's faces only is checked on the open simplex; one not finite (or negative)
+    inside it has its property and numerics checks skipped. Then the failures declared by design."""
+    faces: set[str] = set()
+    inside: dict[str, set[str]] = {}
+    other: dict[str, tuple[str, ...]] = {}
+    declared: dict[str, tuple[str, ...]] = {}
+    skipped: dict[str, int] = {}
+    contracts = _tier(Tier.CONTRACT)
+    for r in cat.rows:
+        for c in r.cells:
+            if c.check not in contracts:
+                continue
+            if c.status == "expected failure":
+                declared[r.loss] = tuple(dict.fromkeys((*declared.get(r.loss, ()), c.check)))
+            elif c.status == "failed" and c.check == "check_finite" and c.data.get("faces_only"):
+                faces.add(r.loss)
+            elif c.status == "failed" and c.check == "check_finite":
+                inside.setdefault(r.loss, set()).update(c.data.get("counts", {}))
+            elif c.status == "failed":
+                other[r.loss] = tuple(dict.fromkeys((*other.get(r.loss, ()), c.check)))
+        if r.loss in inside or r.loss in other:
+            skipped[r.loss] = skipped.get(r.loss, 0) + sum(c.status == "skipped" for c in r.cells)
+    parts = []
+    if faces:
+        parts.append(f"{', '.join(sorted(faces))} fail `check_finite` on the simplex's faces only, so their "
+                     "property checks run on the open simplex")
+    for names, kinds in _grouped({n: tuple(sorted(k)) for n, k in sorted(inside.items())}):
+        parts.append(f"{', '.join(names)} fail it inside the simplex too ({', '.join(kinds)} values), so "
+                     f"{sum(skipped[n] for n in names)} of their property and numerics cells are skipped")
+    for names, checks in _grouped(other):
+        parts.append(f"{', '.join(names)} fail {', '.join(f'`{c}`' for c in checks)} "
+                     f"({sum(skipped[n] for n in names)} cells skipped)")
+    if declared:
+        parts.append("declared by design, so their checks run: "
+                     + "; ".join(f"{', '.join(names)} ({', '.join(f'`{c}`' for c in checks)})"
+                                 for names, checks in _grouped(declared)))
+    text = "; ".join(parts) if parts else "every loss meets every contract"
+    return f"Contract checks over {len({r.loss for r in cat.rows})} losses at {_ks({r.K for r in cat.rows})}: {text}"
+
+
+def _disagreements(cat: Catalogue) -> str:
+    """Every cell where our verdict differs from the literature's statement, with the numbers behind it,
+    and how many stated cells agree."""
+    stated = [(r, c) for r in cat.rows for c in r.cells if c.stated is not None]
+    decided = [(r, c) for r, c in stated if c.agrees is not None]
+    groups: dict[tuple[str, str, str], dict[str, list[Row]]] = {}
+    for r, c in cat.disagreements:
+        groups.setdefault((c.check, c.status, c.stated_source), {}).setdefault(r.loss, []).append(r)
+    parts = []
+    for (check, status, source), by_loss in groups.items():
+        rows = [r for rs in by_loss.values() for r in rs]
+        cells = [r.cell(check) for r in rows]
+        numbers = ""
+        if all("max_excess" in c.data for c in cells):
+            zero_one = max(c.data.get("max_zero_one_excess", 0.0) for c in cells)
+            numbers = (f", L-excess up to {max(c.data['max_excess'] for c in cells):.3g} with 0-1 excess "
+                       + ("0" if zero_one == 0 else f"up to {zero_one:.3g}"))
+        parts.append(f"{' and '.join(by_loss)}, `{check}` at {_ks({r.K for r in rows})}: the literature states it "
+                     f"holds ({source}); ours: {status}{numbers}"
+                     + ("" if all(c.note for c in cells) else " (unexplained)"))
+    head = (f"Of {len(stated)} cells where the literature states a property, {len(decided)} are decided and "
+            f"{len(decided) - len(cat.disagreements)} of those agree")
+    return head + (": " + "; ".join(parts) if parts else ": none disagrees")
+
+
+def _paper_loss(cat: Catalogue, name: str = "ce_eps+mae") -> str:
+    """The paper's loss in the two notions of noise tolerance, per K, with the numbers of each."""
+    parts = []
+    for r in (r for r in cat.rows if r.loss == name):
+        within, exact = r.cell("check_noise_tolerant_within_bound"), r.cell("check_noise_tolerant_symmetric")
+        w = within.data.get("worst", {})
+        text = f"at K = {r.K}: within the bound {within.status}"
+        if "max_excess" in within.data and w:
+            text += (f" (max excess {within.data['max_excess']:.3g}; worst ratio to the bound {within.data['max_ratio']:.3g}, "
+                     f"excess {w['excess']:.3g} against {w['bound']:.3g} at η = {w['eta']:.3g})")
+        text += f", exactly {exact.status}"
+        if "max_excess" in exact.data:
+            text += f" (0-1 excess {exact.data.get('max_zero_one_excess', 0.0):.3g})"
+        parts.append(text)
+    return f"{name} at its defaults, symmetric noise over tabular predictors: " + "; ".join(parts)
+
+
+#: finding id → the text made from a built catalogue (the README's marked blocks of the catalogue)
+FINDINGS: dict[str, Callable[[Catalogue], str]] = {
+    "catalogue.disagreements": _disagreements,
+    "catalogue.paper_loss": _paper_loss,
+    "catalogue.contracts": _contracts,
+    "catalogue.numerics": _numerics,
+}
+
+
+def findings(cat: Catalogue, ids: Iterable[str] | None = None) -> dict[str, str]:
+    """{finding id: its text} for ``ids`` (default: every catalogue finding) from ``cat``."""
+    return {i: FINDINGS[i](cat) for i in (FINDINGS if ids is None else ids)}
