@@ -45,3 +45,10 @@ LBFGS_FTOL = 1e-15
 LBFGS_GTOL = 1e-12
 #: a search started at log p (a posterior, a tabular minimiser) floors p here: a vertex has zeros
 START_LOG_FLOOR = 1e-12
+#: a re-check's second search over logits runs in a box this many times wider than the first: a
+#: minimiser held at the first box's bound moves when the infimum lies beyond it (consistency's ties,
+#: the excess re-check of the noise checks)
+BOX_WIDENING = 8.0
+#: an excess between minimisers found over logits is confirmed only when the wider box reproduces it
+#: to this, relative: an excess that moves with the box belongs to the box, not to the loss
+BOX_STABLE_REL = 0.01

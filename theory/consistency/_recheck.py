@@ -28,7 +28,7 @@ from theory.consistency._records import Failure, Notion, NotionResult
 from theory.losses import Input, Loss
 from theory.minimise import Minimum, Solver, golden_section, minimise_conditional_risk
 from theory.streams import derived_seed
-from theory.tolerances import SAME_VALUE_REL
+from theory.tolerances import BOX_WIDENING, SAME_VALUE_REL
 from theory.verify.evidence import Recheck
 
 __all__ = ["BOX_WIDENING", "CERTIFIED_GAP_REL", "EXACT_AGREE_REL", "EXACT_TIE_REL", "FLOAT_AGREE_REL", "FLOAT_REGION_REL",
@@ -36,9 +36,6 @@ __all__ = ["BOX_WIDENING", "CERTIFIED_GAP_REL", "EXACT_AGREE_REL", "EXACT_TIE_RE
 
 #: how many candidate failures per position the re-check tries before calling it undecided
 MAX_TRIES = 8
-#: the re-check's second search over logits widens the box by this factor: a tie of logits held
-#: at the first box's bound separates when the minimiser lies beyond it
-BOX_WIDENING = 8.0
 #: a minimiser found by a search counts as certified when its stated error (the largest over the
 #: posteriors) is at most this, relative to C_q
 CERTIFIED_GAP_REL = 1e-6
