@@ -33,7 +33,11 @@ SCRIPT = ROOT / "tests" / "report_fingerprint.py"
 #: theorem_b.ce_eps m-dependence sentence), phrases fixed ("argued: ;", "m ∈ 1 values", "k ∈ [1, 3]"),
 #: theorem_b.lipschitz_eps's statement names each budget's losses, linear-class rows carry tabular_clean_error and
 #: the moves claim its "tried"; every verdict and status the same, every check_loss report the same.
-REFERENCE = "00199755ec"
+#: 599fd9d3e4: the noise checks' re-check searches a logit loss's minimisers again in a box 8 times wider and
+#: confirms only an excess the wider box reproduces: the re-check texts name both boxes and witness_detail
+#: carries them (CE+LC and the user's module here, whose excesses the wider box reproduces exactly); every
+#: verdict and status the same.
+REFERENCE = "599fd9d3e4"
 
 
 def _git(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

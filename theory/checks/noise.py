@@ -79,9 +79,9 @@ def recheck_excess(subject: Subject, row: ExcessRow, tol: float, seed: int) -> t
 
     A loss of logits is minimised over logits in a box; its second search runs in a box
     :data:`~theory.tolerances.BOX_WIDENING` times wider, and the excess is confirmed only when the
-    wider box reproduces it (to :data:`~theory.tolerances.BOX_STABLE_REL`): where the infimum lies at
-    infinite logits, the minimisers sit on the box's bound and an excess that moves with the box is
-    the box's, not the loss's (undecided)."""
+    wider box reproduces it (to :data:`~theory.tolerances.BOX_STABLE_REL`); otherwise it is undecided:
+    where the infimum lies at infinite logits the minimisers sit on the box's bound and the excess
+    moves with it, and where the searches end at different local minima they disagree."""
     prob = row.problem_instance()
     noisy_prob = prob.noisy(row.noise.T)
     exact = subject.native and subject.input is Input.PROBS
@@ -121,9 +121,9 @@ def recheck_excess(subject: Subject, row: ExcessRow, tol: float, seed: int) -> t
                      + f"): excess {d['excess']:.6g}, noisy-risk gap {d['noisy_risk_gap']:.3g}" for k, d in out.items())
     if first is not None and holds[0] and len(boxes) == 2 and \
             abs(out["second"]["excess"] - first["excess"]) > BOX_STABLE_REL * first["excess"]:
-        return Recheck.UNDECIDED, (f"{digits} risks: the excess moves with the search box over logits ({text}); "
-                                   "an excess that a wider box changes belongs to the box, not to the loss (its infimum may lie at "
-                                   "infinite logits)"), out
+        return Recheck.UNDECIDED, (f"{digits} risks: a search over logits in a box {BOX_WIDENING:g} times wider does "
+                                   f"not reproduce the excess ({text}); an excess the box changes is not the loss's (the "
+                                   "infimum may lie beyond the box, or the searches end at different local minima)"), out
     if holds and all(holds):
         return Recheck.CONFIRMED, f"{digits} risks; {text}", out
     if first is not None and not holds[0]:
