@@ -47,13 +47,12 @@ def torch_version_problem(version: str) -> str | None:
     """Why the torch ``version`` (``torch.__version__``, e.g. "2.13.0+cpu") cannot be used, or None."""
     import re
 
+    minimum = ".".join(map(str, TORCH_MIN))
     match = re.match(r"(\d+)\.(\d+)", version)
     if match is None:
-        return (f"cannot read torch's version {version!r} (expected MAJOR.MINOR..., at least "
-                f"{'.'.join(map(str, TORCH_MIN))})")
+        return f"cannot read torch's version {version!r} (expected MAJOR.MINOR..., at least {minimum})"
     if (int(match[1]), int(match[2])) < TORCH_MIN:
-        return (f"this package needs torch >= {'.'.join(map(str, TORCH_MIN))}, found {version}; upgrade it: "
-                f"pip install 'torch>={'.'.join(map(str, TORCH_MIN))}'")
+        return f"this package needs torch >= {minimum}, found {version}; upgrade it: pip install 'torch>={minimum}'"
     return None
 
 

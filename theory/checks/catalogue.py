@@ -445,13 +445,14 @@ def _numerics(cat: Catalogue) -> str:
             elif cell.status == "skipped":
                 skipped.add(r.loss)
         passed -= set(failing)
+        unreached = skipped - passed - set(failing)
         parts = []
         for names, (Ks, precisions) in _grouped(failing):
             parts.append(f"{', '.join(names)} ({_ks(Ks)}" + (f"; in {', '.join(precisions)}" if precisions else "") + ")")
         text = f"- `{check}` fails for " + ("; ".join(parts) if parts else "no loss")
         text += f"; passes for the other {len(passed)}" if parts else f"; passes for {len(passed)}"
-        if skipped - passed - set(failing):
-            text += f"; does not reach {', '.join(sorted(skipped - passed - set(failing)))} (a requirement failed)"
+        if unreached:
+            text += f"; does not reach {', '.join(sorted(unreached))} (a requirement failed)"
         lines.append(text)
     return "\n".join(lines)
 

@@ -88,7 +88,6 @@ def recheck_excess(subject: Subject, row: ExcessRow, tol: float, seed: int) -> t
     second = "boundary" if available_methods(subject.loss)["boundary"] else "multistart"
     out = {}
     second_kw = {"method": second, "seed": derived_seed(seed, "excess re-check", "second search"), "n_random": SECOND_STARTS}
-    boxes = {}
     for label, kw in (("primary", {"seed": seed}), ("second", second_kw)):
         if label == "primary" and row.minimisers is not None:  # the sweep's own minimisers
             clean, noisy = row.minimisers
@@ -98,16 +97,13 @@ def recheck_excess(subject: Subject, row: ExcessRow, tol: float, seed: int) -> t
                 noisy = noisy_prob.minimiser(subject.loss, **kw)
             except ValueError:  # the loss has no multi-start path (a logit loss): only the primary
                 continue
-        box = getattr(clean.certificate, "box", None)
-        if box is not None:  # a search over logits: the second one looks beyond the first one's box
-            boxes[label] = box
+        box = getattr(clean.certificate, "box", None)  # a search over logits: the second looks beyond the first's box
+        if label == "primary" and box is not None:
             second_kw["box"] = BOX_WIDENING * box
         excess = _risk(subject, prob, noisy.p, noisy, exact) - _risk(subject, prob, clean.p, clean, exact)
         gap = _risk(subject, noisy_prob, clean.p, clean, exact) - _risk(subject, noisy_prob, noisy.p, noisy, exact)
         out[label] = {"excess": excess, "noisy_risk_gap": gap, "method": clean.method.value, "exact": bool(clean.exact),
-                      "clean_minimiser": clean.p, "noisy_minimiser": noisy.p}
-        if box is not None:
-            out[label]["box"] = box
+                      "clean_minimiser": clean.p, "noisy_minimiser": noisy.p, **({"box": box} if box is not None else {})}
     digits = "50-digit" if exact else "float64"
     first = out.get("primary")
     # a gap of +inf is decided (the clean minimiser has infinite noisy risk: CE at a vertex, say); a NaN or
@@ -119,7 +115,7 @@ def recheck_excess(subject: Subject, row: ExcessRow, tol: float, seed: int) -> t
         return Recheck.UNDECIDED, f"{digits} risks are not finite at the minimisers ({', '.join(out)})", out
     text = "; ".join(f"{k} minimisers ({d['method']}" + (f", logits in [−{d['box']:g}, {d['box']:g}]" if "box" in d else "")
                      + f"): excess {d['excess']:.6g}, noisy-risk gap {d['noisy_risk_gap']:.3g}" for k, d in out.items())
-    if first is not None and holds[0] and len(boxes) == 2 and \
+    if first is not None and holds[0] and len(out) == 2 and all("box" in d for d in out.values()) and \
             abs(out["second"]["excess"] - first["excess"]) > BOX_STABLE_REL * first["excess"]:
         return Recheck.UNDECIDED, (f"{digits} risks: a search over logits in a box {BOX_WIDENING:g} times wider does "
                                    f"not reproduce the excess ({text}); an excess the box changes is not the loss's (the "
